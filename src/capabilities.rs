@@ -1,0 +1,1 @@
+//! Capabilities: bounding, effective, permitted, inheritable and ambient sets from the spec.

@@ -1,0 +1,1 @@
+//! Container operations: create, start, state, kill, delete, run, list.

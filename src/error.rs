@@ -1,0 +1,80 @@
+//! The top-level error and helpers to flatten a cause chain onto one line.
+
+use std::error::Error as StdError;
+
+/// Every failure a berth operation can report; each variant keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// config.json is missing, unreadable or invalid.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    /// The state store refused or failed.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A syscall in the runtime process failed.
+    #[error(transparent)]
+    Sys(#[from] crate::sys::SysError),
+    /// Creating or running the container process failed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// The operation is not valid for the container's current status.
+    #[error("container {id} is {status}: {reason}")]
+    WrongStatus {
+        /// Container id.
+        id: String,
+        /// Its status now.
+        status: String,
+        /// Why the operation needs another status.
+        reason: &'static str,
+    },
+    /// A file the operation needs could not be read or written.
+    #[error("{what} {path}")]
+    Io {
+        /// What was being done, e.g. "writing pid file".
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A flag or feature the CLI accepts but berth does not implement yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(&'static str),
+    /// An invalid argument given on the command line.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The messages of `err` and each of its sources, outermost first, with empty ones and
+/// messages repeated verbatim by their wrapper dropped.
+pub fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = e.to_string();
+        let repeated = out.last().is_some_and(|prev| prev.ends_with(&msg));
+        if !msg.is_empty() && !repeated {
+            out.push(msg);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+/// `err` and all its causes on one line: `a: b: c`.
+pub fn one_line(err: &(dyn StdError + 'static)) -> String {
+    chain(err).join(": ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn one_line_joins_causes() {
+        let e = Error::Sys(crate::sys::SysError::new("mount", "/x/proc", Errno::EPERM));
+        assert_eq!(one_line(&e), "mount /x/proc: EPERM: Operation not permitted");
+    }
+}

@@ -1,0 +1,27 @@
+//! berth — a fast, runc-compatible OCI container runtime.
+//!
+//! The path of a container (see DESIGN.md in the project's shared folder):
+//! `cli` parses flags and is the only code that prints; [`container`] holds the operations
+//! (create, start, state, kill, delete, run, list); they call the concern modules
+//! ([`spec`], [`state`], [`process`], [`namespaces`], [`rootfs`], [`capabilities`]) which
+//! call thin syscall wrappers in [`sys`].
+//!
+//! The process model: `create` clones straight into the container init (never re-executing
+//! the runtime), the init walks a linear list of named steps ([`process::init`]) and then
+//! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
+
+pub mod capabilities;
+pub mod container;
+pub mod error;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+pub mod sys;
+
+pub use error::Error;
+
+/// The OCI runtime specification version berth implements.
+pub const OCI_VERSION: &str = "1.2.0";

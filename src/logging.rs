@@ -1,0 +1,1 @@
+//! Logging: text or JSON records to --log (or stderr).

@@ -1,0 +1,1 @@
+//! Namespaces: the ordered table of kinds, setns/unshare and uid/gid maps.

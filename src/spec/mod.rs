@@ -1,0 +1,199 @@
+//! config.json: load it, validate it once into a [`ValidSpec`] whose required fields are
+//! not `Option`, and produce the default spec for `berth spec`.
+//!
+//! Validation does not touch the system. Every error names the config path it is about.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+mod defaults;
+mod load;
+mod validate;
+
+pub use defaults::default_spec;
+pub use load::load;
+
+/// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// config.json could not be read.
+    #[error("reading {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// config.json is not valid JSON or does not match the spec's types.
+    #[error("parsing {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// serde's message (names the field, line and column).
+        message: String,
+    },
+    /// A field is present but wrong or unsupported.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The config path, e.g. `linux.namespaces[2].type`.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A namespace kind, in the order berth joins and creates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NamespaceKind {
+    /// User namespace.
+    User,
+    /// Mount namespace.
+    Mount,
+    /// UTS (hostname) namespace.
+    Uts,
+    /// IPC namespace.
+    Ipc,
+    /// PID namespace.
+    Pid,
+    /// Network namespace.
+    Network,
+    /// Cgroup namespace.
+    Cgroup,
+    /// Time namespace.
+    Time,
+}
+
+/// One entry of `linux.namespaces`: a new namespace, or one joined by `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// Which namespace.
+    pub kind: NamespaceKind,
+    /// Join this existing namespace instead of creating one.
+    pub path: Option<PathBuf>,
+}
+
+/// One line of `linux.uidMappings` / `linux.gidMappings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    /// First id inside the container.
+    pub container_id: u32,
+    /// First id on the host.
+    pub host_id: u32,
+    /// How many ids.
+    pub size: u32,
+}
+
+/// One `process.rlimits` entry, its type resolved to the kernel's resource number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: i32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// `process.capabilities`, each set as the capabilities it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapabilitySets {
+    /// Bounding set.
+    pub bounding: Vec<caps::Capability>,
+    /// Effective set.
+    pub effective: Vec<caps::Capability>,
+    /// Inheritable set.
+    pub inheritable: Vec<caps::Capability>,
+    /// Permitted set.
+    pub permitted: Vec<caps::Capability>,
+    /// Ambient set.
+    pub ambient: Vec<caps::Capability>,
+}
+
+/// `process`, validated.
+#[derive(Debug, Clone)]
+pub struct ValidProcess {
+    /// argv; never empty.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the container.
+    pub cwd: PathBuf,
+    /// `user.uid`.
+    pub uid: u32,
+    /// `user.gid`.
+    pub gid: u32,
+    /// `user.umask`, if set.
+    pub umask: Option<u32>,
+    /// `user.additionalGids`.
+    pub additional_gids: Vec<u32>,
+    /// Whether a pseudo-terminal is requested.
+    pub terminal: bool,
+    /// `noNewPrivileges`.
+    pub no_new_privileges: bool,
+    /// `capabilities`; `None` leaves the runtime's own sets (all for root).
+    pub capabilities: Option<CapabilitySets>,
+    /// `rlimits`, in config order.
+    pub rlimits: Vec<Rlimit>,
+    /// `oomScoreAdj`.
+    pub oom_score_adj: Option<i32>,
+}
+
+/// A config.json that passed validation. Built only by [`load`].
+#[derive(Debug, Clone)]
+pub struct ValidSpec {
+    /// `ociVersion`.
+    pub oci_version: String,
+    /// Absolute path of the bundle directory.
+    pub bundle: PathBuf,
+    /// Absolute path of the root filesystem (`root.path` resolved against the bundle).
+    pub root: PathBuf,
+    /// `root.readonly`.
+    pub root_readonly: bool,
+    /// `process`.
+    pub process: ValidProcess,
+    /// `hostname`.
+    pub hostname: Option<String>,
+    /// `domainname`.
+    pub domainname: Option<String>,
+    /// `mounts`, in order; every destination is absolute and free of `..`.
+    pub mounts: Vec<oci_spec::runtime::Mount>,
+    /// `linux.namespaces`, without duplicates.
+    pub namespaces: Vec<Namespace>,
+    /// `linux.uidMappings`.
+    pub uid_mappings: Vec<IdMap>,
+    /// `linux.gidMappings`.
+    pub gid_mappings: Vec<IdMap>,
+    /// `linux.devices`.
+    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// `linux.maskedPaths`.
+    pub masked_paths: Vec<String>,
+    /// `linux.readonlyPaths`.
+    pub readonly_paths: Vec<String>,
+    /// `linux.rootfsPropagation`.
+    pub rootfs_propagation: Option<String>,
+    /// `annotations`.
+    pub annotations: HashMap<String, String>,
+}
+
+impl ValidSpec {
+    /// The entry for namespace `kind`, if the config lists it.
+    pub fn namespace(&self, kind: NamespaceKind) -> Option<&Namespace> {
+        self.namespaces.iter().find(|ns| ns.kind == kind)
+    }
+
+    /// Whether the config asks for a new namespace of `kind` (listed without a path).
+    pub fn creates_namespace(&self, kind: NamespaceKind) -> bool {
+        self.namespace(kind).is_some_and(|ns| ns.path.is_none())
+    }
+
+    /// The bundle's config.json path.
+    pub fn config_path(&self) -> PathBuf {
+        config_path(&self.bundle)
+    }
+}
+
+/// Where config.json lives in `bundle`.
+pub fn config_path(bundle: &Path) -> PathBuf {
+    bundle.join("config.json")
+}

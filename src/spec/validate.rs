@@ -1,0 +1,1 @@
+//! The checks: a list of small functions, each naming the config path it checks.

@@ -1,0 +1,27 @@
+//! Thin syscall wrappers. Each names the syscall (and the file it acted on) in its error.
+//! This module imports nothing of berth.
+
+use nix::errno::Errno;
+
+/// A failed system call: which call, on what, and the errno.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} {target}")]
+pub struct SysError {
+    /// The syscall's name, e.g. `mount` or `pivot_root`.
+    pub call: &'static str,
+    /// What it acted on (a path, a pid, a namespace); may be empty.
+    pub target: String,
+    /// The kernel's answer.
+    #[source]
+    pub errno: Errno,
+}
+
+impl SysError {
+    /// Builds the error for `call` on `target` from `errno`.
+    pub fn new(call: &'static str, target: impl Into<String>, errno: Errno) -> Self {
+        SysError { call, target: target.into(), errno }
+    }
+}
+
+/// Shorthand for results of syscall wrappers.
+pub type SysResult<T> = Result<T, SysError>;
