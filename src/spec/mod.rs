@@ -129,6 +129,8 @@ pub struct ValidProcess {
     pub additional_gids: Vec<u32>,
     /// Whether a pseudo-terminal is requested.
     pub terminal: bool,
+    /// `consoleSize` as (rows, columns), if set.
+    pub console_size: Option<(u16, u16)>,
     /// `noNewPrivileges`.
     pub no_new_privileges: bool,
     /// `capabilities`; `None` leaves the runtime's own sets (all for root).
