@@ -29,6 +29,18 @@ pub struct StepError {
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
+/// The `create` flags and runtime facts the init acts on.
+pub struct InitOptions<'a> {
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    pub preserve_fds: u32,
+    /// Join a new session keyring (unless `--no-new-keyring`).
+    pub new_keyring: bool,
+    /// The signal mask the runtime had before it blocked signals for the clone.
+    pub sigmask: &'a SigSet,
+}
+
 /// Everything the init needs, inherited from the parent through the clone.
 pub struct Init<'a> {
     /// The validated config.
@@ -37,14 +49,10 @@ pub struct Init<'a> {
     pub channel: &'a Channel,
     /// An O_PATH descriptor of `<root>/<id>/exec.fifo`.
     pub fifo: &'a OwnedFd,
-    /// `--no-pivot`.
-    pub no_pivot: bool,
-    /// `--preserve-fds`: fds 3..3+N stay open across exec.
-    pub preserve_fds: u32,
+    /// Flags of `create` that reach the init.
+    pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
     pub joined: &'a [OpenedNamespace],
-    /// The signal mask the runtime had before it blocked signals for the clone.
-    pub sigmask: &'a SigSet,
     /// Whether the parent writes id maps for a new user namespace we are already in.
     pub awaits_id_maps: bool,
     pub(super) program: Option<Program>,
@@ -60,6 +68,8 @@ const STEPS: &[(&str, Step)] = &[
     ("joining namespaces", join_namespaces),
     // A new session detaches the container from the caller's terminal.
     ("creating a session", new_session),
+    // Keys of the host's session must not be reachable from the container.
+    ("joining a new session keyring", join_session_keyring),
     // Non-dumpable until execve: no other process can open /proc/<init>/exe (CVE-2019-5736).
     ("making the init non-dumpable", non_dumpable),
     // Needs the host's /proc, which is still our /proc before pivot.
@@ -92,18 +102,15 @@ const STEPS: &[(&str, Step)] = &[
 
 impl<'a> Init<'a> {
     /// An init with nothing prepared yet.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         spec: &'a ValidSpec,
         channel: &'a Channel,
         fifo: &'a OwnedFd,
-        no_pivot: bool,
-        preserve_fds: u32,
+        options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
-        sigmask: &'a SigSet,
         awaits_id_maps: bool,
     ) -> Self {
-        Init { spec, channel, fifo, no_pivot, preserve_fds, joined, sigmask, awaits_id_maps, program: None }
+        Init { spec, channel, fifo, options, joined, awaits_id_maps, program: None }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -165,6 +172,20 @@ fn new_session(_: &mut Init) -> StepResult {
     Ok(())
 }
 
+fn join_session_keyring(init: &mut Init) -> StepResult {
+    if !init.options.new_keyring {
+        return Ok(());
+    }
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl reads one NUL-terminated name.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c"_ses.berth".as_ptr()) };
+    // A kernel built without keyrings (ENOSYS) has nothing to isolate.
+    match nix::errno::Errno::result(ret) {
+        Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(errno) => Err(crate::sys::SysError::new("keyctl(JOIN_SESSION_KEYRING)", "", errno).into()),
+    }
+}
+
 fn non_dumpable(_: &mut Init) -> StepResult {
     prctl_result("prctl(PR_SET_DUMPABLE)", prctl::set_dumpable(false))
 }
@@ -198,7 +219,7 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
 }
 
 fn pivot_root(init: &mut Init) -> StepResult {
-    Ok(crate::rootfs::pivot(init.spec, init.no_pivot)?)
+    Ok(crate::rootfs::pivot(init.spec, init.options.no_pivot)?)
 }
 
 fn create_cwd(init: &mut Init) -> StepResult {
@@ -303,16 +324,16 @@ fn restore_signals(init: &mut Init) -> StepResult {
         // SAFETY: installing SIG_DFL is always sound.
         unsafe { sigaction(signal, &default) }.sys("sigaction", signal)?;
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.sigmask), None).sys("sigprocmask", "")?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None).sys("sigprocmask", "")?;
     Ok(())
 }
 
 /// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    for fd in 3..3 + init.preserve_fds as i32 {
+    for fd in 3..3 + init.options.preserve_fds as i32 {
         // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    crate::sys::process::cloexec_from(3 + init.preserve_fds)?;
+    crate::sys::process::cloexec_from(3 + init.options.preserve_fds)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod exec;
 pub mod init;
+pub mod signals;
 pub mod spawn;
 pub mod sync;
 

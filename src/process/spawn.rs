@@ -7,12 +7,12 @@ use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, Init};
+use super::init::{become_root, Init, InitOptions};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -24,12 +24,8 @@ use crate::sys::SysContext;
 pub struct SpawnOptions<'a> {
     /// `<root>/<id>/exec.fifo`, already created.
     pub fifo: &'a Path,
-    /// `--no-pivot`.
-    pub no_pivot: bool,
-    /// `--preserve-fds`.
-    pub preserve_fds: u32,
-    /// The signal mask to restore in the init (the caller blocked all signals).
-    pub sigmask: &'a SigSet,
+    /// What the init takes from `create`'s flags.
+    pub init: InitOptions<'a>,
 }
 
 /// An init that reported ready and now blocks on exec.fifo.
@@ -54,8 +50,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Child => {
             drop(parent);
             let awaits_id_maps = plan.new_user_ns && !plan.two_stage;
-            let init =
-                Init::new(spec, &child, &fifo, opts.no_pivot, opts.preserve_fds, &joined, opts.sigmask, awaits_id_maps);
+            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, awaits_id_maps);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }

@@ -22,6 +22,9 @@ pub enum StateError {
     /// `create` of an id that is already in the store.
     #[error("container {0} already exists")]
     AlreadyExists(String),
+    /// The container's directory exists but `create` has not written state.json yet.
+    #[error("container {0} is still being created")]
+    Creating(String),
     /// An id that is not in the store.
     #[error("container {0} does not exist")]
     NotFound(String),
@@ -198,5 +201,10 @@ pub fn status(state: &State, fifo: &Path) -> Status {
 /// Start time (field 22 of /proc/<pid>/stat, in clock ticks since boot) of `pid`, if it lives.
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let _ = pid;
+    todo!()
+}
+
+/// The current UTC time as RFC 3339 with nanoseconds.
+pub fn now_rfc3339() -> String {
     todo!()
 }
