@@ -237,7 +237,7 @@ fn setup_console(init: &mut Init) -> StepResult {
     if !process.terminal {
         return Ok(());
     }
-    let master = crate::tty::setup_console(process.console_size)?;
+    let master = crate::tty::setup_console(process.console_size.map(|s| (s.height, s.width)))?;
     init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;
     Ok(())
 }
