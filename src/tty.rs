@@ -3,7 +3,7 @@
 //! to the parent, which passes it to the caller's `--console-socket` (runc's contract).
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -67,4 +67,95 @@ pub fn send_to_console_socket(socket: &Path, master: RawFd) -> SysResult<()> {
     sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
         .sys("sendmsg", socket.display())?;
     Ok(())
+}
+
+/// A foreground `run` of a `terminal: true` container without `--console-socket`: our
+/// stdin goes to the pty master, the master's output to our stdout (runc does the same).
+pub struct Proxy {
+    master: OwnedFd,
+    saved: Option<nix::sys::termios::Termios>,
+    master_open: bool,
+    stdin_open: bool,
+}
+
+impl Proxy {
+    /// Takes the master and puts our stdin, when it is a terminal, in raw mode.
+    pub fn new(master: OwnedFd) -> Self {
+        let stdin = std::io::stdin();
+        let saved = nix::sys::termios::tcgetattr(&stdin).ok();
+        if let Some(saved) = &saved {
+            let mut raw = saved.clone();
+            nix::sys::termios::cfmakeraw(&mut raw);
+            let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
+        }
+        let proxy = Proxy { master, saved, master_open: true, stdin_open: true };
+        proxy.resize();
+        proxy
+    }
+
+    /// Descriptors to poll for input: the master, then stdin, each while it is open (a
+    /// closed one is polled with no events so that positions stay fixed).
+    pub fn poll_fds(&self) -> Vec<nix::poll::PollFd<'_>> {
+        use nix::poll::{PollFd, PollFlags};
+        let events = |open: bool| if open { PollFlags::POLLIN } else { PollFlags::empty() };
+        // SAFETY: fd 0 stays open for the life of the process.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        vec![PollFd::new(self.master.as_fd(), events(self.master_open)), PollFd::new(stdin, events(self.stdin_open))]
+    }
+
+    /// Copies whatever `poll` reported ready, in the order of [`Proxy::poll_fds`].
+    pub fn pump(&mut self, revents: &[nix::poll::PollFlags]) {
+        use nix::poll::PollFlags;
+        let ready = |i: usize| revents.get(i).is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
+        if self.master_open && ready(0) && !copy_once(self.master.as_fd(), std::io::stdout().as_fd()) {
+            self.master_open = false;
+        }
+        if self.stdin_open && ready(1) && !copy_once(std::io::stdin().as_fd(), self.master.as_fd()) {
+            self.stdin_open = false;
+        }
+    }
+
+    /// After the container exited: copies what is still buffered in the master.
+    pub fn drain(&mut self) {
+        let _ = nix::fcntl::fcntl(&self.master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+        while copy_once(self.master.as_fd(), std::io::stdout().as_fd()) {}
+    }
+
+    /// Gives the container's terminal the size of ours.
+    pub fn resize(&self) {
+        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCGWINSZ writes one winsize; TIOCSWINSZ reads one.
+        unsafe {
+            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
+        }
+    }
+}
+
+/// One read and a full write; false at end of input or on error.
+fn copy_once(from: std::os::fd::BorrowedFd<'_>, to: std::os::fd::BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 8192];
+    match nix::unistd::read(from, &mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            let mut out = &buf[..n];
+            while !out.is_empty() {
+                match nix::unistd::write(to, out) {
+                    Ok(written) => out = &out[written..],
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+    }
 }

@@ -49,8 +49,9 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd (not supported yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false and auto are supported yet).
-    #[arg(long, global = true, value_name = "true|false|auto")]
+    /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
+    /// global, as `spec --rootless` is a flag of its own.
+    #[arg(long, value_name = "true|false|auto")]
     rootless: Option<String>,
 }
 

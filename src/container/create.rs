@@ -38,21 +38,30 @@ pub struct Created {
     pub dir: ContainerDir,
     /// What state.json now says.
     pub state: State,
+    /// The pty master, kept when a foreground `run` proxies the terminal itself.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 /// `berth create`: the container exists and its init waits for `start`.
 pub fn create(store: &StateStore, id: &str, opts: &CreateOptions) -> Result<(), Error> {
     let mask = crate::process::signals::block_all()?;
-    let result = create_with_mask(store, id, opts, &mask);
+    let result = create_with_mask(store, id, opts, &mask, false);
     crate::process::signals::restore(&mask)?;
     result.map(drop)
 }
 
 /// Creates with all signals already blocked (`mask` is what the init restores).
-pub(super) fn create_with_mask(store: &StateStore, id: &str, opts: &CreateOptions, mask: &SigSet) -> Result<Created, Error> {
+/// `keeps_console`: a foreground `run` takes the pty master instead of a console socket.
+pub(super) fn create_with_mask(
+    store: &StateStore,
+    id: &str,
+    opts: &CreateOptions,
+    mask: &SigSet,
+    keeps_console: bool,
+) -> Result<Created, Error> {
     let id = ContainerId::parse(id)?;
     let spec = crate::spec::load(&opts.bundle)?;
-    check_console_flags(&spec, opts)?;
+    check_console_flags(&spec, opts, keeps_console)?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None };
     let dir = cleanup.dir.as_ref().expect("set above");
@@ -75,13 +84,13 @@ pub(super) fn create_with_mask(store: &StateStore, id: &str, opts: &CreateOption
         write_pid_file(pid_file, pid)?;
     }
     let dir = cleanup.disarm();
-    Ok(Created { dir, state })
+    Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
 }
 
 /// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.
-fn check_console_flags(spec: &ValidSpec, opts: &CreateOptions) -> Result<(), Error> {
+fn check_console_flags(spec: &ValidSpec, opts: &CreateOptions, keeps_console: bool) -> Result<(), Error> {
     match (spec.process.terminal, opts.console_socket.is_some()) {
-        (true, false) => Err(Error::Usage("process.terminal is true: --console-socket is required".into())),
+        (true, false) if !keeps_console => Err(Error::Usage("process.terminal is true: --console-socket is required".into())),
         (false, true) => Err(Error::Usage(
             "--console-socket given but process.terminal is false: there is no terminal to send".into(),
         )),

@@ -39,7 +39,8 @@ fn run_blocked(
     detach: bool,
     mask: &nix::sys::signal::SigSet,
 ) -> Result<RunOutcome, Error> {
-    let created = create_with_mask(store, id, opts, mask)?;
+    let keeps_console = !detach && opts.console_socket.is_none();
+    let created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
     if let Err(err) = release(&created.dir, &created.state) {
         remove_after_failure(created.dir, pid);
@@ -50,7 +51,7 @@ fn run_blocked(
     }
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
-    let code = wait_forwarding(pid)?;
+    let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
     let id = ContainerId::parse(id)?;
     match store.open(&id) {
         Ok(dir) => dir.remove()?,

@@ -1,7 +1,11 @@
 //! Signals: parsing names and numbers as runc does, blocking them around the clone, and the
 //! foreground wait that forwards them to the container.
 
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -40,23 +44,50 @@ pub fn restore(mask: &SigSet) -> SysResult<()> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None).sys("sigprocmask", "restore")
 }
 
-/// With every signal blocked: waits for `pid` to exit, forwarding any other signal to it and
-/// reaping other children. Returns the shell-style exit code (128+N when killed by N).
-pub fn wait_forwarding(pid: Pid) -> SysResult<i32> {
-    let all = SigSet::all();
+/// With every signal blocked: waits for `pid` to exit, forwarding other signals to it,
+/// reaping other children, and (with `console`) copying between our stdio and the
+/// container's terminal. Returns the shell-style exit code (128+N when killed by N).
+pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysResult<i32> {
+    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).sys("signalfd", "")?;
     loop {
         if let Some(code) = reap(pid)? {
+            if let Some(proxy) = console.as_mut() {
+                proxy.drain();
+            }
             return Ok(code);
         }
-        let signal = all.wait().sys("sigwait", "")?;
-        match signal {
-            Signal::SIGCHLD => continue,
-            // Our own window changes mean nothing to a container without our terminal.
-            Signal::SIGWINCH => continue,
-            other => {
-                let _ = kill(pid, other);
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(proxy) = &console {
+            fds.extend(proxy.poll_fds());
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other.sys("poll", "signalfd")?,
+        };
+        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        if let Some(proxy) = console.as_mut() {
+            proxy.pump(&revents[1..]);
+        }
+        if revents[0].contains(PollFlags::POLLIN) {
+            while let Some(info) = signals.read_signal().sys("read", "signalfd")? {
+                forward(pid, info.ssi_signo as i32, console.as_ref());
             }
         }
+    }
+}
+
+fn forward(pid: Pid, signo: i32, console: Option<&crate::tty::Proxy>) {
+    match signo {
+        libc::SIGCHLD => {}
+        libc::SIGWINCH => {
+            if let Some(proxy) = console {
+                proxy.resize();
+            }
+        }
+        // SAFETY: kill(2) with a signal number the kernel just delivered to us.
+        other => unsafe {
+            libc::kill(pid.as_raw(), other);
+        },
     }
 }
 
