@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::{config_path, validate, SpecError, ValidSpec};
+use super::{config_path, locate, validate, SpecError, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -74,8 +74,20 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| SpecError::Parse { path: path.clone(), message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // Only a type error in valid JSON has a config path worth naming.
+        let at = match e.classify() {
+            serde_json::error::Category::Data => {
+                serde_json::from_slice(&bytes).ok().and_then(|v| locate::locate(&v))
+            }
+            _ => None,
+        };
+        let message = match at {
+            Some(at) => format!("{at}: {e}"),
+            None => e.to_string(),
+        };
+        SpecError::Parse { path: path.clone(), message }
+    })
 }
 
 /// `root.path` resolved against the bundle, checked to be a directory.
@@ -181,6 +193,7 @@ mod tests {
         let msg = message(&err);
         assert!(matches!(err, SpecError::Parse { .. }));
         assert!(msg.contains("config.json") && msg.contains("line 3"), "{msg}");
+        assert!(msg.contains(": process.args: invalid type"), "{msg}");
     }
 
     #[test]
