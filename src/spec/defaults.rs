@@ -3,6 +3,7 @@
 //! It follows what `runc spec` writes, except that `linux.resources` is left out: berth
 //! refuses resources until it manages cgroups, and the default must pass its own validation.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 
 /// The capabilities runc grants by default.
@@ -139,13 +140,68 @@ fn make_rootless(spec: &mut Value, euid: u32, egid: u32) {
     }
 }
 
+/// The top-level keys in the order `runc spec` writes them; nested objects come out sorted.
+const TOP_LEVEL_ORDER: [&str; 6] = ["ociVersion", "process", "root", "hostname", "mounts", "linux"];
+
+/// The spec's top-level object with its keys in [`TOP_LEVEL_ORDER`] (a `serde_json::Map`
+/// sorts its keys, which would bury `ociVersion`).
+struct InRuncOrder<'a>(&'a Value);
+
+impl Serialize for InRuncOrder<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some(object) = self.0.as_object() else { return self.0.serialize(serializer) };
+        let mut map = serializer.serialize_map(Some(object.len()))?;
+        for key in TOP_LEVEL_ORDER {
+            if let Some(value) = object.get(key) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        for (key, value) in object.iter().filter(|(k, _)| !TOP_LEVEL_ORDER.contains(&k.as_str())) {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
 /// Tab-indented, as `runc spec` writes it, with a final newline.
 fn to_pretty(spec: &Value) -> String {
-    use serde::Serialize;
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    spec.serialize(&mut ser).expect("a JSON value always serializes");
+    InRuncOrder(spec).serialize(&mut ser).expect("a JSON value always serializes");
     out.push(b'\n');
     String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_level_keys_in_runc_order() {
+        let text = default_spec(false);
+        let positions: Vec<usize> =
+            TOP_LEVEL_ORDER.iter().map(|k| text.find(&format!("\"{k}\"")).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert!(text.starts_with("{\n\t\"ociVersion\""));
+        assert!(!text.contains("resources"));
+    }
+
+    #[test]
+    fn rootless_maps_the_caller_and_drops_network() {
+        let mut spec = base_spec();
+        make_rootless(&mut spec, 1000, 100);
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 1000);
+        assert_eq!(spec["linux"]["gidMappings"][0]["hostID"], 100);
+        let types: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ns| ns["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        let devpts = &spec["mounts"][2];
+        assert_eq!(devpts["destination"], "/dev/pts");
+        assert!(!devpts["options"].as_array().unwrap().contains(&json!("gid=5")));
+    }
 }

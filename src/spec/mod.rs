@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod defaults;
 mod load;
+mod locate;
 mod validate;
 
 pub use defaults::default_spec;

@@ -135,10 +135,14 @@ fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
 }
 
 fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
-    let set = |name: &str, set: &Option<Capabilities>| -> Result<Vec<caps::Capability>, SpecError> {
+    let set = |name: &str,
+               set: &Option<Capabilities>|
+     -> Result<Vec<caps::Capability>, SpecError> {
         let mut out = Vec::new();
         for cap in set.iter().flatten() {
-            out.push(capability(cap).map_err(|r| invalid(format!("process.capabilities.{name}"), r))?);
+            out.push(
+                capability(cap).map_err(|r| invalid(format!("process.capabilities.{name}"), r))?,
+            );
         }
         // The set comes from a HashSet: sort so that the order is stable run to run.
         out.sort_by_key(|c| c.index());
@@ -159,7 +163,8 @@ fn capability(cap: &oci_spec::runtime::Capability) -> Result<caps::Capability, S
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{cap:?}"));
-    caps::Capability::from_str(&name).map_err(|_| format!("capability {name} is not known to berth"))
+    caps::Capability::from_str(&name)
+        .map_err(|_| format!("capability {name} is not known to berth"))
 }
 
 /// The kernel's resource number for an rlimit type.
@@ -227,9 +232,10 @@ fn check_version(spec: &Spec, p: &mut Problems) {
     match parse_semver(version) {
         None => p.push("ociVersion", format!("{version:?} is not a semantic version")),
         Some(1) => {}
-        Some(major) => {
-            p.push("ociVersion", format!("{version:?}: major version {major} is not supported (1.x)"))
-        }
+        Some(major) => p.push(
+            "ociVersion",
+            format!("{version:?}: major version {major} is not supported (1.x)"),
+        ),
     }
 }
 
@@ -243,9 +249,8 @@ fn parse_semver(v: &str) -> Option<u64> {
         Some((core, pre)) => (core, Some(pre)),
         None => (core, None),
     };
-    let ident_ok = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     for extra in [pre, build].into_iter().flatten() {
         if !extra.split('.').all(ident_ok) {
             return None;
@@ -324,7 +329,10 @@ fn check_process(spec: &Spec, p: &mut Problems) {
     if let Some(size) = process.console_size() {
         for (name, v) in [("height", size.height()), ("width", size.width())] {
             if v > u64::from(u16::MAX) {
-                p.push(format!("process.consoleSize.{name}"), format!("{v} is more than {}", u16::MAX));
+                p.push(
+                    format!("process.consoleSize.{name}"),
+                    format!("{v} is more than {}", u16::MAX),
+                );
             }
         }
     }
@@ -460,7 +468,9 @@ fn check_namespaces(spec: &Spec, p: &mut Problems) {
 
 fn check_id_mappings(spec: &Spec, p: &mut Problems) {
     let (uid, gid) = match spec.linux() {
-        Some(l) => (l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[])),
+        Some(l) => {
+            (l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))
+        }
         None => (&[][..], &[][..]),
     };
     let maps = [("linux.uidMappings", uid), ("linux.gidMappings", gid)];
@@ -510,11 +520,17 @@ fn check_devices(spec: &Spec, p: &mut Problems) {
             );
         }
         if d.typ() == LinuxDeviceType::A {
-            p.push(format!("linux.devices[{i}].type"), "\"a\" is not a device node type (b, c, u, p)");
+            p.push(
+                format!("linux.devices[{i}].type"),
+                "\"a\" is not a device node type (b, c, u, p)",
+            );
         }
         if let Some(mode) = d.file_mode() {
             if mode > 0o7777 {
-                p.push(format!("linux.devices[{i}].fileMode"), format!("{mode:#o} has bits above 0o7777"));
+                p.push(
+                    format!("linux.devices[{i}].fileMode"),
+                    format!("{mode:#o} has bits above 0o7777"),
+                );
             }
         }
     }
@@ -524,8 +540,16 @@ fn check_rootfs_propagation(spec: &Spec, p: &mut Problems) {
     let Some(mode) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else {
         return;
     };
-    const MODES: &[&str] =
-        &["shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable"];
+    const MODES: &[&str] = &[
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "private",
+        "rprivate",
+        "unbindable",
+        "runbindable",
+    ];
     if !mode.is_empty() && !MODES.contains(&mode) {
         p.push("linux.rootfsPropagation", format!("{mode:?} is not one of {}", MODES.join(", ")));
     }
@@ -533,7 +557,9 @@ fn check_rootfs_propagation(spec: &Spec, p: &mut Problems) {
 
 fn check_masked_readonly_paths(spec: &Spec, p: &mut Problems) {
     let Some(linux) = spec.linux() else { return };
-    for (field, list) in [("maskedPaths", linux.masked_paths()), ("readonlyPaths", linux.readonly_paths())] {
+    for (field, list) in
+        [("maskedPaths", linux.masked_paths()), ("readonlyPaths", linux.readonly_paths())]
+    {
         for (i, path) in list.iter().flatten().enumerate() {
             if !is_clean_absolute(Path::new(path)) {
                 p.push(
@@ -583,5 +609,296 @@ fn check_other_platforms(spec: &Spec, p: &mut Problems) {
         if set {
             p.push(field, "is not a field berth applies on Linux");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn base() -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": { "path": "rootfs" },
+            "process": { "args": ["sh"], "cwd": "/", "user": { "uid": 0, "gid": 0 } },
+            "linux": { "namespaces": [{ "type": "mount" }] }
+        })
+    }
+
+    fn spec_of(v: &Value) -> Spec {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
+    }
+
+    fn paths_of(v: &Value) -> Vec<String> {
+        problems(&spec_of(v))
+            .into_iter()
+            .map(|e| match e {
+                SpecError::Invalid { path, .. } => path,
+                other => panic!("not an Invalid error: {other}"),
+            })
+            .collect()
+    }
+
+    /// `base()` with the JSON pointer `at` set to `value` (objects created on the way).
+    fn with(at: &str, value: Value) -> Value {
+        let mut v = base();
+        let mut cur = &mut v;
+        for key in at.trim_start_matches('/').split('/') {
+            cur = match key.parse::<usize>() {
+                Ok(i) => &mut cur[i],
+                Err(_) => &mut cur[key],
+            };
+        }
+        *cur = value;
+        v
+    }
+
+    #[test]
+    fn good_configs_pass() {
+        let good = [
+            base(),
+            with("/ociVersion", json!("1.0.2-dev+build.5")),
+            with("/process/env", json!(["A=1", "B=", "C==x"])),
+            with(
+                "/process/rlimits",
+                json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": 10 },
+                       { "type": "RLIMIT_CORE", "soft": 0, "hard": 5 }]),
+            ),
+            with("/process/capabilities", json!({ "bounding": ["CAP_SYS_ADMIN", "CAP_BPF"] })),
+            with("/mounts", json!([{ "destination": "/proc", "type": "proc", "source": "proc" }])),
+            with(
+                "/linux",
+                json!({
+                    "namespaces": [{ "type": "mount" }, { "type": "uts" }, { "type": "user" },
+                                   { "type": "time" }, { "type": "network", "path": "/run/netns/x" }],
+                    "uidMappings": [{ "containerID": 0, "hostID": 100000, "size": 65536 }],
+                    "gidMappings": [{ "containerID": 0, "hostID": 0, "size": 4294967295u32 }],
+                    "rootfsPropagation": "rslave",
+                    "maskedPaths": ["/proc/kcore"],
+                    "resources": {},
+                    "sysctl": {},
+                    "devices": [{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }]
+                }),
+            ),
+            with("/hooks", json!({ "prestart": [] })),
+            with("/process/apparmorProfile", json!("")),
+        ];
+        for v in good {
+            assert_eq!(paths_of(&v), Vec::<String>::new(), "{v}");
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_their_path() {
+        let uts_hostname = {
+            let mut v = with("/hostname", json!("h"));
+            v["linux"]["namespaces"] =
+                json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
+            v
+        };
+        let userns = |extra: Value| {
+            let mut v = base();
+            v["linux"] = json!({ "namespaces": [{ "type": "mount" }, { "type": "user" }] });
+            for (k, val) in extra.as_object().unwrap() {
+                v["linux"][k] = val.clone();
+            }
+            v
+        };
+        let one_map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+        let bad = [
+            (with("/ociVersion", json!("")), "ociVersion"),
+            (with("/ociVersion", json!("2.0.0")), "ociVersion"),
+            (with("/ociVersion", json!("1.0")), "ociVersion"),
+            (with("/ociVersion", json!("1.02.0")), "ociVersion"),
+            (with("/root", Value::Null), "root"),
+            (with("/root/path", json!("")), "root.path"),
+            (with("/process", Value::Null), "process"),
+            (with("/process/args", json!([])), "process.args"),
+            (with("/process/args", Value::Null), "process.args"),
+            (with("/process/args", json!(["", "x"])), "process.args[0]"),
+            (with("/process/cwd", json!("home")), "process.cwd"),
+            (with("/process/env", json!(["A=1", "NOEQUALS"])), "process.env[1]"),
+            (with("/process/env", json!(["=x"])), "process.env[0]"),
+            (
+                with(
+                    "/process/rlimits",
+                    json!([{ "type": "RLIMIT_NOFILE", "soft": 2, "hard": 1 }]),
+                ),
+                "process.rlimits[0].soft",
+            ),
+            (
+                with(
+                    "/process/rlimits",
+                    json!([{ "type": "RLIMIT_CPU", "soft": 1, "hard": 1 },
+                           { "type": "RLIMIT_CPU", "soft": 1, "hard": 1 }]),
+                ),
+                "process.rlimits[1].type",
+            ),
+            (with("/process/oomScoreAdj", json!(1001)), "process.oomScoreAdj"),
+            (with("/process/user/umask", json!(0o1777)), "process.user.umask"),
+            (
+                with("/process/consoleSize", json!({ "height": 70000, "width": 80 })),
+                "process.consoleSize.height",
+            ),
+            (with("/process/commandLine", json!("cmd.exe")), "process.commandLine"),
+            (
+                with(
+                    "/mounts",
+                    json!([{ "destination": "/ok" }, { "destination": "/ok" }, { "destination": "/ok" }, { "destination": "rel" }]),
+                ),
+                "mounts[3].destination",
+            ),
+            (with("/mounts", json!([{ "destination": "/a/../etc" }])), "mounts[0].destination"),
+            (
+                with(
+                    "/linux/namespaces",
+                    json!([{ "type": "mount" }, { "type": "pid" }, { "type": "pid" }]),
+                ),
+                "linux.namespaces[2].type",
+            ),
+            (
+                with("/linux/namespaces", json!([{ "type": "mount", "path": "ns/mnt" }])),
+                "linux.namespaces[0].path",
+            ),
+            (with("/linux/namespaces", json!([{ "type": "pid" }])), "linux.namespaces"),
+            (with("/hostname", json!("h")), "hostname"),
+            (with("/domainname", json!("d")), "domainname"),
+            (uts_hostname, "hostname"),
+            (with("/linux/uidMappings", one_map.clone()), "linux.uidMappings"),
+            (userns(json!({ "gidMappings": one_map.clone() })), "linux.uidMappings"),
+            (
+                userns(
+                    json!({ "uidMappings": [{ "containerID": 0, "hostID": 1, "size": 0 }], "gidMappings": one_map.clone() }),
+                ),
+                "linux.uidMappings[0].size",
+            ),
+            (
+                userns(
+                    json!({ "uidMappings": one_map.clone(), "gidMappings": [{ "containerID": 4294967295u32, "hostID": 1, "size": 2 }] }),
+                ),
+                "linux.gidMappings[0]",
+            ),
+            (
+                {
+                    let mut v = base();
+                    v["linux"] = json!({
+                        "namespaces": [{ "type": "mount" }, { "type": "user", "path": "/proc/1/ns/user" }],
+                        "uidMappings": one_map.clone()
+                    });
+                    v
+                },
+                "linux.uidMappings",
+            ),
+            (with("/linux/rootfsPropagation", json!("rshared2")), "linux.rootfsPropagation"),
+            (
+                with(
+                    "/linux/devices",
+                    json!([{ "path": "dev/null", "type": "c", "major": 1, "minor": 3 }]),
+                ),
+                "linux.devices[0].path",
+            ),
+            (
+                with("/linux/devices", json!([{ "path": "/dev/x", "type": "a" }])),
+                "linux.devices[0].type",
+            ),
+            (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
+            (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
+            (with("/annotations", json!({ "": "v" })), "annotations"),
+        ];
+        for (v, path) in bad {
+            let paths = paths_of(&v);
+            assert!(paths.iter().any(|p| p == path), "{v}: expected {path}, got {paths:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused() {
+        let refused = [
+            (with("/hooks", json!({ "poststart": [{ "path": "/bin/true" }] })), "hooks.poststart"),
+            (
+                with("/hooks", json!({ "createRuntime": [{ "path": "/bin/true" }] })),
+                "hooks.createRuntime",
+            ),
+            (with("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW" })), "linux.seccomp"),
+            (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
+            (
+                with("/linux/resources", json!({ "rdma": { "mlx": { "hcaHandles": 1 } } })),
+                "linux.resources",
+            ),
+            (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
+            (with("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" })), "linux.sysctl"),
+            (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
+            (with("/linux/personality", json!({ "domain": "LINUX32" })), "linux.personality"),
+            (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
+            (
+                with("/linux/timeOffsets", json!({ "monotonic": { "secs": 1 } })),
+                "linux.timeOffsets",
+            ),
+            (
+                with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "0" })),
+                "linux.memoryPolicy",
+            ),
+            (with("/linux/netDevices", json!({ "eth0": {} })), "linux.netDevices"),
+            (with("/process/apparmorProfile", json!("docker-default")), "process.apparmorProfile"),
+            (with("/process/selinuxLabel", json!("system_u:system_r:x")), "process.selinuxLabel"),
+            (with("/process/scheduler", json!({ "policy": "SCHED_OTHER" })), "process.scheduler"),
+            (
+                with("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE" })),
+                "process.ioPriority",
+            ),
+            (
+                with("/process/execCPUAffinity", json!({ "initial": "0" })),
+                "process.execCPUAffinity",
+            ),
+            (
+                with(
+                    "/mounts",
+                    json!([{ "destination": "/m", "uidMappings": [] , "gidMappings": [] }]),
+                ),
+                "mounts[0].uidMappings",
+            ),
+            (with("/windows", json!({ "layerFolders": [] })), "windows"),
+        ];
+        for (v, path) in refused {
+            let errors = problems(&spec_of(&v));
+            let hit = errors.iter().find_map(|e| match e {
+                SpecError::Invalid { path: p, reason } if p == path => Some(reason.clone()),
+                _ => None,
+            });
+            let reason = hit.unwrap_or_else(|| panic!("{v}: {path} not refused: {errors:?}"));
+            assert!(reason.contains("not supported") || reason.contains("not a field"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_collected() {
+        let mut v = with("/process/cwd", json!("rel"));
+        v["ociVersion"] = json!("");
+        v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
+        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.seccomp"]);
+    }
+
+    #[test]
+    fn build_resolves_values() {
+        let mut v = base();
+        v["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 5, "hard": 6 }]);
+        v["process"]["capabilities"] =
+            json!({ "bounding": ["CAP_KILL", "CAP_CHOWN"], "ambient": ["NET_RAW"] });
+        v["process"]["terminal"] = json!(true);
+        v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 });
+        v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "uts" }]);
+        v["hostname"] = json!("box");
+        let spec = build(spec_of(&v), "/b".into(), "/b/rootfs".into()).unwrap();
+        let p = &spec.process;
+        assert_eq!(p.rlimits, [Rlimit { resource: libc::RLIMIT_NOFILE as i32, soft: 5, hard: 6 }]);
+        let caps = p.capabilities.as_ref().unwrap();
+        assert_eq!(caps.bounding, [caps::Capability::CAP_CHOWN, caps::Capability::CAP_KILL]);
+        assert_eq!(caps.ambient, [caps::Capability::CAP_NET_RAW]);
+        assert!(caps.effective.is_empty());
+        assert_eq!(p.console_size, Some(ConsoleSize { height: 24, width: 80 }));
+        assert!(spec.creates_namespace(NamespaceKind::Uts));
+        assert_eq!(spec.hostname.as_deref(), Some("box"));
+        assert!(!spec.root_readonly);
     }
 }

@@ -285,8 +285,7 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
         }
         Err(e) => return Err(io_err("reading", &path)(e)),
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StateError::Corrupt { path, message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt { path, message: e.to_string() })
 }
 
 impl ContainerDir {
@@ -403,7 +402,9 @@ mod tests {
         let tmp = TempDir::new("state");
         let store = StateStore::new(tmp.path());
         let _held = store.create(&id("dup")).unwrap();
-        assert!(matches!(store.create(&id("dup")), Err(StateError::AlreadyExists(i)) if i == "dup"));
+        assert!(
+            matches!(store.create(&id("dup")), Err(StateError::AlreadyExists(i)) if i == "dup")
+        );
     }
 
     #[test]

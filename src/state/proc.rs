@@ -36,8 +36,7 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 
 /// State and start time of `pid` from /proc/<pid>/stat, if the process exists.
 pub fn process_stat(pid: i32) -> Option<ProcStat> {
-    // pid 0 and negative pids are not processes; /proc/-1 does not exist anyway, but 0 and
-    // "self"-like names must never be looked up.
+    // A corrupt or zeroed state.json must not make berth look at /proc/0 or /proc/-1.
     if pid <= 0 {
         return None;
     }
