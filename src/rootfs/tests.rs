@@ -512,3 +512,84 @@ fn dev_null_must_be_the_null_device() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn user_namespace_binds_devices() {
+    if !is_root() {
+        return;
+    }
+    let dir = bundle();
+    let mut s = spec(
+        &dir.0,
+        vec![
+            mnt("/proc", "proc", "proc", &[]),
+            mnt(
+                "/dev",
+                "tmpfs",
+                "tmpfs",
+                &["nosuid", "strictatime", "mode=755"],
+            ),
+            mnt(
+                "/sys",
+                "sysfs",
+                "sysfs",
+                &["nosuid", "noexec", "nodev", "ro"],
+            ),
+        ],
+        &[
+            NamespaceKind::User,
+            NamespaceKind::Mount,
+            NamespaceKind::Pid,
+            NamespaceKind::Network,
+        ],
+    );
+    s.readonly_paths = vec!["/proc/sys".into()];
+    s.root_readonly = true;
+    let failures = in_container(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET, || {
+        // Map only our own ids, which a process may do for itself.
+        for (file, text) in [
+            ("setgroups", "deny"),
+            ("uid_map", "0 0 1"),
+            ("gid_map", "0 0 1"),
+        ] {
+            std::fs::write(format!("/proc/self/{file}"), text)
+                .map_err(|e| format!("{file}: {e}"))?;
+        }
+        run_steps(&s, false, || {})?;
+        let mut p = Probe::default();
+        for (name, dev) in [("null", (1, 3)), ("zero", (1, 5)), ("tty", (5, 0))] {
+            let m = std::fs::metadata(format!("/dev/{name}"));
+            p.check(
+                &format!("/dev/{name} is the host's char {}:{}", dev.0, dev.1),
+                m.is_ok_and(|m| {
+                    m.file_type().is_char_device() && m.rdev() == libc::makedev(dev.0, dev.1)
+                }),
+            );
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        p.check(
+            "/dev/null is a bind mount",
+            mountinfo
+                .lines()
+                .any(|l| l.split(' ').nth(4) == Some("/dev/null")),
+        );
+        p.check(
+            "/proc/sys is read-only",
+            is_erofs(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/proc/sys/kernel/hostname"),
+            ),
+        );
+        p.check(
+            "root is read-only",
+            is_erofs(std::fs::write("/newfile", "x")),
+        );
+        Ok(p)
+    });
+    assert!(
+        failures.is_empty(),
+        "container probes failed:\n{}",
+        failures.join("\n")
+    );
+}
