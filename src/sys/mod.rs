@@ -31,3 +31,17 @@ impl SysError {
 
 /// Shorthand for results of syscall wrappers.
 pub type SysResult<T> = Result<T, SysError>;
+
+pub mod process;
+
+/// Attaches the syscall name and its target to a failed `nix` call.
+pub trait SysContext<T> {
+    /// Maps the errno of a failed `call` on `target` into a [`SysError`].
+    fn sys(self, call: &'static str, target: impl std::fmt::Display) -> SysResult<T>;
+}
+
+impl<T> SysContext<T> for nix::Result<T> {
+    fn sys(self, call: &'static str, target: impl std::fmt::Display) -> SysResult<T> {
+        self.map_err(|errno| SysError::new(call, target.to_string(), errno))
+    }
+}
