@@ -3,6 +3,8 @@
 
 use nix::errno::Errno;
 
+pub mod mount;
+
 /// A failed system call: which call, on what, and the errno.
 #[derive(Debug, thiserror::Error)]
 #[error("{call} {target}")]
@@ -19,7 +21,11 @@ pub struct SysError {
 impl SysError {
     /// Builds the error for `call` on `target` from `errno`.
     pub fn new(call: &'static str, target: impl Into<String>, errno: Errno) -> Self {
-        SysError { call, target: target.into(), errno }
+        SysError {
+            call,
+            target: target.into(),
+            errno,
+        }
     }
 }
 
