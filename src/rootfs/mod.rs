@@ -90,10 +90,13 @@ pub fn prepare(spec: &ValidSpec) -> Result<(), RootfsError> {
 /// Makes the rootfs the process's `/`: pivot_root, or MS_MOVE + chroot when `no_pivot`.
 pub fn pivot(spec: &ValidSpec, no_pivot: bool) -> Result<(), RootfsError> {
     if no_pivot {
-        pivot::move_root(&spec.root)
+        pivot::move_root(&spec.root)?;
     } else {
-        pivot::pivot_root(&spec.root)
+        pivot::pivot_root(&spec.root)?;
     }
+    // The rootfs was made private so pivot_root would accept it; a shared propagation the
+    // config asked for is restored on the new root.
+    mounts::restore_shared_root(spec)
 }
 
 /// After pivot: masked paths, read-only paths, and `root.readonly`.

@@ -59,6 +59,17 @@ pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
     sys::mount(Some(&spec.root), &spec.root, None, flags, None).map_err(sys_err(&what))
 }
 
+/// Re-applies a shared `linux.rootfsPropagation` to the new `/` after pivot.
+pub(super) fn restore_shared_root(spec: &ValidSpec) -> Result<(), RootfsError> {
+    let what = "linux.rootfsPropagation";
+    match spec.rootfs_propagation.as_deref().and_then(options::root_propagation) {
+        Some(flags) if flags.contains(MsFlags::MS_SHARED) => {
+            sys::mount(None, Path::new("/"), None, flags, None).map_err(sys_err(what))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// One `mounts[i]` entry on its way to the kernel.
 struct Entry<'a> {
     what: String,

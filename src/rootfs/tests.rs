@@ -63,6 +63,7 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
             umask: None,
             additional_gids: vec![],
             terminal: false,
+            console_size: None,
             no_new_privileges: false,
             capabilities: None,
             rlimits: vec![],
@@ -584,6 +585,38 @@ fn user_namespace_binds_devices() {
         p.check(
             "root is read-only",
             is_erofs(std::fs::write("/newfile", "x")),
+        );
+        Ok(p)
+    });
+    assert!(
+        failures.is_empty(),
+        "container probes failed:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn shared_root_propagation_still_pivots() {
+    if !is_root() {
+        return;
+    }
+    let dir = bundle();
+    let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[]);
+    s.rootfs_propagation = Some("rshared".into());
+    let failures = in_container(CloneFlags::empty(), || {
+        run_steps(&s, false, || {})?;
+        let mut p = Probe::default();
+        p.check(
+            "/bin/busybox is visible at the new root",
+            Path::new("/bin/busybox").exists(),
+        );
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let proc_line = mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some("/proc"));
+        p.check(
+            "/proc is a shared mount",
+            proc_line.is_some_and(|l| l.contains(" shared:")),
         );
         Ok(p)
     });
