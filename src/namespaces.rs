@@ -63,6 +63,11 @@ impl OpenedNamespace {
         self.kind
     }
 
+    /// The open namespace file's descriptor number.
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+
     /// setns(2) into it; see <https://man7.org/linux/man-pages/man2/setns.2.html>.
     pub fn join(&self) -> SysResult<()> {
         nix::sched::setns(self.fd.as_fd(), clone_flag(self.kind)).sys("setns", self.path.display())

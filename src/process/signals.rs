@@ -48,7 +48,7 @@ pub fn restore(mask: &SigSet) -> SysResult<()> {
 /// reaping other children, and (with `console`) copying between our stdio and the
 /// container's terminal. Returns the shell-style exit code (128+N when killed by N).
 pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysResult<i32> {
-    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).sys("signalfd", "")?;
+    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).sys("signalfd", "")?;
     loop {
         if let Some(code) = reap(pid)? {
             if let Some(proxy) = console.as_mut() {

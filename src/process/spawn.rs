@@ -2,7 +2,7 @@
 //! stage when namespaces must be joined or a user namespace made before the others), write
 //! the id maps, and follow the init through the sync protocol until it is ready.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -17,7 +17,7 @@ use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
-use crate::sys::process::{clone_fork, Forked};
+use crate::sys::process::{clone_fork, close_all_except, Forked};
 use crate::sys::SysContext;
 
 /// How to start the init.
@@ -49,6 +49,16 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     let first = match forked {
         Forked::Child => {
             drop(parent);
+            // The clone holds copies of all the runtime's descriptors, the state dir's lock
+            // among them; only what the init uses may stay (or `start` would wait for it).
+            let mut keep = vec![child.as_raw_fd(), fifo.as_raw_fd()];
+            keep.extend(joined.iter().map(|ns| ns.as_raw_fd()));
+            if let Err(err) = close_all_except(3 + opts.init.preserve_fds, &keep) {
+                let chain = crate::error::chain(&err);
+                let _ = child.send(&FromInit::Failed { chain }, None);
+                // SAFETY: leave the clone without running the parent's destructors.
+                unsafe { libc::_exit(1) }
+            }
             let awaits_id_maps = plan.new_user_ns && !plan.two_stage;
             let init = Init::new(spec, &child, &fifo, &opts.init, &joined, awaits_id_maps);
             if plan.two_stage {

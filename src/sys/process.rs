@@ -1,7 +1,7 @@
 //! Process syscalls nix does not wrap: clone3 (fork-like, into new namespaces), pidfds,
 //! close_range.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -87,4 +87,47 @@ pub fn cloexec_from(first: u32) -> SysResult<()> {
         return Err(SysError::new("close_range", format!("{first}.."), Errno::last()));
     }
     Ok(())
+}
+
+/// close_range(2): closes every descriptor from `first` up except those in `keep`.
+pub fn close_all_except(first: u32, keep: &[RawFd]) -> SysResult<()> {
+    let mut keep: Vec<u32> = keep.iter().filter_map(|fd| u32::try_from(*fd).ok()).filter(|fd| *fd >= first).collect();
+    keep.sort_unstable();
+    let mut from = first;
+    for kept in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if kept > from {
+            // SAFETY: closes descriptors the caller declared it does not need.
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, from, kept - 1, 0) };
+            if ret < 0 {
+                return Err(SysError::new("close_range", format!("{from}..{}", kept - 1), Errno::last()));
+            }
+        }
+        from = kept.saturating_add(1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_all_except_keeps_only_the_listed() {
+        // In a forked child so the test harness's own descriptors are left alone.
+        let files: Vec<_> = (0..4).map(|_| std::fs::File::open("/dev/null").unwrap()).collect();
+        let fds: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        // SAFETY: the child only makes syscalls and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let ok = close_all_except(fds[0] as u32, &[fds[1], fds[3]]).is_ok();
+                let open = |fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+                let code = if ok && !open(fds[0]) && open(fds[1]) && !open(fds[2]) && open(fds[3]) { 0 } else { 1 };
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
+    }
 }
