@@ -433,10 +433,16 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         let ids = self.ids.borrow().clone();
         for id in ids.iter().rev() {
+            // Learn the pid first, so a process the runtime fails to kill is still caught.
+            let st = self.berth(&["state", id]);
+            if let Ok(v) = serde_json::from_str::<Value>(&st.stdout) {
+                if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0) {
+                    self.note_pid(pid as i32);
+                }
+            }
             // A container the test already deleted is "not found" here; that is fine.
             let _ = self.berth(&["delete", "--force", id]);
         }
-        let problems = self.cleanup_problems();
         if reference_runc() {
             // runc removes its own cgroup; the shared parent goes once it is empty (rmdir of a
             // cgroup with children fails, so this never touches another test's cgroup).
@@ -444,19 +450,34 @@ impl Drop for TestEnv {
                 let _ = fs::remove_dir(d);
             }
         }
+        let problems = self.cleanup_problems();
         if problems.is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
             return;
         }
-        // Leave the temp dir if a mount is still inside it: removing it could reach through
-        // the mount. State dirs left over are removed so the next run starts clean.
-        for e in self.root_entries() {
-            let _ = self.berth(&["delete", "--force", &e]);
+        // The runtime failed to clean up. Kill the container processes this test made (by
+        // pid, checked against their start time) and keep the temp dir for inspection.
+        for (pid, start) in self.pids.borrow().iter() {
+            if pid_alive(*pid, *start) {
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+                wait_for(Duration::from_secs(5), || !pid_alive(*pid, *start));
+            }
         }
-        if self.leaked_mounts().is_empty() {
-            let _ = fs::remove_dir_all(&self.dir);
+        if reference_runc() {
+            // A killed process stays in its cgroup until reaped: retry for a while.
+            for d in self.cgroups.borrow().iter().flat_map(|cg| cgroup_dirs(cg)) {
+                wait_for(Duration::from_secs(5), || fs::remove_dir(&d).is_ok() || !d.exists());
+            }
+            for d in cgroup_dirs("") {
+                let _ = fs::remove_dir(d);
+            }
         }
-        let msg = format!("{}: left behind: {}", self.name, problems.join("; "));
+        let msg = format!(
+            "{}: left behind: {} (temp dir kept: {})",
+            self.name,
+            problems.join("; "),
+            self.dir.display()
+        );
         if std::thread::panicking() {
             eprintln!("{msg}");
         } else {

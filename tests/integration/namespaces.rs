@@ -57,6 +57,7 @@ fn namespaces_left_out_are_shared_with_host() {
     // Without a uts namespace a hostname would rename the host: leave it out.
     cfg.0.as_object_mut().unwrap().remove("hostname");
     let inside = ns_links_inside(&env, cfg);
+    assert_eq!(inside.len(), KINDS.len(), "{inside:?}");
     for (kind, link) in &inside {
         let (_, cfg_name) = KINDS.iter().find(|(k, _)| k == kind).unwrap();
         if ["ipc", "uts", "network"].contains(cfg_name) {

@@ -72,11 +72,12 @@ fn run_fast_process_many_times_never_hangs() {
     // A runtime that starts waiting for SIGCHLD late misses a fast exit and hangs; the
     // harness's command timeout turns that into a failure.
     let env = TestEnv::new("runfast");
-    let bundle = env.bundle(&Config::new(&["true"]));
+    let bundle = env.bundle(&Config::new(&["echo", "fast"]));
     for i in 0..20 {
         let id = env.id(&format!("f{i}"));
         let out = env.berth(&["run", "-b", bundle.to_str().unwrap(), &id]);
         assert_eq!(out.code(), 0, "{out:#?}");
+        assert_eq!(out.stdout, "fast\n");
     }
     assert!(env.root_entries().is_empty(), "run left state: {:?}", env.root_entries());
 }
