@@ -20,6 +20,7 @@ pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod tty;
 
 pub use error::Error;
 

@@ -1,1 +1,25 @@
-fn main() {}
+//! The `berth` binary: parse, set up logging, run, map errors to one line and an exit code.
+
+mod cli;
+
+use berth::logging::{self, Level};
+
+fn main() {
+    let cli = cli::Cli::parse_args();
+    if let Err(err) = cli.init_logging() {
+        eprintln!("berth: opening log: {err}");
+        std::process::exit(1);
+    }
+    let code = match cli.run() {
+        Ok(code) => code,
+        Err(err) => {
+            let msg = berth::error::one_line(&err);
+            if logging::has_log_file() {
+                logging::log(Level::Error, &msg);
+            }
+            eprintln!("berth: {msg}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

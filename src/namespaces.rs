@@ -1,1 +1,116 @@
-//! Namespaces: the ordered table of kinds, setns/unshare and uid/gid maps.
+//! Namespaces: the ordered table of kinds, joining by path (setns), creating (unshare or
+//! clone flags) and the uid/gid maps the parent writes for a new user namespace.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::spec::{IdMap, NamespaceKind, ValidSpec};
+use crate::sys::{SysContext, SysResult};
+
+/// The `CLONE_NEW*` flag of `kind`.
+pub fn clone_flag(kind: NamespaceKind) -> CloneFlags {
+    match kind {
+        NamespaceKind::User => CloneFlags::CLONE_NEWUSER,
+        NamespaceKind::Mount => CloneFlags::CLONE_NEWNS,
+        NamespaceKind::Uts => CloneFlags::CLONE_NEWUTS,
+        NamespaceKind::Ipc => CloneFlags::CLONE_NEWIPC,
+        NamespaceKind::Pid => CloneFlags::CLONE_NEWPID,
+        NamespaceKind::Network => CloneFlags::CLONE_NEWNET,
+        NamespaceKind::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        NamespaceKind::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The flags of every namespace the config asks to create, except `except`.
+pub fn new_namespace_flags(spec: &ValidSpec, except: &[NamespaceKind]) -> CloneFlags {
+    spec.namespaces
+        .iter()
+        .filter(|ns| ns.path.is_none() && !except.contains(&ns.kind))
+        .fold(CloneFlags::empty(), |flags, ns| flags | clone_flag(ns.kind))
+}
+
+/// A namespace file opened before any setns, so that joining one (the mount namespace in
+/// particular) cannot change how the next path resolves.
+pub struct OpenedNamespace {
+    kind: NamespaceKind,
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+/// Opens the `path` of every namespace the config joins, in config order.
+pub fn open_joined(spec: &ValidSpec) -> SysResult<Vec<OpenedNamespace>> {
+    spec.namespaces
+        .iter()
+        .filter_map(|ns| ns.path.as_ref().map(|path| (ns.kind, path)))
+        .map(|(kind, path)| {
+            let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .sys("open", path.display())?;
+            Ok(OpenedNamespace { kind, path: path.clone(), fd })
+        })
+        .collect()
+}
+
+impl OpenedNamespace {
+    /// The kind of namespace.
+    pub fn kind(&self) -> NamespaceKind {
+        self.kind
+    }
+
+    /// setns(2) into it; see <https://man7.org/linux/man-pages/man2/setns.2.html>.
+    pub fn join(&self) -> SysResult<()> {
+        nix::sched::setns(self.fd.as_fd(), clone_flag(self.kind)).sys("setns", self.path.display())
+    }
+}
+
+/// unshare(2) the namespaces in `flags`.
+pub fn unshare(flags: CloneFlags) -> SysResult<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    nix::sched::unshare(flags).sys("unshare", format!("{:#x}", flags.bits()))
+}
+
+/// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings.
+pub fn write_id_maps(pid: Pid, spec: &ValidSpec) -> SysResult<()> {
+    write_map(&proc_file(pid, "uid_map"), &spec.uid_mappings)?;
+    write_map(&proc_file(pid, "gid_map"), &spec.gid_mappings)
+}
+
+fn proc_file(pid: Pid, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/{name}"))
+}
+
+/// The map file takes all lines in one write(2).
+fn write_map(path: &Path, maps: &[IdMap]) -> SysResult<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect();
+    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut file = File::options().write(true).open(path).map_err(errno).sys("open", path.display())?;
+    file.write_all(text.as_bytes()).map_err(errno).sys("write", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_flag() {
+        use NamespaceKind::*;
+        let kinds = [User, Mount, Uts, Ipc, Pid, Network, Cgroup, Time];
+        let all = kinds.iter().fold(0, |acc, k| {
+            let bit = clone_flag(*k).bits();
+            assert_eq!(acc & bit, 0, "{k:?} shares a flag");
+            acc | bit
+        });
+        assert_eq!(all.count_ones(), 8);
+    }
+}

@@ -1,1 +1,61 @@
-//! Container operations: create, start, state, kill, delete, run, list.
+//! Container operations: create, start, state, kill, delete, run, list. The CLI calls these;
+//! they call the concern modules and return data, never printing.
+
+mod create;
+mod delete;
+mod kill;
+mod query;
+mod run;
+mod start;
+
+pub use create::{create, CreateOptions};
+pub use delete::delete;
+pub use kill::kill;
+pub use query::{list, state, StateView};
+pub use run::{run, RunOutcome};
+pub use start::start;
+
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+use crate::state::{process_start_time, State};
+
+/// Whether the process recorded in `state` is still that process (and not a zombie).
+fn still_running(state: &State) -> bool {
+    state.pid > 0 && process_start_time(state.pid) == Some(state.pid_start_time) && !is_zombie(state.pid)
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
+        .unwrap_or(true)
+}
+
+/// Polls until the process of `state` is gone (or a zombie), for at most `limit`.
+fn wait_gone(state: &State, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while still_running(state) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+/// Signals the process of `state` through a pidfd, checked against the recorded start time
+/// after the pidfd is open, so a reused pid is never signalled.
+fn signal_init(state: &State, signal: i32) -> Result<(), crate::Error> {
+    let pidfd = match crate::sys::process::pidfd_open(Pid::from_raw(state.pid)) {
+        Err(err) if err.errno == nix::errno::Errno::ESRCH => return Ok(()),
+        other => other?,
+    };
+    if process_start_time(state.pid) != Some(state.pid_start_time) {
+        return Ok(());
+    }
+    use std::os::fd::AsFd;
+    crate::sys::process::pidfd_send_signal(pidfd.as_fd(), signal)?;
+    Ok(())
+}

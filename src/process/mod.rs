@@ -1,5 +1,11 @@
 //! The container process: clone into the init, the parent↔init protocol, the init steps.
 
+pub mod exec;
+pub mod init;
+pub mod signals;
+pub mod spawn;
+pub mod sync;
+
 /// A failure while creating or driving the container process.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -12,4 +18,13 @@ pub enum ProcessError {
         /// The step's message, then each cause.
         chain: Vec<String>,
     },
+    /// The init exited before reporting ready or failed.
+    #[error("container init exited unexpectedly ({status})")]
+    InitExited {
+        /// How it ended.
+        status: String,
+    },
+    /// The sync protocol broke.
+    #[error("sync with container init")]
+    Sync(#[source] sync::SyncError),
 }

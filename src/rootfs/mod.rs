@@ -1,10 +1,25 @@
 //! The container's filesystem view, built inside the init's new mount namespace:
 //! propagation, the config's mounts, /dev, pivot_root, then masked and read-only paths.
+//!
+//! Every config path is resolved inside the rootfs with openat2(2) `RESOLVE_IN_ROOT` and
+//! mounted on through its fd, so no symlink in the image can redirect a mount to the host.
 
-use std::path::PathBuf;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use crate::spec::ValidSpec;
+use crate::sys::mount as sys;
 use crate::sys::SysError;
+
+mod devices;
+mod mountinfo;
+mod mounts;
+mod options;
+mod paths;
+mod pivot;
+mod protect;
+#[cfg(test)]
+mod tests;
 
 /// A rootfs step that failed, naming the config path or the file it was about.
 #[derive(Debug, thiserror::Error)]
@@ -26,32 +41,73 @@ pub enum RootfsError {
         /// Why.
         reason: String,
     },
-    /// A path inside the rootfs could not be resolved safely.
-    #[error("resolving {path} inside the rootfs")]
+    /// A path inside the rootfs could not be resolved (or created) safely.
+    #[error("{what}: resolving {path} inside the rootfs")]
     Resolve {
+        /// The config entry being handled.
+        what: String,
         /// The path.
         path: PathBuf,
         /// The cause.
         #[source]
         source: SysError,
     },
+    /// A host file needed for `what` could not be read.
+    #[error("{what}: reading {path}")]
+    Io {
+        /// The config entry being handled.
+        what: String,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Wraps a failed call as the error of config entry `what`.
+fn sys_err(what: &str) -> impl Fn(SysError) -> RootfsError + '_ {
+    move |source| RootfsError::Sys {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// Before pivot: sets root propagation, bind-mounts the rootfs onto itself, mounts every
 /// entry of `mounts` in order, and populates /dev (default nodes, `linux.devices`, symlinks).
 pub fn prepare(spec: &ValidSpec) -> Result<(), RootfsError> {
-    let _ = spec;
-    todo!()
+    // Propagation first: every later mount must stay out of the host's namespace.
+    mounts::set_root_propagation(spec)?;
+    mounts::bind_rootfs(spec)?;
+    // Opened after the self-bind so that lookups start on the new mount, not beneath it.
+    let root = open_root(&spec.root, "root.path")?;
+    for (i, m) in spec.mounts.iter().enumerate() {
+        mounts::mount_entry(spec, root.as_fd(), i, m)?;
+    }
+    devices::create(spec, root.as_fd())
 }
 
 /// Makes the rootfs the process's `/`: pivot_root, or MS_MOVE + chroot when `no_pivot`.
 pub fn pivot(spec: &ValidSpec, no_pivot: bool) -> Result<(), RootfsError> {
-    let _ = (spec, no_pivot);
-    todo!()
+    if no_pivot {
+        pivot::move_root(&spec.root)
+    } else {
+        pivot::pivot_root(&spec.root)
+    }
 }
 
 /// After pivot: masked paths, read-only paths, and `root.readonly`.
 pub fn finish(spec: &ValidSpec) -> Result<(), RootfsError> {
-    let _ = spec;
-    todo!()
+    let root = open_root(Path::new("/"), "/")?;
+    protect::mask(root.as_fd(), &spec.masked_paths)?;
+    protect::readonly(root.as_fd(), &spec.readonly_paths)?;
+    // Last: masks and read-only binds need mount points that a read-only root cannot gain.
+    if spec.root_readonly {
+        protect::readonly_root(root.as_fd())?;
+    }
+    Ok(())
+}
+
+fn open_root(path: &Path, what: &str) -> Result<OwnedFd, RootfsError> {
+    sys::open(path, libc::O_PATH | libc::O_DIRECTORY).map_err(sys_err(what))
 }

@@ -1,11 +1,241 @@
 //! Read config.json and turn it into a [`ValidSpec`].
+//!
+//! The only system access of the spec module happens here: the bundle and rootfs stats and
+//! the read of config.json.
 
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
-use super::{SpecError, ValidSpec};
+use oci_spec::runtime::Spec;
+
+use super::{config_path, locate, validate, SpecError, ValidSpec};
+
+/// The largest config.json berth parses; real ones are a few kilobytes.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
 /// Reads `<bundle>/config.json`, validates it and returns the validated spec.
 pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
-    let _ = bundle;
-    todo!("spec::load")
+    let bundle = bundle_dir(bundle)?;
+    let spec = read_spec(&bundle)?;
+    if let Some(first) = validate::problems(&spec).into_iter().next() {
+        return Err(first);
+    }
+    let root = rootfs(&bundle, &spec)?;
+    validate::build(spec, bundle, root)
+}
+
+/// Every problem of the bundle's config.json (empty when [`load`] would succeed).
+pub fn check(bundle: &Path) -> Vec<SpecError> {
+    let read = bundle_dir(bundle).and_then(|b| read_spec(&b).map(|spec| (b, spec)));
+    let (bundle, spec) = match read {
+        Ok(read) => read,
+        Err(e) => return vec![e],
+    };
+    let mut problems = validate::problems(&spec);
+    let root_given = spec.root().as_ref().is_some_and(|r| !r.path().as_os_str().is_empty());
+    if root_given {
+        if let Err(e) = rootfs(&bundle, &spec) {
+            problems.push(e);
+        }
+    }
+    problems
+}
+
+/// The bundle as an absolute path, after checking that it is a directory.
+fn bundle_dir(bundle: &Path) -> Result<PathBuf, SpecError> {
+    let fail = |source| SpecError::Bundle { path: bundle.to_path_buf(), source };
+    let meta = fs::metadata(bundle).map_err(fail)?;
+    if !meta.is_dir() {
+        return Err(fail(io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    std::path::absolute(bundle).map_err(fail)
+}
+
+fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
+    let path = config_path(bundle);
+    let read_err = |source| SpecError::Read { path: path.clone(), source };
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(SpecError::NoConfig { bundle: bundle.to_path_buf() })
+        }
+        Err(e) => return Err(read_err(e)),
+    };
+    let size = file.metadata().map_err(read_err)?.len();
+    let too_large =
+        |size| SpecError::TooLarge { path: path.clone(), size, limit: MAX_CONFIG_BYTES };
+    if size > MAX_CONFIG_BYTES {
+        return Err(too_large(size));
+    }
+    // Bounded read: the file may grow between the stat and the read.
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // Only a type error in valid JSON has a config path worth naming.
+        let at = match e.classify() {
+            serde_json::error::Category::Data => {
+                serde_json::from_slice(&bytes).ok().and_then(|v| locate::locate(&v))
+            }
+            _ => None,
+        };
+        let message = match at {
+            Some(at) => format!("{at}: {e}"),
+            None => e.to_string(),
+        };
+        SpecError::Parse { path: path.clone(), message }
+    })
+}
+
+/// `root.path` resolved against the bundle, checked to be a directory.
+fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf, SpecError> {
+    let given = spec.root().as_ref().map(|r| r.path().as_path()).unwrap_or(Path::new(""));
+    if given.as_os_str().is_empty() {
+        return Err(SpecError::Invalid { path: "root.path".into(), reason: "missing".into() });
+    }
+    let root = bundle.join(given);
+    let invalid = |reason: String| SpecError::Invalid { path: "root.path".into(), reason };
+    match fs::metadata(&root) {
+        Ok(meta) if meta.is_dir() => Ok(root),
+        Ok(_) => Err(invalid(format!("{} is not a directory", root.display()))),
+        Err(e) => Err(invalid(format!("{}: {e}", root.display()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{default_spec, NamespaceKind};
+    use crate::state::tempdir::TempDir;
+
+    fn bundle_with(config: &str) -> TempDir {
+        let dir = TempDir::new("bundle");
+        fs::create_dir(dir.path().join("rootfs")).unwrap();
+        fs::write(dir.path().join("config.json"), config).unwrap();
+        dir
+    }
+
+    fn message(e: &SpecError) -> String {
+        crate::error::one_line(e)
+    }
+
+    #[test]
+    fn default_spec_passes_validation() {
+        let bundle = bundle_with(&default_spec(false));
+        let spec = load(bundle.path()).unwrap();
+        assert_eq!(spec.oci_version, crate::OCI_VERSION);
+        assert_eq!(spec.root, bundle.path().join("rootfs"));
+        assert!(spec.root_readonly);
+        assert_eq!(spec.process.args, ["sh"]);
+        assert!(spec.process.terminal && spec.process.no_new_privileges);
+        assert_eq!(spec.hostname.as_deref(), Some("berth"));
+        assert_eq!(spec.mounts.len(), 7);
+        assert!(spec.creates_namespace(NamespaceKind::Network));
+        assert!(spec.namespace(NamespaceKind::User).is_none());
+        assert!(check(bundle.path()).is_empty());
+    }
+
+    #[test]
+    fn rootless_default_spec_passes_validation() {
+        let bundle = bundle_with(&default_spec(true));
+        let spec = load(bundle.path()).unwrap();
+        assert!(spec.creates_namespace(NamespaceKind::User));
+        assert!(spec.namespace(NamespaceKind::Network).is_none());
+        let euid = nix::unistd::geteuid().as_raw();
+        assert_eq!(
+            spec.uid_mappings,
+            [crate::spec::IdMap { container_id: 0, host_id: euid, size: 1 }]
+        );
+        let sys = spec.mounts.iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+        assert!(sys.options().as_ref().unwrap().contains(&"rbind".to_owned()));
+        let no_gid_option = spec
+            .mounts
+            .iter()
+            .flat_map(|m| m.options().iter().flatten())
+            .all(|o| !o.starts_with("gid="));
+        assert!(no_gid_option);
+    }
+
+    #[test]
+    fn missing_bundle_is_named() {
+        let dir = TempDir::new("bundle");
+        let missing = dir.path().join("nope");
+        let err = load(&missing).unwrap_err();
+        assert!(matches!(err, SpecError::Bundle { .. }));
+        assert!(message(&err).contains(&*missing.to_string_lossy()), "{}", message(&err));
+    }
+
+    #[test]
+    fn bundle_must_be_a_directory() {
+        let dir = TempDir::new("bundle");
+        let file = dir.path().join("file");
+        fs::write(&file, "").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(message(&err).contains("Not a directory"), "{}", message(&err));
+    }
+
+    #[test]
+    fn missing_config_says_so() {
+        let dir = TempDir::new("bundle");
+        let err = load(dir.path()).unwrap_err();
+        assert!(matches!(err, SpecError::NoConfig { .. }));
+        assert!(message(&err).contains("has no config.json"));
+    }
+
+    #[test]
+    fn parse_error_has_line_and_column() {
+        let bundle =
+            bundle_with("{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": { \"args\": \"sh\" }\n}");
+        let err = load(bundle.path()).unwrap_err();
+        let msg = message(&err);
+        assert!(matches!(err, SpecError::Parse { .. }));
+        assert!(msg.contains("config.json") && msg.contains("line 3"), "{msg}");
+        assert!(msg.contains(": process.args: invalid type"), "{msg}");
+    }
+
+    #[test]
+    fn huge_config_is_refused_before_parsing() {
+        let bundle = bundle_with("");
+        let file = File::options().write(true).open(bundle.path().join("config.json")).unwrap();
+        file.set_len(MAX_CONFIG_BYTES + 1).unwrap();
+        let err = load(bundle.path()).unwrap_err();
+        assert!(matches!(err, SpecError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn rootfs_must_exist_and_be_a_directory() {
+        let mut config: serde_json::Value = serde_json::from_str(&default_spec(false)).unwrap();
+        config["root"]["path"] = "missing".into();
+        let bundle = bundle_with(&config.to_string());
+        let err = load(bundle.path()).unwrap_err();
+        assert!(matches!(&err, SpecError::Invalid { path, .. } if path == "root.path"), "{err}");
+        assert_eq!(check(bundle.path()).len(), 1);
+
+        fs::write(bundle.path().join("missing"), "").unwrap();
+        let err = load(bundle.path()).unwrap_err();
+        assert!(message(&err).contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn absolute_root_path_is_kept() {
+        let other = TempDir::new("rootfs");
+        let mut config: serde_json::Value = serde_json::from_str(&default_spec(false)).unwrap();
+        config["root"]["path"] = other.path().to_str().unwrap().into();
+        let bundle = bundle_with(&config.to_string());
+        assert_eq!(load(bundle.path()).unwrap().root, other.path());
+    }
+
+    #[test]
+    fn first_problem_is_returned() {
+        let mut config: serde_json::Value = serde_json::from_str(&default_spec(false)).unwrap();
+        config["process"]["cwd"] = "rel".into();
+        config["linux"]["cgroupsPath"] = "/x".into();
+        let bundle = bundle_with(&config.to_string());
+        let err = load(bundle.path()).unwrap_err();
+        assert!(matches!(&err, SpecError::Invalid { path, .. } if path == "process.cwd"), "{err}");
+        assert_eq!(check(bundle.path()).len(), 2);
+    }
 }

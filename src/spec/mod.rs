@@ -8,14 +8,40 @@ use std::path::{Path, PathBuf};
 
 mod defaults;
 mod load;
+mod locate;
 mod validate;
 
 pub use defaults::default_spec;
-pub use load::load;
+pub use load::{check, load};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// The bundle directory is missing or not a directory.
+    #[error("bundle {path}")]
+    Bundle {
+        /// The bundle path as given.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bundle has no config.json.
+    #[error("bundle {bundle} has no config.json")]
+    NoConfig {
+        /// The bundle directory.
+        bundle: PathBuf,
+    },
+    /// config.json is larger than berth is willing to parse.
+    #[error("{path} is {size} bytes, more than the {limit} bytes berth reads")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// config.json could not be read.
     #[error("reading {path}")]
     Read {
@@ -110,6 +136,15 @@ pub struct CapabilitySets {
     pub ambient: Vec<caps::Capability>,
 }
 
+/// `process.consoleSize`, within the range of `struct winsize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleSize {
+    /// Rows.
+    pub height: u16,
+    /// Columns.
+    pub width: u16,
+}
+
 /// `process`, validated.
 #[derive(Debug, Clone)]
 pub struct ValidProcess {
@@ -129,6 +164,8 @@ pub struct ValidProcess {
     pub additional_gids: Vec<u32>,
     /// Whether a pseudo-terminal is requested.
     pub terminal: bool,
+    /// `consoleSize`, for the pseudo-terminal.
+    pub console_size: Option<ConsoleSize>,
     /// `noNewPrivileges`.
     pub no_new_privileges: bool,
     /// `capabilities`; `None` leaves the runtime's own sets (all for root).

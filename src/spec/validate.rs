@@ -1,1 +1,904 @@
 //! The checks: a list of small functions, each naming the config path it checks.
+//!
+//! [`problems`] runs every check and returns every problem (for a future `berth check`);
+//! [`load`](super::load) stops at the first. [`build`] then turns a spec that passed into a
+//! [`ValidSpec`]. The checks never touch the system: the rootfs stat lives in load.rs.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::runtime::{
+    Capabilities, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
+    PosixRlimitType, Process, Spec,
+};
+
+use super::{
+    CapabilitySets, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
+    ValidSpec,
+};
+
+/// The collected problems of one config, in the order the checks found them.
+#[derive(Default)]
+struct Problems(Vec<SpecError>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(invalid(path, reason));
+    }
+}
+
+fn invalid(path: impl Into<String>, reason: impl Into<String>) -> SpecError {
+    SpecError::Invalid { path: path.into(), reason: reason.into() }
+}
+
+/// The text of every refusal of a field berth accepts in the spec but does not apply.
+const NOT_SUPPORTED: &str = "not supported yet";
+
+type Check = fn(&Spec, &mut Problems);
+
+/// Every check, in config order so that the first problem is the first a reader meets.
+const CHECKS: &[Check] = &[
+    check_version,
+    check_root,
+    check_mounts,
+    check_process,
+    check_env,
+    check_rlimits,
+    check_capabilities,
+    check_unsupported_process,
+    check_uts,
+    check_hooks,
+    check_annotations,
+    check_namespaces,
+    check_id_mappings,
+    check_devices,
+    check_rootfs_propagation,
+    check_masked_readonly_paths,
+    check_unsupported_linux,
+    check_other_platforms,
+];
+
+/// Every problem found in `spec`; empty when it is valid.
+pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
+    let mut problems = Problems::default();
+    for check in CHECKS {
+        check(spec, &mut problems);
+    }
+    problems.0
+}
+
+/// Turns a spec that [`problems`] found nothing wrong with into a [`ValidSpec`].
+///
+/// `bundle` and `root` are the absolute bundle and rootfs paths that load.rs resolved.
+pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidSpec, SpecError> {
+    let root_readonly = spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false);
+    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
+    let linux = spec.linux().as_ref();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|ns| Namespace { kind: namespace_kind(ns.typ()), path: ns.path().clone() })
+        .collect();
+    Ok(ValidSpec {
+        oci_version: spec.version().clone(),
+        bundle,
+        root,
+        root_readonly,
+        process: build_process(process)?,
+        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
+        mounts: spec.mounts().clone().unwrap_or_default(),
+        namespaces,
+        uid_mappings: id_maps(linux.and_then(|l| l.uid_mappings().as_ref())),
+        gid_mappings: id_maps(linux.and_then(|l| l.gid_mappings().as_ref())),
+        devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
+        masked_paths: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default(),
+        readonly_paths: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default(),
+        rootfs_propagation: linux
+            .and_then(|l| l.rootfs_propagation().clone())
+            .filter(|p| !p.is_empty()),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+    })
+}
+
+fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
+    let capabilities = match p.capabilities() {
+        Some(c) => Some(capability_sets(c)?),
+        None => None,
+    };
+    let console_size = p.console_size().map(|b| ConsoleSize {
+        height: u16::try_from(b.height()).unwrap_or(u16::MAX),
+        width: u16::try_from(b.width()).unwrap_or(u16::MAX),
+    });
+    Ok(ValidProcess {
+        args: p.args().clone().unwrap_or_default(),
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().clone(),
+        uid: p.user().uid(),
+        gid: p.user().gid(),
+        umask: p.user().umask(),
+        additional_gids: p.user().additional_gids().clone().unwrap_or_default(),
+        terminal: p.terminal().unwrap_or(false),
+        console_size,
+        no_new_privileges: p.no_new_privileges().unwrap_or(false),
+        capabilities,
+        rlimits: p
+            .rlimits()
+            .iter()
+            .flatten()
+            .map(|r| Rlimit { resource: rlimit_resource(r.typ()), soft: r.soft(), hard: r.hard() })
+            .collect(),
+        oom_score_adj: p.oom_score_adj(),
+    })
+}
+
+fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
+    let set = |name: &str,
+               set: &Option<Capabilities>|
+     -> Result<Vec<caps::Capability>, SpecError> {
+        let mut out = Vec::new();
+        for cap in set.iter().flatten() {
+            out.push(
+                capability(cap).map_err(|r| invalid(format!("process.capabilities.{name}"), r))?,
+            );
+        }
+        // The set comes from a HashSet: sort so that the order is stable run to run.
+        out.sort_by_key(|c| c.index());
+        Ok(out)
+    };
+    Ok(CapabilitySets {
+        bounding: set("bounding", c.bounding())?,
+        effective: set("effective", c.effective())?,
+        inheritable: set("inheritable", c.inheritable())?,
+        permitted: set("permitted", c.permitted())?,
+        ambient: set("ambient", c.ambient())?,
+    })
+}
+
+/// oci-spec's capability as the `caps` crate's, by its `CAP_*` name.
+fn capability(cap: &oci_spec::runtime::Capability) -> Result<caps::Capability, String> {
+    let name = serde_json::to_value(cap)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{cap:?}"));
+    caps::Capability::from_str(&name)
+        .map_err(|_| format!("capability {name} is not known to berth"))
+}
+
+/// The kernel's resource number for an rlimit type.
+fn rlimit_resource(typ: PosixRlimitType) -> i32 {
+    let resource = match typ {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    };
+    // The constants are small (< 16); the cast only reconciles glibc's unsigned type.
+    resource as i32
+}
+
+fn namespace_kind(typ: LinuxNamespaceType) -> NamespaceKind {
+    match typ {
+        LinuxNamespaceType::User => NamespaceKind::User,
+        LinuxNamespaceType::Mount => NamespaceKind::Mount,
+        LinuxNamespaceType::Uts => NamespaceKind::Uts,
+        LinuxNamespaceType::Ipc => NamespaceKind::Ipc,
+        LinuxNamespaceType::Pid => NamespaceKind::Pid,
+        LinuxNamespaceType::Network => NamespaceKind::Network,
+        LinuxNamespaceType::Cgroup => NamespaceKind::Cgroup,
+        LinuxNamespaceType::Time => NamespaceKind::Time,
+    }
+}
+
+fn id_maps(maps: Option<&Vec<LinuxIdMapping>>) -> Vec<IdMap> {
+    maps.into_iter()
+        .flatten()
+        .map(|m| IdMap { container_id: m.container_id(), host_id: m.host_id(), size: m.size() })
+        .collect()
+}
+
+/// Whether `path` is absolute and has no `..` component.
+fn is_clean_absolute(path: &Path) -> bool {
+    path.is_absolute() && !path.components().any(|c| c == Component::ParentDir)
+}
+
+/// The namespace entry of `typ`: `None` when not listed, `Some(path)` when listed.
+fn namespace_entry(spec: &Spec, typ: LinuxNamespaceType) -> Option<Option<&PathBuf>> {
+    let linux = spec.linux().as_ref()?;
+    let ns = linux.namespaces().as_ref()?.iter().find(|ns| ns.typ() == typ)?;
+    Some(ns.path().as_ref())
+}
+
+fn check_version(spec: &Spec, p: &mut Problems) {
+    let version = spec.version();
+    if version.is_empty() {
+        p.push("ociVersion", "missing");
+        return;
+    }
+    match parse_semver(version) {
+        None => p.push("ociVersion", format!("{version:?} is not a semantic version")),
+        Some(1) => {}
+        Some(major) => p.push(
+            "ociVersion",
+            format!("{version:?}: major version {major} is not supported (1.x)"),
+        ),
+    }
+}
+
+/// The major number of a SemVer 2.0 version `MAJOR.MINOR.PATCH[-pre][+build]`.
+fn parse_semver(v: &str) -> Option<u64> {
+    let (core, build) = match v.split_once('+') {
+        Some((core, build)) => (core, Some(build)),
+        None => (v, None),
+    };
+    let (core, pre) = match core.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (core, None),
+    };
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    for extra in [pre, build].into_iter().flatten() {
+        if !extra.split('.').all(ident_ok) {
+            return None;
+        }
+    }
+    let numbers: Vec<&str> = core.split('.').collect();
+    if numbers.len() != 3 {
+        return None;
+    }
+    let mut parsed = Vec::with_capacity(3);
+    for n in numbers {
+        let leading_zero = n.len() > 1 && n.starts_with('0');
+        if n.is_empty() || leading_zero || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        parsed.push(n.parse::<u64>().ok()?);
+    }
+    Some(parsed[0])
+}
+
+fn check_root(spec: &Spec, p: &mut Problems) {
+    match spec.root() {
+        None => p.push("root", "missing"),
+        Some(root) if root.path().as_os_str().is_empty() => p.push("root.path", "missing"),
+        Some(_) => {}
+    }
+}
+
+fn check_mounts(spec: &Spec, p: &mut Problems) {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !is_clean_absolute(m.destination()) {
+            p.push(
+                format!("mounts[{i}].destination"),
+                format!("{:?} must be an absolute path without \"..\"", m.destination()),
+            );
+        }
+        if m.uid_mappings().is_some() {
+            p.push(format!("mounts[{i}].uidMappings"), "id-mapped mounts are not supported yet");
+        }
+        if m.gid_mappings().is_some() {
+            p.push(format!("mounts[{i}].gidMappings"), "id-mapped mounts are not supported yet");
+        }
+    }
+}
+
+fn check_process(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else {
+        p.push("process", "missing");
+        return;
+    };
+    match process.args().as_deref() {
+        None | Some([]) => p.push("process.args", "must name the program to run"),
+        Some([first, ..]) if first.is_empty() => p.push("process.args[0]", "must not be empty"),
+        Some(_) => {}
+    }
+    if !process.cwd().is_absolute() {
+        p.push("process.cwd", format!("{:?} must be an absolute path", process.cwd()));
+    }
+    if process.command_line().is_some() {
+        p.push("process.commandLine", "is for Windows; use process.args");
+    }
+    let user = process.user();
+    if user.username().is_some() {
+        p.push("process.user.username", "is for Windows; use process.user.uid");
+    }
+    if let Some(umask) = user.umask() {
+        if umask > 0o777 {
+            p.push("process.user.umask", format!("{umask:#o} is more than 0o777"));
+        }
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            p.push("process.oomScoreAdj", format!("{adj} is outside -1000..=1000"));
+        }
+    }
+    if let Some(size) = process.console_size() {
+        for (name, v) in [("height", size.height()), ("width", size.width())] {
+            if v > u64::from(u16::MAX) {
+                p.push(
+                    format!("process.consoleSize.{name}"),
+                    format!("{v} is more than {}", u16::MAX),
+                );
+            }
+        }
+    }
+}
+
+fn check_env(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    for (i, entry) in process.env().iter().flatten().enumerate() {
+        match entry.find('=') {
+            None => p.push(format!("process.env[{i}]"), format!("{entry:?} is not KEY=VALUE")),
+            Some(0) => p.push(format!("process.env[{i}]"), format!("{entry:?} has an empty name")),
+            Some(_) if entry.contains('\0') => {
+                p.push(format!("process.env[{i}]"), "contains a NUL byte")
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn check_rlimits(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    let mut seen = HashSet::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if !seen.insert(rlimit_resource(r.typ())) {
+            p.push(format!("process.rlimits[{i}].type"), format!("{} is set twice", r.typ()));
+        }
+        if r.soft() > r.hard() {
+            p.push(
+                format!("process.rlimits[{i}].soft"),
+                format!("soft limit {} is above the hard limit {}", r.soft(), r.hard()),
+            );
+        }
+    }
+}
+
+fn check_capabilities(spec: &Spec, p: &mut Problems) {
+    let Some(c) = spec.process().as_ref().and_then(|p| p.capabilities().as_ref()) else { return };
+    let sets = [
+        ("bounding", c.bounding()),
+        ("effective", c.effective()),
+        ("inheritable", c.inheritable()),
+        ("permitted", c.permitted()),
+        ("ambient", c.ambient()),
+    ];
+    for (name, set) in sets {
+        for cap in set.iter().flatten() {
+            if let Err(reason) = capability(cap) {
+                p.push(format!("process.capabilities.{name}"), reason);
+            }
+        }
+    }
+}
+
+fn check_unsupported_process(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    let non_empty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    if non_empty(process.apparmor_profile()) {
+        p.push("process.apparmorProfile", NOT_SUPPORTED);
+    }
+    if non_empty(process.selinux_label()) {
+        p.push("process.selinuxLabel", NOT_SUPPORTED);
+    }
+    if process.scheduler().is_some() {
+        p.push("process.scheduler", NOT_SUPPORTED);
+    }
+    if process.io_priority().is_some() {
+        p.push("process.ioPriority", NOT_SUPPORTED);
+    }
+    if process.exec_cpu_affinity().is_some() {
+        p.push("process.execCPUAffinity", NOT_SUPPORTED);
+    }
+}
+
+/// Linux's `HOST_NAME_MAX` and the limit of `setdomainname`.
+const UTS_NAME_MAX: usize = 64;
+
+fn check_uts(spec: &Spec, p: &mut Problems) {
+    let private_uts = matches!(namespace_entry(spec, LinuxNamespaceType::Uts), Some(None));
+    let names = [("hostname", spec.hostname()), ("domainname", spec.domainname())];
+    for (field, value) in names {
+        let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { continue };
+        if !private_uts {
+            p.push(field, format!("unable to set {field} without a private UTS namespace"));
+        }
+        if value.len() > UTS_NAME_MAX || value.contains('\0') {
+            p.push(field, format!("must be at most {UTS_NAME_MAX} bytes, without NUL"));
+        }
+    }
+}
+
+fn check_hooks(spec: &Spec, p: &mut Problems) {
+    let Some(hooks) = spec.hooks() else { return };
+    #[allow(deprecated)]
+    let lists = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (name, list) in lists {
+        if list.as_ref().is_some_and(|l| !l.is_empty()) {
+            p.push(format!("hooks.{name}"), NOT_SUPPORTED);
+        }
+    }
+}
+
+fn check_annotations(spec: &Spec, p: &mut Problems) {
+    if spec.annotations().iter().flatten().any(|(key, _)| key.is_empty()) {
+        p.push("annotations", "a key must not be empty");
+    }
+}
+
+fn check_namespaces(spec: &Spec, p: &mut Problems) {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.into_iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            p.push(format!("linux.namespaces[{i}].type"), format!("{} is listed twice", ns.typ()));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                p.push(format!("linux.namespaces[{i}].path"), format!("{path:?} must be absolute"));
+            }
+        }
+    }
+    // Without a mount namespace the rootfs setup (pivot_root) would act on the host's mounts.
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        p.push("linux.namespaces", "a mount namespace is required");
+    }
+}
+
+fn check_id_mappings(spec: &Spec, p: &mut Problems) {
+    let (uid, gid) = match spec.linux() {
+        Some(l) => {
+            (l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))
+        }
+        None => (&[][..], &[][..]),
+    };
+    let maps = [("linux.uidMappings", uid), ("linux.gidMappings", gid)];
+    match namespace_entry(spec, LinuxNamespaceType::User) {
+        None => {
+            for (field, list) in maps {
+                if !list.is_empty() {
+                    p.push(field, "mappings need a user namespace in linux.namespaces");
+                }
+            }
+        }
+        Some(Some(_)) => {
+            for (field, list) in maps {
+                if !list.is_empty() {
+                    p.push(field, "mappings cannot be set when joining an existing user namespace");
+                }
+            }
+        }
+        Some(None) => {
+            for (field, list) in maps {
+                if list.is_empty() {
+                    p.push(field, "a new user namespace needs mappings");
+                }
+            }
+        }
+    }
+    for (field, list) in maps {
+        for (i, m) in list.iter().enumerate() {
+            if m.size() == 0 {
+                p.push(format!("{field}[{i}].size"), "must be more than 0");
+            }
+            let overflow = |start: u32| start.checked_add(m.size()).is_none();
+            if overflow(m.container_id()) || overflow(m.host_id()) {
+                p.push(format!("{field}[{i}]"), "the range goes beyond 4294967295");
+            }
+        }
+    }
+}
+
+fn check_devices(spec: &Spec, p: &mut Problems) {
+    let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
+    for (i, d) in devices.into_iter().flatten().enumerate() {
+        if !is_clean_absolute(d.path()) {
+            p.push(
+                format!("linux.devices[{i}].path"),
+                format!("{:?} must be an absolute path without \"..\"", d.path()),
+            );
+        }
+        if d.typ() == LinuxDeviceType::A {
+            p.push(
+                format!("linux.devices[{i}].type"),
+                "\"a\" is not a device node type (b, c, u, p)",
+            );
+        }
+        if let Some(mode) = d.file_mode() {
+            if mode > 0o7777 {
+                p.push(
+                    format!("linux.devices[{i}].fileMode"),
+                    format!("{mode:#o} has bits above 0o7777"),
+                );
+            }
+        }
+    }
+}
+
+fn check_rootfs_propagation(spec: &Spec, p: &mut Problems) {
+    let Some(mode) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else {
+        return;
+    };
+    const MODES: &[&str] = &[
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "private",
+        "rprivate",
+        "unbindable",
+        "runbindable",
+    ];
+    if !mode.is_empty() && !MODES.contains(&mode) {
+        p.push("linux.rootfsPropagation", format!("{mode:?} is not one of {}", MODES.join(", ")));
+    }
+}
+
+fn check_masked_readonly_paths(spec: &Spec, p: &mut Problems) {
+    let Some(linux) = spec.linux() else { return };
+    for (field, list) in
+        [("maskedPaths", linux.masked_paths()), ("readonlyPaths", linux.readonly_paths())]
+    {
+        for (i, path) in list.iter().flatten().enumerate() {
+            if !is_clean_absolute(Path::new(path)) {
+                p.push(
+                    format!("linux.{field}[{i}]"),
+                    format!("{path:?} must be an absolute path without \"..\""),
+                );
+            }
+        }
+    }
+}
+
+fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
+    let Some(linux) = spec.linux() else { return };
+    let resources_set = linux.resources().as_ref().is_some_and(|r| {
+        serde_json::to_value(r).map_or(true, |v| v.as_object().map_or(true, |o| !o.is_empty()))
+    });
+    let unsupported = [
+        ("linux.resources", resources_set),
+        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
+        ("linux.seccomp", linux.seccomp().is_some()),
+        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
+        ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())),
+        ("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
+    ];
+    for (field, set) in unsupported {
+        if set {
+            p.push(field, NOT_SUPPORTED);
+        }
+    }
+}
+
+fn check_other_platforms(spec: &Spec, p: &mut Problems) {
+    #[allow(deprecated)]
+    let other = [
+        ("solaris", spec.solaris().is_some()),
+        ("windows", spec.windows().is_some()),
+        ("vm", spec.vm().is_some()),
+        ("zos", spec.zos().is_some()),
+        ("uidMappings", spec.uid_mappings().is_some()),
+        ("gidMappings", spec.gid_mappings().is_some()),
+    ];
+    for (field, set) in other {
+        if set {
+            p.push(field, "is not a field berth applies on Linux");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn base() -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": { "path": "rootfs" },
+            "process": { "args": ["sh"], "cwd": "/", "user": { "uid": 0, "gid": 0 } },
+            "linux": { "namespaces": [{ "type": "mount" }] }
+        })
+    }
+
+    fn spec_of(v: &Value) -> Spec {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
+    }
+
+    fn paths_of(v: &Value) -> Vec<String> {
+        problems(&spec_of(v))
+            .into_iter()
+            .map(|e| match e {
+                SpecError::Invalid { path, .. } => path,
+                other => panic!("not an Invalid error: {other}"),
+            })
+            .collect()
+    }
+
+    /// `base()` with the JSON pointer `at` set to `value` (objects created on the way).
+    fn with(at: &str, value: Value) -> Value {
+        let mut v = base();
+        let mut cur = &mut v;
+        for key in at.trim_start_matches('/').split('/') {
+            cur = match key.parse::<usize>() {
+                Ok(i) => &mut cur[i],
+                Err(_) => &mut cur[key],
+            };
+        }
+        *cur = value;
+        v
+    }
+
+    #[test]
+    fn good_configs_pass() {
+        let good = [
+            base(),
+            with("/ociVersion", json!("1.0.2-dev+build.5")),
+            with("/process/env", json!(["A=1", "B=", "C==x"])),
+            with(
+                "/process/rlimits",
+                json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": 10 },
+                       { "type": "RLIMIT_CORE", "soft": 0, "hard": 5 }]),
+            ),
+            with("/process/capabilities", json!({ "bounding": ["CAP_SYS_ADMIN", "CAP_BPF"] })),
+            with("/mounts", json!([{ "destination": "/proc", "type": "proc", "source": "proc" }])),
+            with(
+                "/linux",
+                json!({
+                    "namespaces": [{ "type": "mount" }, { "type": "uts" }, { "type": "user" },
+                                   { "type": "time" }, { "type": "network", "path": "/run/netns/x" }],
+                    "uidMappings": [{ "containerID": 0, "hostID": 100000, "size": 65536 }],
+                    "gidMappings": [{ "containerID": 0, "hostID": 0, "size": 4294967295u32 }],
+                    "rootfsPropagation": "rslave",
+                    "maskedPaths": ["/proc/kcore"],
+                    "resources": {},
+                    "sysctl": {},
+                    "devices": [{ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }]
+                }),
+            ),
+            with("/hooks", json!({ "prestart": [] })),
+            with("/process/apparmorProfile", json!("")),
+        ];
+        for v in good {
+            assert_eq!(paths_of(&v), Vec::<String>::new(), "{v}");
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_their_path() {
+        let uts_hostname = {
+            let mut v = with("/hostname", json!("h"));
+            v["linux"]["namespaces"] =
+                json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
+            v
+        };
+        let userns = |extra: Value| {
+            let mut v = base();
+            v["linux"] = json!({ "namespaces": [{ "type": "mount" }, { "type": "user" }] });
+            for (k, val) in extra.as_object().unwrap() {
+                v["linux"][k] = val.clone();
+            }
+            v
+        };
+        let one_map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+        let bad = [
+            (with("/ociVersion", json!("")), "ociVersion"),
+            (with("/ociVersion", json!("2.0.0")), "ociVersion"),
+            (with("/ociVersion", json!("1.0")), "ociVersion"),
+            (with("/ociVersion", json!("1.02.0")), "ociVersion"),
+            (with("/root", Value::Null), "root"),
+            (with("/root/path", json!("")), "root.path"),
+            (with("/process", Value::Null), "process"),
+            (with("/process/args", json!([])), "process.args"),
+            (with("/process/args", Value::Null), "process.args"),
+            (with("/process/args", json!(["", "x"])), "process.args[0]"),
+            (with("/process/cwd", json!("home")), "process.cwd"),
+            (with("/process/env", json!(["A=1", "NOEQUALS"])), "process.env[1]"),
+            (with("/process/env", json!(["=x"])), "process.env[0]"),
+            (
+                with(
+                    "/process/rlimits",
+                    json!([{ "type": "RLIMIT_NOFILE", "soft": 2, "hard": 1 }]),
+                ),
+                "process.rlimits[0].soft",
+            ),
+            (
+                with(
+                    "/process/rlimits",
+                    json!([{ "type": "RLIMIT_CPU", "soft": 1, "hard": 1 },
+                           { "type": "RLIMIT_CPU", "soft": 1, "hard": 1 }]),
+                ),
+                "process.rlimits[1].type",
+            ),
+            (with("/process/oomScoreAdj", json!(1001)), "process.oomScoreAdj"),
+            (with("/process/user/umask", json!(0o1777)), "process.user.umask"),
+            (
+                with("/process/consoleSize", json!({ "height": 70000, "width": 80 })),
+                "process.consoleSize.height",
+            ),
+            (with("/process/commandLine", json!("cmd.exe")), "process.commandLine"),
+            (
+                with(
+                    "/mounts",
+                    json!([{ "destination": "/ok" }, { "destination": "/ok" }, { "destination": "/ok" }, { "destination": "rel" }]),
+                ),
+                "mounts[3].destination",
+            ),
+            (with("/mounts", json!([{ "destination": "/a/../etc" }])), "mounts[0].destination"),
+            (
+                with(
+                    "/linux/namespaces",
+                    json!([{ "type": "mount" }, { "type": "pid" }, { "type": "pid" }]),
+                ),
+                "linux.namespaces[2].type",
+            ),
+            (
+                with("/linux/namespaces", json!([{ "type": "mount", "path": "ns/mnt" }])),
+                "linux.namespaces[0].path",
+            ),
+            (with("/linux/namespaces", json!([{ "type": "pid" }])), "linux.namespaces"),
+            (with("/hostname", json!("h")), "hostname"),
+            (with("/domainname", json!("d")), "domainname"),
+            (uts_hostname, "hostname"),
+            (with("/linux/uidMappings", one_map.clone()), "linux.uidMappings"),
+            (userns(json!({ "gidMappings": one_map.clone() })), "linux.uidMappings"),
+            (
+                userns(
+                    json!({ "uidMappings": [{ "containerID": 0, "hostID": 1, "size": 0 }], "gidMappings": one_map.clone() }),
+                ),
+                "linux.uidMappings[0].size",
+            ),
+            (
+                userns(
+                    json!({ "uidMappings": one_map.clone(), "gidMappings": [{ "containerID": 4294967295u32, "hostID": 1, "size": 2 }] }),
+                ),
+                "linux.gidMappings[0]",
+            ),
+            (
+                {
+                    let mut v = base();
+                    v["linux"] = json!({
+                        "namespaces": [{ "type": "mount" }, { "type": "user", "path": "/proc/1/ns/user" }],
+                        "uidMappings": one_map.clone()
+                    });
+                    v
+                },
+                "linux.uidMappings",
+            ),
+            (with("/linux/rootfsPropagation", json!("rshared2")), "linux.rootfsPropagation"),
+            (
+                with(
+                    "/linux/devices",
+                    json!([{ "path": "dev/null", "type": "c", "major": 1, "minor": 3 }]),
+                ),
+                "linux.devices[0].path",
+            ),
+            (
+                with("/linux/devices", json!([{ "path": "/dev/x", "type": "a" }])),
+                "linux.devices[0].type",
+            ),
+            (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
+            (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
+            (with("/annotations", json!({ "": "v" })), "annotations"),
+        ];
+        for (v, path) in bad {
+            let paths = paths_of(&v);
+            assert!(paths.iter().any(|p| p == path), "{v}: expected {path}, got {paths:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused() {
+        let refused = [
+            (with("/hooks", json!({ "poststart": [{ "path": "/bin/true" }] })), "hooks.poststart"),
+            (
+                with("/hooks", json!({ "createRuntime": [{ "path": "/bin/true" }] })),
+                "hooks.createRuntime",
+            ),
+            (with("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW" })), "linux.seccomp"),
+            (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
+            (
+                with("/linux/resources", json!({ "rdma": { "mlx": { "hcaHandles": 1 } } })),
+                "linux.resources",
+            ),
+            (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
+            (with("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" })), "linux.sysctl"),
+            (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
+            (with("/linux/personality", json!({ "domain": "LINUX32" })), "linux.personality"),
+            (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
+            (
+                with("/linux/timeOffsets", json!({ "monotonic": { "secs": 1 } })),
+                "linux.timeOffsets",
+            ),
+            (
+                with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "0" })),
+                "linux.memoryPolicy",
+            ),
+            (with("/linux/netDevices", json!({ "eth0": {} })), "linux.netDevices"),
+            (with("/process/apparmorProfile", json!("docker-default")), "process.apparmorProfile"),
+            (with("/process/selinuxLabel", json!("system_u:system_r:x")), "process.selinuxLabel"),
+            (with("/process/scheduler", json!({ "policy": "SCHED_OTHER" })), "process.scheduler"),
+            (
+                with("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE" })),
+                "process.ioPriority",
+            ),
+            (
+                with("/process/execCPUAffinity", json!({ "initial": "0" })),
+                "process.execCPUAffinity",
+            ),
+            (
+                with(
+                    "/mounts",
+                    json!([{ "destination": "/m", "uidMappings": [] , "gidMappings": [] }]),
+                ),
+                "mounts[0].uidMappings",
+            ),
+            (with("/windows", json!({ "layerFolders": [] })), "windows"),
+        ];
+        for (v, path) in refused {
+            let errors = problems(&spec_of(&v));
+            let hit = errors.iter().find_map(|e| match e {
+                SpecError::Invalid { path: p, reason } if p == path => Some(reason.clone()),
+                _ => None,
+            });
+            let reason = hit.unwrap_or_else(|| panic!("{v}: {path} not refused: {errors:?}"));
+            assert!(reason.contains("not supported") || reason.contains("not a field"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_collected() {
+        let mut v = with("/process/cwd", json!("rel"));
+        v["ociVersion"] = json!("");
+        v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
+        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.seccomp"]);
+    }
+
+    #[test]
+    fn build_resolves_values() {
+        let mut v = base();
+        v["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 5, "hard": 6 }]);
+        v["process"]["capabilities"] =
+            json!({ "bounding": ["CAP_KILL", "CAP_CHOWN"], "ambient": ["NET_RAW"] });
+        v["process"]["terminal"] = json!(true);
+        v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 });
+        v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "uts" }]);
+        v["hostname"] = json!("box");
+        let spec = build(spec_of(&v), "/b".into(), "/b/rootfs".into()).unwrap();
+        let p = &spec.process;
+        assert_eq!(p.rlimits, [Rlimit { resource: libc::RLIMIT_NOFILE as i32, soft: 5, hard: 6 }]);
+        let caps = p.capabilities.as_ref().unwrap();
+        assert_eq!(caps.bounding, [caps::Capability::CAP_CHOWN, caps::Capability::CAP_KILL]);
+        assert_eq!(caps.ambient, [caps::Capability::CAP_NET_RAW]);
+        assert!(caps.effective.is_empty());
+        assert_eq!(p.console_size, Some(ConsoleSize { height: 24, width: 80 }));
+        assert!(spec.creates_namespace(NamespaceKind::Uts));
+        assert_eq!(spec.hostname.as_deref(), Some("box"));
+        assert!(!spec.root_readonly);
+    }
+}

@@ -3,10 +3,28 @@
 //! `/proc/<pid>/stat` only to tell whether the stored process is still the same one).
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+mod proc;
+#[cfg(test)]
+pub(crate) mod tempdir;
+mod time;
+
+pub use proc::{process_start_time, process_stat, status, ProcStat};
+pub use time::now_rfc3339;
+
+/// The file that holds a container's [`State`].
+const STATE_FILE: &str = "state.json";
+/// Where [`ContainerDir::save`] writes before renaming over [`STATE_FILE`].
+const STATE_TMP_FILE: &str = "state.json.tmp";
+/// The longest container id accepted.
+const MAX_ID_LEN: usize = 1024;
 
 /// A state-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +43,10 @@ pub enum StateError {
     /// An id that is not in the store.
     #[error("container {0} does not exist")]
     NotFound(String),
+    /// The container's directory exists but its state.json does not yet: `create` is running
+    /// (or died before writing it).
+    #[error("container {0} is still being created")]
+    Creating(String),
     /// A file or directory operation on the store failed.
     #[error("{what} {path}")]
     Io {
@@ -54,8 +76,21 @@ pub struct ContainerId(String);
 impl ContainerId {
     /// Checks `id` and wraps it.
     pub fn parse(id: &str) -> Result<Self, StateError> {
-        let _ = id;
-        todo!("ContainerId::parse")
+        let refuse = |reason| Err(StateError::InvalidId { id: id.to_owned(), reason });
+        if id.is_empty() {
+            return refuse("it is empty");
+        }
+        if id.len() > MAX_ID_LEN {
+            return refuse("it is longer than 1024 bytes");
+        }
+        if id == "." || id == ".." {
+            return refuse("it names a directory of the store, not a container");
+        }
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.');
+        if !id.bytes().all(allowed) {
+            return refuse("only letters, digits and _+-. are allowed");
+        }
+        Ok(ContainerId(id.to_owned()))
     }
 
     /// The id as text.
@@ -120,6 +155,17 @@ pub struct ContainerDir {
     _lock: File,
 }
 
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io { what, path, source }
+}
+
 impl StateStore {
     /// A store at `root` (created on first use with mode 0700).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -131,28 +177,115 @@ impl StateStore {
         &self.root
     }
 
+    fn dir_of(&self, id: &ContainerId) -> PathBuf {
+        self.root.join(id.as_str())
+    }
+
     /// Creates and locks the directory of a new container; `AlreadyExists` if the id is taken.
     pub fn create(&self, id: &ContainerId) -> Result<ContainerDir, StateError> {
-        let _ = id;
-        todo!()
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(io_err("creating state root", &self.root))?;
+        let path = self.dir_of(id);
+        // The exclusive mkdir is what makes an id taken; 0711 as runc, so that processes of
+        // other users can reach exec.fifo without listing the directory.
+        match DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StateError::AlreadyExists(id.to_string()))
+            }
+            Err(e) => return Err(io_err("creating container directory", &path)(e)),
+        }
+        match lock_dir(&path) {
+            Ok(lock) => Ok(ContainerDir { path, id: id.clone(), _lock: lock }),
+            Err(e) => {
+                // Leaving the directory would make the id taken for good; the lock error
+                // is the one to report.
+                let _ = fs::remove_dir(&path);
+                Err(e)
+            }
+        }
     }
 
     /// Locks the directory of an existing container; `NotFound` if there is none.
     pub fn open(&self, id: &ContainerId) -> Result<ContainerDir, StateError> {
-        let _ = id;
-        todo!()
+        let path = self.dir_of(id);
+        let lock = match lock_dir(&path) {
+            Err(StateError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(id.to_string()))
+            }
+            other => other?,
+        };
+        // Whoever held the lock before us may have deleted the container meanwhile.
+        let meta = lock.metadata().map_err(io_err("stat of container directory", &path))?;
+        if meta.nlink() == 0 {
+            return Err(StateError::NotFound(id.to_string()));
+        }
+        Ok(ContainerDir { path, id: id.clone(), _lock: lock })
     }
 
     /// Reads a container's state without taking its lock (state.json is replaced atomically).
     pub fn read(&self, id: &ContainerId) -> Result<State, StateError> {
-        let _ = id;
-        todo!()
+        read_state(&self.dir_of(id), id)
     }
 
     /// The ids of all containers in the store, sorted.
     pub fn list(&self) -> Result<Vec<ContainerId>, StateError> {
-        todo!()
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing state root", &self.root)(e)),
+        };
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err("listing state root", &self.root))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let id = entry.file_name().to_str().and_then(|name| ContainerId::parse(name).ok());
+            if let (true, Some(id)) = (is_dir, id) {
+                ids.push(id);
+            }
+        }
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(ids)
     }
+}
+
+/// Opens `path` as a directory and takes an exclusive `flock` on it, waiting for it.
+fn lock_dir(path: &Path) -> Result<File, StateError> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(path)
+        .map_err(io_err("opening container directory", path))?;
+    // flock(2): https://man7.org/linux/man-pages/man2/flock.2.html
+    loop {
+        // SAFETY: flock only reads the descriptor, which `dir` keeps open.
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(dir);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(io_err("locking container directory", path)(err));
+        }
+    }
+}
+
+/// Reads `<dir>/state.json`, telling a missing container from one still being created.
+fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
+    let path = dir.join(STATE_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(match fs::symlink_metadata(dir) {
+                Ok(_) => StateError::Creating(id.to_string()),
+                Err(_) => StateError::NotFound(id.to_string()),
+            })
+        }
+        Err(e) => return Err(io_err("reading", &path)(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt { path, message: e.to_string() })
 }
 
 impl ContainerDir {
@@ -173,30 +306,164 @@ impl ContainerDir {
 
     /// Writes state.json: temp file, fsync, rename.
     pub fn save(&self, state: &State) -> Result<(), StateError> {
-        let _ = state;
-        todo!()
+        let tmp = self.path.join(STATE_TMP_FILE);
+        let json = serde_json::to_vec(state).expect("State always serializes");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("creating", &tmp))?;
+        file.write_all(&json).map_err(io_err("writing", &tmp))?;
+        file.sync_all().map_err(io_err("syncing", &tmp))?;
+        // The directory is not fsynced: the store lives on /run (tmpfs) and does not outlive
+        // a reboot, so only the atomicity of the rename matters.
+        let path = self.path.join(STATE_FILE);
+        fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
     }
 
     /// Reads state.json.
     pub fn load(&self) -> Result<State, StateError> {
-        todo!()
+        read_state(&self.path, &self.id)
     }
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<(), StateError> {
-        todo!()
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("removing container directory", &self.path)(e))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
-/// The status of the container described by `state`: `Stopped` when its pid is gone or is
-/// now another process, `Created` while `exec.fifo` still exists, else `Running`.
-pub fn status(state: &State, fifo: &Path) -> Status {
-    let _ = (state, fifo);
-    todo!()
-}
+#[cfg(test)]
+mod tests {
+    use super::tempdir::TempDir;
+    use super::*;
 
-/// Start time (field 22 of /proc/<pid>/stat, in clock ticks since boot) of `pid`, if it lives.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let _ = pid;
-    todo!()
+    fn id(s: &str) -> ContainerId {
+        ContainerId::parse(s).unwrap()
+    }
+
+    fn sample_state(id: &str) -> State {
+        State {
+            oci_version: crate::OCI_VERSION.into(),
+            id: id.into(),
+            pid: 4242,
+            pid_start_time: 99,
+            bundle: "/bundles/a".into(),
+            rootfs: "/bundles/a/rootfs".into(),
+            created: "2026-11-25T14:00:00.123456789Z".into(),
+            owner: String::new(),
+            annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+        }
+    }
+
+    #[test]
+    fn accepts_good_ids() {
+        for good in ["a", "abc-123_x.y+z", "A.", "..a", "a..", &"x".repeat(1024)] {
+            assert_eq!(id(good).as_str(), good);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_ids() {
+        let long = "x".repeat(1025);
+        for bad in ["", ".", "..", "a/b", "/a", "a b", "a\0b", "é", "a:b", long.as_str()] {
+            assert!(
+                matches!(ContainerId::parse(bad), Err(StateError::InvalidId { .. })),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn save_load_round_trip() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path().join("root"));
+        let dir = store.create(&id("c1")).unwrap();
+        assert!(matches!(dir.load(), Err(StateError::Creating(_))));
+        assert!(matches!(store.read(&id("c1")), Err(StateError::Creating(_))));
+        let state = sample_state("c1");
+        dir.save(&state).unwrap();
+        dir.save(&state).unwrap();
+        assert_eq!(dir.load().unwrap(), state);
+        assert_eq!(store.read(&id("c1")).unwrap(), state);
+        assert!(!dir.path().join(STATE_TMP_FILE).exists());
+        let mode = fs::metadata(store.root()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn create_twice_is_already_exists() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let _held = store.create(&id("dup")).unwrap();
+        assert!(
+            matches!(store.create(&id("dup")), Err(StateError::AlreadyExists(i)) if i == "dup")
+        );
+    }
+
+    #[test]
+    fn missing_container_is_not_found() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path().join("never-created"));
+        assert!(matches!(store.open(&id("nope")), Err(StateError::NotFound(_))));
+        assert!(matches!(store.read(&id("nope")), Err(StateError::NotFound(_))));
+        assert_eq!(store.list().unwrap(), Vec::<ContainerId>::new());
+    }
+
+    #[test]
+    fn open_after_remove_is_not_found() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("gone")).unwrap();
+        dir.save(&sample_state("gone")).unwrap();
+        dir.remove().unwrap();
+        assert!(matches!(store.open(&id("gone")), Err(StateError::NotFound(_))));
+    }
+
+    #[test]
+    fn open_waits_for_the_lock() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("locked")).unwrap();
+        dir.save(&sample_state("locked")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = store.clone();
+        let waiter = std::thread::spawn(move || {
+            let opened = other.open(&id("locked"));
+            tx.send(()).unwrap();
+            opened.map(|d| d.load().unwrap())
+        });
+        let waited = rx.recv_timeout(std::time::Duration::from_millis(100));
+        assert!(waited.is_err(), "open did not wait for the lock");
+        drop(dir);
+        assert_eq!(waiter.join().unwrap().unwrap(), sample_state("locked"));
+    }
+
+    #[test]
+    fn list_is_sorted_and_skips_strangers() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        for name in ["b", "a", "c.1"] {
+            store.create(&id(name)).unwrap();
+        }
+        fs::write(tmp.path().join("file"), b"").unwrap();
+        fs::create_dir(tmp.path().join("bad name")).unwrap();
+        let names: Vec<String> = store.list().unwrap().iter().map(|i| i.to_string()).collect();
+        assert_eq!(names, ["a", "b", "c.1"]);
+    }
+
+    #[test]
+    fn corrupt_state_is_reported() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("bad")).unwrap();
+        fs::write(dir.path().join(STATE_FILE), b"{").unwrap();
+        assert!(matches!(dir.load(), Err(StateError::Corrupt { .. })));
+    }
 }

@@ -3,6 +3,8 @@
 
 use nix::errno::Errno;
 
+pub mod mount;
+
 /// A failed system call: which call, on what, and the errno.
 #[derive(Debug, thiserror::Error)]
 #[error("{call} {target}")]
@@ -19,9 +21,27 @@ pub struct SysError {
 impl SysError {
     /// Builds the error for `call` on `target` from `errno`.
     pub fn new(call: &'static str, target: impl Into<String>, errno: Errno) -> Self {
-        SysError { call, target: target.into(), errno }
+        SysError {
+            call,
+            target: target.into(),
+            errno,
+        }
     }
 }
 
 /// Shorthand for results of syscall wrappers.
 pub type SysResult<T> = Result<T, SysError>;
+
+pub mod process;
+
+/// Attaches the syscall name and its target to a failed `nix` call.
+pub trait SysContext<T> {
+    /// Maps the errno of a failed `call` on `target` into a [`SysError`].
+    fn sys(self, call: &'static str, target: impl std::fmt::Display) -> SysResult<T>;
+}
+
+impl<T> SysContext<T> for nix::Result<T> {
+    fn sys(self, call: &'static str, target: impl std::fmt::Display) -> SysResult<T> {
+        self.map_err(|errno| SysError::new(call, target.to_string(), errno))
+    }
+}

@@ -1,0 +1,139 @@
+//! The command line, runc-compatible: global flags, one file per subcommand. The only code
+//! that prints results.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use berth::logging::{self, Format};
+use berth::state::StateStore;
+use berth::Error;
+
+/// berth — a fast, runc-compatible OCI container runtime.
+#[derive(Debug, Parser)]
+#[command(name = "berth", disable_version_flag = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    /// Print the version and the OCI spec version.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Flags every command accepts, before the command name (as with runc).
+#[derive(Debug, clap::Args)]
+pub struct GlobalOpts {
+    /// Directory for the containers' state.
+    #[arg(long, global = true, default_value = "/run/berth")]
+    root: PathBuf,
+    /// Append log records to this file (errors also go to stderr).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log record format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Also log debug records.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd (not supported yet).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
+    /// global, as `spec --rootless` is a flag of its own.
+    #[arg(long, value_name = "true|false|auto")]
+    rootless: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(create::Args),
+    /// Start the process of a created container.
+    Start(start::Args),
+    /// Print a container's state as JSON.
+    State(state::Args),
+    /// Send a signal to a container's init (or all its processes).
+    Kill(kill::Args),
+    /// Delete a container.
+    Delete(delete::Args),
+    /// Create and start a container, and wait for it unless detached.
+    Run(run::Args),
+    /// List containers.
+    List(list::Args),
+    /// Write a default config.json.
+    Spec(spec::Args),
+}
+
+impl Cli {
+    /// Parses the command line (exits with clap's message on bad usage).
+    pub fn parse_args() -> Self {
+        Cli::parse()
+    }
+
+    /// Sets up logging from the global flags.
+    pub fn init_logging(&self) -> std::io::Result<()> {
+        let format = match self.global.log_format {
+            LogFormat::Text => Format::Text,
+            LogFormat::Json => Format::Json,
+        };
+        logging::init(self.global.log.as_deref(), format, self.global.debug)
+    }
+
+    /// Runs the command; the process exit code on success.
+    pub fn run(self) -> Result<i32, Error> {
+        if self.version {
+            println!("berth version {}\nspec: {}", env!("CARGO_PKG_VERSION"), berth::OCI_VERSION);
+            return Ok(0);
+        }
+        self.global.check_supported()?;
+        let store = StateStore::new(&self.global.root);
+        match self.command {
+            None => Err(Error::Usage("no command given; see `berth --help`".into())),
+            Some(Command::Create(args)) => create::execute(&store, args),
+            Some(Command::Start(args)) => start::execute(&store, args),
+            Some(Command::State(args)) => state::execute(&store, args),
+            Some(Command::Kill(args)) => kill::execute(&store, args),
+            Some(Command::Delete(args)) => delete::execute(&store, args),
+            Some(Command::Run(args)) => run::execute(&store, args),
+            Some(Command::List(args)) => list::execute(&store, args),
+            Some(Command::Spec(args)) => spec::execute(args),
+        }
+    }
+}
+
+impl GlobalOpts {
+    fn check_supported(&self) -> Result<(), Error> {
+        if self.systemd_cgroup {
+            return Err(Error::Unsupported("--systemd-cgroup"));
+        }
+        match self.rootless.as_deref() {
+            None | Some("auto") | Some("false") => Ok(()),
+            Some("true") => Err(Error::Unsupported("--rootless")),
+            Some(other) => Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}"))),
+        }
+    }
+}
+
+/// Prints `value` as JSON on stdout, pretty like runc's `state`.
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

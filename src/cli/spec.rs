@@ -1,0 +1,24 @@
+//! `berth spec`.
+
+use std::path::PathBuf;
+
+use berth::Error;
+
+/// Flags of `spec`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory to write config.json into.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// A config for an unprivileged user (user namespace, no network namespace).
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+pub fn execute(args: Args) -> Result<i32, Error> {
+    let path = berth::spec::config_path(&args.bundle);
+    let io = |source| Error::Io { what: "writing", path: path.clone(), source };
+    let mut file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut file, berth::spec::default_spec(args.rootless).as_bytes()).map_err(io)?;
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! `berth start`.
+
+use berth::state::StateStore;
+use berth::Error;
+
+/// Flags of `start`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Container id.
+    pub id: String,
+}
+
+pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
+    berth::container::start(store, &args.id)?;
+    Ok(0)
+}

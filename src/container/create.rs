@@ -1,0 +1,147 @@
+//! `create`: validate the bundle, claim the id, clone the init and record its state.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::SigSet;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::process::init::InitOptions;
+use crate::process::spawn::{spawn, SpawnOptions, Spawned};
+use crate::spec::ValidSpec;
+use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore};
+use crate::sys::SysContext;
+use crate::Error;
+
+/// The flags of `create` (and of `run`, which creates first).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// `--bundle`; the current directory when empty.
+    pub bundle: PathBuf,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// A created container whose init blocks on exec.fifo.
+#[derive(Debug)]
+pub struct Created {
+    /// Its (locked) state directory.
+    pub dir: ContainerDir,
+    /// What state.json now says.
+    pub state: State,
+    /// The pty master, kept when a foreground `run` proxies the terminal itself.
+    pub console: Option<std::os::fd::OwnedFd>,
+}
+
+/// `berth create`: the container exists and its init waits for `start`.
+pub fn create(store: &StateStore, id: &str, opts: &CreateOptions) -> Result<(), Error> {
+    let mask = crate::process::signals::block_all()?;
+    let result = create_with_mask(store, id, opts, &mask, false);
+    crate::process::signals::restore(&mask)?;
+    result.map(drop)
+}
+
+/// Creates with all signals already blocked (`mask` is what the init restores).
+/// `keeps_console`: a foreground `run` takes the pty master instead of a console socket.
+pub(super) fn create_with_mask(
+    store: &StateStore,
+    id: &str,
+    opts: &CreateOptions,
+    mask: &SigSet,
+    keeps_console: bool,
+) -> Result<Created, Error> {
+    let id = ContainerId::parse(id)?;
+    let spec = crate::spec::load(&opts.bundle)?;
+    check_console_flags(&spec, opts, keeps_console)?;
+    let dir = store.create(&id)?;
+    let mut cleanup = Cleanup { dir: Some(dir), pid: None };
+    let dir = cleanup.dir.as_ref().expect("set above");
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
+    let init = InitOptions {
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+        new_keyring: !opts.no_new_keyring,
+        sigmask: mask,
+    };
+    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init })?;
+    cleanup.pid = Some(pid);
+    if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
+        crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
+    }
+    let state = initial_state(&spec, &id, pid);
+    dir.save(&state)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    let dir = cleanup.disarm();
+    Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+}
+
+/// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.
+fn check_console_flags(spec: &ValidSpec, opts: &CreateOptions, keeps_console: bool) -> Result<(), Error> {
+    match (spec.process.terminal, opts.console_socket.is_some()) {
+        (true, false) if !keeps_console => Err(Error::Usage("process.terminal is true: --console-socket is required".into())),
+        (false, true) => Err(Error::Usage(
+            "--console-socket given but process.terminal is false: there is no terminal to send".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
+    State {
+        oci_version: spec.oci_version.clone(),
+        id: id.as_str().to_string(),
+        pid: pid.as_raw(),
+        pid_start_time: process_start_time(pid.as_raw()).unwrap_or(0),
+        bundle: spec.bundle.clone(),
+        rootfs: spec.root.clone(),
+        created: crate::state::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations.clone(),
+    }
+}
+
+/// The pid file is written whole and renamed into place, so a reader never sees half.
+fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
+    let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Undoes a half-done create: kills the init and removes the state directory. The one
+/// place cleanup happens; its own errors never replace the root cause.
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    pid: Option<Pid>,
+}
+
+impl Cleanup {
+    fn disarm(mut self) -> ContainerDir {
+        self.pid = None;
+        self.dir.take().expect("disarmed once")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `delete`: remove a stopped container; kill it first when created or `--force`d.
+
+use std::time::Duration;
+
+use super::start::status_name;
+use super::{signal_init, wait_gone};
+use crate::state::{ContainerId, StateError, StateStore, Status};
+use crate::Error;
+
+/// How long `delete` waits for a SIGKILLed init to die.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+/// `berth delete [--force] ID`.
+pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
+    let id = ContainerId::parse(id)?;
+    let dir = store.open(&id)?;
+    let state = match dir.load() {
+        Ok(state) => state,
+        // A create that died before writing state.json leaves only the directory.
+        Err(StateError::Creating(_)) if force => return Ok(dir.remove()?),
+        Err(err) => return Err(err.into()),
+    };
+    let status = crate::state::status(&state, &dir.fifo_path());
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&state)?,
+        _ if force => kill_and_wait(&state)?,
+        _ => {
+            return Err(Error::WrongStatus {
+                id: state.id,
+                status: status_name(status),
+                reason: "cannot delete a container that is not stopped (use --force)",
+            })
+        }
+    }
+    Ok(dir.remove()?)
+}
+
+fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
+    signal_init(state, libc::SIGKILL)?;
+    if wait_gone(state, KILL_WAIT) {
+        Ok(())
+    } else {
+        Err(Error::WrongStatus {
+            id: state.id.clone(),
+            status: "running".into(),
+            reason: "the init did not die within 10 s of SIGKILL",
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! `state` and `list`: read state.json and derive the status; nothing else is touched.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::start::status_name;
+use crate::state::{ContainerId, State, StateError, StateStore, Status};
+use crate::Error;
+
+/// runc's `state` output (also one element of `list --format json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StateView {
+    /// OCI version of the bundle.
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    /// Container id.
+    pub id: String,
+    /// Host pid of the init; 0 once stopped.
+    pub pid: i32,
+    /// created, running, stopped (or creating).
+    pub status: String,
+    /// Bundle path.
+    pub bundle: PathBuf,
+    /// Rootfs path.
+    pub rootfs: PathBuf,
+    /// Creation time (RFC 3339).
+    pub created: String,
+    /// Owner; empty for root.
+    pub owner: String,
+    /// Annotations, when the config had any.
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+impl StateView {
+    fn new(state: State, status: Status) -> Self {
+        let pid = if status == Status::Stopped { 0 } else { state.pid };
+        StateView {
+            oci_version: state.oci_version,
+            id: state.id,
+            pid,
+            status: status_name(status),
+            bundle: state.bundle,
+            rootfs: state.rootfs,
+            created: state.created,
+            owner: state.owner,
+            annotations: state.annotations,
+        }
+    }
+
+    /// A container whose `create` has not written state.json yet.
+    fn creating(id: &ContainerId) -> Self {
+        StateView {
+            oci_version: crate::OCI_VERSION.into(),
+            id: id.as_str().into(),
+            pid: 0,
+            status: status_name(Status::Creating),
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+        }
+    }
+}
+
+/// `berth state ID`.
+pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
+    let id = ContainerId::parse(id)?;
+    view(store, &id)
+}
+
+fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
+    match store.read(id) {
+        Ok(state) => {
+            let status = crate::state::status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+            Ok(StateView::new(state, status))
+        }
+        Err(StateError::Creating(_)) => Ok(StateView::creating(id)),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `berth list`: every container in the store; one vanishing meanwhile is skipped.
+pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
+    let mut views = Vec::new();
+    for id in store.list()? {
+        match view(store, &id) {
+            Ok(v) => views.push(v),
+            Err(Error::State(StateError::NotFound(_))) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(views)
+}

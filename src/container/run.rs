@@ -1,0 +1,68 @@
+//! `run`: create + start, and in the foreground wait for the container (forwarding signals)
+//! and delete it, returning its exit status.
+
+use nix::unistd::Pid;
+
+use super::create::{create_with_mask, CreateOptions};
+use super::start::release;
+use crate::process::signals::{block_all, restore, wait_forwarding};
+use crate::state::{ContainerId, StateError, StateStore};
+use crate::Error;
+
+/// How `run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// `--detach`: the container runs on.
+    Detached,
+    /// The container exited with this shell-style status (128+N when killed by N).
+    Exited(i32),
+}
+
+/// `berth run [--detach] ID`.
+pub fn run(store: &StateStore, id: &str, opts: &CreateOptions, detach: bool) -> Result<RunOutcome, Error> {
+    if !detach {
+        // A two-stage init is our grandchild; as subreaper we still get to wait for it.
+        prctl::set_child_subreaper(true).map_err(|errno| {
+            crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+        })?;
+    }
+    let mask = block_all()?;
+    let result = run_blocked(store, id, opts, detach, &mask);
+    restore(&mask)?;
+    result
+}
+
+fn run_blocked(
+    store: &StateStore,
+    id: &str,
+    opts: &CreateOptions,
+    detach: bool,
+    mask: &nix::sys::signal::SigSet,
+) -> Result<RunOutcome, Error> {
+    let keeps_console = !detach && opts.console_socket.is_none();
+    let created = create_with_mask(store, id, opts, mask, keeps_console)?;
+    let pid = Pid::from_raw(created.state.pid);
+    if let Err(err) = release(&created.dir, &created.state) {
+        remove_after_failure(created.dir, pid);
+        return Err(err);
+    }
+    if detach {
+        return Ok(RunOutcome::Detached);
+    }
+    // Let `state`, `kill` and `delete --force` in while the container runs.
+    drop(created.dir);
+    let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
+    let id = ContainerId::parse(id)?;
+    match store.open(&id) {
+        Ok(dir) => dir.remove()?,
+        Err(StateError::NotFound(_)) => {}
+        Err(err) => return Err(err.into()),
+    }
+    Ok(RunOutcome::Exited(code))
+}
+
+fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    let _ = dir.remove();
+}

@@ -1,0 +1,339 @@
+//! The container init: a linear list of named steps run in the clone of the runtime, ending
+//! in execve of the container's program. Each step says why it sits where it does.
+//!
+//! A failed step is reported to the parent with its whole cause chain and the init exits.
+
+use std::error::Error as StdError;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::{Gid, Uid};
+
+use super::exec::Program;
+use super::sync::{Channel, FromInit, FromParent};
+use crate::namespaces::OpenedNamespace;
+use crate::spec::{NamespaceKind, ValidSpec};
+use crate::sys::SysContext;
+
+type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
+
+/// A step of the init that failed; its source holds the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}")]
+pub struct StepError {
+    /// The step's name.
+    pub step: &'static str,
+    /// Why it failed.
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+/// The `create` flags and runtime facts the init acts on.
+pub struct InitOptions<'a> {
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    pub preserve_fds: u32,
+    /// Join a new session keyring (unless `--no-new-keyring`).
+    pub new_keyring: bool,
+    /// The signal mask the runtime had before it blocked signals for the clone.
+    pub sigmask: &'a SigSet,
+}
+
+/// Everything the init needs, inherited from the parent through the clone.
+pub struct Init<'a> {
+    /// The validated config.
+    pub spec: &'a ValidSpec,
+    /// The init's end of the sync socket.
+    pub channel: &'a Channel,
+    /// An O_PATH descriptor of `<root>/<id>/exec.fifo`.
+    pub fifo: &'a OwnedFd,
+    /// Flags of `create` that reach the init.
+    pub options: &'a InitOptions<'a>,
+    /// Namespaces still to join (fast path), opened by the parent.
+    pub joined: &'a [OpenedNamespace],
+    /// Whether the parent writes id maps for a new user namespace we are already in.
+    pub awaits_id_maps: bool,
+    pub(super) program: Option<Program>,
+}
+
+type Step = fn(&mut Init) -> StepResult;
+
+/// The init's steps in order; the comment on each says why it is there.
+const STEPS: &[(&str, Step)] = &[
+    // Nothing may touch the user namespace before its maps exist.
+    ("waiting for uid/gid maps", wait_for_id_maps),
+    // Joining by path uses the namespace fds opened before the clone.
+    ("joining namespaces", join_namespaces),
+    // A new session detaches the container from the caller's terminal.
+    ("creating a session", new_session),
+    // Keys of the host's session must not be reachable from the container.
+    ("joining a new session keyring", join_session_keyring),
+    // Non-dumpable until execve: no other process can open /proc/<init>/exe (CVE-2019-5736).
+    ("making the init non-dumpable", non_dumpable),
+    // Needs the host's /proc, which is still our /proc before pivot.
+    ("setting oomScoreAdj", set_oom_score_adj),
+    ("setting hostname", set_hostname),
+    // Mounts need the host paths of the bundle, so they precede pivot_root.
+    ("preparing the rootfs", prepare_rootfs),
+    ("pivoting into the rootfs", pivot_root),
+    // cwd is created while / is still writable.
+    ("creating cwd", create_cwd),
+    ("masking and read-only paths", finish_rootfs),
+    // The pty comes from the container's own devpts, so after pivot.
+    ("setting up the console", setup_console),
+    // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
+    ("setting rlimits", set_rlimits),
+    // Bounding set while still root (needs CAP_SETPCAP), then the ids.
+    ("switching user", switch_user),
+    // As the container's user, so permissions are the user's.
+    ("changing to cwd", change_cwd),
+    // PATH lookup as the user, inside the container; failures reach `create` (runc does so).
+    ("finding the executable", prepare_program),
+    ("setting capabilities", set_capabilities),
+    ("setting no_new_privs", set_no_new_privs),
+    ("reporting ready", report_ready),
+    // Blocks until `start` opens the fifo's read end.
+    ("waiting for start", wait_for_start),
+    ("restoring signals", restore_signals),
+    ("closing inherited descriptors", close_inherited_fds),
+];
+
+impl<'a> Init<'a> {
+    /// An init with nothing prepared yet.
+    pub fn new(
+        spec: &'a ValidSpec,
+        channel: &'a Channel,
+        fifo: &'a OwnedFd,
+        options: &'a InitOptions<'a>,
+        joined: &'a [OpenedNamespace],
+        awaits_id_maps: bool,
+    ) -> Self {
+        Init { spec, channel, fifo, options, joined, awaits_id_maps, program: None }
+    }
+
+    /// Runs every step and execs the container's program; never returns.
+    pub fn run(mut self) -> ! {
+        for (name, step) in STEPS {
+            if let Err(source) = step(&mut self) {
+                let err = StepError { step: name, source };
+                self.fail(&err);
+            }
+        }
+        let program = self.program.take().expect("prepare_program ran");
+        let errno = program.exec();
+        // The parent is gone by now; the container's stderr is the only witness.
+        let _ = writeln!(std::io::stderr(), "berth: exec {}: {}", program.path(), errno.desc());
+        let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
+        // SAFETY: _exit is always safe; no destructors should run in the clone.
+        unsafe { libc::_exit(code) }
+    }
+
+    fn fail(&self, err: &StepError) -> ! {
+        let chain = crate::error::chain(err);
+        let _ = self.channel.send(&FromInit::Failed { chain }, None);
+        // SAFETY: see above.
+        unsafe { libc::_exit(1) }
+    }
+}
+
+fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
+    result.map_err(|errno| crate::sys::SysError::new(call, "", nix::errno::Errno::from_raw(errno)).into())
+}
+
+fn wait_for_id_maps(init: &mut Init) -> StepResult {
+    if !init.awaits_id_maps {
+        return Ok(());
+    }
+    let (msg, _) = init.channel.recv::<FromParent>()?;
+    if msg != FromParent::IdMapsWritten {
+        return Err(format!("sync protocol: expected IdMapsWritten, got {msg:?}").into());
+    }
+    become_root()
+}
+
+/// In a new user namespace we start as the overflow uid until we claim 0 under the maps.
+pub fn become_root() -> StepResult {
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).sys("setresgid", "0")?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).sys("setresuid", "0")?;
+    Ok(())
+}
+
+fn join_namespaces(init: &mut Init) -> StepResult {
+    for ns in init.joined {
+        ns.join()?;
+    }
+    Ok(())
+}
+
+fn new_session(_: &mut Init) -> StepResult {
+    nix::unistd::setsid().sys("setsid", "")?;
+    Ok(())
+}
+
+fn join_session_keyring(init: &mut Init) -> StepResult {
+    if !init.options.new_keyring {
+        return Ok(());
+    }
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl reads one NUL-terminated name.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c"_ses.berth".as_ptr()) };
+    // A kernel built without keyrings (ENOSYS) has nothing to isolate.
+    match nix::errno::Errno::result(ret) {
+        Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
+        Err(errno) => Err(crate::sys::SysError::new("keyctl(JOIN_SESSION_KEYRING)", "", errno).into()),
+    }
+}
+
+fn non_dumpable(_: &mut Init) -> StepResult {
+    prctl_result("prctl(PR_SET_DUMPABLE)", prctl::set_dumpable(false))
+}
+
+fn set_oom_score_adj(init: &mut Init) -> StepResult {
+    let Some(adj) = init.spec.process.oom_score_adj else { return Ok(()) };
+    std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        .map_err(|e| format!("writing /proc/self/oom_score_adj: {e}"))?;
+    Ok(())
+}
+
+fn set_hostname(init: &mut Init) -> StepResult {
+    if let Some(name) = &init.spec.hostname {
+        nix::unistd::sethostname(name).sys("sethostname", name)?;
+    }
+    if let Some(name) = &init.spec.domainname {
+        // SAFETY: the pointer and length describe `name`'s bytes.
+        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+            return Err(crate::sys::SysError::new("setdomainname", name, nix::errno::Errno::last()).into());
+        }
+    }
+    Ok(())
+}
+
+fn prepare_rootfs(init: &mut Init) -> StepResult {
+    // Mounting without a mount namespace of its own would change the host.
+    if init.spec.namespace(NamespaceKind::Mount).is_none() {
+        return Err("linux.namespaces: a mount namespace is required".into());
+    }
+    Ok(crate::rootfs::prepare(init.spec)?)
+}
+
+fn pivot_root(init: &mut Init) -> StepResult {
+    Ok(crate::rootfs::pivot(init.spec, init.options.no_pivot)?)
+}
+
+fn create_cwd(init: &mut Init) -> StepResult {
+    let cwd = &init.spec.process.cwd;
+    std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    Ok(())
+}
+
+fn finish_rootfs(init: &mut Init) -> StepResult {
+    Ok(crate::rootfs::finish(init.spec)?)
+}
+
+fn setup_console(init: &mut Init) -> StepResult {
+    let process = &init.spec.process;
+    if !process.terminal {
+        return Ok(());
+    }
+    let master = crate::tty::setup_console(process.console_size.map(|s| (s.height, s.width)))?;
+    init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;
+    Ok(())
+}
+
+fn set_rlimits(init: &mut Init) -> StepResult {
+    for limit in &init.spec.process.rlimits {
+        let rlim = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
+        // SAFETY: setrlimit reads one rlimit struct.
+        if unsafe { libc::setrlimit(limit.resource as _, &rlim) } < 0 {
+            let target = format!("resource {} to {}/{}", limit.resource, limit.soft, limit.hard);
+            return Err(crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into());
+        }
+    }
+    Ok(())
+}
+
+fn switch_user(init: &mut Init) -> StepResult {
+    let process = &init.spec.process;
+    if let Some(sets) = &process.capabilities {
+        crate::capabilities::limit_bounding(sets)?;
+        // Keep the permitted set across setresuid; `set_capabilities` then trims it.
+        prctl_result("prctl(PR_SET_KEEPCAPS)", prctl::set_keep_capabilities(true))?;
+    }
+    let groups: Vec<Gid> = process.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    nix::unistd::setgroups(&groups).sys("setgroups", format!("{:?}", process.additional_gids))?;
+    let gid = Gid::from_raw(process.gid);
+    nix::unistd::setresgid(gid, gid, gid).sys("setresgid", process.gid)?;
+    let uid = Uid::from_raw(process.uid);
+    nix::unistd::setresuid(uid, uid, uid).sys("setresuid", process.uid)?;
+    if process.capabilities.is_some() {
+        prctl_result("prctl(PR_SET_KEEPCAPS)", prctl::set_keep_capabilities(false))?;
+    }
+    if let Some(umask) = process.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    }
+    Ok(())
+}
+
+fn change_cwd(init: &mut Init) -> StepResult {
+    let cwd = &init.spec.process.cwd;
+    nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
+    Ok(())
+}
+
+fn prepare_program(init: &mut Init) -> StepResult {
+    init.program = Some(Program::prepare(&init.spec.process)?);
+    Ok(())
+}
+
+fn set_capabilities(init: &mut Init) -> StepResult {
+    if let Some(sets) = &init.spec.process.capabilities {
+        crate::capabilities::apply(sets)?;
+    }
+    Ok(())
+}
+
+fn set_no_new_privs(init: &mut Init) -> StepResult {
+    if init.spec.process.no_new_privileges {
+        prctl_result("prctl(PR_SET_NO_NEW_PRIVS)", prctl::set_no_new_privileges(true))?;
+    }
+    Ok(())
+}
+
+fn report_ready(init: &mut Init) -> StepResult {
+    Ok(init.channel.send(&FromInit::Ready, None)?)
+}
+
+/// Reopens exec.fifo for writing through /proc/self/fd (the state dir is not visible after
+/// pivot); the open blocks until `start` opens the read end, then one byte tells it we go.
+fn wait_for_start(init: &mut Init) -> StepResult {
+    let path = format!("/proc/self/fd/{}", init.fifo.as_raw_fd());
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening exec.fifo through {path} (is /proc mounted?): {e}"))?;
+    fifo.write_all(b"0").map_err(|e| format!("writing exec.fifo: {e}"))?;
+    Ok(())
+}
+
+fn restore_signals(init: &mut Init) -> StepResult {
+    // Rust ignores SIGPIPE at start-up, and an ignored signal stays ignored across execve.
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL is always sound.
+        unsafe { sigaction(signal, &default) }.sys("sigaction", signal)?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None).sys("sigprocmask", "")?;
+    Ok(())
+}
+
+/// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
+fn close_inherited_fds(init: &mut Init) -> StepResult {
+    for fd in 3..3 + init.options.preserve_fds as i32 {
+        // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    crate::sys::process::cloexec_from(3 + init.options.preserve_fds)?;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Signals: parsing names and numbers as runc does, blocking them around the clone, and the
+//! foreground wait that forwards them to the container.
+
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::sys::{SysContext, SysResult};
+
+/// A signal given as `KILL`, `SIGKILL`, `kill` or `9`; real-time signals by number
+/// or as `RTMIN+N`.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    let bad = || format!("unknown signal {text:?}");
+    if let Ok(number) = text.parse::<i32>() {
+        let max = libc::SIGRTMAX();
+        return if (1..=max).contains(&number) { Ok(number) } else { Err(bad()) };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(offset) = name.strip_prefix("RTMIN+") {
+        let n: i32 = offset.parse().map_err(|_| bad())?;
+        let sig = libc::SIGRTMIN() + n;
+        return if sig <= libc::SIGRTMAX() { Ok(sig) } else { Err(bad()) };
+    }
+    let full = format!("SIG{name}");
+    full.parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
+}
+
+/// Blocks every signal and returns the mask to restore; done before the clone so that a
+/// fast container's SIGCHLD cannot be missed.
+pub fn block_all() -> SysResult<SigSet> {
+    let mut old = SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old))
+        .sys("sigprocmask", "block all")?;
+    Ok(old)
+}
+
+/// Restores a mask saved by [`block_all`].
+pub fn restore(mask: &SigSet) -> SysResult<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None).sys("sigprocmask", "restore")
+}
+
+/// With every signal blocked: waits for `pid` to exit, forwarding other signals to it,
+/// reaping other children, and (with `console`) copying between our stdio and the
+/// container's terminal. Returns the shell-style exit code (128+N when killed by N).
+pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysResult<i32> {
+    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).sys("signalfd", "")?;
+    loop {
+        if let Some(code) = reap(pid)? {
+            if let Some(proxy) = console.as_mut() {
+                proxy.drain();
+            }
+            return Ok(code);
+        }
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let Some(proxy) = &console {
+            fds.extend(proxy.poll_fds());
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => other.sys("poll", "signalfd")?,
+        };
+        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        if let Some(proxy) = console.as_mut() {
+            proxy.pump(&revents[1..]);
+        }
+        if revents[0].contains(PollFlags::POLLIN) {
+            while let Some(info) = signals.read_signal().sys("read", "signalfd")? {
+                forward(pid, info.ssi_signo as i32, console.as_ref());
+            }
+        }
+    }
+}
+
+fn forward(pid: Pid, signo: i32, console: Option<&crate::tty::Proxy>) {
+    match signo {
+        libc::SIGCHLD => {}
+        libc::SIGWINCH => {
+            if let Some(proxy) = console {
+                proxy.resize();
+            }
+        }
+        // SAFETY: kill(2) with a signal number the kernel just delivered to us.
+        other => unsafe {
+            libc::kill(pid.as_raw(), other);
+        },
+    }
+}
+
+/// Reaps every exited child; the exit code of `pid` if it was among them.
+fn reap(pid: Pid) -> SysResult<Option<i32>> {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p == pid => return Ok(Some(code)),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == pid => return Ok(Some(128 + sig as i32)),
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(None),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(crate::sys::SysError::new("waitpid", pid.to_string(), errno)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        for text in ["KILL", "SIGKILL", "kill", "9", "SigKill"] {
+            assert_eq!(parse_signal(text), Ok(9), "{text}");
+        }
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("SIGRTMIN+1"), Ok(libc::SIGRTMIN() + 1));
+        assert_eq!(parse_signal("40"), Ok(40));
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for text in ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "9x"] {
+            assert!(parse_signal(text).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The parent side of process creation: clone into the init (directly, or through a first
+//! stage when namespaces must be joined or a user namespace made before the others), write
+//! the id maps, and follow the init through the sync protocol until it is ready.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use super::init::{become_root, Init, InitOptions};
+use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
+use super::ProcessError;
+use crate::namespaces::{self, OpenedNamespace};
+use crate::spec::{NamespaceKind, ValidSpec};
+use crate::sys::process::{clone_fork, Forked};
+use crate::sys::SysContext;
+
+/// How to start the init.
+pub struct SpawnOptions<'a> {
+    /// `<root>/<id>/exec.fifo`, already created.
+    pub fifo: &'a Path,
+    /// What the init takes from `create`'s flags.
+    pub init: InitOptions<'a>,
+}
+
+/// An init that reported ready and now blocks on exec.fifo.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its pid in the runtime's pid namespace.
+    pub pid: Pid,
+    /// The pty master when `process.terminal` is true.
+    pub console: Option<OwnedFd>,
+}
+
+/// Starts the container init and waits until it is ready (or failed, in which case nothing
+/// of it is left running).
+pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessError> {
+    let fifo = nix::fcntl::open(opts.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .sys("open", opts.fifo.display())?;
+    let joined = namespaces::open_joined(spec)?;
+    let (parent, child) = channel_pair()?;
+    let plan = Plan::for_spec(spec);
+    let forked = clone_fork(plan.clone_flags.bits() as u64)?;
+    let first = match forked {
+        Forked::Child => {
+            drop(parent);
+            let awaits_id_maps = plan.new_user_ns && !plan.two_stage;
+            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, awaits_id_maps);
+            if plan.two_stage {
+                first_stage(spec, init, &joined)
+            }
+            init.run()
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child);
+    follow(spec, &parent, first, &plan).map_err(|err| {
+        // The init may be a grandchild (two stages): kill by pid, reap the direct child.
+        if let Some(init_pid) = err.init_pid {
+            let _ = kill(init_pid, Signal::SIGKILL);
+        }
+        let _ = kill(first, Signal::SIGKILL);
+        let status = waitpid(first, None).ok();
+        err.into_process_error(status)
+    })
+}
+
+/// How the namespaces of a config are set up.
+struct Plan {
+    /// Flags for the clone itself.
+    clone_flags: CloneFlags,
+    /// The clone is a first stage that joins, unshares and forks the real init.
+    two_stage: bool,
+    /// A new user namespace whose maps the parent writes.
+    new_user_ns: bool,
+}
+
+impl Plan {
+    /// One clone straight into all new namespaces is the fast path. It cannot serve when
+    /// the user namespace is joined, or made new while others are joined (they must be
+    /// joined first, with the host's privileges), or when the pid or time namespace is
+    /// joined (setns of those only affects children).
+    fn for_spec(spec: &ValidSpec) -> Self {
+        let joins = |kind| spec.namespace(kind).is_some_and(|ns| ns.path.is_some());
+        let new_user_ns = spec.creates_namespace(NamespaceKind::User);
+        let joins_other = spec.namespaces.iter().any(|ns| ns.path.is_some() && ns.kind != NamespaceKind::User);
+        let two_stage = joins(NamespaceKind::User)
+            || joins(NamespaceKind::Pid)
+            || joins(NamespaceKind::Time)
+            || (new_user_ns && joins_other);
+        let clone_flags = if two_stage { CloneFlags::empty() } else { namespaces::new_namespace_flags(spec, &[]) };
+        Plan { clone_flags, two_stage, new_user_ns }
+    }
+}
+
+/// The first stage of the two-stage path: join, make the user namespace, unshare the rest,
+/// then fork the init (pid and time namespaces apply to children only) and report its pid.
+fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
+    let channel = init.channel;
+    let result = (|| -> Result<Pid, Box<dyn std::error::Error + Send + Sync>> {
+        for ns in joined.iter().filter(|ns| ns.kind() != NamespaceKind::User) {
+            ns.join()?;
+        }
+        if let Some(user) = joined.iter().find(|ns| ns.kind() == NamespaceKind::User) {
+            user.join()?;
+            become_root()?;
+        } else if spec.creates_namespace(NamespaceKind::User) {
+            namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
+            channel.send(&FromInit::UserNamespaceReady, None)?;
+            let (msg, _) = channel.recv::<FromParent>()?;
+            if msg != FromParent::IdMapsWritten {
+                return Err(format!("sync protocol: expected IdMapsWritten, got {msg:?}").into());
+            }
+            become_root()?;
+        }
+        namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
+        match clone_fork(0)? {
+            Forked::Child => Init { joined: &[], ..init }.run(),
+            Forked::Parent(pid) => Ok(pid),
+        }
+    })();
+    let code = match result {
+        Ok(pid) => channel.send(&FromInit::InitPid(pid.as_raw()), None).map_or(1, |_| 0),
+        Err(source) => {
+            let err = super::init::StepError { step: "setting up namespaces", source };
+            let _ = channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None);
+            1
+        }
+    };
+    // SAFETY: leave the clone without running the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// A failure while following the init, with the init's pid when it was known.
+struct FollowError {
+    init_pid: Option<Pid>,
+    cause: FollowCause,
+}
+
+enum FollowCause {
+    Sync(SyncError),
+    Sys(crate::sys::SysError),
+}
+
+impl FollowError {
+    fn into_process_error(self, status: Option<WaitStatus>) -> ProcessError {
+        match self.cause {
+            FollowCause::Sync(SyncError::InitFailed { chain }) => ProcessError::Init { chain },
+            FollowCause::Sync(SyncError::Closed) => ProcessError::InitExited { status: describe(status) },
+            FollowCause::Sync(other) => ProcessError::Sync(other),
+            FollowCause::Sys(err) => ProcessError::Sys(err),
+        }
+    }
+}
+
+fn describe(status: Option<WaitStatus>) -> String {
+    match status {
+        Some(WaitStatus::Exited(_, code)) => format!("exit status {code}"),
+        Some(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+        _ => "unknown status".into(),
+    }
+}
+
+/// Walks the protocol of [`super::sync`] in its documented order.
+fn follow(spec: &ValidSpec, channel: &Channel, first: Pid, plan: &Plan) -> Result<Spawned, FollowError> {
+    let mut init_pid = None;
+    let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
+    let sync = |init_pid: Option<Pid>| move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) };
+    if plan.new_user_ns {
+        if plan.two_stage {
+            channel.expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady).map_err(sync(None))?;
+        }
+        namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        channel.send(&FromParent::IdMapsWritten, None).map_err(sync(None))?;
+    }
+    let pid = if plan.two_stage {
+        let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
+        let FromInit::InitPid(raw) = msg else { unreachable!("checked by expect") };
+        let pid = Pid::from_raw(raw);
+        init_pid = Some(pid);
+        // The first stage has done its part; reap it now.
+        let _ = waitpid(first, None);
+        pid
+    } else {
+        first
+    };
+    let console = if spec.process.terminal {
+        let (_, fd) = channel.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).map_err(sync(init_pid))?;
+        let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("ConsoleMaster without a descriptor".into())))?;
+        Some(fd)
+    } else {
+        None
+    };
+    channel.expect("Ready", |m| *m == FromInit::Ready).map_err(sync(init_pid))?;
+    Ok(Spawned { pid, console })
+}

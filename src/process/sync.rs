@@ -1,0 +1,191 @@
+//! The parent↔init protocol over a SOCK_SEQPACKET socketpair: one JSON message a packet,
+//! a file descriptor riding along as SCM_RIGHTS where a message carries one.
+//!
+//! The order is fixed; the parent enforces it with [`Channel::expect`]:
+//! ```text
+//!  parent                                  init
+//!  clone ─────────────────────────────────▶ (fast path: the clone is the init)
+//!                                           (slow path: the clone joins/creates, then forks the init)
+//!        ◀──── UserNamespaceReady ───────── (slow path, new user namespace: unshared, waiting)
+//!  write uid/gid maps
+//!        ───── IdMapsWritten ─────────────▶ (only when a user namespace is new)
+//!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
+//!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
+//!        ◀──── Ready ────────────────────── set up; about to block on exec.fifo
+//!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
+//! ```
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::sys::{SysContext, SysError, SysResult};
+
+/// Messages from the init (or its first stage) to the parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromInit {
+    /// The first stage unshared a new user namespace and waits for its id maps.
+    UserNamespaceReady,
+    /// The first stage forked the container init; its pid in the parent's pid namespace.
+    InitPid(i32),
+    /// The pty master of a `terminal: true` container rides along.
+    ConsoleMaster,
+    /// Setup is complete; the init now blocks on exec.fifo.
+    Ready,
+    /// A step failed: its message and then each cause.
+    Failed {
+        /// Outermost message first.
+        chain: Vec<String>,
+    },
+}
+
+/// Messages from the parent to the init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromParent {
+    /// The uid/gid maps of the new user namespace are written.
+    IdMapsWritten,
+}
+
+/// Why the protocol broke.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The socket failed.
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    /// The other side closed the socket (it exited).
+    #[error("the other side closed the sync socket")]
+    Closed,
+    /// A packet that does not decode.
+    #[error("malformed sync message: {0}")]
+    Malformed(String),
+    /// A message out of the documented order.
+    #[error("sync protocol: expected {expected}, got {got:?}")]
+    Unexpected {
+        /// What the order called for.
+        expected: &'static str,
+        /// What arrived.
+        got: FromInit,
+    },
+    /// The init reported a failed step.
+    #[error("{}", chain.join(": "))]
+    InitFailed {
+        /// Outermost message first.
+        chain: Vec<String>,
+    },
+}
+
+/// One end of the sync socket.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: (parent end, init end). Both are close-on-exec.
+pub fn channel_pair() -> SysResult<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .sys("socketpair", "sync")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+const MAX_PACKET: usize = 64 * 1024;
+
+impl Channel {
+    /// Sends `msg`, with `fd` as SCM_RIGHTS when given.
+    pub fn send<M: Serialize>(&self, msg: &M, fd: Option<RawFd>) -> Result<(), SyncError> {
+        let bytes = serde_json::to_vec(msg).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let iov = [IoSlice::new(&bytes)];
+        let fds: Vec<RawFd> = fd.into_iter().collect();
+        let cmsg: Vec<ControlMessage> =
+            if fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&fds)] };
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .sys("sendmsg", "sync socket")?;
+        Ok(())
+    }
+
+    /// Receives one message and the descriptor that rode along, if any.
+    pub fn recv<M: for<'de> Deserialize<'de>>(&self) -> Result<(M, Option<OwnedFd>), SyncError> {
+        let mut buf = vec![0u8; MAX_PACKET];
+        let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
+        let (len, fd) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = loop {
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg_space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other.sys("recvmsg", "sync socket")?,
+                }
+            };
+            let fd = msg.cmsgs().sys("recvmsg", "sync socket control data")?.find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            });
+            (msg.bytes, fd)
+        };
+        // SAFETY: SCM_RIGHTS installed this descriptor in our table just now; we own it.
+        let fd = fd.map(|raw| unsafe { OwnedFd::from_raw_fd(raw) });
+        if len == 0 {
+            return Err(SyncError::Closed);
+        }
+        let msg = serde_json::from_slice(&buf[..len]).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        Ok((msg, fd))
+    }
+
+    /// Receives the next message from the init and checks it is the one the order calls
+    /// for; a `Failed` report becomes [`SyncError::InitFailed`].
+    pub fn expect(&self, expected: &'static str, ok: fn(&FromInit) -> bool) -> Result<(FromInit, Option<OwnedFd>), SyncError> {
+        let (msg, fd) = self.recv::<FromInit>()?;
+        match msg {
+            FromInit::Failed { chain } => Err(SyncError::InitFailed { chain }),
+            got if ok(&got) => Ok((got, fd)),
+            got => Err(SyncError::Unexpected { expected, got }),
+        }
+    }
+
+    /// The raw descriptor (for inheritance checks in the init).
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_fds_cross() {
+        let (parent, init) = channel_pair().unwrap();
+        init.send(&FromInit::InitPid(42), None).unwrap();
+        let (msg, fd) = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap();
+        assert_eq!(msg, FromInit::InitPid(42));
+        assert!(fd.is_none());
+
+        let file = std::fs::File::open("/dev/null").unwrap();
+        init.send(&FromInit::ConsoleMaster, Some(file.as_raw_fd())).unwrap();
+        let (_, fd) = parent.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).unwrap();
+        assert!(fd.is_some());
+    }
+
+    #[test]
+    fn out_of_order_and_failures_are_errors() {
+        let (parent, init) = channel_pair().unwrap();
+        init.send(&FromInit::Ready, None).unwrap();
+        let err = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap_err();
+        assert!(matches!(err, SyncError::Unexpected { .. }), "{err}");
+
+        init.send(&FromInit::Failed { chain: vec!["mounting /proc".into(), "EPERM".into()] }, None).unwrap();
+        let err = parent.expect("Ready", |m| *m == FromInit::Ready).unwrap_err();
+        assert_eq!(err.to_string(), "mounting /proc: EPERM");
+
+        drop(init);
+        assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
+    }
+}

@@ -1,0 +1,316 @@
+//! Root propagation, the rootfs self-bind, and the config's `mounts`.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use oci_spec::runtime::Mount;
+
+use super::options::{self, MountOptions};
+use super::paths::{create_in_root, open_in_root, Create};
+use super::{mountinfo, sys_err, RootfsError};
+use crate::spec::{NamespaceKind, ValidSpec};
+use crate::sys::mount as sys;
+
+/// Flags that a bind mount only honours through a second, remounting call.
+const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND
+    .union(MsFlags::MS_REC)
+    .union(MsFlags::MS_REMOUNT);
+
+/// Sets `linux.rootfsPropagation` (default rslave) on `/`, so nothing mounted for the
+/// container reaches the host.
+pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> {
+    let what = "linux.rootfsPropagation";
+    let flags = match spec.rootfs_propagation.as_deref() {
+        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Some(v) => options::root_propagation(v).ok_or_else(|| RootfsError::Invalid {
+            what: what.into(),
+            reason: format!("unknown propagation {v:?}"),
+        })?,
+    };
+    sys::mount(None, Path::new("/"), None, flags, None).map_err(sys_err(what))
+}
+
+/// Bind-mounts the rootfs onto itself so pivot_root can use it as the new root. When the
+/// root propagation is shared, the rootfs's mount and its parent are made private first:
+/// pivot_root and MS_MOVE refuse shared mounts there.
+pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
+    let what = format!("root.path ({})", spec.root.display());
+    let shared = spec
+        .rootfs_propagation
+        .as_deref()
+        .is_some_and(|p| p.ends_with("shared"));
+    if shared {
+        let mounts = mountinfo::read().map_err(|e| RootfsError::Io {
+            what: what.clone(),
+            path: "/proc/self/mountinfo".into(),
+            source: e,
+        })?;
+        let parent = spec.root.parent().unwrap_or(Path::new("/"));
+        for path in [spec.root.as_path(), parent] {
+            if let Some(m) = mountinfo::containing(&mounts, path).filter(|m| m.shared) {
+                sys::mount(None, &m.mount_point, None, MsFlags::MS_PRIVATE, None)
+                    .map_err(sys_err(&what))?;
+            }
+        }
+    }
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    sys::mount(Some(&spec.root), &spec.root, None, flags, None).map_err(sys_err(&what))
+}
+
+/// One `mounts[i]` entry on its way to the kernel.
+struct Entry<'a> {
+    what: String,
+    dest: &'a Path,
+    opts: MountOptions,
+}
+
+/// Mounts `mounts[index]` inside the rootfs open at `root`.
+pub(super) fn mount_entry(
+    spec: &ValidSpec,
+    root: BorrowedFd<'_>,
+    index: usize,
+    m: &Mount,
+) -> Result<(), RootfsError> {
+    let dest = m.destination().as_path();
+    let entry = Entry {
+        what: format!("mounts[{index}] ({})", dest.display()),
+        dest,
+        opts: options::parse(m.options().as_deref().unwrap_or(&[])),
+    };
+    let typ = m.typ().as_deref().unwrap_or("");
+    if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
+        let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
+            what: entry.what.clone(),
+            reason: "a bind mount needs a source".into(),
+        })?;
+        return bind(root, &entry, &source);
+    }
+    match typ {
+        "cgroup" => mount_cgroup(root, &entry),
+        // Without its own network namespace a container may not mount sysfs; runc binds the
+        // host's /sys instead.
+        "sysfs" if spec.namespace(NamespaceKind::Network).is_none() => {
+            bind(root, &entry.recursive(), Path::new("/sys"))
+        }
+        "" => Err(RootfsError::Invalid {
+            what: entry.what.clone(),
+            reason: "no type and not a bind mount".into(),
+        }),
+        _ => {
+            let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+            mount_fs(root, &entry, &source, typ)
+        }
+    }
+}
+
+impl Entry<'_> {
+    fn recursive(&self) -> Self {
+        let mut opts = self.opts.clone();
+        opts.flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
+        Entry {
+            what: self.what.clone(),
+            dest: self.dest,
+            opts,
+        }
+    }
+}
+
+/// A bind source: absolute, or relative to the bundle.
+fn bind_source(spec: &ValidSpec, m: &Mount) -> Option<PathBuf> {
+    m.source().as_ref().map(|s| spec.bundle.join(s))
+}
+
+fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<OwnedFd, RootfsError> {
+    create_in_root(root, entry.dest, last).map_err(|e| RootfsError::Resolve {
+        what: entry.what.clone(),
+        path: entry.dest.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Reopens the destination after a mount, so the fd names the new mount, not the directory
+/// beneath it.
+fn reopen(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<OwnedFd, RootfsError> {
+    open_in_root(root, entry.dest).map_err(|e| RootfsError::Resolve {
+        what: entry.what.clone(),
+        path: entry.dest.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Applies the entry's propagation options, each by its own call.
+fn propagate(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    if entry.opts.propagation.is_empty() {
+        return Ok(());
+    }
+    let fd = reopen(root, entry)?;
+    for &flags in &entry.opts.propagation {
+        sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
+            .map_err(sys_err(&entry.what))?;
+    }
+    Ok(())
+}
+
+fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), RootfsError> {
+    let is_dir = std::fs::metadata(source)
+        .map_err(|e| RootfsError::Io {
+            what: entry.what.clone(),
+            path: source.into(),
+            source: e,
+        })?
+        .is_dir();
+    let fd = dest_fd(root, entry, if is_dir { Create::Dir } else { Create::File })?;
+    let flags = MsFlags::MS_BIND | (entry.opts.flags & MsFlags::MS_REC);
+    sys::mount_on(Some(source), fd.as_fd(), entry.dest, None, flags, None)
+        .map_err(sys_err(&entry.what))?;
+    remount_bind(root, entry)?;
+    propagate(root, entry)
+}
+
+/// The second call a bind mount needs for ro/nosuid/nodev/noexec/atime flags, keeping the
+/// flags the kernel locked on the source.
+fn remount_bind(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let asked = entry.opts.flags - REMOUNT_ONLY;
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let fd = reopen(root, entry)?;
+    let current = sys::fstatvfs_flags(fd.as_fd(), entry.dest).map_err(sys_err(&entry.what))?;
+    let kept = options::kept_flags(current, asked, entry.opts.cleared);
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | asked | kept;
+    sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None).map_err(sys_err(&entry.what))
+}
+
+fn mount_fs(
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    source: &Path,
+    typ: &str,
+) -> Result<(), RootfsError> {
+    let fd = dest_fd(root, entry, Create::Dir)?;
+    let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
+    sys::mount_on(
+        Some(source),
+        fd.as_fd(),
+        entry.dest,
+        Some(typ),
+        entry.opts.flags,
+        data,
+    )
+    .map_err(sys_err(&entry.what))?;
+    propagate(root, entry)
+}
+
+/// `cgroup`: cgroup2 on a pure v2 host; otherwise a tmpfs holding each host hierarchy
+/// (v1 controllers, named hierarchies, and a hybrid host's unified cgroup2).
+fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let host = Path::new("/sys/fs/cgroup");
+    if sys::is_cgroup2(host).map_err(sys_err(&entry.what))? {
+        return mount_hierarchy(root, entry, host, "cgroup2", "");
+    }
+    let readonly = entry.opts.flags.contains(MsFlags::MS_RDONLY);
+    let tmpfs = Entry {
+        what: entry.what.clone(),
+        dest: entry.dest,
+        opts: MountOptions {
+            flags: entry.opts.flags - MsFlags::MS_RDONLY,
+            data: "mode=755".into(),
+            ..MountOptions::default()
+        },
+    };
+    mount_fs(root, &tmpfs, Path::new("tmpfs"), "tmpfs")?;
+
+    let mounts = mountinfo::read().map_err(|e| RootfsError::Io {
+        what: entry.what.clone(),
+        path: "/proc/self/mountinfo".into(),
+        source: e,
+    })?;
+    let hierarchies = mounts.iter().filter(|m| {
+        (m.fstype == "cgroup" || m.fstype == "cgroup2") && m.mount_point.parent() == Some(host)
+    });
+    let dir = reopen(root, entry)?;
+    for h in hierarchies {
+        let Some(name) = h.mount_point.file_name() else {
+            continue;
+        };
+        let sub = entry.dest.join(name);
+        let sub_entry = Entry {
+            what: entry.what.clone(),
+            dest: &sub,
+            opts: entry.opts.clone(),
+        };
+        let data = if h.fstype == "cgroup" {
+            v1_options(&h.super_options)
+        } else {
+            String::new()
+        };
+        mount_hierarchy(root, &sub_entry, &h.mount_point, &h.fstype, &data)?;
+        // A co-mounted hierarchy (cpu,cpuacct) is also reachable by each controller's name.
+        let name = name.to_string_lossy();
+        for controller in name.split(',').filter(|c| *c != name && !c.contains('=')) {
+            match sys::symlinkat(Path::new(name.as_ref()), dir.as_fd(), Path::new(controller)) {
+                Err(e) if e.errno != Errno::EEXIST => return Err(sys_err(&entry.what)(e)),
+                _ => {}
+            }
+        }
+    }
+    if readonly {
+        let fd = reopen(root, entry)?;
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs.opts.flags;
+        sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
+            .map_err(sys_err(&entry.what))?;
+    }
+    Ok(())
+}
+
+/// Mounts one cgroup hierarchy; where the kernel refuses (a user namespace without its own
+/// cgroup namespace) the host's mount of it is bound instead, as runc does.
+fn mount_hierarchy(
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    host: &Path,
+    fstype: &str,
+    data: &str,
+) -> Result<(), RootfsError> {
+    let fd = dest_fd(root, entry, Create::Dir)?;
+    let flags = entry.opts.flags - REMOUNT_ONLY;
+    let data = Some(data).filter(|d| !d.is_empty());
+    match sys::mount_on(
+        Some(Path::new(fstype)),
+        fd.as_fd(),
+        entry.dest,
+        Some(fstype),
+        flags,
+        data,
+    ) {
+        Ok(()) => propagate(root, entry),
+        Err(e) if e.errno == Errno::EPERM => bind(root, &entry.recursive(), host),
+        Err(e) => Err(sys_err(&entry.what)(e)),
+    }
+}
+
+/// A v1 hierarchy's superblock options as mount data: its controllers and name, without the
+/// access mode and the host's release agent.
+fn v1_options(super_options: &str) -> String {
+    super_options
+        .split(',')
+        .filter(|o| *o != "rw" && *o != "ro" && !o.starts_with("release_agent="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_options_keep_controllers_and_name() {
+        assert_eq!(v1_options("rw,cpu,cpuacct"), "cpu,cpuacct");
+        assert_eq!(
+            v1_options("rw,xattr,release_agent=/x,name=systemd"),
+            "xattr,name=systemd"
+        );
+    }
+}

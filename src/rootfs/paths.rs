@@ -1,0 +1,138 @@
+//! Resolving config paths inside the rootfs without ever leaving it.
+//!
+//! Every lookup is openat2(2) from an fd on the rootfs with `RESOLVE_IN_ROOT`, so `..` and
+//! absolute symlinks stop at the rootfs (a symlink to `/` lands on the rootfs, not the host:
+//! CVE-2021-30465), and `RESOLVE_NO_MAGICLINKS` refuses `/proc/self/fd`-style jumps.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::sys::{mount as sys, SysError};
+
+const RESOLVE: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+
+/// What to create at a missing destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// A directory (a mount of a filesystem or of a directory).
+    Dir,
+    /// An empty file (a bind mount of a file or device node).
+    File,
+}
+
+/// Opens `path` (absolute or relative, taken relative to `root`) as an `O_PATH` fd.
+pub(crate) fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, SysError> {
+    sys::openat2(root, path, libc::O_PATH, 0, RESOLVE)
+}
+
+/// Like [`open_in_root`], but `None` when the path does not exist.
+pub(crate) fn open_existing(
+    root: BorrowedFd<'_>,
+    path: &Path,
+) -> Result<Option<OwnedFd>, SysError> {
+    match open_in_root(root, path) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.errno == Errno::ENOENT => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The normal components of `path`, refusing `..` so a config path cannot walk upwards.
+pub(crate) fn components(path: &Path) -> Result<Vec<&std::ffi::OsStr>, Errno> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir | Component::Prefix(_) => return Err(Errno::EINVAL),
+        }
+    }
+    Ok(out)
+}
+
+/// Opens `path` inside `root` as an `O_PATH` fd, first creating the missing directories and,
+/// for [`Create::File`], an empty final file. Each missing entry is made in the directory its
+/// parent resolved to, so the creation follows the same in-root resolution as the lookup.
+pub(crate) fn create_in_root(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    last: Create,
+) -> Result<OwnedFd, SysError> {
+    if let Some(fd) = open_existing(root, path)? {
+        return Ok(fd);
+    }
+    let parts =
+        components(path).map_err(|e| SysError::new("resolve", path.display().to_string(), e))?;
+    let mut prefix = PathBuf::from("/");
+    let mut dir: OwnedFd = open_in_root(root, &prefix)?;
+    for (i, part) in parts.iter().enumerate() {
+        prefix.push(part);
+        let fd = match open_existing(root, &prefix)? {
+            Some(fd) => fd,
+            None => {
+                let name = Path::new(part);
+                if i + 1 == parts.len() && last == Create::File {
+                    sys::create_file_at(dir.as_fd(), name, 0o644)
+                } else {
+                    sys::mkdirat(dir.as_fd(), name, 0o755)
+                }
+                .or_else(|e| {
+                    if e.errno == Errno::EEXIST {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
+                open_in_root(root, &prefix)?
+            }
+        };
+        dir = fd;
+    }
+    Ok(dir)
+}
+
+/// Splits a `linux.devices[].path` into its directory and file name, checking that it is an
+/// absolute path below `/dev` without `..`.
+pub(crate) fn device_location(path: &Path) -> Result<(PathBuf, PathBuf), String> {
+    if !path.is_absolute() {
+        return Err("must be an absolute path".into());
+    }
+    let parts = components(path).map_err(|_| "must not contain ..".to_string())?;
+    if parts.len() < 2 || parts[0] != "dev" {
+        return Err("must be below /dev".into());
+    }
+    let (name, dirs) = parts.split_last().expect("at least two components");
+    let dir: PathBuf = std::iter::once(std::ffi::OsStr::new("/"))
+        .chain(dirs.iter().copied())
+        .collect();
+    Ok((dir, PathBuf::from(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_refuse_parent() {
+        assert_eq!(components(Path::new("/a/./b/")).unwrap(), vec!["a", "b"]);
+        assert_eq!(components(Path::new("/a/../b")), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn device_locations() {
+        assert_eq!(
+            device_location(Path::new("/dev/null")).unwrap(),
+            (PathBuf::from("/dev"), PathBuf::from("null"))
+        );
+        assert_eq!(
+            device_location(Path::new("/dev/net/tun")).unwrap(),
+            (PathBuf::from("/dev/net"), PathBuf::from("tun"))
+        );
+        assert!(device_location(Path::new("dev/null")).is_err());
+        assert!(device_location(Path::new("/dev")).is_err());
+        assert!(device_location(Path::new("/etc/passwd")).is_err());
+        assert!(device_location(Path::new("/dev/../etc/passwd")).is_err());
+    }
+}

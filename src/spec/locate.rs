@@ -1,0 +1,144 @@
+//! Finds the config path of a field oci-spec's types refuse to parse.
+//!
+//! serde_json reports a type error with its line and column only; a user fixing a config
+//! wants `process.rlimits[1].type` as well. Only used after a parse failed, so it may
+//! deserialize parts of the config again.
+
+use oci_spec::runtime::{
+    Capability, Hooks, Linux, LinuxDevice, LinuxIdMapping, LinuxNamespace, LinuxNamespaceType,
+    Mount, PosixRlimit, PosixRlimitType, Process, Root, User,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Whether `v` is present and does not parse as `T`.
+fn bad<T: DeserializeOwned>(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| T::deserialize(v).is_err())
+}
+
+/// The first element of the array `v` that does not parse as `T`.
+fn bad_element<T: DeserializeOwned>(v: Option<&Value>) -> Option<usize> {
+    v?.as_array()?.iter().position(|e| T::deserialize(e).is_err())
+}
+
+type Test = fn(Option<&Value>) -> bool;
+
+/// The deepest config path under which `spec` fails to parse, if one can be named.
+pub(super) fn locate(spec: &Value) -> Option<String> {
+    let get = |k: &str| spec.get(k);
+    if let Some(at) = get("process").and_then(locate_process) {
+        return Some(format!("process.{at}"));
+    }
+    if let Some(at) = get("linux").and_then(locate_linux) {
+        return Some(format!("linux.{at}"));
+    }
+    if let Some(i) = bad_element::<Mount>(get("mounts")) {
+        return Some(format!("mounts[{i}]"));
+    }
+    let top: [(&str, Test); 9] = [
+        ("ociVersion", bad::<String>),
+        ("root", bad::<Option<Root>>),
+        ("mounts", bad::<Option<Vec<Mount>>>),
+        ("process", bad::<Option<Process>>),
+        ("hostname", bad::<Option<String>>),
+        ("domainname", bad::<Option<String>>),
+        ("hooks", bad::<Option<Hooks>>),
+        ("annotations", bad::<Option<HashMap<String, String>>>),
+        ("linux", bad::<Option<Linux>>),
+    ];
+    top.iter().find(|(k, test)| test(get(k))).map(|(k, _)| (*k).to_owned())
+}
+
+fn locate_process(p: &Value) -> Option<String> {
+    let get = |k: &str| p.get(k);
+    if let Some(caps) = get("capabilities") {
+        for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+            if let Some(i) = bad_element::<Capability>(caps.get(set)) {
+                return Some(format!("capabilities.{set}[{i}]"));
+            }
+        }
+    }
+    if let Some(i) = bad_element::<PosixRlimit>(get("rlimits")) {
+        let bad_type = bad::<PosixRlimitType>(p["rlimits"][i].get("type"));
+        return Some(format!("rlimits[{i}]{}", if bad_type { ".type" } else { "" }));
+    }
+    let fields: [(&str, Test); 9] = [
+        ("user", bad::<User>),
+        ("args", bad::<Option<Vec<String>>>),
+        ("env", bad::<Option<Vec<String>>>),
+        ("cwd", bad::<PathBuf>),
+        ("capabilities", bad::<Option<oci_spec::runtime::LinuxCapabilities>>),
+        ("rlimits", bad::<Option<Vec<PosixRlimit>>>),
+        ("terminal", bad::<Option<bool>>),
+        ("noNewPrivileges", bad::<Option<bool>>),
+        ("oomScoreAdj", bad::<Option<i32>>),
+    ];
+    fields.iter().find(|(k, test)| test(get(k))).map(|(k, _)| (*k).to_owned())
+}
+
+fn locate_linux(l: &Value) -> Option<String> {
+    let get = |k: &str| l.get(k);
+    if let Some(i) = bad_element::<LinuxNamespace>(get("namespaces")) {
+        let bad_type = bad::<LinuxNamespaceType>(l["namespaces"][i].get("type"));
+        return Some(format!("namespaces[{i}]{}", if bad_type { ".type" } else { "" }));
+    }
+    for field in ["uidMappings", "gidMappings"] {
+        if let Some(i) = bad_element::<LinuxIdMapping>(get(field)) {
+            return Some(format!("{field}[{i}]"));
+        }
+    }
+    if let Some(i) = bad_element::<LinuxDevice>(get("devices")) {
+        return Some(format!("devices[{i}]"));
+    }
+    let fields: [(&str, Test); 4] = [
+        ("maskedPaths", bad::<Option<Vec<String>>>),
+        ("readonlyPaths", bad::<Option<Vec<String>>>),
+        ("rootfsPropagation", bad::<Option<String>>),
+        ("sysctl", bad::<Option<HashMap<String, String>>>),
+    ];
+    fields.iter().find(|(k, test)| test(get(k))).map(|(k, _)| (*k).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(v: Value) -> Option<String> {
+        assert!(serde_json::from_value::<oci_spec::runtime::Spec>(v.clone()).is_err(), "{v}");
+        locate(&v)
+    }
+
+    #[test]
+    fn names_the_failing_field() {
+        let process = |p: Value| json!({ "ociVersion": "1.2.0", "process": p });
+        let ok = json!({ "args": ["sh"], "cwd": "/", "user": { "uid": 0, "gid": 0 } });
+        let mut with_rlimit = ok.clone();
+        with_rlimit["rlimits"] = json!([{ "type": "RLIMIT_CORE" }, { "type": "RLIMIT_FOO" }]);
+        let mut with_cap = ok.clone();
+        with_cap["capabilities"] = json!({ "effective": ["CAP_KILL", "CAP_NOPE"] });
+        let mut args_string = ok.clone();
+        args_string["args"] = json!("sh");
+        let cases = [
+            (process(with_rlimit), "process.rlimits[1].type"),
+            (process(with_cap), "process.capabilities.effective[1]"),
+            (process(args_string), "process.args"),
+            (process(json!({ "args": ["sh"], "user": { "uid": 0, "gid": 0 } })), "process"),
+            (
+                json!({ "linux": { "namespaces": [{ "type": "pid" }, { "type": "mnt" }] } }),
+                "linux.namespaces[1].type",
+            ),
+            (
+                json!({ "linux": { "uidMappings": [{ "containerID": -1 }] } }),
+                "linux.uidMappings[0]",
+            ),
+            (json!({ "mounts": [{ "destination": "/a" }, { "type": "tmpfs" }] }), "mounts[1]"),
+            (json!({ "ociVersion": 1 }), "ociVersion"),
+        ];
+        for (v, path) in cases {
+            assert_eq!(at(v.clone()).as_deref(), Some(path), "{v}");
+        }
+    }
+}
