@@ -1,1 +1,16 @@
+//! Integration tests: each test builds a busybox bundle in its own temp dir, drives the real
+//! binary with its own `--root`, reads facts a probe reports from inside the container, and
+//! asserts on the host. Nothing may be left behind: the `TestEnv` guard checks that on drop.
+//!
+//! The binary is `target/<profile>/berth` unless `BERTH_BIN` names another (e.g. `runc`, to
+//! check the tests themselves against a reference runtime). Needs root.
 
+mod harness;
+
+mod cli;
+mod errors;
+mod kill;
+mod lifecycle;
+mod list;
+mod namespaces;
+mod run;

@@ -1,0 +1,28 @@
+# berth — build, demo and test entry points. Run `make demo` and `make test` as root.
+
+CARGO ?= cargo
+BERTH := target/release/berth
+# Integration tests mostly wait on container processes, so more threads than cores pays off.
+TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
+
+.PHONY: all build deps demo test clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(CARGO) build --release
+
+demo: deps build
+	@scripts/demo-bundle.sh target/demo-bundle
+	@echo "--- berth run berth-demo (hostname, pid and id seen inside the container) ---"
+	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$
+
+test: build
+	$(CARGO) test --release -- --test-threads=$(TEST_THREADS)
+
+clean:
+	$(CARGO) clean
+	rm -rf target/demo-bundle target/demo-state

@@ -1,0 +1,146 @@
+//! `run`: exit codes (128+N on a signal), stdio, process settings, --detach, cleanup.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::harness::{wait_for, Config, TestEnv};
+
+/// `run --bundle B ID` in the foreground, to its end.
+fn run(env: &TestEnv, cfg: &Config) -> crate::harness::Out {
+    let bundle = env.bundle(cfg);
+    let id = env.id("r");
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    // run removes the container once its process has exited.
+    assert!(env.root_entries().is_empty(), "run left state: {:?}", env.root_entries());
+    out
+}
+
+#[test]
+fn run_exit_0_with_stdout() {
+    let env = TestEnv::new("run0");
+    let out = run(&env, &Config::sh("echo hello"));
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout, "hello\n");
+}
+
+#[test]
+fn run_exit_3() {
+    let env = TestEnv::new("run3");
+    let out = run(&env, &Config::sh("exit 3"));
+    assert_eq!(out.code(), 3, "{out:#?}");
+}
+
+#[test]
+fn run_stdout_and_stderr_are_separate() {
+    let env = TestEnv::new("runstdio");
+    let out = run(&env, &Config::sh("echo to-out; echo to-err >&2"));
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout, "to-out\n");
+    assert!(out.stderr.contains("to-err"), "{out:#?}");
+    assert!(!out.stdout.contains("to-err"), "{out:#?}");
+}
+
+#[test]
+fn run_killed_by_sigkill_exits_137() {
+    // Without a pid namespace: pid 1 of a namespace cannot SIGKILL itself.
+    let env = TestEnv::new("run137");
+    let out = run(&env, &Config::sh("kill -9 $$; sleep 5; exit 5").without_namespace("pid"));
+    assert_eq!(out.code(), 137, "{out:#?}");
+}
+
+#[test]
+fn run_killed_from_host_exits_137() {
+    let env = TestEnv::new("run137host");
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
+    let id = env.id("r");
+    let running = env.spawn(&["run", "-b", bundle.to_str().unwrap(), &id]);
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            env.berth(&["state", &id]).stdout.contains("\"running\"")
+        }),
+        "container never reported running"
+    );
+    env.pid_of(&id);
+    env.kill(&id, Some("KILL"));
+    let out = running.wait();
+    assert_eq!(out.code(), 137, "{out:#?}");
+    assert!(env.root_entries().is_empty(), "run left state: {:?}", env.root_entries());
+}
+
+#[test]
+fn run_fast_process_many_times_never_hangs() {
+    // A runtime that starts waiting for SIGCHLD late misses a fast exit and hangs; the
+    // harness's command timeout turns that into a failure.
+    let env = TestEnv::new("runfast");
+    let bundle = env.bundle(&Config::new(&["echo", "fast"]));
+    for i in 0..20 {
+        let id = env.id(&format!("f{i}"));
+        let out = env.berth(&["run", "-b", bundle.to_str().unwrap(), &id]);
+        assert_eq!(out.code(), 0, "{out:#?}");
+        assert_eq!(out.stdout, "fast\n");
+    }
+    assert!(env.root_entries().is_empty(), "run left state: {:?}", env.root_entries());
+}
+
+#[test]
+fn run_env_cwd_args() {
+    let env = TestEnv::new("runenv");
+    let cfg = Config::new(&["sh", "-c", "echo \"$FOO\"; pwd; echo \"$1|$2\"", "sh", "a  b", "c"])
+        .env("FOO=bar baz")
+        .cwd("/tmp");
+    let out = run(&env, &cfg);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout, "bar baz\n/tmp\na  b|c\n");
+}
+
+#[test]
+fn run_as_user_with_additional_groups() {
+    let env = TestEnv::new("runuser");
+    let out = run(&env, &Config::sh("id -u; id -g; id -G").user(1000, 1000, &[65534]));
+    assert_eq!(out.code(), 0, "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{out:#?}");
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1000");
+    assert!(lines[2].split_whitespace().any(|g| g == "65534"), "groups: {}", lines[2]);
+    assert!(!lines[2].split_whitespace().any(|g| g == "0"), "kept root's group: {}", lines[2]);
+}
+
+#[test]
+fn run_readonly_root() {
+    let env = TestEnv::new("runro");
+    let out = run(&env, &Config::sh("touch /x 2>/dev/null && echo writable || echo readonly").readonly_root(true));
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout, "readonly\n");
+    let env2 = TestEnv::new("runrw");
+    let out = run(&env2, &Config::sh("touch /x 2>/dev/null && echo writable || echo readonly"));
+    assert_eq!(out.stdout, "writable\n", "{out:#?}");
+}
+
+#[test]
+fn run_detach_with_pid_file() {
+    let env = TestEnv::new("rundetach");
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
+    let id = env.id("d");
+    let pid_file = env.dir.join("d.pid");
+    let out = env.berth(&[
+        "run", "--detach", "--bundle", bundle.to_str().unwrap(),
+        "--pid-file", pid_file.to_str().unwrap(), &id,
+    ]);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    let st = env.state(&id);
+    assert_eq!(st["status"], "running", "{st}");
+    let pid = env.pid_of(&id);
+    let written: i32 = fs::read_to_string(&pid_file).expect("no pid file").trim().parse().unwrap();
+    assert_eq!(written, pid);
+    env.delete(&id, true);
+}
+
+#[test]
+fn run_bind_mount_probe_writes_host_file() {
+    let env = TestEnv::new("runbind");
+    let probe = env.probe_dir();
+    let out = run(&env, &Config::sh("echo from-inside > /probe/fact").probe(&probe));
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(fs::read_to_string(probe.join("fact")).unwrap(), "from-inside\n");
+}
