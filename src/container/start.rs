@@ -1,13 +1,8 @@
 //! `start`: release the init blocked on exec.fifo.
 
-use std::io::Read;
-use std::os::fd::AsFd;
-
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
-use super::still_running;
 use crate::state::{ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
@@ -19,7 +14,7 @@ pub fn start(store: &StateStore, id: &str) -> Result<(), Error> {
     release(&dir, &state)
 }
 
-/// Opens exec.fifo, waits for the init's byte, and removes the fifo (the container is
+/// Writes the byte the init waits for into exec.fifo and removes the fifo (the container is
 /// running from then on). Checks the status first, under the directory's lock.
 pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
     let fifo_path = dir.fifo_path();
@@ -31,25 +26,13 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
         };
         return Err(Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason });
     }
-    // Non-blocking: a dead init would otherwise leave us waiting for a writer forever.
-    let fd = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .sys("open", fifo_path.display())?;
-    let mut fifo = std::fs::File::from(fd);
-    loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        let ready = poll(&mut fds, PollTimeout::from(100u16)).sys("poll", fifo_path.display())?;
-        if ready > 0 {
-            let mut byte = [0u8; 1];
-            match fifo.read(&mut byte) {
-                Ok(1) => break,
-                Ok(_) => return Err(init_gone(state)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(source) => return Err(Error::Io { what: "reading", path: fifo_path, source }),
-            }
-        } else if !still_running(state) {
-            return Err(init_gone(state));
-        }
-    }
+    // The init holds the fifo open read-write and blocks reading it. Non-blocking, the
+    // open fails with ENXIO instead of waiting when there is no init left to read.
+    let fd = match nix::fcntl::open(&fifo_path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+        Err(nix::errno::Errno::ENXIO) => return Err(init_gone(state)),
+        other => other.sys("open", fifo_path.display())?,
+    };
+    nix::unistd::write(&fd, b"0").sys("write", fifo_path.display())?;
     std::fs::remove_file(&fifo_path).map_err(|source| Error::Io { what: "removing", path: fifo_path, source })
 }
 

@@ -47,7 +47,7 @@ pub struct Init<'a> {
     pub spec: &'a ValidSpec,
     /// The init's end of the sync socket.
     pub channel: &'a Channel,
-    /// An O_PATH descriptor of `<root>/<id>/exec.fifo`.
+    /// `<root>/<id>/exec.fifo`, open read-write.
     pub fifo: &'a OwnedFd,
     /// Flags of `create` that reach the init.
     pub options: &'a InitOptions<'a>,
@@ -94,7 +94,7 @@ const STEPS: &[(&str, Step)] = &[
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
     ("reporting ready", report_ready),
-    // Blocks until `start` opens the fifo's read end.
+    // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
@@ -305,16 +305,18 @@ fn report_ready(init: &mut Init) -> StepResult {
     Ok(init.channel.send(&FromInit::Ready, None)?)
 }
 
-/// Reopens exec.fifo for writing through /proc/self/fd (the state dir is not visible after
-/// pivot); the open blocks until `start` opens the read end, then one byte tells it we go.
+/// Blocks reading exec.fifo (opened read-write by the parent, so it is its own writer and
+/// never sees end-of-file) until `start` writes a byte into it.
 fn wait_for_start(init: &mut Init) -> StepResult {
-    let path = format!("/proc/self/fd/{}", init.fifo.as_raw_fd());
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("opening exec.fifo through {path} (is /proc mounted?): {e}"))?;
-    fifo.write_all(b"0").map_err(|e| format!("writing exec.fifo: {e}"))?;
-    Ok(())
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(init.fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Err("exec.fifo: unexpected end of file".into()),
+            Err(errno) => return Err(crate::sys::SysError::new("read", "exec.fifo", errno).into()),
+        }
+    }
 }
 
 fn restore_signals(init: &mut Init) -> StepResult {

@@ -40,7 +40,9 @@ pub struct Spawned {
 /// Starts the container init and waits until it is ready (or failed, in which case nothing
 /// of it is left running).
 pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessError> {
-    let fifo = nix::fcntl::open(opts.fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+    // Read-write: the open never blocks, and the init can later block reading from it
+    // without reopening through /proc (which a non-dumpable init may not do).
+    let fifo = nix::fcntl::open(opts.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .sys("open", opts.fifo.display())?;
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
