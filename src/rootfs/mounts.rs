@@ -100,9 +100,9 @@ pub(super) fn mount_entry(
     }
     match typ {
         "cgroup" => mount_cgroup(root, &entry),
-        // Without its own network namespace a container may not mount sysfs; runc binds the
-        // host's /sys instead.
-        "sysfs" if spec.namespace(NamespaceKind::Network).is_none() => {
+        // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
+        // that, runc binds the host's /sys instead.
+        "sysfs" if !may_mount_sysfs(spec) => {
             bind(root, &entry.recursive(), Path::new("/sys"))
         }
         "" => Err(RootfsError::Invalid {
@@ -113,6 +113,15 @@ pub(super) fn mount_entry(
             let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
             mount_fs(root, &entry, &source, typ)
         }
+    }
+}
+
+/// Whether the init will be privileged over its network namespace: one it creates, or one
+/// it joins while still in the host's user namespace.
+fn may_mount_sysfs(spec: &ValidSpec) -> bool {
+    match spec.namespace(NamespaceKind::Network) {
+        None => false,
+        Some(net) => net.path.is_none() || spec.namespace(NamespaceKind::User).is_none(),
     }
 }
 

@@ -9,6 +9,7 @@ mod harness;
 
 mod cli;
 mod errors;
+mod join;
 mod kill;
 mod lifecycle;
 mod list;
