@@ -73,7 +73,8 @@ pub(super) fn create_with_mask(
         new_keyring: !opts.no_new_keyring,
         sigmask: mask,
     };
-    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init })?;
+    let on_clone = |_pid: Pid| Ok(());
+    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;

@@ -53,8 +53,8 @@ pub struct Init<'a> {
     pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
     pub joined: &'a [OpenedNamespace],
-    /// Whether the parent writes id maps for a new user namespace we are already in.
-    pub awaits_id_maps: bool,
+    /// The fast path: the init itself waits for the parent's setup (else the first stage did).
+    pub awaits_parent: bool,
     pub(super) program: Option<Program>,
 }
 
@@ -62,8 +62,11 @@ type Step = fn(&mut Init) -> StepResult;
 
 /// The init's steps in order; the comment on each says why it is there.
 const STEPS: &[(&str, Step)] = &[
-    // Nothing may touch the user namespace before its maps exist.
-    ("waiting for uid/gid maps", wait_for_id_maps),
+    // Nothing may touch the user namespace before its maps exist, and nothing may run
+    // outside the container's cgroup.
+    ("waiting for the runtime's setup", wait_for_parent),
+    // After the cgroup placement, so the cgroup namespace is rooted at the container's cgroup.
+    ("creating the cgroup namespace", unshare_cgroup_namespace),
     // Joining by path uses the namespace fds opened before the clone.
     ("joining namespaces", join_namespaces),
     // A new session detaches the container from the caller's terminal.
@@ -108,9 +111,9 @@ impl<'a> Init<'a> {
         fifo: &'a OwnedFd,
         options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
-        awaits_id_maps: bool,
+        awaits_parent: bool,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_id_maps, program: None }
+        Init { spec, channel, fifo, options, joined, awaits_parent, program: None }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -142,15 +145,31 @@ fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
     result.map_err(|errno| crate::sys::SysError::new(call, "", nix::errno::Errno::from_raw(errno)).into())
 }
 
-fn wait_for_id_maps(init: &mut Init) -> StepResult {
-    if !init.awaits_id_maps {
+fn wait_for_parent(init: &mut Init) -> StepResult {
+    if !init.awaits_parent {
         return Ok(());
     }
-    let (msg, _) = init.channel.recv::<FromParent>()?;
-    if msg != FromParent::IdMapsWritten {
-        return Err(format!("sync protocol: expected IdMapsWritten, got {msg:?}").into());
+    expect_setup_done(init.channel)?;
+    if init.spec.creates_namespace(NamespaceKind::User) {
+        become_root()?;
     }
-    become_root()
+    Ok(())
+}
+
+/// Waits for the parent's [`FromParent::SetupDone`].
+pub fn expect_setup_done(channel: &Channel) -> StepResult {
+    let (msg, _) = channel.recv::<FromParent>()?;
+    if msg != FromParent::SetupDone {
+        return Err(format!("sync protocol: expected SetupDone, got {msg:?}").into());
+    }
+    Ok(())
+}
+
+fn unshare_cgroup_namespace(init: &mut Init) -> StepResult {
+    if init.awaits_parent && init.spec.creates_namespace(NamespaceKind::Cgroup) {
+        crate::namespaces::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    Ok(())
 }
 
 /// In a new user namespace we start as the overflow uid until we claim 0 under the maps.

@@ -24,6 +24,9 @@ pub enum ProcessError {
         /// How it ended.
         status: String,
     },
+    /// The parent's own setup of the clone (e.g. cgroup placement) failed.
+    #[error("setting up the container process")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The sync protocol broke.
     #[error("sync with container init")]
     Sync(#[source] sync::SyncError),

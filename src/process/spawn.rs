@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, Init, InitOptions};
+use super::init::{become_root, expect_setup_done, Init, InitOptions};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -26,6 +26,8 @@ pub struct SpawnOptions<'a> {
     pub fifo: &'a Path,
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
+    /// Runs in the parent once the clone exists and before it may go on (cgroup placement).
+    pub on_clone: &'a dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// An init that reported ready and now blocks on exec.fifo.
@@ -61,8 +63,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 // SAFETY: leave the clone without running the parent's destructors.
                 unsafe { libc::_exit(1) }
             }
-            let awaits_id_maps = plan.new_user_ns && !plan.two_stage;
-            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, awaits_id_maps);
+            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, !plan.two_stage);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }
@@ -71,7 +72,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    follow(spec, &parent, first, &plan).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts.on_clone).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -105,7 +106,12 @@ impl Plan {
             || joins(NamespaceKind::Pid)
             || joins(NamespaceKind::Time)
             || (new_user_ns && joins_other);
-        let clone_flags = if two_stage { CloneFlags::empty() } else { namespaces::new_namespace_flags(spec, &[]) };
+        // The cgroup namespace waits for the cgroup placement: the init unshares it.
+        let clone_flags = if two_stage {
+            CloneFlags::empty()
+        } else {
+            namespaces::new_namespace_flags(spec, &[NamespaceKind::Cgroup])
+        };
         Plan { clone_flags, two_stage, new_user_ns }
     }
 }
@@ -118,16 +124,15 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
         for ns in joined.iter().filter(|ns| ns.kind() != NamespaceKind::User) {
             ns.join()?;
         }
-        if let Some(user) = joined.iter().find(|ns| ns.kind() == NamespaceKind::User) {
+        let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
+        if let Some(user) = user {
             user.join()?;
-            become_root()?;
         } else if spec.creates_namespace(NamespaceKind::User) {
             namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
             channel.send(&FromInit::UserNamespaceReady, None)?;
-            let (msg, _) = channel.recv::<FromParent>()?;
-            if msg != FromParent::IdMapsWritten {
-                return Err(format!("sync protocol: expected IdMapsWritten, got {msg:?}").into());
-            }
+        }
+        expect_setup_done(channel)?;
+        if spec.namespace(NamespaceKind::User).is_some() {
             become_root()?;
         }
         namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
@@ -157,6 +162,7 @@ struct FollowError {
 enum FollowCause {
     Sync(SyncError),
     Sys(crate::sys::SysError),
+    Parent(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl FollowError {
@@ -166,6 +172,7 @@ impl FollowError {
             FollowCause::Sync(SyncError::Closed) => ProcessError::InitExited { status: describe(status) },
             FollowCause::Sync(other) => ProcessError::Sync(other),
             FollowCause::Sys(err) => ProcessError::Sys(err),
+            FollowCause::Parent(source) => ProcessError::Setup(source),
         }
     }
 }
@@ -179,7 +186,13 @@ fn describe(status: Option<WaitStatus>) -> String {
 }
 
 /// Walks the protocol of [`super::sync`] in its documented order.
-fn follow(spec: &ValidSpec, channel: &Channel, first: Pid, plan: &Plan) -> Result<Spawned, FollowError> {
+fn follow(
+    spec: &ValidSpec,
+    channel: &Channel,
+    first: Pid,
+    plan: &Plan,
+    on_clone: &dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<Spawned, FollowError> {
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
     let sync = |init_pid: Option<Pid>| move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) };
@@ -188,8 +201,9 @@ fn follow(spec: &ValidSpec, channel: &Channel, first: Pid, plan: &Plan) -> Resul
             channel.expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady).map_err(sync(None))?;
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
-        channel.send(&FromParent::IdMapsWritten, None).map_err(sync(None))?;
     }
+    on_clone(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
+    channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
         let FromInit::InitPid(raw) = msg else { unreachable!("checked by expect") };

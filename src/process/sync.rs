@@ -7,8 +7,8 @@
 //!  clone ─────────────────────────────────▶ (fast path: the clone is the init)
 //!                                           (slow path: the clone joins/creates, then forks the init)
 //!        ◀──── UserNamespaceReady ───────── (slow path, new user namespace: unshared, waiting)
-//!  write uid/gid maps
-//!        ───── IdMapsWritten ─────────────▶ (only when a user namespace is new)
+//!  write uid/gid maps (new user namespace), run the parent's hook (cgroup placement)
+//!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
 //!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
 //!        ◀──── Ready ────────────────────── set up; about to block on exec.fifo
@@ -47,8 +47,8 @@ pub enum FromInit {
 /// Messages from the parent to the init.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromParent {
-    /// The uid/gid maps of the new user namespace are written.
-    IdMapsWritten,
+    /// The parent has written the id maps (if any) and placed the clone (e.g. in its cgroup).
+    SetupDone,
 }
 
 /// Why the protocol broke.
