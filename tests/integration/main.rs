@@ -9,6 +9,7 @@ mod harness;
 
 mod cli;
 mod errors;
+mod exec;
 mod join;
 mod kill;
 mod lifecycle;
