@@ -16,3 +16,4 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod tty;
