@@ -67,6 +67,7 @@ pub struct Init<'a> {
     /// The fast path: the init itself waits for the parent's setup (else the first stage did).
     pub awaits_parent: bool,
     pub(super) program: Option<Program>,
+    pub(super) hook_state: String,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -91,9 +92,14 @@ const STEPS: &[(&str, Step)] = &[
     ("setting hostname", set_hostname),
     // Mounts need the host paths of the bundle, so they precede pivot_root.
     ("preparing the rootfs", prepare_rootfs),
+    // Mounts are done, pivot_root is not: the spec's point for createRuntime (in the runtime,
+    // through the parent) and createContainer (here, in the container's namespaces).
+    ("running create hooks", run_create_hooks),
     ("pivoting into the rootfs", pivot_root),
     // cwd is created while / is still writable.
     ("creating cwd", create_cwd),
+    // Through the container's /proc, before readonlyPaths make /proc/sys read-only.
+    ("setting sysctls", set_sysctls),
     ("masking and read-only paths", finish_rootfs),
     // The pty comes from the container's own devpts, so after pivot.
     ("setting up the console", setup_console),
@@ -110,6 +116,8 @@ const STEPS: &[(&str, Step)] = &[
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
+    // After start, before the program: in the container, as its user.
+    ("running startContainer hooks", run_start_container_hooks),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
 ];
@@ -143,7 +151,7 @@ impl<'a> Init<'a> {
         joined: &'a [OpenedNamespace],
         awaits_parent: bool,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_parent, program: None }
+        Init { spec, channel, fifo, options, joined, awaits_parent, program: None, hook_state: String::new() }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -278,6 +286,23 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::prepare(init.spec)?)
 }
 
+fn run_create_hooks(init: &mut Init) -> StepResult {
+    if !init.spec.hooks.run_during_create() {
+        return Ok(());
+    }
+    init.channel.send(&FromInit::RunHooks, None)?;
+    match init.channel.recv::<FromParent>()? {
+        (FromParent::HooksDone { state }, _) => init.hook_state = state,
+        (other, _) => return Err(format!("sync protocol: expected HooksDone, got {other:?}").into()),
+    }
+    Ok(crate::hooks::run_all("createContainer", &init.spec.hooks.create_container, init.hook_state.as_bytes())?)
+}
+
+fn run_start_container_hooks(init: &mut Init) -> StepResult {
+    let hooks = &init.spec.hooks.start_container;
+    Ok(crate::hooks::run_all("startContainer", hooks, init.hook_state.as_bytes())?)
+}
+
 fn pivot_root(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::pivot(init.spec, init.options.no_pivot)?)
 }
@@ -285,6 +310,14 @@ fn pivot_root(init: &mut Init) -> StepResult {
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    Ok(())
+}
+
+fn set_sysctls(init: &mut Init) -> StepResult {
+    for (key, value) in &init.spec.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
+    }
     Ok(())
 }
 

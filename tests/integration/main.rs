@@ -10,6 +10,7 @@ mod harness;
 mod cli;
 mod errors;
 mod exec;
+mod hooks;
 mod join;
 mod kill;
 mod lifecycle;
