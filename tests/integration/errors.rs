@@ -141,7 +141,8 @@ fn unsupported_hooks_are_refused() {
     if reference_runc() {
         return;
     }
-    let cfg = Config::new(&["true"]).set("/hooks", json!({ "prestart": [{ "path": "/bin/true" }] }));
+    let cfg =
+        Config::new(&["true"]).set("/hooks", json!({ "prestart": [{ "path": "/bin/true" }] }));
     refused("hooks", cfg, "hooks");
 }
 
