@@ -359,7 +359,10 @@ impl TestEnv {
     /// Remembers a container pid (with its start time) for the guard's final check.
     pub fn note_pid(&self, pid: i32) {
         if let Some((start, _)) = proc_stat(pid) {
-            self.pids.borrow_mut().push((pid, start));
+            let mut pids = self.pids.borrow_mut();
+            if !pids.contains(&(pid, start)) {
+                pids.push((pid, start));
+            }
         }
     }
 
