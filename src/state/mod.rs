@@ -365,6 +365,8 @@ mod tests {
             created: "2026-11-25T14:00:00.123456789Z".into(),
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+            poststart: vec![],
+            poststop: vec![],
         }
     }
 
