@@ -105,6 +105,9 @@ const STEPS: &[(&str, Step)] = &[
     ("setting up the console", setup_console),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
     ("setting rlimits", set_rlimits),
+    // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
     ("switching user", switch_user),
     // As the container's user, so permissions are the user's.
@@ -113,6 +116,8 @@ const STEPS: &[(&str, Step)] = &[
     ("finding the executable", prepare_program),
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
+    // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
+    ("setting the personality", set_personality),
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
@@ -131,6 +136,8 @@ const EXEC_STEPS: &[(&str, Step)] = &[
     ("making the process non-dumpable", non_dumpable),
     ("setting up the console", setup_console),
     ("setting rlimits", set_rlimits),
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     ("switching user", switch_user),
     ("changing to cwd", change_cwd),
     ("finding the executable", prepare_program),
@@ -344,6 +351,32 @@ fn set_rlimits(init: &mut Init) -> StepResult {
             return Err(crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into());
         }
     }
+    Ok(())
+}
+
+fn set_scheduler(init: &mut Init) -> StepResult {
+    let Some(a) = init.spec.process.scheduler else { return Ok(()) };
+    crate::sys::process::sched_setattr(&crate::sys::process::SchedAttrArgs {
+        policy: a.policy,
+        flags: a.flags,
+        nice: a.nice,
+        priority: a.priority,
+        runtime: a.runtime,
+        deadline: a.deadline,
+        period: a.period,
+    })?;
+    Ok(())
+}
+
+fn set_io_priority(init: &mut Init) -> StepResult {
+    let Some(ioprio) = init.spec.process.io_priority else { return Ok(()) };
+    crate::sys::process::ioprio_set(ioprio)?;
+    Ok(())
+}
+
+fn set_personality(init: &mut Init) -> StepResult {
+    let Some(persona) = init.spec.personality else { return Ok(()) };
+    crate::sys::process::personality(persona)?;
     Ok(())
 }
 
