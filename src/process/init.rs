@@ -459,7 +459,10 @@ fn restore_signals(init: &mut Init) -> StepResult {
 
 /// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    for fd in 3..3 + init.options.preserve_fds as i32 {
+    // A gap in the caller's preserved range may hold one of our own descriptors: those
+    // stay close-on-exec.
+    let own = [Some(init.channel.as_raw_fd()), init.fifo.map(|f| f.as_raw_fd())];
+    for fd in (3..3 + init.options.preserve_fds as i32).filter(|fd| !own.contains(&Some(*fd))) {
         // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }

@@ -200,3 +200,28 @@ pub fn personality(persona: u64) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// Opens /dev/null on every closed descriptor in `first..first + count`, so that descriptors
+/// the runtime opens later can never land in a range passed on to the container.
+pub fn fill_fd_gaps(first: i32, count: u32) -> SysResult<()> {
+    for fd in first..first.saturating_add(count as i32) {
+        // SAFETY: F_GETFD only queries the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: the path is NUL-terminated; the result is checked.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if null < 0 {
+            return Err(SysError::new("open", "/dev/null", Errno::last()));
+        }
+        if null != fd {
+            // SAFETY: dup3 onto a closed descriptor, then close the temporary one we own.
+            let ret = unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+            unsafe { libc::close(null) };
+            if ret < 0 {
+                return Err(SysError::new("dup3", format!("/dev/null to {fd}"), Errno::last()));
+            }
+        }
+    }
+    Ok(())
+}
