@@ -38,6 +38,16 @@ pub enum Role {
     Exec,
 }
 
+/// Where the init came from, which decides what it first waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The clone itself (fast path): waits for the parent's setup.
+    Single,
+    /// Forked by a first stage that did the setup: waits until the parent knows its pid, so
+    /// its messages cannot overtake the first stage's `InitPid`.
+    Second,
+}
+
 /// The `create` flags and runtime facts the init acts on.
 pub struct InitOptions<'a> {
     /// What the clone becomes.
@@ -64,8 +74,8 @@ pub struct Init<'a> {
     pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
     pub joined: &'a [OpenedNamespace],
-    /// The fast path: the init itself waits for the parent's setup (else the first stage did).
-    pub awaits_parent: bool,
+    /// Whether the init is the clone itself or the first stage's child.
+    pub stage: Stage,
     pub(super) program: Option<Program>,
     pub(super) hook_state: String,
 }
@@ -156,9 +166,9 @@ impl<'a> Init<'a> {
         fifo: Option<&'a OwnedFd>,
         options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
-        awaits_parent: bool,
+        stage: Stage,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_parent, program: None, hook_state: String::new() }
+        Init { spec, channel, fifo, options, joined, stage, program: None, hook_state: String::new() }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -202,8 +212,11 @@ fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
 }
 
 fn wait_for_parent(init: &mut Init) -> StepResult {
-    if !init.awaits_parent {
-        return Ok(());
+    if init.stage == Stage::Second {
+        return match init.channel.recv::<FromParent>()? {
+            (FromParent::InitPidSeen, _) => Ok(()),
+            (other, _) => Err(format!("sync protocol: expected InitPidSeen, got {other:?}").into()),
+        };
     }
     expect_setup_done(init.channel)?;
     if init.spec.creates_namespace(NamespaceKind::User) {
@@ -222,7 +235,7 @@ pub fn expect_setup_done(channel: &Channel) -> StepResult {
 }
 
 fn unshare_cgroup_namespace(init: &mut Init) -> StepResult {
-    if init.awaits_parent && init.spec.creates_namespace(NamespaceKind::Cgroup) {
+    if init.stage == Stage::Single && init.spec.creates_namespace(NamespaceKind::Cgroup) {
         crate::namespaces::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
     }
     Ok(())

@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, expect_setup_done, Init, InitOptions, Role};
+use super::init::{become_root, expect_setup_done, Init, InitOptions, Role, Stage};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -74,7 +74,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 // SAFETY: leave the clone without running the parent's destructors.
                 unsafe { libc::_exit(1) }
             }
-            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, !plan.two_stage);
+            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, Stage::Single);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }
@@ -151,7 +151,7 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
         namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
         namespaces::write_time_offsets(&spec.time_offsets)?;
         match clone_fork(0)? {
-            Forked::Child => Init { joined: &[], ..init }.run(),
+            Forked::Child => Init { joined: &[], stage: Stage::Second, ..init }.run(),
             Forked::Parent(pid) => Ok(pid),
         }
     })();
@@ -226,6 +226,7 @@ fn follow(
         init_pid = Some(pid);
         // The first stage has done its part; reap it now.
         let _ = waitpid(first, None);
+        channel.send(&FromParent::InitPidSeen, None).map_err(sync(init_pid))?;
         pid
     } else {
         first
