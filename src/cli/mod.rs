@@ -3,12 +3,17 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -46,7 +51,7 @@ pub struct GlobalOpts {
     /// Also log debug records.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet).
+    /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
@@ -79,6 +84,16 @@ enum Command {
     List(list::Args),
     /// Write a default config.json.
     Spec(spec::Args),
+    /// Change the cgroup resources of a container.
+    Update(update::Args),
+    /// Freeze every process of a container.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(resume::Args),
+    /// Print a container's stats and OOM events as JSON records.
+    Events(events::Args),
+    /// List the processes of a container.
+    Ps(ps::Args),
 }
 
 impl Cli {
@@ -106,23 +121,25 @@ impl Cli {
         let store = StateStore::new(&self.global.root);
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
-            Some(Command::Create(args)) => create::execute(&store, args),
+            Some(Command::Create(args)) => create::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::Start(args)) => start::execute(&store, args),
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
             Some(Command::Delete(args)) => delete::execute(&store, args),
-            Some(Command::Run(args)) => run::execute(&store, args),
+            Some(Command::Run(args)) => run::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),
+            Some(Command::Update(args)) => update::execute(&store, args),
+            Some(Command::Pause(args)) => pause::execute(&store, args),
+            Some(Command::Resume(args)) => resume::execute(&store, args),
+            Some(Command::Events(args)) => events::execute(&store, args),
+            Some(Command::Ps(args)) => ps::execute(&store, args),
         }
     }
 }
 
 impl GlobalOpts {
     fn check_supported(&self) -> Result<(), Error> {
-        if self.systemd_cgroup {
-            return Err(Error::Unsupported("--systemd-cgroup"));
-        }
         match self.rootless.as_deref() {
             None | Some("auto") | Some("false") => Ok(()),
             Some("true") => Err(Error::Unsupported("--rootless")),

@@ -6,7 +6,7 @@ use nix::unistd::Pid;
 use super::create::{create_with_mask, CreateOptions};
 use super::start::release;
 use crate::process::signals::{block_all, restore, wait_forwarding};
-use crate::state::{ContainerId, StateError, StateStore};
+use crate::state::{StateError, StateStore};
 use crate::Error;
 
 /// How `run` ended.
@@ -43,7 +43,7 @@ fn run_blocked(
     let created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
     if let Err(err) = release(&created.dir, &created.state) {
-        remove_after_failure(created.dir, pid);
+        remove_after_failure(created.dir, pid, &created.state);
         return Err(err);
     }
     if detach {
@@ -52,17 +52,17 @@ fn run_blocked(
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
-    let id = ContainerId::parse(id)?;
-    match store.open(&id) {
-        Ok(dir) => dir.remove()?,
-        Err(StateError::NotFound(_)) => {}
-        Err(err) => return Err(err.into()),
+    match super::delete(store, id, true) {
+        Ok(()) | Err(Error::State(StateError::NotFound(_))) => Ok(RunOutcome::Exited(code)),
+        Err(err) => Err(err),
     }
-    Ok(RunOutcome::Exited(code))
 }
 
-fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid) {
+fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate::state::State) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
+    if let Some(cgroup) = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths) {
+        let _ = cgroup.remove();
+    }
     let _ = dir.remove();
 }

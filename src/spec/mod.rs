@@ -211,6 +211,10 @@ pub struct ValidSpec {
     pub rootfs_propagation: Option<String>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
+    /// `linux.cgroupsPath`, when set and not empty.
+    pub cgroups_path: Option<String>,
+    /// `linux.resources` (empty when absent).
+    pub resources: oci_spec::runtime::LinuxResources,
 }
 
 impl ValidSpec {
