@@ -124,6 +124,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// What the command has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
     /// Waits (at most `COMMAND_TIMEOUT`) for the command to end and collects its output.
     #[track_caller]
     pub fn wait(mut self) -> Out {
