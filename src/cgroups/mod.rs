@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{LinuxDevice, LinuxResources};
 
+mod bpf;
 pub mod devices;
 pub mod path;
 pub mod stats;
@@ -76,6 +77,15 @@ pub enum CgroupError {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The v2 device filter could not be loaded or attached.
+    #[error("{config}: installing the cgroup v2 device filter")]
+    Device {
+        /// The config path of the rules.
+        config: String,
+        /// The bpf(2) failure.
+        #[source]
+        source: crate::sys::SysError,
     },
     /// The host offers no usable cgroup hierarchy.
     #[error("no cgroup hierarchy: {0}")]

@@ -1,4 +1,5 @@
-//! cgroup v2: one directory; v1-style values converted as runc documents them.
+//! cgroup v2: one directory; v1-style values converted as runc documents them, device
+//! rules as an eBPF program.
 
 use std::path::Path;
 
@@ -128,11 +129,8 @@ pub(super) fn apply(
         config: config.into(),
         reason: reason.into(),
     };
-    if let Some(rule) = rules.first() {
-        return Err(invalid(
-            &rule.config,
-            "device rules on cgroup v2 need an eBPF device program, which berth does not build yet",
-        ));
+    if !rules.is_empty() {
+        super::bpf::attach(dir, rules)?;
     }
     if let Some(m) = r.memory() {
         if update && m.check_before_update() == Some(true) {

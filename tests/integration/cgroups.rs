@@ -214,9 +214,6 @@ fn uncommon_device() -> Option<(&'static str, u64, u64)> {
 
 #[test]
 fn device_rule_denies_opening_a_device() {
-    if !v1() {
-        return; // berth does not build the v2 eBPF device program yet.
-    }
     let Some((node, major, minor)) = uncommon_device() else { return };
     let env = TestEnv::new("cgdev");
     let script = "if true < /dev/probed 2>/dev/null; then echo open; else echo denied; fi > /probe/r; sleep 100";
