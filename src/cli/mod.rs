@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod pause;
@@ -78,6 +79,8 @@ enum Command {
     Kill(kill::Args),
     /// Delete a container.
     Delete(delete::Args),
+    /// Run another process in a running container.
+    Exec(exec::Args),
     /// Create and start a container, and wait for it unless detached.
     Run(run::Args),
     /// List containers.
@@ -126,6 +129,7 @@ impl Cli {
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
             Some(Command::Delete(args)) => delete::execute(&store, args),
+            Some(Command::Exec(args)) => exec::execute(&store, args),
             Some(Command::Run(args)) => run::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),

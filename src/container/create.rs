@@ -8,10 +8,11 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::cgroups::Cgroup;
-use crate::process::init::InitOptions;
-use crate::process::spawn::{spawn, SpawnOptions, Spawned};
+use crate::process::init::{InitOptions, Role};
+use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
+use super::query::hook_state_json;
 use crate::spec::ValidSpec;
-use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore};
+use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
 
@@ -79,13 +80,21 @@ pub(super) fn create_with_mask(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     let init = InitOptions {
+        role: Role::Container,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         new_keyring: !opts.no_new_keyring,
         sigmask: mask,
     };
-    let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
-    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
+    let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
+    let on_hooks = |pid: Pid| -> Result<String, BoxError> {
+        let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
+        crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
+        crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
+        Ok(json)
+    };
+    let options = SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
+    let Spawned { pid, console } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
@@ -123,11 +132,13 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         owner: String::new(),
         annotations: spec.annotations.clone(),
         cgroup_paths: Default::default(),
+        poststart: spec.hooks.poststart.clone(),
+        poststop: spec.hooks.poststop.clone(),
     }
 }
 
 /// The pid file is written whole and renamed into place, so a reader never sees half.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
+pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;

@@ -35,14 +35,21 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
             })
         }
     }
-    if let Some(cgroup) = cgroup {
-        // Without a pid namespace, processes can outlive the init; they go with the cgroup.
+    remove(dir, &state)
+}
+
+/// Removes a stopped container's cgroup and directory, then runs its poststop hooks.
+/// Without a pid namespace, processes can outlive the init; they go with the cgroup.
+pub(super) fn remove(dir: crate::state::ContainerDir, state: &crate::state::State) -> Result<(), Error> {
+    if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
         if !cgroup.pids()?.is_empty() {
             super::kill::signal_all(&cgroup, libc::SIGKILL)?;
         }
         cgroup.remove()?;
     }
-    Ok(dir.remove()?)
+    dir.remove()?;
+    super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);
+    Ok(())
 }
 
 fn kill_and_wait(state: &crate::state::State, cgroup: Option<&Cgroup>) -> Result<(), Error> {

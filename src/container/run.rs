@@ -6,7 +6,7 @@ use nix::unistd::Pid;
 use super::create::{create_with_mask, CreateOptions};
 use super::start::release;
 use crate::process::signals::{block_all, restore, wait_forwarding};
-use crate::state::{StateError, StateStore};
+use crate::state::{ContainerId, StateError, StateStore};
 use crate::Error;
 
 /// How `run` ended.
@@ -52,10 +52,16 @@ fn run_blocked(
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
-    match super::delete(store, id, true) {
-        Ok(()) | Err(Error::State(StateError::NotFound(_))) => Ok(RunOutcome::Exited(code)),
-        Err(err) => Err(err),
+    let id = ContainerId::parse(id)?;
+    match store.open(&id) {
+        Ok(dir) => {
+            let state = dir.load()?;
+            super::delete::remove(dir, &state)?;
+        }
+        Err(StateError::NotFound(_)) => {}
+        Err(err) => return Err(err.into()),
     }
+    Ok(RunOutcome::Exited(code))
 }
 
 fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate::state::State) {

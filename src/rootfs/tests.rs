@@ -85,6 +85,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         annotations: HashMap::new(),
         cgroups_path: None,
         resources: Default::default(),
+        hooks: Default::default(),
+        sysctl: vec![],
     }
 }
 

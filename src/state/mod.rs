@@ -142,6 +142,12 @@ pub struct State {
     /// The container's cgroup directories: per v1 controller, or `unified` on v2.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cgroup_paths: BTreeMap<String, PathBuf>,
+    /// `hooks.poststart`, run by `start`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::Hook>,
+    /// `hooks.poststop`, run by `delete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::Hook>,
 }
 
 /// The store rooted at `--root`.
@@ -363,6 +369,8 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
             cgroup_paths: BTreeMap::from([("memory".to_owned(), "/sys/fs/cgroup/memory/x".into())]),
+            poststart: vec![],
+            poststop: vec![],
         }
     }
 

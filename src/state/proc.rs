@@ -110,6 +110,8 @@ mod tests {
             owner: String::new(),
             annotations: Default::default(),
             cgroup_paths: Default::default(),
+            poststart: vec![],
+            poststop: vec![],
         }
     }
 

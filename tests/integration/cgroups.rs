@@ -137,7 +137,8 @@ fn processes_join_the_cgroup_and_the_cgroup_namespace_is_rooted_there() {
     cfg.0["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "cgroup" }));
     let id = env.id("c");
     started(&env, &cfg, &id);
-    assert!(wait_for(Duration::from_secs(10), || probe.join("cg").exists()));
+    let written = || fs::read_to_string(probe.join("cg")).is_ok_and(|t| t.ends_with('\n'));
+    assert!(wait_for(Duration::from_secs(10), written));
     let inside = fs::read_to_string(probe.join("cg")).unwrap();
     let pid = env.pid_of(&id);
     let host = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -449,4 +450,17 @@ fn systemd_cgroup_is_refused_with_a_clear_error() {
         assert!(out.stderr.contains("not running"), "{}", out.stderr);
     }
     assert!(env.root_entries().is_empty());
+}
+
+#[test]
+fn exec_joins_the_containers_cgroup() {
+    let env = TestEnv::new("cgexec");
+    let cg = leaf(&env, "exec");
+    let id = env.id("c");
+    started(&env, &placed(Config::sh("sleep 100"), &cg, json!({ "pids": { "limit": 20 } })), &id);
+    let out = env.berth(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    let controller = if v1() { ":pids:" } else { "0::" };
+    let line =
+        out.ok().stdout.lines().find(|l| l.contains(controller)).unwrap_or_default().to_owned();
+    assert!(line.ends_with(&format!("/berth-test/{cg}")), "{}", out.stdout);
 }
