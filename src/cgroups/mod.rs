@@ -450,3 +450,30 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_through_state() {
+        let v1 = Cgroup::V1(BTreeMap::from([
+            ("memory".to_owned(), PathBuf::from("/sys/fs/cgroup/memory/a")),
+            ("pids".to_owned(), PathBuf::from("/sys/fs/cgroup/pids/a")),
+        ]));
+        assert_eq!(Cgroup::from_paths(&v1.to_paths()), Some(v1));
+        let v2 = Cgroup::V2("/sys/fs/cgroup/a".into());
+        assert_eq!(Cgroup::from_paths(&v2.to_paths()), Some(v2));
+        assert_eq!(Cgroup::from_paths(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn co_mounted_controllers_are_one_directory() {
+        let dir = PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a");
+        let cg = Cgroup::V1(BTreeMap::from([
+            ("cpu".to_owned(), dir.clone()),
+            ("cpuacct".to_owned(), dir.clone()),
+        ]));
+        assert_eq!(cg.dirs(), [dir.as_path()]);
+    }
+}

@@ -139,10 +139,16 @@ fn memory(
             }
         }
     }
+    // As runc: unlimited memory with swap unset makes memory+swap unlimited too.
+    let memsw_exists = paths.get("memory").is_some_and(|d| d.join(MEMSW).exists());
+    let swap = match (m.limit(), m.swap()) {
+        (Some(-1), None) if memsw_exists => Some(-1),
+        (_, swap) => swap,
+    };
     let limit = m.limit().map(|v| (LIMIT, v.to_string(), "linux.resources.memory.limit"));
-    let swap = m.swap().map(|v| (MEMSW, v.to_string(), "linux.resources.memory.swap"));
+    let swap_entry = swap.map(|v| (MEMSW, v.to_string(), "linux.resources.memory.swap"));
     // memory+swap may never be below memory: raise memsw first when it grows.
-    let swap_first = match (m.limit(), m.swap()) {
+    let swap_first = match (m.limit(), swap) {
         (Some(_), Some(s)) => {
             let d = dir(paths, "memory", MEMSW, "linux.resources.memory.swap")?;
             let current: u64 =
@@ -151,7 +157,7 @@ fn memory(
         }
         _ => false,
     };
-    let ordered = if swap_first { [swap, limit] } else { [limit, swap] };
+    let ordered = if swap_first { [swap_entry, limit] } else { [limit, swap_entry] };
     for (file, value, config) in ordered.into_iter().flatten() {
         set(paths, "memory", file, &value, config)?;
     }

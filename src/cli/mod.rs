@@ -16,6 +16,7 @@ mod start;
 mod state;
 mod update;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -155,6 +156,11 @@ impl GlobalOpts {
 /// Prints `value` as JSON on stdout, pretty like runc's `state`.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
-    println!("{text}");
-    Ok(())
+    // A reader that went away (`berth events --stats ID | head`) is not an error, nor a panic.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io { what: "writing", path: "stdout".into(), source: e })
+        }
+        _ => Ok(()),
+    }
 }
