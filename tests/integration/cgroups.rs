@@ -367,6 +367,15 @@ fn update_changes_the_limits() {
     assert_eq!(read(&cg, "pids", "pids.max"), "9");
     let out = env.berth(&["update", "--memory", "lots", &id]);
     assert!(!out.status.success());
+    // checkBeforeUpdate refuses a limit below what the container already uses.
+    fs::write(&file, r#"{ "memory": { "limit": 4096, "checkBeforeUpdate": true } }"#).unwrap();
+    let out = env.berth(&["update", "--resources", file.to_str().unwrap(), &id]);
+    out.fails_with_one_line();
+    assert!(
+        out.stderr.contains("linux.resources.memory.limit") && out.stderr.contains("usage"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
