@@ -476,4 +476,41 @@ mod tests {
         ]));
         assert_eq!(cg.dirs(), [dir.as_path()]);
     }
+
+    /// create, join, pids, freeze and remove on a real cgroup2 directory under berth-test
+    /// (this host's hybrid `unified` mount, or the v2 root). Needs root.
+    #[test]
+    fn v2_lifecycle_in_the_kernel() {
+        let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|b| b.join("cgroup.subtree_control").exists());
+        let (Some(base), true) = (base, nix::unistd::geteuid().is_root()) else {
+            eprintln!("skipped: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let parent = base.join("berth-test").join(format!("unit-{}", std::process::id()));
+        let cg = Cgroup::V2(parent.join("c"));
+        cg.create().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let pid = child.id() as i32;
+        let checks = (|| -> Result<(), CgroupError> {
+            cg.join(pid)?;
+            assert_eq!(cg.pids()?, [pid]);
+            cg.freeze(true)?;
+            assert!(cg.is_frozen());
+            cg.freeze(false)?;
+            assert!(!cg.is_frozen());
+            let _ = cg.stats();
+            Ok(())
+        })();
+        let _ = child.kill();
+        let _ = child.wait();
+        let removed = cg.remove();
+        let _ = std::fs::remove_dir(&parent);
+        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        checks.unwrap();
+        removed.unwrap();
+        assert!(!parent.join("c").exists());
+    }
 }

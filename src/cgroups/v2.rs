@@ -96,8 +96,12 @@ pub(super) fn rdma_lines(r: &LinuxResources) -> Vec<(String, String)> {
 /// children. A controller that cannot be enabled shows later as a missing file, named
 /// with the value that needed it.
 pub(super) fn create(dir: &Path) -> Result<(), CgroupError> {
-    let mut ancestors: Vec<&Path> =
-        dir.ancestors().skip(1).take_while(|p| p.join("cgroup.controllers").exists()).collect();
+    // Every parent up to the hierarchy's root: those still to be made, and existing cgroups.
+    let mut ancestors: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|p| !p.exists() || p.join("cgroup.controllers").exists())
+        .collect();
     ancestors.reverse();
     for parent in ancestors {
         super::mkdir_all(parent)?;
