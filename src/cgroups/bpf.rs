@@ -54,10 +54,14 @@ fn access_bits(access: &str) -> i32 {
     })
 }
 
+/// One test of a rule: jump opcode, register, value, and an ALU op with its operand that
+/// first turns the access bits in r0 into the value compared.
+type Check = (u8, u8, i32, Option<(u8, i32)>);
+
 /// The checks of one rule, each jumping past the rule's verdict when it does not match.
 fn rule_block(rule: &DeviceRule) -> Vec<Insn> {
     // r2 = device type, r3 = access, r4 = major, r5 = minor (see `program`).
-    let mut checks: Vec<(u8, u8, i32, Option<(u8, i32)>)> = Vec::new();
+    let mut checks: Vec<Check> = Vec::new();
     match rule.typ {
         'b' => checks.push((JNE, 2, DEV_BLOCK, None)),
         'c' => checks.push((JNE, 2, DEV_CHAR, None)),
