@@ -7,7 +7,7 @@ use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::process::init::InitOptions;
+use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
 use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore};
@@ -68,13 +68,15 @@ pub(super) fn create_with_mask(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     let init = InitOptions {
+        role: Role::Container,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         new_keyring: !opts.no_new_keyring,
         sigmask: mask,
     };
     let on_clone = |_pid: Pid| Ok(());
-    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
+    let Spawned { pid, console } =
+        spawn(&spec, &SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone })?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
@@ -114,7 +116,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
 }
 
 /// The pid file is written whole and renamed into place, so a reader never sees half.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
+pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;

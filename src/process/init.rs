@@ -29,8 +29,19 @@ pub struct StepError {
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
+/// What the clone becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A container's init: rootfs, hostname, then a wait for `start`.
+    Container,
+    /// A process `exec`ed into a running container: only the process's own settings.
+    Exec,
+}
+
 /// The `create` flags and runtime facts the init acts on.
 pub struct InitOptions<'a> {
+    /// What the clone becomes.
+    pub role: Role,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// `--preserve-fds`: fds 3..3+N stay open across exec.
@@ -47,8 +58,8 @@ pub struct Init<'a> {
     pub spec: &'a ValidSpec,
     /// The init's end of the sync socket.
     pub channel: &'a Channel,
-    /// `<root>/<id>/exec.fifo`, open read-write.
-    pub fifo: &'a OwnedFd,
+    /// `<root>/<id>/exec.fifo`, open read-write (a container's init only).
+    pub fifo: Option<&'a OwnedFd>,
     /// Flags of `create` that reach the init.
     pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
@@ -103,12 +114,31 @@ const STEPS: &[(&str, Step)] = &[
     ("closing inherited descriptors", close_inherited_fds),
 ];
 
+/// An `exec`ed process's steps: a subset of [`STEPS`] in the same order, without the
+/// container-wide setup and without waiting for `start`.
+const EXEC_STEPS: &[(&str, Step)] = &[
+    ("waiting for the runtime's setup", wait_for_parent),
+    ("joining namespaces", join_namespaces),
+    ("creating a session", new_session),
+    ("making the process non-dumpable", non_dumpable),
+    ("setting up the console", setup_console),
+    ("setting rlimits", set_rlimits),
+    ("switching user", switch_user),
+    ("changing to cwd", change_cwd),
+    ("finding the executable", prepare_program),
+    ("setting capabilities", set_capabilities),
+    ("setting no_new_privs", set_no_new_privs),
+    ("reporting ready", report_ready),
+    ("restoring signals", restore_signals),
+    ("closing inherited descriptors", close_inherited_fds),
+];
+
 impl<'a> Init<'a> {
     /// An init with nothing prepared yet.
     pub fn new(
         spec: &'a ValidSpec,
         channel: &'a Channel,
-        fifo: &'a OwnedFd,
+        fifo: Option<&'a OwnedFd>,
         options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
         awaits_parent: bool,
@@ -118,7 +148,11 @@ impl<'a> Init<'a> {
 
     /// Runs every step and execs the container's program; never returns.
     pub fn run(mut self) -> ! {
-        for (name, step) in STEPS {
+        let steps = match self.options.role {
+            Role::Container => STEPS,
+            Role::Exec => EXEC_STEPS,
+        };
+        for (name, step) in steps {
             if let Err(source) = step(&mut self) {
                 let err = StepError { step: name, source };
                 self.fail(&err);
@@ -126,8 +160,15 @@ impl<'a> Init<'a> {
         }
         let program = self.program.take().expect("prepare_program ran");
         let errno = program.exec();
-        // The parent is gone by now; the container's stderr is the only witness.
-        let _ = writeln!(std::io::stderr(), "berth: exec {}: {}", program.path(), errno.desc());
+        let err = StepError {
+            step: "executing the process",
+            source: Box::new(crate::sys::SysError::new("execve", program.path(), errno)),
+        };
+        // `exec` still listens (the socket closes only on a successful execve); after
+        // `start` the parent is gone and the container's stderr is the only witness.
+        if self.channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None).is_err() {
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(&err));
+        }
         let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
         // SAFETY: _exit is always safe; no destructors should run in the clone.
         unsafe { libc::_exit(code) }
@@ -327,9 +368,10 @@ fn report_ready(init: &mut Init) -> StepResult {
 /// Blocks reading exec.fifo (opened read-write by the parent, so it is its own writer and
 /// never sees end-of-file) until `start` writes a byte into it.
 fn wait_for_start(init: &mut Init) -> StepResult {
+    let fifo = init.fifo.ok_or("a container init needs exec.fifo")?;
     let mut byte = [0u8; 1];
     loop {
-        match nix::unistd::read(init.fifo, &mut byte) {
+        match nix::unistd::read(fifo, &mut byte) {
             Ok(1) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => return Err("exec.fifo: unexpected end of file".into()),

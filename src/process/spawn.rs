@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, expect_setup_done, Init, InitOptions};
+use super::init::{become_root, expect_setup_done, Init, InitOptions, Role};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -22,8 +22,8 @@ use crate::sys::SysContext;
 
 /// How to start the init.
 pub struct SpawnOptions<'a> {
-    /// `<root>/<id>/exec.fifo`, already created.
-    pub fifo: &'a Path,
+    /// `<root>/<id>/exec.fifo`, already created (a container's init only).
+    pub fifo: Option<&'a Path>,
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
     /// Runs in the parent once the clone exists and before it may go on (cgroup placement).
@@ -44,8 +44,12 @@ pub struct Spawned {
 pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessError> {
     // Read-write: the open never blocks, and the init can later block reading from it
     // without reopening through /proc (which a non-dumpable init may not do).
-    let fifo = nix::fcntl::open(opts.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .sys("open", opts.fifo.display())?;
+    let fifo = match opts.fifo {
+        Some(path) => Some(
+            nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).sys("open", path.display())?,
+        ),
+        None => None,
+    };
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
     let plan = Plan::for_spec(spec);
@@ -55,7 +59,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
             drop(parent);
             // The clone holds copies of all the runtime's descriptors, the state dir's lock
             // among them; only what the init uses may stay (or `start` would wait for it).
-            let mut keep = vec![child.as_raw_fd(), fifo.as_raw_fd()];
+            let mut keep = vec![child.as_raw_fd()];
+            keep.extend(fifo.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(joined.iter().map(|ns| ns.as_raw_fd()));
             if let Err(err) = close_all_except(3 + opts.init.preserve_fds, &keep) {
                 let chain = crate::error::chain(&err);
@@ -63,7 +68,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 // SAFETY: leave the clone without running the parent's destructors.
                 unsafe { libc::_exit(1) }
             }
-            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, !plan.two_stage);
+            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, !plan.two_stage);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }
@@ -72,7 +77,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    follow(spec, &parent, first, &plan, opts.on_clone).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts.init.role, opts.on_clone).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -191,6 +196,7 @@ fn follow(
     channel: &Channel,
     first: Pid,
     plan: &Plan,
+    role: Role,
     on_clone: &dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<Spawned, FollowError> {
     let mut init_pid = None;
@@ -223,5 +229,14 @@ fn follow(
         None
     };
     channel.expect("Ready", |m| *m == FromInit::Ready).map_err(sync(init_pid))?;
+    if role == Role::Exec {
+        // The socket is close-on-exec: end of file means execve succeeded.
+        match channel.recv::<FromInit>() {
+            Err(SyncError::Closed) => {}
+            Ok((FromInit::Failed { chain }, _)) => return Err(sync(Some(pid))(SyncError::InitFailed { chain })),
+            Ok((got, _)) => return Err(sync(Some(pid))(SyncError::Unexpected { expected: "end of file", got })),
+            Err(err) => return Err(sync(Some(pid))(err)),
+        }
+    }
     Ok(Spawned { pid, console })
 }

@@ -12,7 +12,7 @@ mod locate;
 mod validate;
 
 pub use defaults::default_spec;
-pub use load::{check, load};
+pub use load::{check, load, load_process};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
 #[derive(Debug, thiserror::Error)]

@@ -68,6 +68,24 @@ pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
     problems.0
 }
 
+/// The checks that concern `process` alone, for `exec --process`.
+const PROCESS_CHECKS: &[Check] =
+    &[check_process, check_env, check_rlimits, check_capabilities, check_unsupported_process];
+
+/// Validates a lone `process` object (runc's process.json for `exec`); the first problem.
+pub(super) fn process(process: Process) -> Result<ValidProcess, SpecError> {
+    let mut spec = Spec::default();
+    spec.set_process(Some(process));
+    let mut problems = Problems::default();
+    for check in PROCESS_CHECKS {
+        check(&spec, &mut problems);
+    }
+    match problems.0.into_iter().next() {
+        Some(first) => Err(first),
+        None => build_process(spec.process().as_ref().expect("set above")),
+    }
+}
+
 /// Turns a spec that [`problems`] found nothing wrong with into a [`ValidSpec`].
 ///
 /// `bundle` and `root` are the absolute bundle and rootfs paths that load.rs resolved.

@@ -9,10 +9,12 @@ mod harness;
 
 mod cli;
 mod errors;
+mod exec;
 mod join;
 mod kill;
 mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod tty;
 mod vm;
