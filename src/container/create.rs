@@ -8,9 +8,10 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::process::init::{InitOptions, Role};
-use crate::process::spawn::{spawn, SpawnOptions, Spawned};
+use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
+use super::query::hook_state_json;
 use crate::spec::ValidSpec;
-use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore};
+use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
 
@@ -75,8 +76,14 @@ pub(super) fn create_with_mask(
         sigmask: mask,
     };
     let on_clone = |_pid: Pid| Ok(());
-    let Spawned { pid, console } =
-        spawn(&spec, &SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone })?;
+    let on_hooks = |pid: Pid| -> Result<String, BoxError> {
+        let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
+        crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
+        crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
+        Ok(json)
+    };
+    let options = SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
+    let Spawned { pid, console } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
@@ -112,6 +119,8 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         created: crate::state::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations.clone(),
+        poststart: spec.hooks.poststart.clone(),
+        poststop: spec.hooks.poststop.clone(),
     }
 }
 

@@ -106,7 +106,9 @@ fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet) -> Result<E
         sigmask: mask,
     };
     let on_clone = |_pid: Pid| Ok(());
-    let Spawned { pid, console } = spawn(spec, &SpawnOptions { fifo: None, init, on_clone: &on_clone })?;
+    let no_hooks = |_pid: Pid| Ok(String::new());
+    let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
+    let Spawned { pid, console } = spawn(spec, &options)?;
     let console = match (&opts.console_socket, console) {
         (Some(socket), Some(master)) => {
             crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;

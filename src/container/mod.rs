@@ -47,6 +47,17 @@ fn wait_gone(state: &State, limit: Duration) -> bool {
     true
 }
 
+/// Runs hooks whose failure the spec turns into a warning (poststart, poststop).
+fn run_hooks_warning_only(kind: &'static str, hooks: &[crate::spec::Hook], state: &State, status: crate::state::Status) {
+    if hooks.is_empty() {
+        return;
+    }
+    let json = query::hook_state_json(state, status);
+    if let Err(err) = crate::hooks::run_all(kind, hooks, json.as_bytes()) {
+        crate::logging::log(crate::logging::Level::Warning, &crate::error::one_line(&err));
+    }
+}
+
 /// Signals the process of `state` through a pidfd, checked against the recorded start time
 /// after the pidfd is open, so a reused pid is never signalled.
 fn signal_init(state: &State, signal: i32) -> Result<(), crate::Error> {

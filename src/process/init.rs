@@ -67,6 +67,7 @@ pub struct Init<'a> {
     /// The fast path: the init itself waits for the parent's setup (else the first stage did).
     pub awaits_parent: bool,
     pub(super) program: Option<Program>,
+    pub(super) hook_state: String,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -91,14 +92,22 @@ const STEPS: &[(&str, Step)] = &[
     ("setting hostname", set_hostname),
     // Mounts need the host paths of the bundle, so they precede pivot_root.
     ("preparing the rootfs", prepare_rootfs),
+    // Mounts are done, pivot_root is not: the spec's point for createRuntime (in the runtime,
+    // through the parent) and createContainer (here, in the container's namespaces).
+    ("running create hooks", run_create_hooks),
     ("pivoting into the rootfs", pivot_root),
     // cwd is created while / is still writable.
     ("creating cwd", create_cwd),
+    // Through the container's /proc, before readonlyPaths make /proc/sys read-only.
+    ("setting sysctls", set_sysctls),
     ("masking and read-only paths", finish_rootfs),
     // The pty comes from the container's own devpts, so after pivot.
     ("setting up the console", setup_console),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
     ("setting rlimits", set_rlimits),
+    // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
     ("switching user", switch_user),
     // As the container's user, so permissions are the user's.
@@ -107,9 +116,13 @@ const STEPS: &[(&str, Step)] = &[
     ("finding the executable", prepare_program),
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
+    // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
+    ("setting the personality", set_personality),
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
+    // After start, before the program: in the container, as its user.
+    ("running startContainer hooks", run_start_container_hooks),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
 ];
@@ -123,6 +136,8 @@ const EXEC_STEPS: &[(&str, Step)] = &[
     ("making the process non-dumpable", non_dumpable),
     ("setting up the console", setup_console),
     ("setting rlimits", set_rlimits),
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     ("switching user", switch_user),
     ("changing to cwd", change_cwd),
     ("finding the executable", prepare_program),
@@ -143,7 +158,7 @@ impl<'a> Init<'a> {
         joined: &'a [OpenedNamespace],
         awaits_parent: bool,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_parent, program: None }
+        Init { spec, channel, fifo, options, joined, awaits_parent, program: None, hook_state: String::new() }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -278,6 +293,23 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::prepare(init.spec)?)
 }
 
+fn run_create_hooks(init: &mut Init) -> StepResult {
+    if !init.spec.hooks.run_during_create() {
+        return Ok(());
+    }
+    init.channel.send(&FromInit::RunHooks, None)?;
+    match init.channel.recv::<FromParent>()? {
+        (FromParent::HooksDone { state }, _) => init.hook_state = state,
+        (other, _) => return Err(format!("sync protocol: expected HooksDone, got {other:?}").into()),
+    }
+    Ok(crate::hooks::run_all("createContainer", &init.spec.hooks.create_container, init.hook_state.as_bytes())?)
+}
+
+fn run_start_container_hooks(init: &mut Init) -> StepResult {
+    let hooks = &init.spec.hooks.start_container;
+    Ok(crate::hooks::run_all("startContainer", hooks, init.hook_state.as_bytes())?)
+}
+
 fn pivot_root(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::pivot(init.spec, init.options.no_pivot)?)
 }
@@ -285,6 +317,14 @@ fn pivot_root(init: &mut Init) -> StepResult {
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    Ok(())
+}
+
+fn set_sysctls(init: &mut Init) -> StepResult {
+    for (key, value) in &init.spec.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
+    }
     Ok(())
 }
 
@@ -311,6 +351,32 @@ fn set_rlimits(init: &mut Init) -> StepResult {
             return Err(crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into());
         }
     }
+    Ok(())
+}
+
+fn set_scheduler(init: &mut Init) -> StepResult {
+    let Some(a) = init.spec.process.scheduler else { return Ok(()) };
+    crate::sys::process::sched_setattr(&crate::sys::process::SchedAttrArgs {
+        policy: a.policy,
+        flags: a.flags,
+        nice: a.nice,
+        priority: a.priority,
+        runtime: a.runtime,
+        deadline: a.deadline,
+        period: a.period,
+    })?;
+    Ok(())
+}
+
+fn set_io_priority(init: &mut Init) -> StepResult {
+    let Some(ioprio) = init.spec.process.io_priority else { return Ok(()) };
+    crate::sys::process::ioprio_set(ioprio)?;
+    Ok(())
+}
+
+fn set_personality(init: &mut Init) -> StepResult {
+    let Some(persona) = init.spec.personality else { return Ok(()) };
+    crate::sys::process::personality(persona)?;
     Ok(())
 }
 

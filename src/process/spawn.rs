@@ -27,8 +27,14 @@ pub struct SpawnOptions<'a> {
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
     /// Runs in the parent once the clone exists and before it may go on (cgroup placement).
-    pub on_clone: &'a dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    pub on_clone: &'a dyn Fn(Pid) -> Result<(), BoxError>,
+    /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
+    /// init's own hooks get. Called only when the config has hooks to run during create.
+    pub on_hooks: &'a dyn Fn(Pid) -> Result<String, BoxError>,
 }
+
+/// A cause from a caller's hook, kept whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An init that reported ready and now blocks on exec.fifo.
 #[derive(Debug)]
@@ -77,7 +83,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    follow(spec, &parent, first, &plan, opts.init.role, opts.on_clone).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -102,14 +108,16 @@ impl Plan {
     /// One clone straight into all new namespaces is the fast path. It cannot serve when
     /// the user namespace is joined, or made new while others are joined (they must be
     /// joined first, with the host's privileges), or when the pid or time namespace is
-    /// joined (setns of those only affects children).
+    /// joined (setns of those only affects children), or time offsets are set.
     fn for_spec(spec: &ValidSpec) -> Self {
         let joins = |kind| spec.namespace(kind).is_some_and(|ns| ns.path.is_some());
         let new_user_ns = spec.creates_namespace(NamespaceKind::User);
         let joins_other = spec.namespaces.iter().any(|ns| ns.path.is_some() && ns.kind != NamespaceKind::User);
+        // Time offsets must be written after unshare and before any process enters.
         let two_stage = joins(NamespaceKind::User)
             || joins(NamespaceKind::Pid)
             || joins(NamespaceKind::Time)
+            || !spec.time_offsets.is_empty()
             || (new_user_ns && joins_other);
         // The cgroup namespace waits for the cgroup placement: the init unshares it.
         let clone_flags = if two_stage {
@@ -141,6 +149,7 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
             become_root()?;
         }
         namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
+        namespaces::write_time_offsets(&spec.time_offsets)?;
         match clone_fork(0)? {
             Forked::Child => Init { joined: &[], ..init }.run(),
             Forked::Parent(pid) => Ok(pid),
@@ -196,9 +205,9 @@ fn follow(
     channel: &Channel,
     first: Pid,
     plan: &Plan,
-    role: Role,
-    on_clone: &dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    opts: &SpawnOptions,
 ) -> Result<Spawned, FollowError> {
+    let role = opts.init.role;
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
     let sync = |init_pid: Option<Pid>| move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) };
@@ -208,7 +217,7 @@ fn follow(
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
     }
-    on_clone(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
+    (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
@@ -221,6 +230,11 @@ fn follow(
     } else {
         first
     };
+    if role == Role::Container && spec.hooks.run_during_create() {
+        channel.expect("RunHooks", |m| *m == FromInit::RunHooks).map_err(sync(init_pid))?;
+        let state = (opts.on_hooks)(pid).map_err(|e| fail(init_pid)(FollowCause::Parent(e)))?;
+        channel.send(&FromParent::HooksDone { state }, None).map_err(sync(init_pid))?;
+    }
     let console = if spec.process.terminal {
         let (_, fd) = channel.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).map_err(sync(init_pid))?;
         let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("ConsoleMaster without a descriptor".into())))?;

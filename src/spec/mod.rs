@@ -174,6 +174,29 @@ pub struct ValidProcess {
     pub rlimits: Vec<Rlimit>,
     /// `oomScoreAdj`.
     pub oom_score_adj: Option<i32>,
+    /// `scheduler`, as sched_setattr(2) takes it.
+    pub scheduler: Option<SchedAttr>,
+    /// `ioPriority`, as ioprio_set(2) takes it: class << 13 | level.
+    pub io_priority: Option<u16>,
+}
+
+/// `process.scheduler` in the kernel's terms (`struct sched_attr`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// `SCHED_*` policy number.
+    pub policy: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub flags: u64,
+    /// Nice value (SCHED_OTHER, SCHED_BATCH).
+    pub nice: i32,
+    /// Static priority (SCHED_FIFO, SCHED_RR).
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime, ns.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline, ns.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period, ns.
+    pub period: u64,
 }
 
 /// A config.json that passed validation. Built only by [`load`].
@@ -211,6 +234,66 @@ pub struct ValidSpec {
     pub rootfs_propagation: Option<String>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
+    /// `hooks`.
+    pub hooks: Hooks,
+    /// `linux.sysctl`, each key namespaced in a namespace the container owns.
+    pub sysctl: Vec<(String, String)>,
+    /// `linux.personality` as the persona number of personality(2).
+    pub personality: Option<u64>,
+    /// `linux.timeOffsets`: (clock, seconds, nanoseconds) for a new time namespace.
+    pub time_offsets: Vec<(TimeClock, i64, u32)>,
+}
+
+/// A clock a time namespace can offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeClock {
+    /// CLOCK_MONOTONIC.
+    Monotonic,
+    /// CLOCK_BOOTTIME.
+    Boottime,
+}
+
+/// One hook of the config: a program run at a point of the lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hook {
+    /// Absolute path of the program.
+    pub path: PathBuf,
+    /// argv, including argv[0]; empty means just the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The whole environment of the hook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Seconds before the hook is killed and counted as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+impl Hooks {
+    /// Whether `create` has hooks to run (prestart, createRuntime, createContainer or
+    /// startContainer), which needs the init to stop and wait for the runtime once.
+    pub fn run_during_create(&self) -> bool {
+        [&self.prestart, &self.create_runtime, &self.create_container, &self.start_container]
+            .iter()
+            .any(|list| !list.is_empty())
+    }
+}
+
+/// `hooks`, by lifecycle point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hooks {
+    /// `prestart` (deprecated; run with createRuntime), in the runtime namespace.
+    pub prestart: Vec<Hook>,
+    /// `createRuntime`, in the runtime namespace, before pivot_root.
+    pub create_runtime: Vec<Hook>,
+    /// `createContainer`, in the container namespace, before pivot_root.
+    pub create_container: Vec<Hook>,
+    /// `startContainer`, in the container, just before the program runs.
+    pub start_container: Vec<Hook>,
+    /// `poststart`, in the runtime namespace, after `start`.
+    pub poststart: Vec<Hook>,
+    /// `poststop`, in the runtime namespace, when the container is deleted.
+    pub poststop: Vec<Hook>,
 }
 
 impl ValidSpec {

@@ -9,12 +9,13 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Capabilities, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
-    PosixRlimitType, Process, Spec,
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping,
+    LinuxNamespaceType, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    PosixRlimitType, Process, Scheduler, Spec,
 };
 
 use super::{
-    CapabilitySets, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
+    CapabilitySets, Hook, Hooks, SchedAttr, TimeClock, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
     ValidSpec,
 };
 
@@ -49,6 +50,10 @@ const CHECKS: &[Check] = &[
     check_unsupported_process,
     check_uts,
     check_hooks,
+    check_sysctl,
+    check_scheduling,
+    check_personality,
+    check_time_offsets,
     check_annotations,
     check_namespaces,
     check_id_mappings,
@@ -69,8 +74,14 @@ pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
 }
 
 /// The checks that concern `process` alone, for `exec --process`.
-const PROCESS_CHECKS: &[Check] =
-    &[check_process, check_env, check_rlimits, check_capabilities, check_unsupported_process];
+const PROCESS_CHECKS: &[Check] = &[
+    check_process,
+    check_env,
+    check_rlimits,
+    check_capabilities,
+    check_scheduling,
+    check_unsupported_process,
+];
 
 /// Validates a lone `process` object (runc's process.json for `exec`); the first problem.
 pub(super) fn process(process: Process) -> Result<ValidProcess, SpecError> {
@@ -118,6 +129,28 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             .and_then(|l| l.rootfs_propagation().clone())
             .filter(|p| !p.is_empty()),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        hooks: build_hooks(&spec),
+        sysctl: linux
+            .and_then(|l| l.sysctl().as_ref())
+            .map(|s| {
+                let mut pairs: Vec<(String, String)> = s.clone().into_iter().collect();
+                pairs.sort();
+                pairs
+            })
+            .unwrap_or_default(),
+        personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| match persona.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        }),
+        time_offsets: linux
+            .and_then(|l| l.time_offsets().as_ref())
+            .into_iter()
+            .flatten()
+            .map(|(clock, offset)| {
+                let clock = if clock == "boottime" { TimeClock::Boottime } else { TimeClock::Monotonic };
+                (clock, offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0))
+            })
+            .collect(),
     })
 }
 
@@ -149,7 +182,100 @@ fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
             .map(|r| Rlimit { resource: rlimit_resource(r.typ()), soft: r.soft(), hard: r.hard() })
             .collect(),
         oom_score_adj: p.oom_score_adj(),
+        scheduler: p.scheduler().as_ref().map(sched_attr),
+        io_priority: p.io_priority().as_ref().map(|io| {
+            let class: u16 = match io.class() {
+                IOPriorityClass::IoprioClassRt => 1,
+                IOPriorityClass::IoprioClassBe => 2,
+                IOPriorityClass::IoprioClassIdle => 3,
+            };
+            class << 13 | io.priority().clamp(0, 7) as u16
+        }),
     })
+}
+
+fn sched_attr(s: &Scheduler) -> SchedAttr {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |bits, flag| {
+        bits | match flag {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    SchedAttr {
+        policy,
+        flags,
+        nice: (*s.nice()).unwrap_or(0),
+        priority: (*s.priority()).unwrap_or(0).max(0) as u32,
+        runtime: (*s.runtime()).unwrap_or(0),
+        deadline: (*s.deadline()).unwrap_or(0),
+        period: (*s.period()).unwrap_or(0),
+    }
+}
+
+fn check_scheduling(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    if let Some(s) = process.scheduler() {
+        let realtime = matches!(s.policy(), LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr);
+        if let Some(nice) = *s.nice() {
+            if !(-20..=19).contains(&nice) {
+                p.push("process.scheduler.nice", format!("{nice} is outside -20..=19"));
+            }
+        }
+        match *s.priority() {
+            Some(prio) if realtime && !(1..=99).contains(&prio) => {
+                p.push("process.scheduler.priority", format!("{prio} is outside 1..=99 for a real-time policy"))
+            }
+            Some(prio) if !realtime && prio != 0 => {
+                p.push("process.scheduler.priority", format!("{prio} must be 0 for a non-real-time policy"))
+            }
+            None if realtime => p.push("process.scheduler.priority", "a real-time policy needs a priority"),
+            _ => {}
+        }
+    }
+    if let Some(io) = process.io_priority() {
+        if !(0..=7).contains(&io.priority()) {
+            p.push("process.ioPriority.priority", format!("{} is outside 0..=7", io.priority()));
+        }
+    }
+}
+
+fn check_personality(spec: &Spec, p: &mut Problems) {
+    let Some(persona) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return };
+    if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        p.push("linux.personality.flags", NOT_SUPPORTED);
+    }
+}
+
+fn check_time_offsets(spec: &Spec, p: &mut Problems) {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return };
+    if offsets.is_empty() {
+        return;
+    }
+    if namespace_entry(spec, LinuxNamespaceType::Time) != Some(None) {
+        p.push("linux.timeOffsets", "needs a new time namespace in linux.namespaces");
+    }
+    for (clock, offset) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            p.push(format!("linux.timeOffsets.{clock}"), "only monotonic and boottime can be offset");
+        }
+        if offset.nanosecs().unwrap_or(0) >= 1_000_000_000 {
+            p.push(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000");
+        }
+    }
 }
 
 fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
@@ -413,12 +539,6 @@ fn check_unsupported_process(spec: &Spec, p: &mut Problems) {
     if non_empty(process.selinux_label()) {
         p.push("process.selinuxLabel", NOT_SUPPORTED);
     }
-    if process.scheduler().is_some() {
-        p.push("process.scheduler", NOT_SUPPORTED);
-    }
-    if process.io_priority().is_some() {
-        p.push("process.ioPriority", NOT_SUPPORTED);
-    }
     if process.exec_cpu_affinity().is_some() {
         p.push("process.execCPUAffinity", NOT_SUPPORTED);
     }
@@ -441,20 +561,91 @@ fn check_uts(spec: &Spec, p: &mut Problems) {
     }
 }
 
-fn check_hooks(spec: &Spec, p: &mut Problems) {
-    let Some(hooks) = spec.hooks() else { return };
+fn hook_lists(spec: &Spec) -> [(&'static str, Option<&Vec<oci_spec::runtime::Hook>>); 6] {
+    let hooks = spec.hooks().as_ref();
     #[allow(deprecated)]
-    let lists = [
-        ("prestart", hooks.prestart()),
-        ("createRuntime", hooks.create_runtime()),
-        ("createContainer", hooks.create_container()),
-        ("startContainer", hooks.start_container()),
-        ("poststart", hooks.poststart()),
-        ("poststop", hooks.poststop()),
-    ];
-    for (name, list) in lists {
-        if list.as_ref().is_some_and(|l| !l.is_empty()) {
-            p.push(format!("hooks.{name}"), NOT_SUPPORTED);
+    [
+        ("prestart", hooks.and_then(|h| h.prestart().as_ref())),
+        ("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref())),
+        ("createContainer", hooks.and_then(|h| h.create_container().as_ref())),
+        ("startContainer", hooks.and_then(|h| h.start_container().as_ref())),
+        ("poststart", hooks.and_then(|h| h.poststart().as_ref())),
+        ("poststop", hooks.and_then(|h| h.poststop().as_ref())),
+    ]
+}
+
+fn check_hooks(spec: &Spec, p: &mut Problems) {
+    for (name, list) in hook_lists(spec) {
+        for (i, hook) in list.into_iter().flatten().enumerate() {
+            let at = format!("hooks.{name}[{i}]");
+            if !hook.path().is_absolute() {
+                p.push(format!("{at}.path"), format!("{:?} must be an absolute path", hook.path()));
+            }
+            if let Some(timeout) = hook.timeout() {
+                if timeout <= 0 || timeout > i64::from(u32::MAX) {
+                    p.push(format!("{at}.timeout"), format!("{timeout} must be a positive number of seconds"));
+                }
+            }
+            for (j, entry) in hook.env().iter().flatten().enumerate() {
+                if !entry.contains('=') {
+                    p.push(format!("{at}.env[{j}]"), format!("{entry:?} is not KEY=VALUE"));
+                }
+            }
+        }
+    }
+}
+
+fn build_hooks(spec: &Spec) -> Hooks {
+    let [prestart, create_runtime, create_container, start_container, poststart, poststop] =
+        hook_lists(spec).map(|(_, list)| {
+            list.into_iter()
+                .flatten()
+                .map(|h| Hook {
+                    path: h.path().clone(),
+                    args: h.args().clone().unwrap_or_default(),
+                    env: h.env().clone().unwrap_or_default(),
+                    timeout: h.timeout().and_then(|t| u32::try_from(t).ok()),
+                })
+                .collect()
+        });
+    Hooks { prestart, create_runtime, create_container, start_container, poststart, poststop }
+}
+
+/// The namespace a sysctl key belongs to (as runc decides it), or `None` when it is not
+/// namespaced at all and so would change the host.
+fn sysctl_namespace(key: &str) -> Option<(LinuxNamespaceType, &'static str)> {
+    const IPC_KEYS: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some((LinuxNamespaceType::Ipc, "ipc"))
+    } else if key.starts_with("net.") {
+        Some((LinuxNamespaceType::Network, "network"))
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some((LinuxNamespaceType::Uts, "uts"))
+    } else {
+        None
+    }
+}
+
+fn check_sysctl(spec: &Spec, p: &mut Problems) {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return };
+    for key in sysctl.keys() {
+        let at = format!("linux.sysctl.{key}");
+        if key.is_empty() || key.contains(['/', '\0']) || key.split('.').any(|part| part.is_empty() || part == "..") {
+            p.push(at, "is not a sysctl name");
+            continue;
+        }
+        let Some((typ, name)) = sysctl_namespace(key) else {
+            p.push(at, "is not namespaced: setting it would change the host");
+            continue;
+        };
+        let owned = match namespace_entry(spec, typ) {
+            Some(None) => true,
+            // A joined network namespace is the container's own (e.g. a pod's); runc allows it.
+            Some(Some(_)) => typ == LinuxNamespaceType::Network,
+            None => false,
+        };
+        if !owned {
+            p.push(at, format!("needs the container's own {name} namespace"));
         }
     }
 }
@@ -598,12 +789,9 @@ fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
         ("linux.resources", resources_set),
         ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         ("linux.seccomp", linux.seccomp().is_some()),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
         ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())),
         ("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
     ];
     for (field, set) in unsupported {
@@ -833,11 +1021,6 @@ mod tests {
     #[test]
     fn unsupported_fields_are_refused() {
         let refused = [
-            (with("/hooks", json!({ "poststart": [{ "path": "/bin/true" }] })), "hooks.poststart"),
-            (
-                with("/hooks", json!({ "createRuntime": [{ "path": "/bin/true" }] })),
-                "hooks.createRuntime",
-            ),
             (with("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW" })), "linux.seccomp"),
             (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
             (
@@ -845,14 +1028,8 @@ mod tests {
                 "linux.resources",
             ),
             (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
-            (with("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" })), "linux.sysctl"),
             (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
-            (with("/linux/personality", json!({ "domain": "LINUX32" })), "linux.personality"),
             (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
-            (
-                with("/linux/timeOffsets", json!({ "monotonic": { "secs": 1 } })),
-                "linux.timeOffsets",
-            ),
             (
                 with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "0" })),
                 "linux.memoryPolicy",
@@ -860,11 +1037,6 @@ mod tests {
             (with("/linux/netDevices", json!({ "eth0": {} })), "linux.netDevices"),
             (with("/process/apparmorProfile", json!("docker-default")), "process.apparmorProfile"),
             (with("/process/selinuxLabel", json!("system_u:system_r:x")), "process.selinuxLabel"),
-            (with("/process/scheduler", json!({ "policy": "SCHED_OTHER" })), "process.scheduler"),
-            (
-                with("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE" })),
-                "process.ioPriority",
-            ),
             (
                 with("/process/execCPUAffinity", json!({ "initial": "0" })),
                 "process.execCPUAffinity",
@@ -887,6 +1059,41 @@ mod tests {
             let reason = hit.unwrap_or_else(|| panic!("{v}: {path} not refused: {errors:?}"));
             assert!(reason.contains("not supported") || reason.contains("not a field"), "{reason}");
         }
+    }
+
+    #[test]
+    fn hooks_are_checked_and_kept() {
+        let hook = json!({ "path": "/bin/true", "args": ["true", "x"], "env": ["A=b"], "timeout": 5 });
+        let v = with("/hooks", json!({ "poststart": [hook], "createRuntime": [{ "path": "/h" }] }));
+        assert!(problems(&spec_of(&v)).is_empty());
+        let hooks = build_hooks(&spec_of(&v));
+        assert_eq!(hooks.poststart[0].args, ["true", "x"]);
+        assert_eq!(hooks.poststart[0].timeout, Some(5));
+        assert_eq!(hooks.create_runtime[0].path, PathBuf::from("/h"));
+        let bad = [
+            (with("/hooks", json!({ "poststop": [{ "path": "rel" }] })), "hooks.poststop[0].path"),
+            (with("/hooks", json!({ "prestart": [{ "path": "/h", "timeout": 0 }] })), "hooks.prestart[0].timeout"),
+            (with("/hooks", json!({ "poststart": [{ "path": "/h", "env": ["NOEQ"] }] })), "hooks.poststart[0].env[0]"),
+        ];
+        for (v, path) in bad {
+            assert_eq!(paths_of(&v), [path], "{v}");
+        }
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_an_own_namespace() {
+        let with_ns = |sysctl: Value, ns: Value| {
+            let mut v = with("/linux/sysctl", sysctl);
+            v["linux"]["namespaces"] = ns;
+            v
+        };
+        let own = json!([{ "type": "mount" }, { "type": "network" }, { "type": "ipc" }]);
+        let good = with_ns(json!({ "net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.msg_max": "9" }), own.clone());
+        assert!(paths_of(&good).is_empty(), "{:?}", paths_of(&good));
+        let host = json!([{ "type": "mount" }]);
+        assert_eq!(paths_of(&with_ns(json!({ "net.ipv4.ip_forward": "1" }), host)), ["linux.sysctl.net.ipv4.ip_forward"]);
+        assert_eq!(paths_of(&with_ns(json!({ "kernel.panic": "1" }), own.clone())), ["linux.sysctl.kernel.panic"]);
+        assert_eq!(paths_of(&with_ns(json!({ "net..x": "1" }), own)), ["linux.sysctl.net..x"]);
     }
 
     #[test]
