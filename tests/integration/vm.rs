@@ -213,8 +213,23 @@ fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
     for r in &run.results {
         eprintln!("{} {} {}", r.name, if r.ok { "ok" } else { "FAIL" }, r.detail);
     }
-    eprintln!("VM boot {:.1?}, wall {:.1?}", run.boot, run.wall);
+    eprintln!(
+        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init, {} at the end",
+        run.boot,
+        run.wall,
+        guest_uptime(&run.console, INIT_MARK),
+        guest_uptime(&run.console, END_MARK)
+    );
     run
+}
+
+/// The `uptime=` init printed on the line with `mark` (seconds since the guest kernel started).
+fn guest_uptime<'a>(console: &'a str, mark: &str) -> &'a str {
+    console
+        .lines()
+        .find(|l| l.contains(mark))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("uptime=")))
+        .unwrap_or("?")
 }
 
 /// Parses `RESULT <name> ok|fail <detail>`, wherever it starts on the line (kernel messages
