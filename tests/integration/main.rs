@@ -20,3 +20,4 @@ mod list;
 mod namespaces;
 mod run;
 mod tty;
+mod vm;
