@@ -14,6 +14,9 @@ pub enum Error {
     /// A syscall in the runtime process failed.
     #[error(transparent)]
     Sys(#[from] crate::sys::SysError),
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),

@@ -3,14 +3,20 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,7 +53,7 @@ pub struct GlobalOpts {
     /// Also log debug records.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet).
+    /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
@@ -82,6 +88,16 @@ enum Command {
     List(list::Args),
     /// Write a default config.json.
     Spec(spec::Args),
+    /// Change the cgroup resources of a container.
+    Update(update::Args),
+    /// Freeze every process of a container.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(resume::Args),
+    /// Print a container's stats and OOM events as JSON records.
+    Events(events::Args),
+    /// List the processes of a container.
+    Ps(ps::Args),
 }
 
 impl Cli {
@@ -109,24 +125,26 @@ impl Cli {
         let store = StateStore::new(&self.global.root);
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
-            Some(Command::Create(args)) => create::execute(&store, args),
+            Some(Command::Create(args)) => create::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::Start(args)) => start::execute(&store, args),
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
             Some(Command::Delete(args)) => delete::execute(&store, args),
             Some(Command::Exec(args)) => exec::execute(&store, args),
-            Some(Command::Run(args)) => run::execute(&store, args),
+            Some(Command::Run(args)) => run::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),
+            Some(Command::Update(args)) => update::execute(&store, args),
+            Some(Command::Pause(args)) => pause::execute(&store, args),
+            Some(Command::Resume(args)) => resume::execute(&store, args),
+            Some(Command::Events(args)) => events::execute(&store, args),
+            Some(Command::Ps(args)) => ps::execute(&store, args),
         }
     }
 }
 
 impl GlobalOpts {
     fn check_supported(&self) -> Result<(), Error> {
-        if self.systemd_cgroup {
-            return Err(Error::Unsupported("--systemd-cgroup"));
-        }
         match self.rootless.as_deref() {
             None | Some("auto") | Some("false") => Ok(()),
             Some("true") => Err(Error::Unsupported("--rootless")),
@@ -138,6 +156,11 @@ impl GlobalOpts {
 /// Prints `value` as JSON on stdout, pretty like runc's `state`.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
-    println!("{text}");
-    Ok(())
+    // A reader that went away (`berth events --stats ID | head`) is not an error, nor a panic.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io { what: "writing", path: "stdout".into(), source: e })
+        }
+        _ => Ok(()),
+    }
 }

@@ -92,12 +92,19 @@ pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptio
         })?;
     }
     let mask = block_all()?;
-    let result = exec_blocked(&spec, opts, &mask);
+    let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
+    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref());
     restore(&mask)?;
     result
 }
 
-fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet) -> Result<ExecOutcome, Error> {
+/// `cgroup`: the container's, which the new process joins before it runs.
+fn exec_blocked(
+    spec: &ValidSpec,
+    opts: &ExecOptions,
+    mask: &SigSet,
+    cgroup: Option<&crate::cgroups::Cgroup>,
+) -> Result<ExecOutcome, Error> {
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,
@@ -105,7 +112,10 @@ fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet) -> Result<E
         new_keyring: false,
         sigmask: mask,
     };
-    let on_clone = |_pid: Pid| Ok(());
+    let on_clone = |pid: Pid| match cgroup {
+        Some(cgroup) => cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError),
+        None => Ok(()),
+    };
     let no_hooks = |_pid: Pid| Ok(String::new());
     let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
     let Spawned { pid, console } = spawn(spec, &options)?;

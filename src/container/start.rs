@@ -18,7 +18,7 @@ pub fn start(store: &StateStore, id: &str) -> Result<(), Error> {
 /// running from then on). Checks the status first, under the directory's lock.
 pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
     let fifo_path = dir.fifo_path();
-    let status = crate::state::status(state, &fifo_path);
+    let status = super::current_status(state, &fifo_path);
     if status != Status::Created {
         let reason = match status {
             Status::Stopped => "cannot start a container that has stopped",

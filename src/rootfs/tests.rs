@@ -85,6 +85,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         readonly_paths: vec![],
         rootfs_propagation: None,
         annotations: HashMap::new(),
+        cgroups_path: None,
+        resources: Default::default(),
         hooks: Default::default(),
         sysctl: vec![],
         personality: None,

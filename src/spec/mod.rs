@@ -234,6 +234,10 @@ pub struct ValidSpec {
     pub rootfs_propagation: Option<String>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
+    /// `linux.cgroupsPath`, when set and not empty.
+    pub cgroups_path: Option<String>,
+    /// `linux.resources` (empty when absent).
+    pub resources: oci_spec::runtime::LinuxResources,
     /// `hooks`.
     pub hooks: Hooks,
     /// `linux.sysctl`, each key namespaced in a namespace the container owns.

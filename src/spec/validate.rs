@@ -60,6 +60,7 @@ const CHECKS: &[Check] = &[
     check_devices,
     check_rootfs_propagation,
     check_masked_readonly_paths,
+    check_resources,
     check_unsupported_linux,
     check_other_platforms,
 ];
@@ -129,6 +130,8 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             .and_then(|l| l.rootfs_propagation().clone())
             .filter(|p| !p.is_empty()),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()),
+        resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
         hooks: build_hooks(&spec),
         sysctl: linux
             .and_then(|l| l.sysctl().as_ref())
@@ -780,14 +783,40 @@ fn check_masked_readonly_paths(spec: &Spec, p: &mut Problems) {
     }
 }
 
+fn check_resources(spec: &Spec, p: &mut Problems) {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        if let Some(access) = d.access() {
+            if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+                p.push(format!("linux.resources.devices[{i}].access"), format!("{access:?} may only hold r, w and m"));
+            }
+        }
+        if matches!(d.typ(), Some(LinuxDeviceType::P)) {
+            p.push(format!("linux.resources.devices[{i}].type"), "a device rule's type is a, b or c");
+        }
+    }
+    if let Some(swappiness) = r.memory().as_ref().and_then(|m| m.swappiness()) {
+        if swappiness > 100 {
+            p.push("linux.resources.memory.swappiness", format!("{swappiness} is more than 100"));
+        }
+    }
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        let size = h.page_size();
+        let ok = size.len() > 2 && size.ends_with('B') && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            p.push(format!("linux.resources.hugepageLimits[{i}].pageSize"), format!("{size:?} is not a page size such as 2MB"));
+        }
+    }
+    for key in r.unified().iter().flatten().map(|(k, _)| k) {
+        if key.is_empty() || key.contains('/') || key.starts_with('.') {
+            p.push(format!("linux.resources.unified.{key}"), "must name a file of the cgroup directory");
+        }
+    }
+}
+
 fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
     let Some(linux) = spec.linux() else { return };
-    let resources_set = linux.resources().as_ref().is_some_and(|r| {
-        serde_json::to_value(r).map_or(true, |v| v.as_object().map_or(true, |o| !o.is_empty()))
-    });
     let unsupported = [
-        ("linux.resources", resources_set),
-        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
@@ -1011,6 +1040,16 @@ mod tests {
             (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
             (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
             (with("/annotations", json!({ "": "v" })), "annotations"),
+            (
+                with("/linux/resources", json!({ "devices": [{ "allow": false, "access": "rwx" }] })),
+                "linux.resources.devices[0].access",
+            ),
+            (with("/linux/resources", json!({ "memory": { "swappiness": 101 } })), "linux.resources.memory.swappiness"),
+            (
+                with("/linux/resources", json!({ "hugepageLimits": [{ "pageSize": "2M", "limit": 1 }] })),
+                "linux.resources.hugepageLimits[0].pageSize",
+            ),
+            (with("/linux/resources", json!({ "unified": { "../x": "1" } })), "linux.resources.unified.../x"),
         ];
         for (v, path) in bad {
             let paths = paths_of(&v);
@@ -1022,12 +1061,6 @@ mod tests {
     fn unsupported_fields_are_refused() {
         let refused = [
             (with("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW" })), "linux.seccomp"),
-            (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
-            (
-                with("/linux/resources", json!({ "rdma": { "mlx": { "hcaHandles": 1 } } })),
-                "linux.resources",
-            ),
-            (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
             (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
             (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
             (

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod cgroups;
 mod cli;
 mod errors;
 mod exec;
