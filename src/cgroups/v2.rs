@@ -96,8 +96,13 @@ pub(super) fn rdma_lines(r: &LinuxResources) -> Vec<(String, String)> {
 /// children. A controller that cannot be enabled shows later as a missing file, named
 /// with the value that needed it.
 pub(super) fn create(dir: &Path) -> Result<(), CgroupError> {
-    let mut ancestors: Vec<&Path> =
-        dir.ancestors().skip(1).take_while(|p| p.join("cgroup.controllers").exists()).collect();
+    // A parent not made yet is in the hierarchy too and needs its controllers enabled: the
+    // walk ends at the first existing dir without cgroup.controllers (above the mount).
+    let mut ancestors: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|p| !p.exists() || p.join("cgroup.controllers").exists())
+        .collect();
     ancestors.reverse();
     for parent in ancestors {
         super::mkdir_all(parent)?;
