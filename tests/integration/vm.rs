@@ -165,9 +165,11 @@ impl Vm {
     }
 }
 
-/// Boots `kernel` with `initrd` under TCG, the serial console going to `console`; kills qemu
-/// (its own child, by handle) after `VM_TIMEOUT`.
+/// Boots `kernel` with `initrd` under TCG, the serial console going to `console` and qemu's
+/// own messages to `console.err` (files: a full pipe would stall the VM); kills qemu (its own
+/// child, by handle) after `VM_TIMEOUT`.
 fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
+    let errors = console.with_extension("err");
     let start = Instant::now();
     let mut child = Command::new("qemu-system-x86_64")
         .args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"])
@@ -180,7 +182,7 @@ fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
         .args(["-append", KERNEL_ARGS])
         .stdin(Stdio::null())
         .stdout(fs::File::create(console).unwrap())
-        .stderr(Stdio::piped())
+        .stderr(fs::File::create(&errors).unwrap())
         .spawn()
         .expect("starting qemu-system-x86_64");
     let mut boot = None;
@@ -203,10 +205,7 @@ fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
     };
     let wall = start.elapsed();
     let text = fs::read_to_string(console).unwrap_or_default().replace('\r', "");
-    let mut qemu_err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut qemu_err);
-    }
+    let qemu_err = fs::read_to_string(&errors).unwrap_or_default();
     assert!(status.success(), "qemu failed ({status}): {qemu_err}\n--- console ---\n{text}");
     let results = text.lines().filter_map(parse_result).collect();
     let run = VmRun { results, boot: boot.unwrap_or(wall), wall, console: text };
