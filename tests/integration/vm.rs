@@ -289,3 +289,59 @@ fn vm_pure_cgroup_v2_basics() {
         "module_overlay",
     ]);
 }
+
+/// A config in cgroup `/berth-vm/<name>` with `resources` as `linux.resources`.
+fn in_cgroup(cfg: Config, name: &str, resources: serde_json::Value) -> Config {
+    let mut cfg = cfg;
+    cfg.0["linux"]["cgroupsPath"] = json!(format!("/berth-vm/{name}"));
+    cfg.0["linux"]["resources"] = resources;
+    cfg
+}
+
+#[test]
+fn vm_cgroup_v2_resources() {
+    let limits = json!({
+        "memory": { "limit": 67108864 },
+        "pids": { "limit": 20 },
+        "cpu": { "quota": 50000, "period": 100000 }
+    });
+    // Each shell forks two more forever; only pids.max holds it.
+    let bomb = Config::sh("b() { b | b & }; b; sleep 1000");
+    // dd's 128 MiB block is touched in full, past a 32 MiB memory.max.
+    let hog = Config::sh("dd if=/dev/zero of=/dev/null bs=128M count=1");
+    let mut nsmount = Config::sh(
+        "echo cgroup $(cat /proc/self/cgroup); echo memory.max $(cat /sys/fs/cgroup/memory.max)",
+    );
+    nsmount.0["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "cgroup" }));
+    nsmount.0["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+    }));
+    let vm = Vm::new("cgroup_v2")
+        .bundle("limits", in_cgroup(Config::new(&["sleep", "1000"]), "limits", limits))
+        .bundle("bomb", in_cgroup(bomb, "bomb", json!({ "pids": { "limit": 20 } })))
+        .bundle("hog", in_cgroup(hog, "hog", json!({ "memory": { "limit": 33554432 } })))
+        .bundle(
+            "nsmount",
+            in_cgroup(nsmount, "nsmount", json!({ "memory": { "limit": 67108864 } })),
+        );
+    let Some(run) = vm.run() else { return };
+    run.assert_ok(&[
+        "limits_placement",
+        "limits_memory_max",
+        "limits_pids_max",
+        "limits_cpu_max",
+        "pause_status",
+        "pause_frozen",
+        "resume_status",
+        "resume_frozen",
+        "limits_cgroup_removed",
+        "bomb_limited",
+        "bomb_refused",
+        "bomb_cgroup_removed",
+        "hog_killed",
+        "nsmount_self",
+        "nsmount_memory_max",
+        "berth_vm_parent_empty",
+    ]);
+}
