@@ -109,7 +109,7 @@ fn exec_blocked(
         role: Role::Exec,
         no_pivot: false,
         preserve_fds: opts.preserve_fds,
-        new_keyring: false,
+        new_keyring: None,
         sigmask: mask,
     };
     let on_clone = |pid: Pid| match cgroup {
