@@ -17,4 +17,5 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod trace;
 mod tty;
