@@ -90,6 +90,16 @@ impl Cli {
         Cli::parse()
     }
 
+    /// `--preserve-fds` of the command, if it has one.
+    pub fn preserve_fds(&self) -> u32 {
+        match &self.command {
+            Some(Command::Create(a)) => a.opts.preserve_fds,
+            Some(Command::Run(a)) => a.opts.preserve_fds,
+            Some(Command::Exec(a)) => a.preserve_fds,
+            _ => 0,
+        }
+    }
+
     /// Sets up logging from the global flags.
     pub fn init_logging(&self) -> std::io::Result<()> {
         let format = match self.global.log_format {

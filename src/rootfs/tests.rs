@@ -68,6 +68,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
             capabilities: None,
             rlimits: vec![],
             oom_score_adj: None,
+            scheduler: None,
+            io_priority: None,
         },
         hostname: None,
         domainname: None,
@@ -85,6 +87,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         annotations: HashMap::new(),
         hooks: Default::default(),
         sysctl: vec![],
+        personality: None,
+        time_offsets: vec![],
     }
 }
 

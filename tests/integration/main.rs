@@ -12,6 +12,7 @@ mod errors;
 mod exec;
 mod hooks;
 mod join;
+mod knobs;
 mod kill;
 mod lifecycle;
 mod list;
