@@ -5,7 +5,7 @@ BERTH := target/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps demo test vm-test clean
+.PHONY: all build deps bench-deps demo test vm-test bench clean
 
 all: build
 
@@ -19,6 +19,15 @@ demo: deps build
 	@scripts/demo-bundle.sh target/demo-bundle
 	@echo "--- berth run berth-demo (hostname, pid and id seen inside the container) ---"
 	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$
+
+# Side by side with crun and runc (benches/compare.rs; not part of `make test`). Pass options
+# through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--json"` or `BENCH_ARGS="--quick"`.
+BENCH_ARGS ?=
+bench-deps: deps
+	@scripts/bench-deps.sh
+
+bench: bench-deps build
+	$(CARGO) bench --bench compare -- $(BENCH_ARGS)
 
 test: build
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS)

@@ -15,6 +15,7 @@ fn main() {
         eprintln!("berth: opening log: {err}");
         std::process::exit(1);
     }
+    let command = cli.command_name();
     let code = match cli.run() {
         Ok(code) => code,
         Err(err) => {
@@ -26,5 +27,6 @@ fn main() {
             1
         }
     };
+    logging::write_trace(command);
     std::process::exit(code);
 }

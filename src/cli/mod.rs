@@ -125,6 +125,27 @@ impl Cli {
         logging::init(self.global.log.as_deref(), format, self.global.debug)
     }
 
+    /// The subcommand's name, for the trace record.
+    pub fn command_name(&self) -> &'static str {
+        match self.command {
+            None => "",
+            Some(Command::Create(_)) => "create",
+            Some(Command::Start(_)) => "start",
+            Some(Command::State(_)) => "state",
+            Some(Command::Kill(_)) => "kill",
+            Some(Command::Delete(_)) => "delete",
+            Some(Command::Run(_)) => "run",
+            Some(Command::Exec(_)) => "exec",
+            Some(Command::List(_)) => "list",
+            Some(Command::Spec(_)) => "spec",
+            Some(Command::Update(_)) => "update",
+            Some(Command::Pause(_)) => "pause",
+            Some(Command::Resume(_)) => "resume",
+            Some(Command::Events(_)) => "events",
+            Some(Command::Ps(_)) => "ps",
+        }
+    }
+
     /// Runs the command; the process exit code on success.
     pub fn run(self) -> Result<i32, Error> {
         if self.version {

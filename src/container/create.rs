@@ -8,6 +8,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::cgroups::Cgroup;
+use crate::logging;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
 use super::query::hook_state_json;
@@ -66,6 +67,7 @@ pub(super) fn create_with_mask(
     let id = ContainerId::parse(id)?;
     let spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
+    logging::phase("loading config.json");
     if opts.systemd_cgroup {
         return Err(crate::cgroups::systemd_error().into());
     }
@@ -79,6 +81,7 @@ pub(super) fn create_with_mask(
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
+    logging::phase("claiming the state dir, mkfifo");
     let init = InitOptions {
         role: Role::Container,
         no_pivot: opts.no_pivot,
@@ -107,6 +110,7 @@ pub(super) fn create_with_mask(
         write_pid_file(pid_file, pid)?;
     }
     let dir = cleanup.disarm();
+    logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
 }
 

@@ -5,6 +5,7 @@ use nix::unistd::Pid;
 
 use super::create::{create_with_mask, CreateOptions};
 use super::start::release;
+use crate::logging;
 use crate::process::signals::{block_all, restore, wait_forwarding};
 use crate::state::{ContainerId, StateError, StateStore};
 use crate::Error;
@@ -46,12 +47,14 @@ fn run_blocked(
         remove_after_failure(created.dir, pid, &created.state);
         return Err(err);
     }
+    logging::phase("start");
     if detach {
         return Ok(RunOutcome::Detached);
     }
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
+    logging::phase("container running");
     let id = ContainerId::parse(id)?;
     match store.open(&id) {
         Ok(dir) => {
@@ -61,6 +64,7 @@ fn run_blocked(
         Err(StateError::NotFound(_)) => {}
         Err(err) => return Err(err.into()),
     }
+    logging::phase("delete");
     Ok(RunOutcome::Exited(code))
 }
 

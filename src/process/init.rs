@@ -78,6 +78,8 @@ pub struct Init<'a> {
     pub stage: Stage,
     pub(super) program: Option<Program>,
     pub(super) hook_state: String,
+    /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
+    pub(super) timings: Vec<(String, u64)>,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -168,7 +170,7 @@ impl<'a> Init<'a> {
         joined: &'a [OpenedNamespace],
         stage: Stage,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, stage, program: None, hook_state: String::new() }
+        Init { spec, channel, fifo, options, joined, stage, program: None, hook_state: String::new(), timings: Vec::new() }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -177,10 +179,15 @@ impl<'a> Init<'a> {
             Role::Container => STEPS,
             Role::Exec => EXEC_STEPS,
         };
+        let trace = crate::logging::tracing();
         for (name, step) in steps {
+            let begin = trace.then(std::time::Instant::now);
             if let Err(source) = step(&mut self) {
                 let err = StepError { step: name, source };
                 self.fail(&err);
+            }
+            if let Some(begin) = begin {
+                self.timings.push((name.to_string(), crate::logging::micros(begin.elapsed())));
             }
         }
         let program = self.program.take().expect("prepare_program ran");
@@ -439,7 +446,8 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 }
 
 fn report_ready(init: &mut Init) -> StepResult {
-    Ok(init.channel.send(&FromInit::Ready, None)?)
+    let steps = std::mem::take(&mut init.timings);
+    Ok(init.channel.send(&FromInit::Ready { steps }, None)?)
 }
 
 /// Blocks reading exec.fifo (opened read-write by the parent, so it is its own writer and

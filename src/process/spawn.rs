@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use super::init::{become_root, expect_setup_done, Init, InitOptions, Role, Stage};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
+use crate::logging;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::process::{clone_fork, close_all_except, Forked};
@@ -59,6 +60,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
     let plan = Plan::for_spec(spec);
+    logging::phase("opening exec.fifo, namespaces, sync socket");
     let forked = clone_fork(plan.clone_flags.bits() as u64)?;
     let first = match forked {
         Forked::Child => {
@@ -82,6 +84,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         }
         Forked::Parent(pid) => pid,
     };
+    logging::phase("clone");
     drop(child);
     follow(spec, &parent, first, &plan, opts).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
@@ -216,8 +219,10 @@ fn follow(
             channel.expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady).map_err(sync(None))?;
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        logging::phase("writing id maps");
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
+    logging::phase("placing the clone (cgroup)");
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
@@ -243,7 +248,11 @@ fn follow(
     } else {
         None
     };
-    channel.expect("Ready", |m| *m == FromInit::Ready).map_err(sync(init_pid))?;
+    let (ready, _) = channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
+    logging::phase("waiting for the init's Ready");
+    if let FromInit::Ready { steps } = ready {
+        logging::init_steps(steps);
+    }
     if role == Role::Exec {
         // The socket is close-on-exec: end of file means execve succeeded.
         match channel.recv::<FromInit>() {

@@ -15,7 +15,7 @@
 //!  run prestart + createRuntime hooks
 //!        ───── HooksDone{state} ──────────▶ the state JSON for createContainer/startContainer
 //!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
-//!        ◀──── Ready ────────────────────── set up; about to block on exec.fifo
+//!        ◀──── Ready{steps} ─────────────── set up; about to block on exec.fifo (step times when tracing)
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
 //! ```
 
@@ -42,7 +42,11 @@ pub enum FromInit {
     /// The pty master of a `terminal: true` container rides along.
     ConsoleMaster,
     /// Setup is complete; the init now blocks on exec.fifo.
-    Ready,
+    Ready {
+        /// Each step's name and duration in microseconds, when tracing (else empty).
+        #[serde(default)]
+        steps: Vec<(String, u64)>,
+    },
     /// A step failed: its message and then each cause.
     Failed {
         /// Outermost message first.
@@ -190,12 +194,12 @@ mod tests {
     #[test]
     fn out_of_order_and_failures_are_errors() {
         let (parent, init) = channel_pair().unwrap();
-        init.send(&FromInit::Ready, None).unwrap();
+        init.send(&FromInit::Ready { steps: Vec::new() }, None).unwrap();
         let err = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap_err();
         assert!(matches!(err, SyncError::Unexpected { .. }), "{err}");
 
         init.send(&FromInit::Failed { chain: vec!["mounting /proc".into(), "EPERM".into()] }, None).unwrap();
-        let err = parent.expect("Ready", |m| *m == FromInit::Ready).unwrap_err();
+        let err = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).unwrap_err();
         assert_eq!(err.to_string(), "mounting /proc: EPERM");
 
         drop(init);

@@ -19,5 +19,6 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod trace;
 mod tty;
 mod vm;
