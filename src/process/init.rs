@@ -373,16 +373,8 @@ fn set_rlimits(init: &mut Init) -> StepResult {
 }
 
 fn set_scheduler(init: &mut Init) -> StepResult {
-    let Some(a) = init.spec.process.scheduler else { return Ok(()) };
-    crate::sys::process::sched_setattr(&crate::sys::process::SchedAttrArgs {
-        policy: a.policy,
-        flags: a.flags,
-        nice: a.nice,
-        priority: a.priority,
-        runtime: a.runtime,
-        deadline: a.deadline,
-        period: a.period,
-    })?;
+    let Some(attr) = &init.spec.process.scheduler else { return Ok(()) };
+    crate::sys::process::sched_setattr(attr)?;
     Ok(())
 }
 

@@ -175,29 +175,11 @@ pub struct ValidProcess {
     /// `oomScoreAdj`.
     pub oom_score_adj: Option<i32>,
     /// `scheduler`, as sched_setattr(2) takes it.
-    pub scheduler: Option<SchedAttr>,
+    pub scheduler: Option<crate::sys::process::SchedAttr>,
     /// `ioPriority`, as ioprio_set(2) takes it: class << 13 | level.
     pub io_priority: Option<u16>,
 }
 
-/// `process.scheduler` in the kernel's terms (`struct sched_attr`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SchedAttr {
-    /// `SCHED_*` policy number.
-    pub policy: u32,
-    /// `SCHED_FLAG_*` bits.
-    pub flags: u64,
-    /// Nice value (SCHED_OTHER, SCHED_BATCH).
-    pub nice: i32,
-    /// Static priority (SCHED_FIFO, SCHED_RR).
-    pub priority: u32,
-    /// SCHED_DEADLINE runtime, ns.
-    pub runtime: u64,
-    /// SCHED_DEADLINE deadline, ns.
-    pub deadline: u64,
-    /// SCHED_DEADLINE period, ns.
-    pub period: u64,
-}
 
 /// A config.json that passed validation. Built only by [`load`].
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use oci_spec::runtime::{
 };
 
 use super::{
-    CapabilitySets, Hook, Hooks, SchedAttr, TimeClock, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
+    CapabilitySets, Hook, Hooks, TimeClock, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
     ValidSpec,
 };
 
@@ -197,7 +197,7 @@ fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
     })
 }
 
-fn sched_attr(s: &Scheduler) -> SchedAttr {
+fn sched_attr(s: &Scheduler) -> crate::sys::process::SchedAttr {
     let policy = match s.policy() {
         LinuxSchedulerPolicy::SchedOther => 0,
         LinuxSchedulerPolicy::SchedFifo => 1,
@@ -218,7 +218,7 @@ fn sched_attr(s: &Scheduler) -> SchedAttr {
             LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
         }
     });
-    SchedAttr {
+    crate::sys::process::SchedAttr {
         policy,
         flags,
         nice: (*s.nice()).unwrap_or(0),

@@ -133,9 +133,9 @@ mod tests {
 }
 
 /// sched_setattr(2) for the calling thread.
-pub fn sched_setattr(attr: &SchedAttrArgs) -> SysResult<()> {
+pub fn sched_setattr(attr: &SchedAttr) -> SysResult<()> {
     #[repr(C)]
-    struct SchedAttr {
+    struct RawSchedAttr {
         size: u32,
         policy: u32,
         flags: u64,
@@ -145,8 +145,8 @@ pub fn sched_setattr(attr: &SchedAttrArgs) -> SysResult<()> {
         deadline: u64,
         period: u64,
     }
-    let raw = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+    let raw = RawSchedAttr {
+        size: std::mem::size_of::<RawSchedAttr>() as u32,
         policy: attr.policy,
         flags: attr.flags,
         nice: attr.nice,
@@ -156,15 +156,16 @@ pub fn sched_setattr(attr: &SchedAttrArgs) -> SysResult<()> {
         period: attr.period,
     };
     // SAFETY: the kernel reads `size` bytes of a correctly laid out sched_attr.
-    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw as *const SchedAttr, 0) };
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw as *const RawSchedAttr, 0) };
     if ret < 0 {
         return Err(SysError::new("sched_setattr", format!("policy {}", attr.policy), Errno::last()));
     }
     Ok(())
 }
 
-/// The fields of `struct sched_attr` that [`sched_setattr`] sets.
-pub struct SchedAttrArgs {
+/// The fields of `struct sched_attr` that [`sched_setattr`] sets (`process.scheduler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
     /// `SCHED_*`.
     pub policy: u32,
     /// `SCHED_FLAG_*`.
