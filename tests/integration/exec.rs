@@ -142,3 +142,25 @@ fn exec_sees_no_runtime_descriptors() {
     // 0-2 and the directory ls itself opened.
     assert_eq!(fds, ["0", "1", "2", "3"], "{out:#?}");
 }
+
+#[test]
+fn exec_gets_the_config_capabilities_plus_cap_flags() {
+    let env = TestEnv::new("execcaps");
+    let kill_only = json!({
+        "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+        "inheritable": [], "ambient": []
+    });
+    let (id, _) = running(&env, Config::new(&[]).set("/process/capabilities", kill_only));
+    let eff = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&id, "grep", "CapEff", "/proc/self/status"]);
+        let out = env.berth(&args);
+        out.ok();
+        u64::from_str_radix(out.stdout.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    const KILL: u64 = 1 << 5;
+    const NET_ADMIN: u64 = 1 << 12;
+    assert_eq!(eff(&[]), KILL);
+    assert_eq!(eff(&["--cap", "CAP_NET_ADMIN"]), KILL | NET_ADMIN);
+}
