@@ -1,6 +1,6 @@
 //! `create`: validate the bundle, claim the id, clone the init and record its state.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigSet;
@@ -62,6 +62,8 @@ pub(super) fn create_with_mask(
     let id = ContainerId::parse(id)?;
     let spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
+    // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
+    let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None };
     let dir = cleanup.dir.as_ref().expect("set above");
@@ -72,14 +74,20 @@ pub(super) fn create_with_mask(
         preserve_fds: opts.preserve_fds,
         new_keyring: !opts.no_new_keyring,
         sigmask: mask,
+        seccomp: seccomp.as_ref(),
     };
     let on_clone = |_pid: Pid| Ok(());
-    let Spawned { pid, console } = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
+    let spawned = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
+    let Spawned { pid, console, seccomp_listener } = spawned;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
     let state = initial_state(&spec, &id, pid);
+    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
+        let view = super::query::StateView::new(state.clone(), crate::state::Status::Creating);
+        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
+    }
     dir.save(&state)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;

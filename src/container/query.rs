@@ -35,7 +35,8 @@ pub struct StateView {
 }
 
 impl StateView {
-    fn new(state: State, status: Status) -> Self {
+    /// The view of `state` with `status`.
+    pub(super) fn new(state: State, status: Status) -> Self {
         let pid = if status == Status::Stopped { 0 } else { state.pid };
         StateView {
             oci_version: state.oci_version,

@@ -13,6 +13,7 @@ use nix::unistd::{Gid, Uid};
 use super::exec::Program;
 use super::sync::{Channel, FromInit, FromParent};
 use crate::namespaces::OpenedNamespace;
+use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::SysContext;
 
@@ -39,6 +40,8 @@ pub struct InitOptions<'a> {
     pub new_keyring: bool,
     /// The signal mask the runtime had before it blocked signals for the clone.
     pub sigmask: &'a SigSet,
+    /// `linux.seccomp`, compiled by the runtime before the clone.
+    pub seccomp: Option<&'a Filter>,
 }
 
 /// Everything the init needs, inherited from the parent through the clone.
@@ -56,6 +59,7 @@ pub struct Init<'a> {
     /// The fast path: the init itself waits for the parent's setup (else the first stage did).
     pub awaits_parent: bool,
     pub(super) program: Option<Program>,
+    pub(super) seccomp_listener: Option<OwnedFd>,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -88,6 +92,9 @@ const STEPS: &[(&str, Step)] = &[
     ("setting up the console", setup_console),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
     ("setting rlimits", set_rlimits),
+    // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
+    // capability sets may drop: then it has to come first (runc does the same).
+    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
     ("switching user", switch_user),
     // As the container's user, so permissions are the user's.
@@ -96,11 +103,16 @@ const STEPS: &[(&str, Step)] = &[
     ("finding the executable", prepare_program),
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
+    // The listener must reach the agent during `create`: install before ready.
+    ("installing seccomp with a listener", install_seccomp_before_ready),
+    ("passing the seccomp listener on", send_seccomp_listener),
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
+    // Last, so that only execve passes the filter (the spec orders seccomp last).
+    ("installing seccomp", install_seccomp_before_exec),
 ];
 
 impl<'a> Init<'a> {
@@ -113,7 +125,7 @@ impl<'a> Init<'a> {
         joined: &'a [OpenedNamespace],
         awaits_parent: bool,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_parent, program: None }
+        Init { spec, channel, fifo, options, joined, awaits_parent, program: None, seccomp_listener: None }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -316,6 +328,62 @@ fn set_capabilities(init: &mut Init) -> StepResult {
 fn set_no_new_privs(init: &mut Init) -> StepResult {
     if init.spec.process.no_new_privileges {
         prctl_result("prctl(PR_SET_NO_NEW_PRIVS)", prctl::set_no_new_privileges(true))?;
+    }
+    Ok(())
+}
+
+/// Where the init installs the seccomp filter: as late as its privileges and the listener
+/// allow, because every syscall of the init after it passes the filter too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeccompPoint {
+    /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
+    BeforeUserSwitch,
+    /// The listener has to be passed on before ready.
+    BeforeReady,
+    /// Nothing but execve follows.
+    BeforeExec,
+}
+
+fn seccomp_point(spec: &ValidSpec, filter: &Filter) -> SeccompPoint {
+    let process = &spec.process;
+    let keeps_sys_admin = match &process.capabilities {
+        Some(sets) => sets.effective.contains(&caps::Capability::CAP_SYS_ADMIN),
+        None => process.uid == 0,
+    };
+    if !process.no_new_privileges && !keeps_sys_admin {
+        SeccompPoint::BeforeUserSwitch
+    } else if filter.notifies() {
+        SeccompPoint::BeforeReady
+    } else {
+        SeccompPoint::BeforeExec
+    }
+}
+
+fn install_seccomp_at(init: &mut Init, point: SeccompPoint) -> StepResult {
+    let Some(filter) = init.options.seccomp else { return Ok(()) };
+    if seccomp_point(init.spec, filter) == point {
+        init.seccomp_listener = filter.install()?;
+    }
+    Ok(())
+}
+
+fn install_seccomp_before_user_switch(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeUserSwitch)
+}
+
+fn install_seccomp_before_ready(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeReady)
+}
+
+fn install_seccomp_before_exec(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeExec)
+}
+
+/// The parent forwards the listener to `listenerPath`: the init cannot reach a host path
+/// after pivot_root, nor does it know its own pid in the runtime's pid namespace.
+fn send_seccomp_listener(init: &mut Init) -> StepResult {
+    if let Some(listener) = init.seccomp_listener.take() {
+        init.channel.send(&FromInit::SeccompListener, Some(listener.as_raw_fd()))?;
     }
     Ok(())
 }

@@ -37,6 +37,8 @@ pub struct Spawned {
     pub pid: Pid,
     /// The pty master when `process.terminal` is true.
     pub console: Option<OwnedFd>,
+    /// The seccomp notify listener when a rule of `linux.seccomp` notifies.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Starts the container init and waits until it is ready (or failed, in which case nothing
@@ -72,7 +74,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    follow(spec, &parent, first, &plan, opts.on_clone).map_err(|err| {
+    let notifies = opts.init.seccomp.is_some_and(|f| f.notifies());
+    follow(spec, &parent, first, &plan, notifies, opts.on_clone).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -191,6 +194,7 @@ fn follow(
     channel: &Channel,
     first: Pid,
     plan: &Plan,
+    notifies: bool,
     on_clone: &dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<Spawned, FollowError> {
     let mut init_pid = None;
@@ -222,6 +226,13 @@ fn follow(
     } else {
         None
     };
+    let seccomp_listener = if notifies {
+        let (_, fd) = channel.expect("SeccompListener", |m| *m == FromInit::SeccompListener).map_err(sync(init_pid))?;
+        let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into())))?;
+        Some(fd)
+    } else {
+        None
+    };
     channel.expect("Ready", |m| *m == FromInit::Ready).map_err(sync(init_pid))?;
-    Ok(Spawned { pid, console })
+    Ok(Spawned { pid, console, seccomp_listener })
 }

@@ -11,6 +11,7 @@
 //!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
 //!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
+//!        ◀──── SeccompListener + fd ─────── (a seccomp rule notifies: the listener)
 //!        ◀──── Ready ────────────────────── set up; about to block on exec.fifo
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
 //! ```
@@ -35,6 +36,8 @@ pub enum FromInit {
     InitPid(i32),
     /// The pty master of a `terminal: true` container rides along.
     ConsoleMaster,
+    /// The seccomp notify listener rides along.
+    SeccompListener,
     /// Setup is complete; the init now blocks on exec.fifo.
     Ready,
     /// A step failed: its message and then each cause.

@@ -146,13 +146,10 @@ fn unsupported_hooks_are_refused() {
 }
 
 #[test]
-fn unsupported_seccomp_is_refused() {
-    if reference_runc() {
-        return;
-    }
+fn seccomp_errno_for_an_action_without_one_is_refused() {
     let cfg = Config::new(&["true"])
-        .set("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [] }));
-    refused("seccomp", cfg, "seccomp");
+        .set("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1 }));
+    refused("seccomp", cfg, "linux.seccomp.defaultErrnoRet");
 }
 
 #[test]

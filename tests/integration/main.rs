@@ -15,3 +15,4 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod seccomp;
