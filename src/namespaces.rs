@@ -28,6 +28,20 @@ pub fn clone_flag(kind: NamespaceKind) -> CloneFlags {
     }
 }
 
+/// The name of `kind` under `/proc/<pid>/ns/`.
+pub fn proc_name(kind: NamespaceKind) -> &'static str {
+    match kind {
+        NamespaceKind::User => "user",
+        NamespaceKind::Mount => "mnt",
+        NamespaceKind::Uts => "uts",
+        NamespaceKind::Ipc => "ipc",
+        NamespaceKind::Pid => "pid",
+        NamespaceKind::Network => "net",
+        NamespaceKind::Cgroup => "cgroup",
+        NamespaceKind::Time => "time",
+    }
+}
+
 /// The flags of every namespace the config asks to create, except `except`.
 pub fn new_namespace_flags(spec: &ValidSpec, except: &[NamespaceKind]) -> CloneFlags {
     spec.namespaces

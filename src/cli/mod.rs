@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod run;
@@ -73,6 +74,8 @@ enum Command {
     Kill(kill::Args),
     /// Delete a container.
     Delete(delete::Args),
+    /// Run another process in a running container.
+    Exec(exec::Args),
     /// Create and start a container, and wait for it unless detached.
     Run(run::Args),
     /// List containers.
@@ -111,6 +114,7 @@ impl Cli {
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
             Some(Command::Delete(args)) => delete::execute(&store, args),
+            Some(Command::Exec(args)) => exec::execute(&store, args),
             Some(Command::Run(args)) => run::execute(&store, args),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),

@@ -7,10 +7,11 @@ use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::process::init::InitOptions;
-use crate::process::spawn::{spawn, SpawnOptions, Spawned};
+use crate::process::init::{InitOptions, Role};
+use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
+use super::query::hook_state_json;
 use crate::spec::ValidSpec;
-use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore};
+use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
 
@@ -70,6 +71,7 @@ pub(super) fn create_with_mask(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     let init = InitOptions {
+        role: Role::Container,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         new_keyring: !opts.no_new_keyring,
@@ -77,15 +79,21 @@ pub(super) fn create_with_mask(
         seccomp: seccomp.as_ref(),
     };
     let on_clone = |_pid: Pid| Ok(());
-    let spawned = spawn(&spec, &SpawnOptions { fifo: &fifo, init, on_clone: &on_clone })?;
-    let Spawned { pid, console, seccomp_listener } = spawned;
+    let on_hooks = |pid: Pid| -> Result<String, BoxError> {
+        let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
+        crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
+        crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
+        Ok(json)
+    };
+    let options = SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
+    let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
     let state = initial_state(&spec, &id, pid);
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
-        let view = super::query::StateView::new(state.clone(), crate::state::Status::Creating);
+        let view = super::query::StateView::new(state.clone(), Status::Creating);
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
     }
     dir.save(&state)?;
@@ -118,11 +126,13 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         created: crate::state::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations.clone(),
+        poststart: spec.hooks.poststart.clone(),
+        poststop: spec.hooks.poststop.clone(),
     }
 }
 
 /// The pid file is written whole and renamed into place, so a reader never sees half.
-fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
+pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;

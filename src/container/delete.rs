@@ -33,7 +33,14 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
             })
         }
     }
-    Ok(dir.remove()?)
+    remove(dir, &state)
+}
+
+/// Removes a stopped container's directory, then runs its poststop hooks.
+pub(super) fn remove(dir: crate::state::ContainerDir, state: &crate::state::State) -> Result<(), Error> {
+    dir.remove()?;
+    super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);
+    Ok(())
 }
 
 fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {

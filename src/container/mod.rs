@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod query;
 mod run;
@@ -10,6 +11,7 @@ mod start;
 
 pub use create::{create, CreateOptions};
 pub use delete::delete;
+pub use exec::{exec, ExecFlags, ExecOptions, ExecOutcome, ExecProcess};
 pub use kill::kill;
 pub use query::{list, state, StateView};
 pub use run::{run, RunOutcome};
@@ -43,6 +45,17 @@ fn wait_gone(state: &State, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     true
+}
+
+/// Runs hooks whose failure the spec turns into a warning (poststart, poststop).
+fn run_hooks_warning_only(kind: &'static str, hooks: &[crate::spec::Hook], state: &State, status: crate::state::Status) {
+    if hooks.is_empty() {
+        return;
+    }
+    let json = query::hook_state_json(state, status);
+    if let Err(err) = crate::hooks::run_all(kind, hooks, json.as_bytes()) {
+        crate::logging::log(crate::logging::Level::Warning, &crate::error::one_line(&err));
+    }
 }
 
 /// Signals the process of `state` through a pidfd, checked against the recorded start time

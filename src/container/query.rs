@@ -35,7 +35,7 @@ pub struct StateView {
 }
 
 impl StateView {
-    /// The view of `state` with `status`.
+    /// The view of `state` with its derived `status`.
     pub(super) fn new(state: State, status: Status) -> Self {
         let pid = if status == Status::Stopped { 0 } else { state.pid };
         StateView {
@@ -65,6 +65,11 @@ impl StateView {
             annotations: HashMap::new(),
         }
     }
+}
+
+/// The state JSON hooks get on stdin.
+pub(super) fn hook_state_json(state: &State, status: Status) -> String {
+    serde_json::to_string(&StateView::new(state.clone(), status)).unwrap_or_default()
 }
 
 /// `berth state ID`.

@@ -54,7 +54,10 @@ fn run_blocked(
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
     let id = ContainerId::parse(id)?;
     match store.open(&id) {
-        Ok(dir) => dir.remove()?,
+        Ok(dir) => {
+            let state = dir.load()?;
+            super::delete::remove(dir, &state)?;
+        }
         Err(StateError::NotFound(_)) => {}
         Err(err) => return Err(err.into()),
     }

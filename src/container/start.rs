@@ -33,7 +33,9 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
         other => other.sys("open", fifo_path.display())?,
     };
     nix::unistd::write(&fd, b"0").sys("write", fifo_path.display())?;
-    std::fs::remove_file(&fifo_path).map_err(|source| Error::Io { what: "removing", path: fifo_path, source })
+    std::fs::remove_file(&fifo_path).map_err(|source| Error::Io { what: "removing", path: fifo_path, source })?;
+    super::run_hooks_warning_only("poststart", &state.poststart, state, Status::Running);
+    Ok(())
 }
 
 fn init_gone(state: &State) -> Error {

@@ -30,8 +30,19 @@ pub struct StepError {
     pub source: Box<dyn StdError + Send + Sync>,
 }
 
+/// What the clone becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A container's init: rootfs, hostname, then a wait for `start`.
+    Container,
+    /// A process `exec`ed into a running container: only the process's own settings.
+    Exec,
+}
+
 /// The `create` flags and runtime facts the init acts on.
 pub struct InitOptions<'a> {
+    /// What the clone becomes.
+    pub role: Role,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// `--preserve-fds`: fds 3..3+N stay open across exec.
@@ -50,8 +61,8 @@ pub struct Init<'a> {
     pub spec: &'a ValidSpec,
     /// The init's end of the sync socket.
     pub channel: &'a Channel,
-    /// `<root>/<id>/exec.fifo`, open read-write.
-    pub fifo: &'a OwnedFd,
+    /// `<root>/<id>/exec.fifo`, open read-write (a container's init only).
+    pub fifo: Option<&'a OwnedFd>,
     /// Flags of `create` that reach the init.
     pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
@@ -60,6 +71,7 @@ pub struct Init<'a> {
     pub awaits_parent: bool,
     pub(super) program: Option<Program>,
     pub(super) seccomp_listener: Option<OwnedFd>,
+    pub(super) hook_state: String,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -84,9 +96,14 @@ const STEPS: &[(&str, Step)] = &[
     ("setting hostname", set_hostname),
     // Mounts need the host paths of the bundle, so they precede pivot_root.
     ("preparing the rootfs", prepare_rootfs),
+    // Mounts are done, pivot_root is not: the spec's point for createRuntime (in the runtime,
+    // through the parent) and createContainer (here, in the container's namespaces).
+    ("running create hooks", run_create_hooks),
     ("pivoting into the rootfs", pivot_root),
     // cwd is created while / is still writable.
     ("creating cwd", create_cwd),
+    // Through the container's /proc, before readonlyPaths make /proc/sys read-only.
+    ("setting sysctls", set_sysctls),
     ("masking and read-only paths", finish_rootfs),
     // The pty comes from the container's own devpts, so after pivot.
     ("setting up the console", setup_console),
@@ -109,6 +126,32 @@ const STEPS: &[(&str, Step)] = &[
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
+    // After start, before the program: in the container, as its user.
+    ("running startContainer hooks", run_start_container_hooks),
+    ("restoring signals", restore_signals),
+    ("closing inherited descriptors", close_inherited_fds),
+    // Last, so that only execve passes the filter (the spec orders seccomp last).
+    ("installing seccomp", install_seccomp_before_exec),
+];
+
+/// An `exec`ed process's steps: a subset of [`STEPS`] in the same order, without the
+/// container-wide setup and without waiting for `start`.
+const EXEC_STEPS: &[(&str, Step)] = &[
+    ("waiting for the runtime's setup", wait_for_parent),
+    ("joining namespaces", join_namespaces),
+    ("creating a session", new_session),
+    ("making the process non-dumpable", non_dumpable),
+    ("setting up the console", setup_console),
+    ("setting rlimits", set_rlimits),
+    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
+    ("switching user", switch_user),
+    ("changing to cwd", change_cwd),
+    ("finding the executable", prepare_program),
+    ("setting capabilities", set_capabilities),
+    ("setting no_new_privs", set_no_new_privs),
+    ("installing seccomp with a listener", install_seccomp_before_ready),
+    ("passing the seccomp listener on", send_seccomp_listener),
+    ("reporting ready", report_ready),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
     // Last, so that only execve passes the filter (the spec orders seccomp last).
@@ -120,17 +163,31 @@ impl<'a> Init<'a> {
     pub fn new(
         spec: &'a ValidSpec,
         channel: &'a Channel,
-        fifo: &'a OwnedFd,
+        fifo: Option<&'a OwnedFd>,
         options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
         awaits_parent: bool,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, awaits_parent, program: None, seccomp_listener: None }
+        Init {
+            spec,
+            channel,
+            fifo,
+            options,
+            joined,
+            awaits_parent,
+            program: None,
+            seccomp_listener: None,
+            hook_state: String::new(),
+        }
     }
 
     /// Runs every step and execs the container's program; never returns.
     pub fn run(mut self) -> ! {
-        for (name, step) in STEPS {
+        let steps = match self.options.role {
+            Role::Container => STEPS,
+            Role::Exec => EXEC_STEPS,
+        };
+        for (name, step) in steps {
             if let Err(source) = step(&mut self) {
                 let err = StepError { step: name, source };
                 self.fail(&err);
@@ -138,8 +195,15 @@ impl<'a> Init<'a> {
         }
         let program = self.program.take().expect("prepare_program ran");
         let errno = program.exec();
-        // The parent is gone by now; the container's stderr is the only witness.
-        let _ = writeln!(std::io::stderr(), "berth: exec {}: {}", program.path(), errno.desc());
+        let err = StepError {
+            step: "executing the process",
+            source: Box::new(crate::sys::SysError::new("execve", program.path(), errno)),
+        };
+        // `exec` still listens (the socket closes only on a successful execve); after
+        // `start` the parent is gone and the container's stderr is the only witness.
+        if self.channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None).is_err() {
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(&err));
+        }
         let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
         // SAFETY: _exit is always safe; no destructors should run in the clone.
         unsafe { libc::_exit(code) }
@@ -249,6 +313,23 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::prepare(init.spec)?)
 }
 
+fn run_create_hooks(init: &mut Init) -> StepResult {
+    if !init.spec.hooks.run_during_create() {
+        return Ok(());
+    }
+    init.channel.send(&FromInit::RunHooks, None)?;
+    match init.channel.recv::<FromParent>()? {
+        (FromParent::HooksDone { state }, _) => init.hook_state = state,
+        (other, _) => return Err(format!("sync protocol: expected HooksDone, got {other:?}").into()),
+    }
+    Ok(crate::hooks::run_all("createContainer", &init.spec.hooks.create_container, init.hook_state.as_bytes())?)
+}
+
+fn run_start_container_hooks(init: &mut Init) -> StepResult {
+    let hooks = &init.spec.hooks.start_container;
+    Ok(crate::hooks::run_all("startContainer", hooks, init.hook_state.as_bytes())?)
+}
+
 fn pivot_root(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::pivot(init.spec, init.options.no_pivot)?)
 }
@@ -256,6 +337,14 @@ fn pivot_root(init: &mut Init) -> StepResult {
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    Ok(())
+}
+
+fn set_sysctls(init: &mut Init) -> StepResult {
+    for (key, value) in &init.spec.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
+    }
     Ok(())
 }
 
@@ -395,9 +484,10 @@ fn report_ready(init: &mut Init) -> StepResult {
 /// Blocks reading exec.fifo (opened read-write by the parent, so it is its own writer and
 /// never sees end-of-file) until `start` writes a byte into it.
 fn wait_for_start(init: &mut Init) -> StepResult {
+    let fifo = init.fifo.ok_or("a container init needs exec.fifo")?;
     let mut byte = [0u8; 1];
     loop {
-        match nix::unistd::read(init.fifo, &mut byte) {
+        match nix::unistd::read(fifo, &mut byte) {
             Ok(1) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => return Err("exec.fifo: unexpected end of file".into()),

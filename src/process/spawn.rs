@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, expect_setup_done, Init, InitOptions};
+use super::init::{become_root, expect_setup_done, Init, InitOptions, Role};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -22,13 +22,19 @@ use crate::sys::SysContext;
 
 /// How to start the init.
 pub struct SpawnOptions<'a> {
-    /// `<root>/<id>/exec.fifo`, already created.
-    pub fifo: &'a Path,
+    /// `<root>/<id>/exec.fifo`, already created (a container's init only).
+    pub fifo: Option<&'a Path>,
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
     /// Runs in the parent once the clone exists and before it may go on (cgroup placement).
-    pub on_clone: &'a dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    pub on_clone: &'a dyn Fn(Pid) -> Result<(), BoxError>,
+    /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
+    /// init's own hooks get. Called only when the config has hooks to run during create.
+    pub on_hooks: &'a dyn Fn(Pid) -> Result<String, BoxError>,
 }
+
+/// A cause from a caller's hook, kept whole.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An init that reported ready and now blocks on exec.fifo.
 #[derive(Debug)]
@@ -46,8 +52,12 @@ pub struct Spawned {
 pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessError> {
     // Read-write: the open never blocks, and the init can later block reading from it
     // without reopening through /proc (which a non-dumpable init may not do).
-    let fifo = nix::fcntl::open(opts.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .sys("open", opts.fifo.display())?;
+    let fifo = match opts.fifo {
+        Some(path) => Some(
+            nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).sys("open", path.display())?,
+        ),
+        None => None,
+    };
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
     let plan = Plan::for_spec(spec);
@@ -57,7 +67,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
             drop(parent);
             // The clone holds copies of all the runtime's descriptors, the state dir's lock
             // among them; only what the init uses may stay (or `start` would wait for it).
-            let mut keep = vec![child.as_raw_fd(), fifo.as_raw_fd()];
+            let mut keep = vec![child.as_raw_fd()];
+            keep.extend(fifo.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(joined.iter().map(|ns| ns.as_raw_fd()));
             if let Err(err) = close_all_except(3 + opts.init.preserve_fds, &keep) {
                 let chain = crate::error::chain(&err);
@@ -65,7 +76,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 // SAFETY: leave the clone without running the parent's destructors.
                 unsafe { libc::_exit(1) }
             }
-            let init = Init::new(spec, &child, &fifo, &opts.init, &joined, !plan.two_stage);
+            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, !plan.two_stage);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }
@@ -74,8 +85,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let notifies = opts.init.seccomp.is_some_and(|f| f.notifies());
-    follow(spec, &parent, first, &plan, notifies, opts.on_clone).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts).map_err(|err| {
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -194,9 +204,9 @@ fn follow(
     channel: &Channel,
     first: Pid,
     plan: &Plan,
-    notifies: bool,
-    on_clone: &dyn Fn(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    opts: &SpawnOptions,
 ) -> Result<Spawned, FollowError> {
+    let role = opts.init.role;
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
     let sync = |init_pid: Option<Pid>| move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) };
@@ -206,7 +216,7 @@ fn follow(
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
     }
-    on_clone(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
+    (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
@@ -219,6 +229,11 @@ fn follow(
     } else {
         first
     };
+    if role == Role::Container && spec.hooks.run_during_create() {
+        channel.expect("RunHooks", |m| *m == FromInit::RunHooks).map_err(sync(init_pid))?;
+        let state = (opts.on_hooks)(pid).map_err(|e| fail(init_pid)(FollowCause::Parent(e)))?;
+        channel.send(&FromParent::HooksDone { state }, None).map_err(sync(init_pid))?;
+    }
     let console = if spec.process.terminal {
         let (_, fd) = channel.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).map_err(sync(init_pid))?;
         let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("ConsoleMaster without a descriptor".into())))?;
@@ -226,7 +241,7 @@ fn follow(
     } else {
         None
     };
-    let seccomp_listener = if notifies {
+    let seccomp_listener = if opts.init.seccomp.is_some_and(|f| f.notifies()) {
         let (_, fd) = channel.expect("SeccompListener", |m| *m == FromInit::SeccompListener).map_err(sync(init_pid))?;
         let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into())))?;
         Some(fd)
@@ -234,5 +249,14 @@ fn follow(
         None
     };
     channel.expect("Ready", |m| *m == FromInit::Ready).map_err(sync(init_pid))?;
+    if role == Role::Exec {
+        // The socket is close-on-exec: end of file means execve succeeded.
+        match channel.recv::<FromInit>() {
+            Err(SyncError::Closed) => {}
+            Ok((FromInit::Failed { chain }, _)) => return Err(sync(Some(pid))(SyncError::InitFailed { chain })),
+            Ok((got, _)) => return Err(sync(Some(pid))(SyncError::Unexpected { expected: "end of file", got })),
+            Err(err) => return Err(sync(Some(pid))(err)),
+        }
+    }
     Ok(Spawned { pid, console, seccomp_listener })
 }

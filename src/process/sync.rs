@@ -10,6 +10,9 @@
 //!  write uid/gid maps (new user namespace), run the parent's hook (cgroup placement)
 //!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
+//!        ◀──── RunHooks ─────────────────── (hooks during create: mounts are done)
+//!  run prestart + createRuntime hooks
+//!        ───── HooksDone{state} ──────────▶ the state JSON for createContainer/startContainer
 //!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
 //!        ◀──── SeccompListener + fd ─────── (a seccomp rule notifies: the listener)
 //!        ◀──── Ready ────────────────────── set up; about to block on exec.fifo
@@ -34,6 +37,8 @@ pub enum FromInit {
     UserNamespaceReady,
     /// The first stage forked the container init; its pid in the parent's pid namespace.
     InitPid(i32),
+    /// The rootfs is mounted; the runtime's create hooks may run now.
+    RunHooks,
     /// The pty master of a `terminal: true` container rides along.
     ConsoleMaster,
     /// The seccomp notify listener rides along.
@@ -48,10 +53,15 @@ pub enum FromInit {
 }
 
 /// Messages from the parent to the init.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromParent {
     /// The parent has written the id maps (if any) and placed the clone (e.g. in its cgroup).
     SetupDone,
+    /// prestart and createRuntime hooks ran; the state JSON for the init's own hooks.
+    HooksDone {
+        /// The container's state as hooks receive it on stdin.
+        state: String,
+    },
 }
 
 /// Why the protocol broke.

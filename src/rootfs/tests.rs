@@ -84,6 +84,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         rootfs_propagation: None,
         seccomp: None,
         annotations: HashMap::new(),
+        hooks: Default::default(),
+        sysctl: vec![],
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::{config_path, locate, validate, SpecError, ValidSpec};
+use super::{config_path, locate, validate, SpecError, ValidProcess, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -23,6 +23,21 @@ pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
     }
     let root = rootfs(&bundle, &spec)?;
     validate::build(spec, bundle, root)
+}
+
+/// Reads and validates a lone `process` object from `path` (`exec --process`).
+pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
+    let read_err = |source| SpecError::Read { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        let size = bytes.len() as u64;
+        return Err(SpecError::TooLarge { path: path.to_path_buf(), size, limit: MAX_CONFIG_BYTES });
+    }
+    let process = serde_json::from_slice(&bytes)
+        .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    validate::process(process)
 }
 
 /// Every problem of the bundle's config.json (empty when [`load`] would succeed).

@@ -12,7 +12,7 @@ mod locate;
 mod validate;
 
 pub use defaults::default_spec;
-pub use load::{check, load};
+pub use load::{check, load, load_process};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +214,53 @@ pub struct ValidSpec {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
+    /// `hooks`.
+    pub hooks: Hooks,
+    /// `linux.sysctl`, each key namespaced in a namespace the container owns.
+    pub sysctl: Vec<(String, String)>,
+}
+
+/// One hook of the config: a program run at a point of the lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hook {
+    /// Absolute path of the program.
+    pub path: PathBuf,
+    /// argv, including argv[0]; empty means just the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The whole environment of the hook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Seconds before the hook is killed and counted as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+impl Hooks {
+    /// Whether `create` has hooks to run (prestart, createRuntime, createContainer or
+    /// startContainer), which needs the init to stop and wait for the runtime once.
+    pub fn run_during_create(&self) -> bool {
+        [&self.prestart, &self.create_runtime, &self.create_container, &self.start_container]
+            .iter()
+            .any(|list| !list.is_empty())
+    }
+}
+
+/// `hooks`, by lifecycle point.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hooks {
+    /// `prestart` (deprecated; run with createRuntime), in the runtime namespace.
+    pub prestart: Vec<Hook>,
+    /// `createRuntime`, in the runtime namespace, before pivot_root.
+    pub create_runtime: Vec<Hook>,
+    /// `createContainer`, in the container namespace, before pivot_root.
+    pub create_container: Vec<Hook>,
+    /// `startContainer`, in the container, just before the program runs.
+    pub start_container: Vec<Hook>,
+    /// `poststart`, in the runtime namespace, after `start`.
+    pub poststart: Vec<Hook>,
+    /// `poststop`, in the runtime namespace, when the container is deleted.
+    pub poststop: Vec<Hook>,
 }
 
 impl ValidSpec {

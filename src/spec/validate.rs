@@ -14,7 +14,7 @@ use oci_spec::runtime::{
 };
 
 use super::{
-    CapabilitySets, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
+    CapabilitySets, Hook, Hooks, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
     ValidSpec,
 };
 
@@ -49,6 +49,7 @@ const CHECKS: &[Check] = &[
     check_unsupported_process,
     check_uts,
     check_hooks,
+    check_sysctl,
     check_annotations,
     check_namespaces,
     check_id_mappings,
@@ -67,6 +68,24 @@ pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
         check(spec, &mut problems);
     }
     problems.0
+}
+
+/// The checks that concern `process` alone, for `exec --process`.
+const PROCESS_CHECKS: &[Check] =
+    &[check_process, check_env, check_rlimits, check_capabilities, check_unsupported_process];
+
+/// Validates a lone `process` object (runc's process.json for `exec`); the first problem.
+pub(super) fn process(process: Process) -> Result<ValidProcess, SpecError> {
+    let mut spec = Spec::default();
+    spec.set_process(Some(process));
+    let mut problems = Problems::default();
+    for check in PROCESS_CHECKS {
+        check(&spec, &mut problems);
+    }
+    match problems.0.into_iter().next() {
+        Some(first) => Err(first),
+        None => build_process(spec.process().as_ref().expect("set above")),
+    }
 }
 
 /// Turns a spec that [`problems`] found nothing wrong with into a [`ValidSpec`].
@@ -102,6 +121,15 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             .filter(|p| !p.is_empty()),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        hooks: build_hooks(&spec),
+        sysctl: linux
+            .and_then(|l| l.sysctl().as_ref())
+            .map(|s| {
+                let mut pairs: Vec<(String, String)> = s.clone().into_iter().collect();
+                pairs.sort();
+                pairs
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -425,20 +453,91 @@ fn check_uts(spec: &Spec, p: &mut Problems) {
     }
 }
 
-fn check_hooks(spec: &Spec, p: &mut Problems) {
-    let Some(hooks) = spec.hooks() else { return };
+fn hook_lists(spec: &Spec) -> [(&'static str, Option<&Vec<oci_spec::runtime::Hook>>); 6] {
+    let hooks = spec.hooks().as_ref();
     #[allow(deprecated)]
-    let lists = [
-        ("prestart", hooks.prestart()),
-        ("createRuntime", hooks.create_runtime()),
-        ("createContainer", hooks.create_container()),
-        ("startContainer", hooks.start_container()),
-        ("poststart", hooks.poststart()),
-        ("poststop", hooks.poststop()),
-    ];
-    for (name, list) in lists {
-        if list.as_ref().is_some_and(|l| !l.is_empty()) {
-            p.push(format!("hooks.{name}"), NOT_SUPPORTED);
+    [
+        ("prestart", hooks.and_then(|h| h.prestart().as_ref())),
+        ("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref())),
+        ("createContainer", hooks.and_then(|h| h.create_container().as_ref())),
+        ("startContainer", hooks.and_then(|h| h.start_container().as_ref())),
+        ("poststart", hooks.and_then(|h| h.poststart().as_ref())),
+        ("poststop", hooks.and_then(|h| h.poststop().as_ref())),
+    ]
+}
+
+fn check_hooks(spec: &Spec, p: &mut Problems) {
+    for (name, list) in hook_lists(spec) {
+        for (i, hook) in list.into_iter().flatten().enumerate() {
+            let at = format!("hooks.{name}[{i}]");
+            if !hook.path().is_absolute() {
+                p.push(format!("{at}.path"), format!("{:?} must be an absolute path", hook.path()));
+            }
+            if let Some(timeout) = hook.timeout() {
+                if timeout <= 0 || timeout > i64::from(u32::MAX) {
+                    p.push(format!("{at}.timeout"), format!("{timeout} must be a positive number of seconds"));
+                }
+            }
+            for (j, entry) in hook.env().iter().flatten().enumerate() {
+                if !entry.contains('=') {
+                    p.push(format!("{at}.env[{j}]"), format!("{entry:?} is not KEY=VALUE"));
+                }
+            }
+        }
+    }
+}
+
+fn build_hooks(spec: &Spec) -> Hooks {
+    let [prestart, create_runtime, create_container, start_container, poststart, poststop] =
+        hook_lists(spec).map(|(_, list)| {
+            list.into_iter()
+                .flatten()
+                .map(|h| Hook {
+                    path: h.path().clone(),
+                    args: h.args().clone().unwrap_or_default(),
+                    env: h.env().clone().unwrap_or_default(),
+                    timeout: h.timeout().and_then(|t| u32::try_from(t).ok()),
+                })
+                .collect()
+        });
+    Hooks { prestart, create_runtime, create_container, start_container, poststart, poststop }
+}
+
+/// The namespace a sysctl key belongs to (as runc decides it), or `None` when it is not
+/// namespaced at all and so would change the host.
+fn sysctl_namespace(key: &str) -> Option<(LinuxNamespaceType, &'static str)> {
+    const IPC_KEYS: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some((LinuxNamespaceType::Ipc, "ipc"))
+    } else if key.starts_with("net.") {
+        Some((LinuxNamespaceType::Network, "network"))
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some((LinuxNamespaceType::Uts, "uts"))
+    } else {
+        None
+    }
+}
+
+fn check_sysctl(spec: &Spec, p: &mut Problems) {
+    let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return };
+    for key in sysctl.keys() {
+        let at = format!("linux.sysctl.{key}");
+        if key.is_empty() || key.contains(['/', '\0']) || key.split('.').any(|part| part.is_empty() || part == "..") {
+            p.push(at, "is not a sysctl name");
+            continue;
+        }
+        let Some((typ, name)) = sysctl_namespace(key) else {
+            p.push(at, "is not namespaced: setting it would change the host");
+            continue;
+        };
+        let owned = match namespace_entry(spec, typ) {
+            Some(None) => true,
+            // A joined network namespace is the container's own (e.g. a pod's); runc allows it.
+            Some(Some(_)) => typ == LinuxNamespaceType::Network,
+            None => false,
+        };
+        if !owned {
+            p.push(at, format!("needs the container's own {name} namespace"));
         }
     }
 }
@@ -645,7 +744,6 @@ fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
     let unsupported = [
         ("linux.resources", resources_set),
         ("linux.cgroupsPath", linux.cgroups_path().is_some()),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
         ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
@@ -880,18 +978,12 @@ mod tests {
     #[test]
     fn unsupported_fields_are_refused() {
         let refused = [
-            (with("/hooks", json!({ "poststart": [{ "path": "/bin/true" }] })), "hooks.poststart"),
-            (
-                with("/hooks", json!({ "createRuntime": [{ "path": "/bin/true" }] })),
-                "hooks.createRuntime",
-            ),
             (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
             (
                 with("/linux/resources", json!({ "rdma": { "mlx": { "hcaHandles": 1 } } })),
                 "linux.resources",
             ),
             (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
-            (with("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" })), "linux.sysctl"),
             (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
             (with("/linux/personality", json!({ "domain": "LINUX32" })), "linux.personality"),
             (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
@@ -933,6 +1025,41 @@ mod tests {
             let reason = hit.unwrap_or_else(|| panic!("{v}: {path} not refused: {errors:?}"));
             assert!(reason.contains("not supported") || reason.contains("not a field"), "{reason}");
         }
+    }
+
+    #[test]
+    fn hooks_are_checked_and_kept() {
+        let hook = json!({ "path": "/bin/true", "args": ["true", "x"], "env": ["A=b"], "timeout": 5 });
+        let v = with("/hooks", json!({ "poststart": [hook], "createRuntime": [{ "path": "/h" }] }));
+        assert!(problems(&spec_of(&v)).is_empty());
+        let hooks = build_hooks(&spec_of(&v));
+        assert_eq!(hooks.poststart[0].args, ["true", "x"]);
+        assert_eq!(hooks.poststart[0].timeout, Some(5));
+        assert_eq!(hooks.create_runtime[0].path, PathBuf::from("/h"));
+        let bad = [
+            (with("/hooks", json!({ "poststop": [{ "path": "rel" }] })), "hooks.poststop[0].path"),
+            (with("/hooks", json!({ "prestart": [{ "path": "/h", "timeout": 0 }] })), "hooks.prestart[0].timeout"),
+            (with("/hooks", json!({ "poststart": [{ "path": "/h", "env": ["NOEQ"] }] })), "hooks.poststart[0].env[0]"),
+        ];
+        for (v, path) in bad {
+            assert_eq!(paths_of(&v), [path], "{v}");
+        }
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_an_own_namespace() {
+        let with_ns = |sysctl: Value, ns: Value| {
+            let mut v = with("/linux/sysctl", sysctl);
+            v["linux"]["namespaces"] = ns;
+            v
+        };
+        let own = json!([{ "type": "mount" }, { "type": "network" }, { "type": "ipc" }]);
+        let good = with_ns(json!({ "net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.msg_max": "9" }), own.clone());
+        assert!(paths_of(&good).is_empty(), "{:?}", paths_of(&good));
+        let host = json!([{ "type": "mount" }]);
+        assert_eq!(paths_of(&with_ns(json!({ "net.ipv4.ip_forward": "1" }), host)), ["linux.sysctl.net.ipv4.ip_forward"]);
+        assert_eq!(paths_of(&with_ns(json!({ "kernel.panic": "1" }), own.clone())), ["linux.sysctl.kernel.panic"]);
+        assert_eq!(paths_of(&with_ns(json!({ "net..x": "1" }), own)), ["linux.sysctl.net..x"]);
     }
 
     #[test]

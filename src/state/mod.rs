@@ -139,6 +139,12 @@ pub struct State {
     /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    /// `hooks.poststart`, run by `start`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::Hook>,
+    /// `hooks.poststop`, run by `delete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::Hook>,
 }
 
 /// The store rooted at `--root`.
@@ -359,6 +365,8 @@ mod tests {
             created: "2026-11-25T14:00:00.123456789Z".into(),
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+            poststart: vec![],
+            poststop: vec![],
         }
     }
 

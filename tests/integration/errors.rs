@@ -137,12 +137,9 @@ fn unsupported_cgroups_path_is_refused() {
 }
 
 #[test]
-fn unsupported_hooks_are_refused() {
-    if reference_runc() {
-        return;
-    }
-    let cfg = Config::new(&["true"]).set("/hooks", json!({ "prestart": [{ "path": "/bin/true" }] }));
-    refused("hooks", cfg, "hooks");
+fn relative_hook_path_is_refused() {
+    let cfg = Config::new(&["true"]).set("/hooks", json!({ "prestart": [{ "path": "bin/true" }] }));
+    refused("hookpath", cfg, "hooks.prestart[0].path");
 }
 
 #[test]

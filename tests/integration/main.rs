@@ -9,10 +9,13 @@ mod harness;
 
 mod cli;
 mod errors;
+mod exec;
+mod hooks;
 mod join;
 mod kill;
 mod lifecycle;
 mod list;
 mod namespaces;
 mod run;
+mod tty;
 mod seccomp;

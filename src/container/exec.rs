@@ -1,0 +1,195 @@
+//! `exec`: run another process in a running container, in all its namespaces, with the
+//! process settings of the config (or of a process.json) adjusted by flags.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+
+use nix::sys::signal::SigSet;
+use nix::unistd::Pid;
+
+use super::create::write_pid_file;
+use super::start::status_name;
+use crate::namespaces::proc_name;
+use crate::process::init::{InitOptions, Role};
+use crate::process::signals::{block_all, restore, wait_forwarding};
+use crate::process::spawn::{spawn, SpawnOptions, Spawned};
+use crate::spec::{Namespace, ValidProcess, ValidSpec};
+use crate::state::{ContainerId, State, StateStore, Status};
+use crate::Error;
+
+/// The process to run: a process.json, or the config's process changed by flags.
+#[derive(Debug, Clone)]
+pub enum ExecProcess {
+    /// `--process FILE`: the whole process, as in config.json's `process`.
+    File(PathBuf),
+    /// Arguments and flags on top of the container's `process`.
+    Flags(ExecFlags),
+}
+
+/// runc's `exec` flags that shape the process.
+#[derive(Debug, Clone, Default)]
+pub struct ExecFlags {
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `--env K=V`, added to the config's.
+    pub env: Vec<String>,
+    /// `--cwd`.
+    pub cwd: Option<PathBuf>,
+    /// `--user UID[:GID]`.
+    pub user: Option<(u32, Option<u32>)>,
+    /// `--additional-gids`.
+    pub additional_gids: Vec<u32>,
+    /// `--cap`: added to the bounding, effective and permitted sets.
+    pub caps: Vec<caps::Capability>,
+    /// `--no-new-privs`.
+    pub no_new_privs: bool,
+    /// `--tty`.
+    pub tty: bool,
+}
+
+/// How to run it.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// `--detach`: return once the process runs.
+    pub detach: bool,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// How `exec` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// `--detach`: the process runs on.
+    Detached,
+    /// The process exited with this shell-style status.
+    Exited(i32),
+}
+
+/// `berth exec ID …`.
+pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptions) -> Result<ExecOutcome, Error> {
+    let id = ContainerId::parse(id)?;
+    let state = store.read(&id)?;
+    let status = crate::state::status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+    if !matches!(status, Status::Created | Status::Running) {
+        let reason = "cannot exec in a container that is not running";
+        return Err(Error::WrongStatus { id: state.id, status: status_name(status), reason });
+    }
+    let container = crate::spec::load(&state.bundle)?;
+    let process = match process {
+        ExecProcess::File(path) => crate::spec::load_process(&path)?,
+        ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
+    };
+    check_console(&process, opts)?;
+    let spec = exec_spec(container, process, &state);
+    if !opts.detach {
+        // A two-stage exec is our grandchild; as subreaper we still get to wait for it.
+        prctl::set_child_subreaper(true).map_err(|errno| {
+            crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+        })?;
+    }
+    let mask = block_all()?;
+    let result = exec_blocked(&spec, opts, &mask, &state);
+    restore(&mask)?;
+    result
+}
+
+fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet, state: &State) -> Result<ExecOutcome, Error> {
+    // The container's filter applies to every process in it (runc does the same).
+    let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let init = InitOptions {
+        role: Role::Exec,
+        no_pivot: false,
+        preserve_fds: opts.preserve_fds,
+        new_keyring: false,
+        sigmask: mask,
+        seccomp: seccomp.as_ref(),
+    };
+    let on_clone = |_pid: Pid| Ok(());
+    let no_hooks = |_pid: Pid| Ok(String::new());
+    let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
+    let Spawned { pid, console, seccomp_listener } = spawn(spec, &options)?;
+    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
+        let view = super::query::StateView::new(state.clone(), Status::Running);
+        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
+    }
+    let console = match (&opts.console_socket, console) {
+        (Some(socket), Some(master)) => {
+            crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
+            None
+        }
+        (_, console) => console,
+    };
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    if opts.detach {
+        return Ok(ExecOutcome::Detached);
+    }
+    Ok(ExecOutcome::Exited(wait_forwarding(pid, console.map(crate::tty::Proxy::new))?))
+}
+
+/// The container's spec with `process` in place of its own, and every namespace joined
+/// through the init's `/proc/<pid>/ns` links.
+fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> ValidSpec {
+    let namespaces = container
+        .namespaces
+        .iter()
+        .map(|ns| Namespace {
+            kind: ns.kind,
+            path: Some(PathBuf::from(format!("/proc/{}/ns/{}", state.pid, proc_name(ns.kind)))),
+        })
+        .collect();
+    ValidSpec { process, namespaces, ..container }
+}
+
+fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProcess, Error> {
+    if flags.args.is_empty() || flags.args[0].is_empty() {
+        return Err(Error::Usage("exec needs a command (or --process FILE)".into()));
+    }
+    if let Some(bad) = flags.env.iter().find(|e| e.find('=').is_none_or(|i| i == 0)) {
+        return Err(Error::Usage(format!("--env {bad:?} is not KEY=VALUE")));
+    }
+    process.args = flags.args;
+    process.env.extend(flags.env);
+    if let Some(cwd) = flags.cwd {
+        if !cwd.is_absolute() {
+            return Err(Error::Usage(format!("--cwd {} must be an absolute path", cwd.display())));
+        }
+        process.cwd = cwd;
+    }
+    if let Some((uid, gid)) = flags.user {
+        process.uid = uid;
+        process.gid = gid.unwrap_or(process.gid);
+    }
+    if !flags.additional_gids.is_empty() {
+        process.additional_gids = flags.additional_gids;
+    }
+    if !flags.caps.is_empty() {
+        let sets = process.capabilities.get_or_insert_with(Default::default);
+        for cap in flags.caps {
+            for set in [&mut sets.bounding, &mut sets.effective, &mut sets.permitted] {
+                if !set.contains(&cap) {
+                    set.push(cap);
+                }
+            }
+        }
+    }
+    process.no_new_privileges |= flags.no_new_privs;
+    process.terminal = flags.tty;
+    Ok(process)
+}
+
+/// As `create`: a detached terminal needs a socket to go to, and a socket needs a terminal.
+fn check_console(process: &ValidProcess, opts: &ExecOptions) -> Result<(), Error> {
+    match (process.terminal, opts.console_socket.is_some()) {
+        (true, false) if opts.detach => {
+            Err(Error::Usage("a detached exec with a terminal needs --console-socket".into()))
+        }
+        (false, true) => Err(Error::Usage("--console-socket needs --tty (process.terminal)".into())),
+        _ => Ok(()),
+    }
+}
