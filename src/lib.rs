@@ -13,6 +13,7 @@
 pub mod capabilities;
 pub mod container;
 pub mod error;
+pub mod features;
 pub mod hooks;
 pub mod logging;
 pub mod namespaces;

@@ -315,12 +315,16 @@ pub fn flag_supported(bit: u64) -> bool {
     crate::sys::seccomp::flag_supported(probe)
 }
 
-/// The architectures the linked libseccomp can add to a filter.
+/// The architectures a profile can name on this build: the linked libseccomp knows them
+/// and they share the native architecture's byte order (a filter cannot mix byte orders,
+/// and the native one is always in it).
 pub fn known_archs() -> Vec<Arch> {
-    let Ok(mut ctx) = ScmpFilterContext::new(ScmpAction::Allow) else { return Vec::new() };
+    let adds = |scmp: ScmpArch| {
+        ScmpFilterContext::new(ScmpAction::Allow).is_ok_and(|mut ctx| ctx.add_arch(scmp).is_ok())
+    };
     ARCHS
         .iter()
-        .filter(|(arch, scmp)| *arch != Arch::ScmpArchNative && ctx.add_arch(*scmp).is_ok())
+        .filter(|(arch, scmp)| *arch != Arch::ScmpArchNative && adds(*scmp))
         .map(|(arch, _)| *arch)
         .collect()
 }

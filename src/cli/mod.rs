@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod run;
@@ -82,6 +83,8 @@ enum Command {
     List(list::Args),
     /// Write a default config.json.
     Spec(spec::Args),
+    /// Print the OCI runtime-features document: what this build of berth supports.
+    Features(features::Args),
 }
 
 impl Cli {
@@ -118,6 +121,7 @@ impl Cli {
             Some(Command::Run(args)) => run::execute(&store, args),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),
+            Some(Command::Features(args)) => features::execute(args),
         }
     }
 }

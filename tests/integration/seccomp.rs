@@ -11,6 +11,37 @@ use serde_json::{json, Value};
 
 use crate::harness::{Config, Out, TestEnv};
 
+/// The actions, operators and filter flags the tests below run in a container; `berth
+/// features` may list no other (see features.rs).
+pub const TESTED_ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_TRAP",
+];
+/// See [`TESTED_ACTIONS`].
+pub const TESTED_OPERATORS: &[&str] = &[
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_MASKED_EQ",
+    "SCMP_CMP_NE",
+];
+/// See [`TESTED_ACTIONS`]; all of them are loaded together in the notify test.
+pub const TESTED_FLAGS: &[&str] = &[
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+];
+
 /// A profile: default ALLOW and `rules`.
 fn allow_but(rules: Value) -> Value {
     json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules })
@@ -306,8 +337,7 @@ fn notify_hands_the_listener_and_state_to_the_agent_which_answers() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": socket,
         "listenerMetadata": "berth-test-metadata",
-        "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                  "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"],
+        "flags": TESTED_FLAGS,
         "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY" }]
     });
     let script =
@@ -336,4 +366,17 @@ fn notify_hands_the_listener_and_state_to_the_agent_which_answers() {
     assert_eq!(state["state"]["pid"], json!(pid), "{state}");
     assert_eq!(state["state"]["annotations"]["k"], "v", "{state}");
     env.delete(&id, false).ok();
+}
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    let env = TestEnv::new("scexec");
+    let profile = allow_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }]));
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]).set("/linux/seccomp", profile));
+    let id = env.id("x");
+    env.create(&id, &bundle);
+    env.start(&id).ok();
+    let out = env.berth(&["exec", &id, "sh", "-c", MKDIR]);
+    assert_eq!(out.stdout, "refused\nabsent\nls-works\n", "{out:#?}");
+    env.delete(&id, true).ok();
 }
