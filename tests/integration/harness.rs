@@ -126,7 +126,12 @@ pub struct Running {
 impl Running {
     /// Waits (at most `COMMAND_TIMEOUT`) for the command to end and collects its output.
     #[track_caller]
-    pub fn wait(mut self) -> Out {
+    pub fn wait(self) -> Out {
+        self.finish().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like `wait`, but a timeout is an `Err` (for use in `Drop`, which must not panic).
+    pub fn finish(mut self) -> Result<Out, String> {
         let mut child = self.child.take().expect("waited twice");
         let deadline = Instant::now() + COMMAND_TIMEOUT;
         let status = loop {
@@ -136,16 +141,16 @@ impl Running {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{} did not finish within {COMMAND_TIMEOUT:?}", self.cmdline);
+                return Err(format!("{} did not finish within {COMMAND_TIMEOUT:?}", self.cmdline));
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        Out {
+        Ok(Out {
             cmdline: self.cmdline.clone(),
             status,
             stdout: fs::read_to_string(&self.stdout).unwrap_or_default(),
             stderr: fs::read_to_string(&self.stderr).unwrap_or_default(),
-        }
+        })
     }
 }
 
@@ -354,7 +359,10 @@ impl TestEnv {
     /// Remembers a container pid (with its start time) for the guard's final check.
     pub fn note_pid(&self, pid: i32) {
         if let Some((start, _)) = proc_stat(pid) {
-            self.pids.borrow_mut().push((pid, start));
+            let mut pids = self.pids.borrow_mut();
+            if !pids.contains(&(pid, start)) {
+                pids.push((pid, start));
+            }
         }
     }
 
@@ -432,16 +440,19 @@ fn cgroup_dirs(cg: &str) -> Vec<PathBuf> {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let ids = self.ids.borrow().clone();
+        let mut hung = Vec::new();
         for id in ids.iter().rev() {
             // Learn the pid first, so a process the runtime fails to kill is still caught.
-            let st = self.berth(&["state", id]);
-            if let Ok(v) = serde_json::from_str::<Value>(&st.stdout) {
+            let st = self.spawn(&["state", id]).finish();
+            if let Some(v) = st.ok().and_then(|o| serde_json::from_str::<Value>(&o.stdout).ok()) {
                 if let Some(pid) = v["pid"].as_i64().filter(|p| *p > 0) {
                     self.note_pid(pid as i32);
                 }
             }
             // A container the test already deleted is "not found" here; that is fine.
-            let _ = self.berth(&["delete", "--force", id]);
+            if let Err(e) = self.spawn(&["delete", "--force", id]).finish() {
+                hung.push(e);
+            }
         }
         if reference_runc() {
             // runc removes its own cgroup; the shared parent goes once it is empty (rmdir of a
@@ -450,7 +461,8 @@ impl Drop for TestEnv {
                 let _ = fs::remove_dir(d);
             }
         }
-        let problems = self.cleanup_problems();
+        let mut problems = self.cleanup_problems();
+        problems.extend(hung);
         if problems.is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
             return;

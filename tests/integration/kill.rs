@@ -50,8 +50,10 @@ fn kill_all_short_flag() {
 
 /// A pid-1 shell that reports the first TERM it gets (pid 1 only receives signals it handles).
 fn term_reporter(probe: &Path) -> Config {
-    Config::sh("trap 'echo term > /probe/term; exit 0' TERM; echo ready > /probe/ready; sleep 1000 & wait")
-        .probe(probe)
+    Config::sh(
+        "trap 'echo term > /probe/term; exit 0' TERM; echo ready > /probe/ready; sleep 1000 & wait",
+    )
+    .probe(probe)
 }
 
 #[test]
@@ -84,7 +86,10 @@ fn kill_term_by_name() {
     env.start(&id);
     assert!(wait_for(Duration::from_secs(10), || probe.join("ready").exists()), "probe not ready");
     env.kill(&id, Some("TERM"));
-    assert!(wait_for(Duration::from_secs(10), || probe.join("term").exists()), "TERM not delivered");
+    assert!(
+        wait_for(Duration::from_secs(10), || probe.join("term").exists()),
+        "TERM not delivered"
+    );
     env.wait_status(&id, "stopped");
 }
 

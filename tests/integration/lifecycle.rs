@@ -143,8 +143,15 @@ fn create_writes_pid_file() {
     let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
     let id = env.id("c");
     let pid_file = env.dir.join("init.pid");
-    env.berth(&["create", "-b", bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), &id])
-        .ok();
+    env.berth(&[
+        "create",
+        "-b",
+        bundle.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let written = fs::read_to_string(&pid_file).expect("no pid file");
     let pid = env.pid_of(&id);
     assert_eq!(written.trim().parse::<i32>().expect("pid file is not a number"), pid);

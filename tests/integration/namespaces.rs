@@ -105,7 +105,8 @@ fn without_network_namespace_sees_host_devices() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let out = run_stdout(&env, &Config::new(&["ls", "/sys/class/net"]).without_namespace("network"));
+    let out =
+        run_stdout(&env, &Config::new(&["ls", "/sys/class/net"]).without_namespace("network"));
     let inside: BTreeSet<String> = out.split_whitespace().map(String::from).collect();
     assert_eq!(inside, host);
 }
@@ -122,7 +123,13 @@ impl HostMount {
         let rc = unsafe {
             libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null())
         };
-        assert_eq!(rc, 0, "mounting tmpfs on {}: {}", at.display(), std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "mounting tmpfs on {}: {}",
+            at.display(),
+            std::io::Error::last_os_error()
+        );
         HostMount(at.to_path_buf())
     }
 }
@@ -152,7 +159,8 @@ fn mount_namespace_has_exactly_the_configured_mounts() {
 fn user_namespace_maps_root_to_100000() {
     let env = TestEnv::new("nsuser");
     let probe = env.probe_dir();
-    let script = "cat /proc/self/uid_map > /probe/uid_map; cat /proc/self/gid_map > /probe/gid_map; \
+    let script =
+        "cat /proc/self/uid_map > /probe/uid_map; cat /proc/self/gid_map > /probe/gid_map; \
                   id -u > /probe/uid; id -g > /probe/gid; stat -c %u /bin/busybox > /probe/owner";
     let bundle = env.bundle(&Config::sh(script).user_namespace(100000, 65536).probe(&probe));
     // The rootfs belongs to the container's root, as an image unpacked for this mapping would.

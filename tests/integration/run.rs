@@ -109,7 +109,10 @@ fn run_as_user_with_additional_groups() {
 #[test]
 fn run_readonly_root() {
     let env = TestEnv::new("runro");
-    let out = run(&env, &Config::sh("touch /x 2>/dev/null && echo writable || echo readonly").readonly_root(true));
+    let out = run(
+        &env,
+        &Config::sh("touch /x 2>/dev/null && echo writable || echo readonly").readonly_root(true),
+    );
     assert_eq!(out.code(), 0, "{out:#?}");
     assert_eq!(out.stdout, "readonly\n");
     let env2 = TestEnv::new("runrw");
@@ -124,8 +127,13 @@ fn run_detach_with_pid_file() {
     let id = env.id("d");
     let pid_file = env.dir.join("d.pid");
     let out = env.berth(&[
-        "run", "--detach", "--bundle", bundle.to_str().unwrap(),
-        "--pid-file", pid_file.to_str().unwrap(), &id,
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
     ]);
     assert_eq!(out.code(), 0, "{out:#?}");
     let st = env.state(&id);
@@ -143,4 +151,41 @@ fn run_bind_mount_probe_writes_host_file() {
     let out = run(&env, &Config::sh("echo from-inside > /probe/fact").probe(&probe));
     assert_eq!(out.code(), 0, "{out:#?}");
     assert_eq!(fs::read_to_string(probe.join("fact")).unwrap(), "from-inside\n");
+}
+
+#[test]
+fn runtime_fds_do_not_leak_into_container() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new("runfds");
+    let bundle = env.bundle(&Config::new(&["ls", "/proc/self/fd"]));
+    let id = env.id("r");
+    env.track(&id);
+    let out_path = env.dir.join("fds.out");
+    let mut cmd = std::process::Command::new(crate::harness::bin());
+    cmd.args(["--root", env.root.to_str().unwrap(), "run", "-b", bundle.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::inherit());
+    // Hand the runtime an inherited descriptor (as a shim or shell might): fd 100, no CLOEXEC.
+    // SAFETY: dup2 is async-signal-safe and only touches the forked child.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::dup2(0, 100) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let ended = wait_for(crate::harness::COMMAND_TIMEOUT, || child.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("run did not finish");
+    }
+    assert!(child.wait().unwrap().success());
+    let fds: Vec<String> =
+        fs::read_to_string(&out_path).unwrap().split_whitespace().map(String::from).collect();
+    // 0-2 are stdio, 3 is the directory ls itself reads.
+    assert_eq!(fds, ["0", "1", "2", "3"], "descriptors open in the container");
 }
