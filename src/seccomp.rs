@@ -61,7 +61,7 @@ pub enum SeccompError {
     },
 }
 
-/// Every action berth applies, with its spec name.
+/// Every action berth applies.
 pub const ACTIONS: &[LinuxSeccompAction] = &[
     LinuxSeccompAction::ScmpActAllow,
     LinuxSeccompAction::ScmpActErrno,
