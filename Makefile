@@ -5,7 +5,7 @@ BERTH := target/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps demo test clean
+.PHONY: all build deps demo test vm-test clean
 
 all: build
 
@@ -22,6 +22,10 @@ demo: deps build
 
 test: build
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS)
+
+# Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
+vm-test: build
+	$(CARGO) test --release --test integration vm:: -- --nocapture
 
 clean:
 	$(CARGO) clean

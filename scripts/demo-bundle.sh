@@ -1,6 +1,8 @@
 #!/bin/sh
 # Writes a busybox bundle to $1 (default target/demo-bundle): rootfs/ with a static busybox and
 # config.json running a probe that prints the hostname, its own pid and id. Needs only a shell.
+# The cgroup goes under /berth-test (without cgroupsPath it would be made inside the caller's
+# own cgroups, as runc does).
 set -eu
 
 bundle=${1:-target/demo-bundle}
@@ -48,6 +50,8 @@ cat > config.json <<'JSON'
       "options": ["nosuid", "noexec", "nodev", "ro"] }
   ],
   "linux": {
+    "cgroupsPath": "/berth-test/demo",
+    "resources": { "pids": { "limit": 64 } },
     "namespaces": [
       { "type": "pid" }, { "type": "mount" }, { "type": "ipc" },
       { "type": "uts" }, { "type": "network" }

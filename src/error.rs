@@ -17,6 +17,9 @@ pub enum Error {
     /// The seccomp profile could not be compiled or its listener not handed over.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),

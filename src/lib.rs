@@ -3,7 +3,7 @@
 //! The path of a container (see DESIGN.md in the project's shared folder):
 //! `cli` parses flags and is the only code that prints; [`container`] holds the operations
 //! (create, start, state, kill, delete, run, list); they call the concern modules
-//! ([`spec`], [`state`], [`process`], [`namespaces`], [`rootfs`], [`capabilities`]) which
+//! ([`spec`], [`state`], [`process`], [`namespaces`], [`rootfs`], [`cgroups`], [`capabilities`]) which
 //! call thin syscall wrappers in [`sys`].
 //!
 //! The process model: `create` clones straight into the container init (never re-executing
@@ -11,6 +11,7 @@
 //! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod container;
 pub mod error;
 pub mod features;

@@ -6,6 +6,11 @@ use berth::logging::{self, Level};
 
 fn main() {
     let cli = cli::Cli::parse_args();
+    // Before berth opens anything: its own descriptors must not fall into the passed range.
+    if let Err(err) = berth::sys::process::fill_fd_gaps(3, cli.preserve_fds()) {
+        eprintln!("berth: --preserve-fds: {}", berth::error::one_line(&err));
+        std::process::exit(1);
+    }
     if let Err(err) = cli.init_logging() {
         eprintln!("berth: opening log: {err}");
         std::process::exit(1);

@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::spec::{IdMap, NamespaceKind, ValidSpec};
+use crate::spec::{IdMap, NamespaceKind, TimeClock, ValidSpec};
 use crate::sys::{SysContext, SysResult};
 
 /// The `CLONE_NEW*` flag of `kind`.
@@ -100,6 +100,26 @@ pub fn unshare(flags: CloneFlags) -> SysResult<()> {
 pub fn write_id_maps(pid: Pid, spec: &ValidSpec) -> SysResult<()> {
     write_map(&proc_file(pid, "uid_map"), &spec.uid_mappings)?;
     write_map(&proc_file(pid, "gid_map"), &spec.gid_mappings)
+}
+
+/// Writes the offsets of a time namespace just unshared (none of its processes exist yet).
+pub fn write_time_offsets(offsets: &[(TimeClock, i64, u32)]) -> SysResult<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let text: String = offsets
+        .iter()
+        .map(|(clock, secs, nanos)| {
+            let name = match clock {
+                TimeClock::Monotonic => "monotonic",
+                TimeClock::Boottime => "boottime",
+            };
+            format!("{name} {secs} {nanos}\n")
+        })
+        .collect();
+    let path = Path::new("/proc/self/timens_offsets");
+    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    std::fs::write(path, text).map_err(errno).sys("write", path.display())
 }
 
 fn proc_file(pid: Pid, name: &str) -> PathBuf {

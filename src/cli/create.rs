@@ -39,8 +39,8 @@ pub struct CreateFlags {
 }
 
 impl CreateFlags {
-    /// The library's options, with an absolute bundle path.
-    pub fn to_options(&self) -> Result<CreateOptions, Error> {
+    /// The library's options, with an absolute bundle path; `systemd_cgroup` is the global flag.
+    pub fn to_options(&self, systemd_cgroup: bool) -> Result<CreateOptions, Error> {
         let bundle = std::path::absolute(&self.bundle)
             .map_err(|source| Error::Io { what: "resolving bundle", path: self.bundle.clone(), source })?;
         Ok(CreateOptions {
@@ -54,11 +54,12 @@ impl CreateFlags {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            systemd_cgroup,
         })
     }
 }
 
-pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
-    container::create(store, &args.id, &args.opts.to_options()?)?;
+pub fn execute(store: &StateStore, args: Args, systemd_cgroup: bool) -> Result<i32, Error> {
+    container::create(store, &args.id, &args.opts.to_options(systemd_cgroup)?)?;
     Ok(0)
 }

@@ -3,15 +3,21 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -48,7 +54,7 @@ pub struct GlobalOpts {
     /// Also log debug records.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet).
+    /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
@@ -83,6 +89,16 @@ enum Command {
     List(list::Args),
     /// Write a default config.json.
     Spec(spec::Args),
+    /// Change the cgroup resources of a container.
+    Update(update::Args),
+    /// Freeze every process of a container.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(resume::Args),
+    /// Print a container's stats and OOM events as JSON records.
+    Events(events::Args),
+    /// List the processes of a container.
+    Ps(ps::Args),
     /// Print the OCI runtime-features document: what this build of berth supports.
     Features(features::Args),
 }
@@ -91,6 +107,16 @@ impl Cli {
     /// Parses the command line (exits with clap's message on bad usage).
     pub fn parse_args() -> Self {
         Cli::parse()
+    }
+
+    /// `--preserve-fds` of the command, if it has one.
+    pub fn preserve_fds(&self) -> u32 {
+        match &self.command {
+            Some(Command::Create(a)) => a.opts.preserve_fds,
+            Some(Command::Run(a)) => a.opts.preserve_fds,
+            Some(Command::Exec(a)) => a.preserve_fds,
+            _ => 0,
+        }
     }
 
     /// Sets up logging from the global flags.
@@ -112,15 +138,20 @@ impl Cli {
         let store = StateStore::new(&self.global.root);
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
-            Some(Command::Create(args)) => create::execute(&store, args),
+            Some(Command::Create(args)) => create::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::Start(args)) => start::execute(&store, args),
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
             Some(Command::Delete(args)) => delete::execute(&store, args),
             Some(Command::Exec(args)) => exec::execute(&store, args),
-            Some(Command::Run(args)) => run::execute(&store, args),
+            Some(Command::Run(args)) => run::execute(&store, args, self.global.systemd_cgroup),
             Some(Command::List(args)) => list::execute(&store, args),
             Some(Command::Spec(args)) => spec::execute(args),
+            Some(Command::Update(args)) => update::execute(&store, args),
+            Some(Command::Pause(args)) => pause::execute(&store, args),
+            Some(Command::Resume(args)) => resume::execute(&store, args),
+            Some(Command::Events(args)) => events::execute(&store, args),
+            Some(Command::Ps(args)) => ps::execute(&store, args),
             Some(Command::Features(args)) => features::execute(args),
         }
     }
@@ -128,9 +159,6 @@ impl Cli {
 
 impl GlobalOpts {
     fn check_supported(&self) -> Result<(), Error> {
-        if self.systemd_cgroup {
-            return Err(Error::Unsupported("--systemd-cgroup"));
-        }
         match self.rootless.as_deref() {
             None | Some("auto") | Some("false") => Ok(()),
             Some("true") => Err(Error::Unsupported("--rootless")),
@@ -142,6 +170,11 @@ impl GlobalOpts {
 /// Prints `value` as JSON on stdout, pretty like runc's `state`.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Usage(e.to_string()))?;
-    println!("{text}");
-    Ok(())
+    // A reader that went away (`berth events --stats ID | head`) is not an error, nor a panic.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io { what: "writing", path: "stdout".into(), source: e })
+        }
+        _ => Ok(()),
+    }
 }

@@ -7,6 +7,7 @@ use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use crate::cgroups::Cgroup;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
 use super::query::hook_state_json;
@@ -30,6 +31,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--systemd-cgroup` (a global flag).
+    pub systemd_cgroup: bool,
 }
 
 /// A created container whose init blocks on exec.fifo.
@@ -63,10 +66,18 @@ pub(super) fn create_with_mask(
     let id = ContainerId::parse(id)?;
     let spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
+    if opts.systemd_cgroup {
+        return Err(crate::cgroups::systemd_error().into());
+    }
+    let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
     let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
     let dir = store.create(&id)?;
-    let mut cleanup = Cleanup { dir: Some(dir), pid: None };
+    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
+    // Limits are in place before any process of the container runs in the cgroup.
+    cleanup.cgroup = Some(cgroup.clone());
+    cgroup.create()?;
+    cgroup.apply(&spec.resources, &spec.devices, false)?;
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
@@ -78,7 +89,7 @@ pub(super) fn create_with_mask(
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };
-    let on_clone = |_pid: Pid| Ok(());
+    let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
@@ -91,7 +102,8 @@ pub(super) fn create_with_mask(
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
-    let state = initial_state(&spec, &id, pid);
+    let mut state = initial_state(&spec, &id, pid);
+    state.cgroup_paths = cgroup.to_paths();
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Creating);
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
@@ -126,6 +138,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         created: crate::state::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations.clone(),
+        cgroup_paths: Default::default(),
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
     }
@@ -139,16 +152,18 @@ pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-/// Undoes a half-done create: kills the init and removes the state directory. The one
-/// place cleanup happens; its own errors never replace the root cause.
+/// Undoes a half-done create: kills the init, removes the cgroup and the state directory.
+/// The one place cleanup happens; its own errors never replace the root cause.
 struct Cleanup {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
+    cgroup: Option<Cgroup>,
 }
 
 impl Cleanup {
     fn disarm(mut self) -> ContainerDir {
         self.pid = None;
+        self.cgroup = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -158,6 +173,13 @@ impl Drop for Cleanup {
         if let Some(pid) = self.pid {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            // A two-stage init is not our child: kill whatever is left in the cgroup too.
+            for pid in cgroup.pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = cgroup.remove();
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();

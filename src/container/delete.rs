@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::start::status_name;
-use super::{signal_init, wait_gone};
+use super::{current_status, signal_init, wait_gone};
+use crate::cgroups::Cgroup;
 use crate::state::{ContainerId, StateError, StateStore, Status};
 use crate::Error;
 
@@ -20,11 +21,12 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
         Err(StateError::Creating(_)) if force => return Ok(dir.remove()?),
         Err(err) => return Err(err.into()),
     };
-    let status = crate::state::status(&state, &dir.fifo_path());
+    let cgroup = Cgroup::from_paths(&state.cgroup_paths);
+    let status = current_status(&state, &dir.fifo_path());
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&state)?,
-        _ if force => kill_and_wait(&state)?,
+        Status::Created => kill_and_wait(&state, cgroup.as_ref())?,
+        _ if force => kill_and_wait(&state, cgroup.as_ref())?,
         _ => {
             return Err(Error::WrongStatus {
                 id: state.id,
@@ -36,15 +38,26 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
     remove(dir, &state)
 }
 
-/// Removes a stopped container's directory, then runs its poststop hooks.
+/// Removes a stopped container's cgroup and directory, then runs its poststop hooks.
+/// Without a pid namespace, processes can outlive the init; they go with the cgroup.
 pub(super) fn remove(dir: crate::state::ContainerDir, state: &crate::state::State) -> Result<(), Error> {
+    if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
+        if !cgroup.pids()?.is_empty() {
+            super::kill::signal_all(&cgroup, libc::SIGKILL)?;
+        }
+        cgroup.remove()?;
+    }
     dir.remove()?;
     super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);
     Ok(())
 }
 
-fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
+fn kill_and_wait(state: &crate::state::State, cgroup: Option<&Cgroup>) -> Result<(), Error> {
     signal_init(state, libc::SIGKILL)?;
+    // A frozen process cannot act on SIGKILL until it is thawed.
+    if let Some(cgroup) = cgroup.filter(|c| c.is_frozen()) {
+        cgroup.freeze(false)?;
+    }
     if wait_gone(state, KILL_WAIT) {
         Ok(())
     } else {

@@ -92,12 +92,20 @@ pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptio
         })?;
     }
     let mask = block_all()?;
-    let result = exec_blocked(&spec, opts, &mask, &state);
+    let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
+    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref(), &state);
     restore(&mask)?;
     result
 }
 
-fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet, state: &State) -> Result<ExecOutcome, Error> {
+/// `cgroup`: the container's, which the new process joins before it runs.
+fn exec_blocked(
+    spec: &ValidSpec,
+    opts: &ExecOptions,
+    mask: &SigSet,
+    cgroup: Option<&crate::cgroups::Cgroup>,
+    state: &State,
+) -> Result<ExecOutcome, Error> {
     // The container's filter applies to every process in it (runc does the same).
     let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
     let init = InitOptions {
@@ -108,7 +116,10 @@ fn exec_blocked(spec: &ValidSpec, opts: &ExecOptions, mask: &SigSet, state: &Sta
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };
-    let on_clone = |_pid: Pid| Ok(());
+    let on_clone = |pid: Pid| match cgroup {
+        Some(cgroup) => cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError),
+        None => Ok(()),
+    };
     let no_hooks = |_pid: Pid| Ok(String::new());
     let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
     let Spawned { pid, console, seccomp_listener } = spawn(spec, &options)?;

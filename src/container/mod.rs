@@ -1,6 +1,7 @@
 //! Container operations: create, start, state, kill, delete, run, list. The CLI calls these;
 //! they call the concern modules and return data, never printing.
 
+mod cgroup_ops;
 mod create;
 mod delete;
 mod exec;
@@ -9,6 +10,7 @@ mod query;
 mod run;
 mod start;
 
+pub use cgroup_ops::{events, pause, pids, resume, stats, update, Event};
 pub use create::{create, CreateOptions};
 pub use delete::delete;
 pub use exec::{exec, ExecFlags, ExecOptions, ExecOutcome, ExecProcess};
@@ -21,7 +23,28 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::state::{process_start_time, State};
+use crate::cgroups::Cgroup;
+use crate::state::{process_start_time, State, Status};
+
+/// The cgroup recorded in `state`.
+fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
+    Cgroup::from_paths(&state.cgroup_paths).ok_or_else(|| crate::Error::WrongStatus {
+        id: state.id.clone(),
+        status: "without a cgroup".into(),
+        reason: "its state.json records no cgroup",
+    })
+}
+
+/// The status of `state` with `paused` for a live container whose cgroup is frozen.
+fn current_status(state: &State, fifo: &std::path::Path) -> Status {
+    let status = crate::state::status(state, fifo);
+    let frozen = || Cgroup::from_paths(&state.cgroup_paths).is_some_and(|c| c.is_frozen());
+    if matches!(status, Status::Running | Status::Created) && frozen() {
+        Status::Paused
+    } else {
+        status
+    }
+}
 
 /// Whether the process recorded in `state` is still that process (and not a zombie).
 fn still_running(state: &State) -> bool {

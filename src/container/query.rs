@@ -19,7 +19,7 @@ pub struct StateView {
     pub id: String,
     /// Host pid of the init; 0 once stopped.
     pub pid: i32,
-    /// created, running, stopped (or creating).
+    /// created, running, paused, stopped (or creating).
     pub status: String,
     /// Bundle path.
     pub bundle: PathBuf,
@@ -81,7 +81,7 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
     match store.read(id) {
         Ok(state) => {
-            let status = crate::state::status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+            let status = super::current_status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
             Ok(StateView::new(state, status))
         }
         Err(StateError::Creating(_)) => Ok(StateView::creating(id)),

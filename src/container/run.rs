@@ -43,7 +43,7 @@ fn run_blocked(
     let created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
     if let Err(err) = release(&created.dir, &created.state) {
-        remove_after_failure(created.dir, pid);
+        remove_after_failure(created.dir, pid, &created.state);
         return Err(err);
     }
     if detach {
@@ -64,8 +64,11 @@ fn run_blocked(
     Ok(RunOutcome::Exited(code))
 }
 
-fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid) {
+fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate::state::State) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
+    if let Some(cgroup) = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths) {
+        let _ = cgroup.remove();
+    }
     let _ = dir.remove();
 }

@@ -39,6 +39,16 @@ pub enum Role {
     Exec,
 }
 
+/// Where the init came from, which decides what it first waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The clone itself (fast path): waits for the parent's setup.
+    Single,
+    /// Forked by a first stage that did the setup: waits until the parent knows its pid, so
+    /// its messages cannot overtake the first stage's `InitPid`.
+    Second,
+}
+
 /// The `create` flags and runtime facts the init acts on.
 pub struct InitOptions<'a> {
     /// What the clone becomes.
@@ -67,8 +77,8 @@ pub struct Init<'a> {
     pub options: &'a InitOptions<'a>,
     /// Namespaces still to join (fast path), opened by the parent.
     pub joined: &'a [OpenedNamespace],
-    /// The fast path: the init itself waits for the parent's setup (else the first stage did).
-    pub awaits_parent: bool,
+    /// Whether the init is the clone itself or the first stage's child.
+    pub stage: Stage,
     pub(super) program: Option<Program>,
     pub(super) seccomp_listener: Option<OwnedFd>,
     pub(super) hook_state: String,
@@ -109,6 +119,9 @@ const STEPS: &[(&str, Step)] = &[
     ("setting up the console", setup_console),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
     ("setting rlimits", set_rlimits),
+    // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
     ("installing seccomp before the user switch", install_seccomp_before_user_switch),
@@ -120,6 +133,8 @@ const STEPS: &[(&str, Step)] = &[
     ("finding the executable", prepare_program),
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
+    // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
+    ("setting the personality", set_personality),
     // The listener must reach the agent during `create`: install before ready.
     ("installing seccomp with a listener", install_seccomp_before_ready),
     ("passing the seccomp listener on", send_seccomp_listener),
@@ -143,6 +158,8 @@ const EXEC_STEPS: &[(&str, Step)] = &[
     ("making the process non-dumpable", non_dumpable),
     ("setting up the console", setup_console),
     ("setting rlimits", set_rlimits),
+    ("setting the scheduler", set_scheduler),
+    ("setting the I/O priority", set_io_priority),
     ("installing seccomp before the user switch", install_seccomp_before_user_switch),
     ("switching user", switch_user),
     ("changing to cwd", change_cwd),
@@ -166,19 +183,9 @@ impl<'a> Init<'a> {
         fifo: Option<&'a OwnedFd>,
         options: &'a InitOptions<'a>,
         joined: &'a [OpenedNamespace],
-        awaits_parent: bool,
+        stage: Stage,
     ) -> Self {
-        Init {
-            spec,
-            channel,
-            fifo,
-            options,
-            joined,
-            awaits_parent,
-            program: None,
-            seccomp_listener: None,
-            hook_state: String::new(),
-        }
+        Init { spec, channel, fifo, options, joined, stage, program: None, seccomp_listener: None, hook_state: String::new() }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -222,8 +229,11 @@ fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
 }
 
 fn wait_for_parent(init: &mut Init) -> StepResult {
-    if !init.awaits_parent {
-        return Ok(());
+    if init.stage == Stage::Second {
+        return match init.channel.recv::<FromParent>()? {
+            (FromParent::InitPidSeen, _) => Ok(()),
+            (other, _) => Err(format!("sync protocol: expected InitPidSeen, got {other:?}").into()),
+        };
     }
     expect_setup_done(init.channel)?;
     if init.spec.creates_namespace(NamespaceKind::User) {
@@ -242,7 +252,7 @@ pub fn expect_setup_done(channel: &Channel) -> StepResult {
 }
 
 fn unshare_cgroup_namespace(init: &mut Init) -> StepResult {
-    if init.awaits_parent && init.spec.creates_namespace(NamespaceKind::Cgroup) {
+    if init.stage == Stage::Single && init.spec.creates_namespace(NamespaceKind::Cgroup) {
         crate::namespaces::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
     }
     Ok(())
@@ -371,6 +381,32 @@ fn set_rlimits(init: &mut Init) -> StepResult {
             return Err(crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into());
         }
     }
+    Ok(())
+}
+
+fn set_scheduler(init: &mut Init) -> StepResult {
+    let Some(a) = init.spec.process.scheduler else { return Ok(()) };
+    crate::sys::process::sched_setattr(&crate::sys::process::SchedAttrArgs {
+        policy: a.policy,
+        flags: a.flags,
+        nice: a.nice,
+        priority: a.priority,
+        runtime: a.runtime,
+        deadline: a.deadline,
+        period: a.period,
+    })?;
+    Ok(())
+}
+
+fn set_io_priority(init: &mut Init) -> StepResult {
+    let Some(ioprio) = init.spec.process.io_priority else { return Ok(()) };
+    crate::sys::process::ioprio_set(ioprio)?;
+    Ok(())
+}
+
+fn set_personality(init: &mut Init) -> StepResult {
+    let Some(persona) = init.spec.personality else { return Ok(()) };
+    crate::sys::process::personality(persona)?;
     Ok(())
 }
 
@@ -509,7 +545,10 @@ fn restore_signals(init: &mut Init) -> StepResult {
 
 /// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    for fd in 3..3 + init.options.preserve_fds as i32 {
+    // A gap in the caller's preserved range may hold one of our own descriptors: those
+    // stay close-on-exec.
+    let own = [Some(init.channel.as_raw_fd()), init.fifo.map(|f| f.as_raw_fd())];
+    for fd in (3..3 + init.options.preserve_fds as i32).filter(|fd| !own.contains(&Some(*fd))) {
         // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }

@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use super::init::{become_root, expect_setup_done, Init, InitOptions, Role};
+use super::init::{become_root, expect_setup_done, Init, InitOptions, Role, Stage};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::namespaces::{self, OpenedNamespace};
@@ -76,7 +76,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 // SAFETY: leave the clone without running the parent's destructors.
                 unsafe { libc::_exit(1) }
             }
-            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, !plan.two_stage);
+            let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, Stage::Single);
             if plan.two_stage {
                 first_stage(spec, init, &joined)
             }
@@ -110,14 +110,16 @@ impl Plan {
     /// One clone straight into all new namespaces is the fast path. It cannot serve when
     /// the user namespace is joined, or made new while others are joined (they must be
     /// joined first, with the host's privileges), or when the pid or time namespace is
-    /// joined (setns of those only affects children).
+    /// joined (setns of those only affects children), or time offsets are set.
     fn for_spec(spec: &ValidSpec) -> Self {
         let joins = |kind| spec.namespace(kind).is_some_and(|ns| ns.path.is_some());
         let new_user_ns = spec.creates_namespace(NamespaceKind::User);
         let joins_other = spec.namespaces.iter().any(|ns| ns.path.is_some() && ns.kind != NamespaceKind::User);
+        // Time offsets must be written after unshare and before any process enters.
         let two_stage = joins(NamespaceKind::User)
             || joins(NamespaceKind::Pid)
             || joins(NamespaceKind::Time)
+            || !spec.time_offsets.is_empty()
             || (new_user_ns && joins_other);
         // The cgroup namespace waits for the cgroup placement: the init unshares it.
         let clone_flags = if two_stage {
@@ -149,8 +151,9 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
             become_root()?;
         }
         namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
+        namespaces::write_time_offsets(&spec.time_offsets)?;
         match clone_fork(0)? {
-            Forked::Child => Init { joined: &[], ..init }.run(),
+            Forked::Child => Init { joined: &[], stage: Stage::Second, ..init }.run(),
             Forked::Parent(pid) => Ok(pid),
         }
     })();
@@ -225,6 +228,7 @@ fn follow(
         init_pid = Some(pid);
         // The first stage has done its part; reap it now.
         let _ = waitpid(first, None);
+        channel.send(&FromParent::InitPidSeen, None).map_err(sync(init_pid))?;
         pid
     } else {
         first

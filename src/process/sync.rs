@@ -10,6 +10,7 @@
 //!  write uid/gid maps (new user namespace), run the parent's hook (cgroup placement)
 //!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
+//!        ───── InitPidSeen ───────────────▶ (slow path: only now may the forked init speak)
 //!        ◀──── RunHooks ─────────────────── (hooks during create: mounts are done)
 //!  run prestart + createRuntime hooks
 //!        ───── HooksDone{state} ──────────▶ the state JSON for createContainer/startContainer
@@ -57,6 +58,8 @@ pub enum FromInit {
 pub enum FromParent {
     /// The parent has written the id maps (if any) and placed the clone (e.g. in its cgroup).
     SetupDone,
+    /// The parent has the forked init's pid; the init may go on.
+    InitPidSeen,
     /// prestart and createRuntime hooks ran; the state JSON for the init's own hooks.
     HooksDone {
         /// The container's state as hooks receive it on stdin.

@@ -68,6 +68,8 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
             capabilities: None,
             rlimits: vec![],
             oom_score_adj: None,
+            scheduler: None,
+            io_priority: None,
         },
         hostname: None,
         domainname: None,
@@ -84,8 +86,12 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         rootfs_propagation: None,
         seccomp: None,
         annotations: HashMap::new(),
+        cgroups_path: None,
+        resources: Default::default(),
         hooks: Default::default(),
         sysctl: vec![],
+        personality: None,
+        time_offsets: vec![],
     }
 }
 

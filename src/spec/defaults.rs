@@ -1,7 +1,7 @@
 //! The default config.json written by `berth spec`.
 //!
-//! It follows what `runc spec` writes, except that `linux.resources` is left out: berth
-//! refuses resources until it manages cgroups, and the default must pass its own validation.
+//! It follows what `runc spec` writes, including `linux.resources.devices` denying every
+//! device (the default nodes are allowed on top of that when the cgroup is set up).
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
@@ -76,6 +76,7 @@ fn base_spec() -> Value {
             }
         ],
         "linux": {
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
             "namespaces": [
                 { "type": "pid" },
                 { "type": "network" },
@@ -114,6 +115,10 @@ fn base_spec() -> Value {
 /// mount options (those ids are not mapped).
 fn make_rootless(spec: &mut Value, euid: u32, egid: u32) {
     let linux = &mut spec["linux"];
+    // As runc: an unprivileged user has no cgroup to configure.
+    if let Some(linux) = linux.as_object_mut() {
+        linux.remove("resources");
+    }
     if let Some(namespaces) = linux["namespaces"].as_array_mut() {
         namespaces.retain(|ns| ns["type"] != "network" && ns["type"] != "user");
         namespaces.push(json!({ "type": "user" }));
@@ -184,13 +189,15 @@ mod tests {
             TOP_LEVEL_ORDER.iter().map(|k| text.find(&format!("\"{k}\"")).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(text.starts_with("{\n\t\"ociVersion\""));
-        assert!(!text.contains("resources"));
+        let spec: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(spec["linux"]["resources"]["devices"], json!([{ "allow": false, "access": "rwm" }]));
     }
 
     #[test]
     fn rootless_maps_the_caller_and_drops_network() {
         let mut spec = base_spec();
         make_rootless(&mut spec, 1000, 100);
+        assert!(spec["linux"].get("resources").is_none());
         assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 1000);
         assert_eq!(spec["linux"]["gidMappings"][0]["hostID"], 100);
         let types: Vec<&str> = spec["linux"]["namespaces"]

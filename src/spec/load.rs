@@ -247,7 +247,7 @@ mod tests {
     fn first_problem_is_returned() {
         let mut config: serde_json::Value = serde_json::from_str(&default_spec(false)).unwrap();
         config["process"]["cwd"] = "rel".into();
-        config["linux"]["cgroupsPath"] = "/x".into();
+        config["linux"]["sysctl"] = serde_json::json!({ "kernel.x": "1" });
         let bundle = bundle_with(&config.to_string());
         let err = load(bundle.path()).unwrap_err();
         assert!(matches!(&err, SpecError::Invalid { path, .. } if path == "process.cwd"), "{err}");

@@ -174,6 +174,29 @@ pub struct ValidProcess {
     pub rlimits: Vec<Rlimit>,
     /// `oomScoreAdj`.
     pub oom_score_adj: Option<i32>,
+    /// `scheduler`, as sched_setattr(2) takes it.
+    pub scheduler: Option<SchedAttr>,
+    /// `ioPriority`, as ioprio_set(2) takes it: class << 13 | level.
+    pub io_priority: Option<u16>,
+}
+
+/// `process.scheduler` in the kernel's terms (`struct sched_attr`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    /// `SCHED_*` policy number.
+    pub policy: u32,
+    /// `SCHED_FLAG_*` bits.
+    pub flags: u64,
+    /// Nice value (SCHED_OTHER, SCHED_BATCH).
+    pub nice: i32,
+    /// Static priority (SCHED_FIFO, SCHED_RR).
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime, ns.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline, ns.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period, ns.
+    pub period: u64,
 }
 
 /// A config.json that passed validation. Built only by [`load`].
@@ -214,10 +237,27 @@ pub struct ValidSpec {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
+    /// `linux.cgroupsPath`, when set and not empty.
+    pub cgroups_path: Option<String>,
+    /// `linux.resources` (empty when absent).
+    pub resources: oci_spec::runtime::LinuxResources,
     /// `hooks`.
     pub hooks: Hooks,
     /// `linux.sysctl`, each key namespaced in a namespace the container owns.
     pub sysctl: Vec<(String, String)>,
+    /// `linux.personality` as the persona number of personality(2).
+    pub personality: Option<u64>,
+    /// `linux.timeOffsets`: (clock, seconds, nanoseconds) for a new time namespace.
+    pub time_offsets: Vec<(TimeClock, i64, u32)>,
+}
+
+/// A clock a time namespace can offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeClock {
+    /// CLOCK_MONOTONIC.
+    Monotonic,
+    /// CLOCK_BOOTTIME.
+    Boottime,
 }
 
 /// One hook of the config: a program run at a point of the lifecycle.

@@ -9,12 +9,13 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Capabilities, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType,
-    LinuxSeccompAction, PosixRlimitType, Process, Spec,
+    Capabilities, IOPriorityClass, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping,
+    LinuxNamespaceType, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    LinuxSeccompAction, PosixRlimitType, Process, Scheduler, Spec,
 };
 
 use super::{
-    CapabilitySets, Hook, Hooks, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
+    CapabilitySets, Hook, Hooks, SchedAttr, TimeClock, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
     ValidSpec,
 };
 
@@ -50,6 +51,9 @@ const CHECKS: &[Check] = &[
     check_uts,
     check_hooks,
     check_sysctl,
+    check_scheduling,
+    check_personality,
+    check_time_offsets,
     check_annotations,
     check_namespaces,
     check_id_mappings,
@@ -57,6 +61,7 @@ const CHECKS: &[Check] = &[
     check_rootfs_propagation,
     check_masked_readonly_paths,
     check_seccomp,
+    check_resources,
     check_unsupported_linux,
     check_other_platforms,
 ];
@@ -71,8 +76,14 @@ pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
 }
 
 /// The checks that concern `process` alone, for `exec --process`.
-const PROCESS_CHECKS: &[Check] =
-    &[check_process, check_env, check_rlimits, check_capabilities, check_unsupported_process];
+const PROCESS_CHECKS: &[Check] = &[
+    check_process,
+    check_env,
+    check_rlimits,
+    check_capabilities,
+    check_scheduling,
+    check_unsupported_process,
+];
 
 /// Validates a lone `process` object (runc's process.json for `exec`); the first problem.
 pub(super) fn process(process: Process) -> Result<ValidProcess, SpecError> {
@@ -121,6 +132,8 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             .filter(|p| !p.is_empty()),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()),
+        resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
         hooks: build_hooks(&spec),
         sysctl: linux
             .and_then(|l| l.sysctl().as_ref())
@@ -130,6 +143,19 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
                 pairs
             })
             .unwrap_or_default(),
+        personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| match persona.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        }),
+        time_offsets: linux
+            .and_then(|l| l.time_offsets().as_ref())
+            .into_iter()
+            .flatten()
+            .map(|(clock, offset)| {
+                let clock = if clock == "boottime" { TimeClock::Boottime } else { TimeClock::Monotonic };
+                (clock, offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0))
+            })
+            .collect(),
     })
 }
 
@@ -161,7 +187,100 @@ fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
             .map(|r| Rlimit { resource: rlimit_resource(r.typ()), soft: r.soft(), hard: r.hard() })
             .collect(),
         oom_score_adj: p.oom_score_adj(),
+        scheduler: p.scheduler().as_ref().map(sched_attr),
+        io_priority: p.io_priority().as_ref().map(|io| {
+            let class: u16 = match io.class() {
+                IOPriorityClass::IoprioClassRt => 1,
+                IOPriorityClass::IoprioClassBe => 2,
+                IOPriorityClass::IoprioClassIdle => 3,
+            };
+            class << 13 | io.priority().clamp(0, 7) as u16
+        }),
     })
+}
+
+fn sched_attr(s: &Scheduler) -> SchedAttr {
+    let policy = match s.policy() {
+        LinuxSchedulerPolicy::SchedOther => 0,
+        LinuxSchedulerPolicy::SchedFifo => 1,
+        LinuxSchedulerPolicy::SchedRr => 2,
+        LinuxSchedulerPolicy::SchedBatch => 3,
+        LinuxSchedulerPolicy::SchedIso => 4,
+        LinuxSchedulerPolicy::SchedIdle => 5,
+        LinuxSchedulerPolicy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |bits, flag| {
+        bits | match flag {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    SchedAttr {
+        policy,
+        flags,
+        nice: (*s.nice()).unwrap_or(0),
+        priority: (*s.priority()).unwrap_or(0).max(0) as u32,
+        runtime: (*s.runtime()).unwrap_or(0),
+        deadline: (*s.deadline()).unwrap_or(0),
+        period: (*s.period()).unwrap_or(0),
+    }
+}
+
+fn check_scheduling(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    if let Some(s) = process.scheduler() {
+        let realtime = matches!(s.policy(), LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr);
+        if let Some(nice) = *s.nice() {
+            if !(-20..=19).contains(&nice) {
+                p.push("process.scheduler.nice", format!("{nice} is outside -20..=19"));
+            }
+        }
+        match *s.priority() {
+            Some(prio) if realtime && !(1..=99).contains(&prio) => {
+                p.push("process.scheduler.priority", format!("{prio} is outside 1..=99 for a real-time policy"))
+            }
+            Some(prio) if !realtime && prio != 0 => {
+                p.push("process.scheduler.priority", format!("{prio} must be 0 for a non-real-time policy"))
+            }
+            None if realtime => p.push("process.scheduler.priority", "a real-time policy needs a priority"),
+            _ => {}
+        }
+    }
+    if let Some(io) = process.io_priority() {
+        if !(0..=7).contains(&io.priority()) {
+            p.push("process.ioPriority.priority", format!("{} is outside 0..=7", io.priority()));
+        }
+    }
+}
+
+fn check_personality(spec: &Spec, p: &mut Problems) {
+    let Some(persona) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return };
+    if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        p.push("linux.personality.flags", NOT_SUPPORTED);
+    }
+}
+
+fn check_time_offsets(spec: &Spec, p: &mut Problems) {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return };
+    if offsets.is_empty() {
+        return;
+    }
+    if namespace_entry(spec, LinuxNamespaceType::Time) != Some(None) {
+        p.push("linux.timeOffsets", "needs a new time namespace in linux.namespaces");
+    }
+    for (clock, offset) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            p.push(format!("linux.timeOffsets.{clock}"), "only monotonic and boottime can be offset");
+        }
+        if offset.nanosecs().unwrap_or(0) >= 1_000_000_000 {
+            p.push(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000");
+        }
+    }
 }
 
 fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
@@ -424,12 +543,6 @@ fn check_unsupported_process(spec: &Spec, p: &mut Problems) {
     }
     if non_empty(process.selinux_label()) {
         p.push("process.selinuxLabel", NOT_SUPPORTED);
-    }
-    if process.scheduler().is_some() {
-        p.push("process.scheduler", NOT_SUPPORTED);
-    }
-    if process.io_priority().is_some() {
-        p.push("process.ioPriority", NOT_SUPPORTED);
     }
     if process.exec_cpu_affinity().is_some() {
         p.push("process.execCPUAffinity", NOT_SUPPORTED);
@@ -736,19 +849,43 @@ fn check_seccomp(spec: &Spec, p: &mut Problems) {
     }
 }
 
+fn check_resources(spec: &Spec, p: &mut Problems) {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
+    for (i, d) in r.devices().iter().flatten().enumerate() {
+        if let Some(access) = d.access() {
+            if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+                p.push(format!("linux.resources.devices[{i}].access"), format!("{access:?} may only hold r, w and m"));
+            }
+        }
+        if matches!(d.typ(), Some(LinuxDeviceType::P)) {
+            p.push(format!("linux.resources.devices[{i}].type"), "a device rule's type is a, b or c");
+        }
+    }
+    if let Some(swappiness) = r.memory().as_ref().and_then(|m| m.swappiness()) {
+        if swappiness > 100 {
+            p.push("linux.resources.memory.swappiness", format!("{swappiness} is more than 100"));
+        }
+    }
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        let size = h.page_size();
+        let ok = size.len() > 2 && size.ends_with('B') && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            p.push(format!("linux.resources.hugepageLimits[{i}].pageSize"), format!("{size:?} is not a page size such as 2MB"));
+        }
+    }
+    for key in r.unified().iter().flatten().map(|(k, _)| k) {
+        if key.is_empty() || key.contains('/') || key.starts_with('.') {
+            p.push(format!("linux.resources.unified.{key}"), "must name a file of the cgroup directory");
+        }
+    }
+}
+
 fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
     let Some(linux) = spec.linux() else { return };
-    let resources_set = linux.resources().as_ref().is_some_and(|r| {
-        serde_json::to_value(r).map_or(true, |v| v.as_object().map_or(true, |o| !o.is_empty()))
-    });
     let unsupported = [
-        ("linux.resources", resources_set),
-        ("linux.cgroupsPath", linux.cgroups_path().is_some()),
         ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())),
         ("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
     ];
     for (field, set) in unsupported {
@@ -968,6 +1105,16 @@ mod tests {
             (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
             (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
             (with("/annotations", json!({ "": "v" })), "annotations"),
+            (
+                with("/linux/resources", json!({ "devices": [{ "allow": false, "access": "rwx" }] })),
+                "linux.resources.devices[0].access",
+            ),
+            (with("/linux/resources", json!({ "memory": { "swappiness": 101 } })), "linux.resources.memory.swappiness"),
+            (
+                with("/linux/resources", json!({ "hugepageLimits": [{ "pageSize": "2M", "limit": 1 }] })),
+                "linux.resources.hugepageLimits[0].pageSize",
+            ),
+            (with("/linux/resources", json!({ "unified": { "../x": "1" } })), "linux.resources.unified.../x"),
         ];
         for (v, path) in bad {
             let paths = paths_of(&v);
@@ -978,19 +1125,8 @@ mod tests {
     #[test]
     fn unsupported_fields_are_refused() {
         let refused = [
-            (with("/linux/resources", json!({ "pids": { "limit": 10 } })), "linux.resources"),
-            (
-                with("/linux/resources", json!({ "rdma": { "mlx": { "hcaHandles": 1 } } })),
-                "linux.resources",
-            ),
-            (with("/linux/cgroupsPath", json!("/berth/x")), "linux.cgroupsPath"),
             (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
-            (with("/linux/personality", json!({ "domain": "LINUX32" })), "linux.personality"),
             (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
-            (
-                with("/linux/timeOffsets", json!({ "monotonic": { "secs": 1 } })),
-                "linux.timeOffsets",
-            ),
             (
                 with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "0" })),
                 "linux.memoryPolicy",
@@ -998,11 +1134,6 @@ mod tests {
             (with("/linux/netDevices", json!({ "eth0": {} })), "linux.netDevices"),
             (with("/process/apparmorProfile", json!("docker-default")), "process.apparmorProfile"),
             (with("/process/selinuxLabel", json!("system_u:system_r:x")), "process.selinuxLabel"),
-            (with("/process/scheduler", json!({ "policy": "SCHED_OTHER" })), "process.scheduler"),
-            (
-                with("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE" })),
-                "process.ioPriority",
-            ),
             (
                 with("/process/execCPUAffinity", json!({ "initial": "0" })),
                 "process.execCPUAffinity",

@@ -2,7 +2,7 @@
 //! derived from the stored pid and its start time. Knows files, not processes (it reads
 //! `/proc/<pid>/stat` only to tell whether the stored process is still the same one).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -139,6 +139,9 @@ pub struct State {
     /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    /// The container's cgroup directories: per v1 controller, or `unified` on v2.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cgroup_paths: BTreeMap<String, PathBuf>,
     /// `hooks.poststart`, run by `start`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<crate::spec::Hook>,
@@ -365,6 +368,7 @@ mod tests {
             created: "2026-11-25T14:00:00.123456789Z".into(),
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+            cgroup_paths: BTreeMap::from([("memory".to_owned(), "/sys/fs/cgroup/memory/x".into())]),
             poststart: vec![],
             poststop: vec![],
         }

@@ -109,6 +109,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             owner: String::new(),
             annotations: Default::default(),
+            cgroup_paths: Default::default(),
             poststart: vec![],
             poststop: vec![],
         }

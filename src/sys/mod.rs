@@ -3,6 +3,7 @@
 
 use nix::errno::Errno;
 
+pub mod bpf;
 pub mod mount;
 
 /// A failed system call: which call, on what, and the errno.

@@ -131,3 +131,97 @@ mod tests {
         }
     }
 }
+
+/// sched_setattr(2) for the calling thread.
+pub fn sched_setattr(attr: &SchedAttrArgs) -> SysResult<()> {
+    #[repr(C)]
+    struct SchedAttr {
+        size: u32,
+        policy: u32,
+        flags: u64,
+        nice: i32,
+        priority: u32,
+        runtime: u64,
+        deadline: u64,
+        period: u64,
+    }
+    let raw = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: attr.policy,
+        flags: attr.flags,
+        nice: attr.nice,
+        priority: attr.priority,
+        runtime: attr.runtime,
+        deadline: attr.deadline,
+        period: attr.period,
+    };
+    // SAFETY: the kernel reads `size` bytes of a correctly laid out sched_attr.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw as *const SchedAttr, 0) };
+    if ret < 0 {
+        return Err(SysError::new("sched_setattr", format!("policy {}", attr.policy), Errno::last()));
+    }
+    Ok(())
+}
+
+/// The fields of `struct sched_attr` that [`sched_setattr`] sets.
+pub struct SchedAttrArgs {
+    /// `SCHED_*`.
+    pub policy: u32,
+    /// `SCHED_FLAG_*`.
+    pub flags: u64,
+    /// Nice value.
+    pub nice: i32,
+    /// Static priority.
+    pub priority: u32,
+    /// Deadline runtime (ns).
+    pub runtime: u64,
+    /// Deadline deadline (ns).
+    pub deadline: u64,
+    /// Deadline period (ns).
+    pub period: u64,
+}
+
+/// ioprio_set(2) for the calling process; `ioprio` is class << 13 | level.
+pub fn ioprio_set(ioprio: u16) -> SysResult<()> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, i32::from(ioprio)) };
+    if ret < 0 {
+        return Err(SysError::new("ioprio_set", format!("{ioprio:#x}"), Errno::last()));
+    }
+    Ok(())
+}
+
+/// personality(2).
+pub fn personality(persona: u64) -> SysResult<()> {
+    // SAFETY: plain syscall; the old persona it returns is not needed.
+    if unsafe { libc::personality(persona as libc::c_ulong) } < 0 {
+        return Err(SysError::new("personality", format!("{persona:#x}"), Errno::last()));
+    }
+    Ok(())
+}
+
+/// Opens /dev/null on every closed descriptor in `first..first + count`, so that descriptors
+/// the runtime opens later can never land in a range passed on to the container.
+pub fn fill_fd_gaps(first: i32, count: u32) -> SysResult<()> {
+    for fd in first..first.saturating_add(count as i32) {
+        // SAFETY: F_GETFD only queries the descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: the path is NUL-terminated; the result is checked.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if null < 0 {
+            return Err(SysError::new("open", "/dev/null", Errno::last()));
+        }
+        if null != fd {
+            // SAFETY: dup3 onto a closed descriptor, then close the temporary one we own.
+            let ret = unsafe { libc::dup3(null, fd, libc::O_CLOEXEC) };
+            unsafe { libc::close(null) };
+            if ret < 0 {
+                return Err(SysError::new("dup3", format!("/dev/null to {fd}"), Errno::last()));
+            }
+        }
+    }
+    Ok(())
+}

@@ -120,23 +120,6 @@ fn duplicate_namespace_is_refused() {
 }
 
 #[test]
-fn unsupported_resources_are_refused() {
-    if reference_runc() {
-        return; // runc supports them; berth refuses until cgroups land.
-    }
-    let cfg = Config::new(&["true"]).set("/linux/resources", json!({ "pids": { "limit": 10 } }));
-    refused("resources", cfg, "resources");
-}
-
-#[test]
-fn unsupported_cgroups_path_is_refused() {
-    if reference_runc() {
-        return;
-    }
-    refused("cgpath", Config::new(&["true"]).set("/linux/cgroupsPath", json!("/x")), "cgroupsPath");
-}
-
-#[test]
 fn relative_hook_path_is_refused() {
     let cfg = Config::new(&["true"]).set("/hooks", json!({ "prestart": [{ "path": "bin/true" }] }));
     refused("hookpath", cfg, "hooks.prestart[0].path");

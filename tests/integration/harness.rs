@@ -124,6 +124,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// What the command has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
     /// Waits (at most `COMMAND_TIMEOUT`) for the command to end and collects its output.
     #[track_caller]
     pub fn wait(self) -> Out {
@@ -227,13 +232,20 @@ impl TestEnv {
         b
     }
 
-    /// Writes `cfg` as `<bundle>/config.json` (in runc mode with a cgroup under /berth-test).
+    /// Writes `cfg` as `<bundle>/config.json`, with a cgroup under /berth-test unless the
+    /// config names one (the runtime's default would sit in the host's own cgroups).
     pub fn write_config(&self, bundle: &Path, cfg: &Config) {
         let mut v = cfg.0.clone();
-        if reference_runc() {
-            let cg = unique("berth-test");
-            v["linux"]["cgroupsPath"] = json!(format!("/berth-test/{cg}"));
-            self.cgroups.borrow_mut().push(cg);
+        if v["linux"].is_object() {
+            let cg = match v["linux"]["cgroupsPath"].as_str() {
+                Some(path) => path.strip_prefix("/berth-test/").map(str::to_owned),
+                None => {
+                    let cg = unique("berth-test");
+                    v["linux"]["cgroupsPath"] = json!(format!("/berth-test/{cg}"));
+                    Some(cg)
+                }
+            };
+            self.cgroups.borrow_mut().extend(cg);
         }
         fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     }
@@ -412,12 +424,10 @@ impl TestEnv {
         if !mounts.is_empty() {
             problems.push(format!("mounts left under {}: {mounts:#?}", self.dir.display()));
         }
-        if reference_runc() {
-            for cg in self.cgroups.borrow().iter() {
-                for d in cgroup_dirs(cg) {
-                    if d.exists() {
-                        problems.push(format!("cgroup left: {}", d.display()));
-                    }
+        for cg in self.cgroups.borrow().iter() {
+            for d in cgroup_dirs(cg) {
+                if d.exists() {
+                    problems.push(format!("cgroup left: {}", d.display()));
                 }
             }
         }
@@ -425,8 +435,8 @@ impl TestEnv {
     }
 }
 
-/// `/sys/fs/cgroup[/<controller>]/berth-test/<cg>` on v1 and v2 hosts (runc mode only).
-fn cgroup_dirs(cg: &str) -> Vec<PathBuf> {
+/// `/sys/fs/cgroup[/<controller>]/berth-test/<cg>` on v1 and v2 hosts.
+pub fn cgroup_dirs(cg: &str) -> Vec<PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut out = vec![base.join("berth-test").join(cg)];
     if let Ok(rd) = fs::read_dir(base) {
@@ -454,12 +464,10 @@ impl Drop for TestEnv {
                 hung.push(e);
             }
         }
-        if reference_runc() {
-            // runc removes its own cgroup; the shared parent goes once it is empty (rmdir of a
-            // cgroup with children fails, so this never touches another test's cgroup).
-            for d in cgroup_dirs("") {
-                let _ = fs::remove_dir(d);
-            }
+        // The runtime removes its own cgroup; the shared parent goes once it is empty (rmdir of
+        // a cgroup with children fails, so this never touches another test's cgroup).
+        for d in cgroup_dirs("") {
+            let _ = fs::remove_dir(d);
         }
         let mut problems = self.cleanup_problems();
         problems.extend(hung);
@@ -475,14 +483,12 @@ impl Drop for TestEnv {
                 wait_for(Duration::from_secs(5), || !pid_alive(*pid, *start));
             }
         }
-        if reference_runc() {
-            // A killed process stays in its cgroup until reaped: retry for a while.
-            for d in self.cgroups.borrow().iter().flat_map(|cg| cgroup_dirs(cg)) {
-                wait_for(Duration::from_secs(5), || fs::remove_dir(&d).is_ok() || !d.exists());
-            }
-            for d in cgroup_dirs("") {
-                let _ = fs::remove_dir(d);
-            }
+        // A killed process stays in its cgroup until reaped: retry for a while.
+        for d in self.cgroups.borrow().iter().flat_map(|cg| cgroup_dirs(cg)) {
+            wait_for(Duration::from_secs(5), || fs::remove_dir(&d).is_ok() || !d.exists());
+        }
+        for d in cgroup_dirs("") {
+            let _ = fs::remove_dir(d);
         }
         let msg = format!(
             "{}: left behind: {} (temp dir kept: {})",

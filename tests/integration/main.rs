@@ -7,12 +7,14 @@
 
 mod harness;
 
+mod cgroups;
 mod cli;
 mod errors;
 mod exec;
 mod features;
 mod hooks;
 mod join;
+mod knobs;
 mod kill;
 mod lifecycle;
 mod list;
@@ -20,3 +22,4 @@ mod namespaces;
 mod run;
 mod seccomp;
 mod tty;
+mod vm;

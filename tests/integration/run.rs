@@ -189,3 +189,74 @@ fn runtime_fds_do_not_leak_into_container() {
     // 0-2 are stdio, 3 is the directory ls itself reads.
     assert_eq!(fds, ["0", "1", "2", "3"], "descriptors open in the container");
 }
+
+/// `--preserve-fds 2`: fds 3 and 4 of the caller reach the container, nothing above them.
+#[test]
+fn preserved_fds_reach_the_container() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let env = TestEnv::new("preservefds");
+    let marker_a = env.dir.join("marker-a");
+    let marker_b = env.dir.join("marker-b");
+    fs::write(&marker_a, "A").unwrap();
+    fs::write(&marker_b, "B").unwrap();
+    let a = fs::File::open(&marker_a).unwrap();
+    let b = fs::File::open(&marker_b).unwrap();
+    let stray = fs::File::open("/dev/null").unwrap();
+    let bundle = env.bundle(&Config::sh("cat <&3; cat <&4; ls /proc/self/fd"));
+    let id = env.id("p");
+    env.track(&id);
+    let (fa, fb, fs_) = (a.as_raw_fd(), b.as_raw_fd(), stray.as_raw_fd());
+    let mut cmd = std::process::Command::new(crate::harness::bin());
+    cmd.arg("--root").arg(&env.root).args(["run", "--preserve-fds", "2", "--bundle"]).arg(&bundle).arg(&id);
+    // SAFETY: only fcntl/dup2 between fork and exec. Each source is first copied above the
+    // targets, so no dup2 lands on a source not yet moved (or on itself, keeping CLOEXEC).
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut high = Vec::new();
+            for from in [fa, fb, fs_] {
+                let copy = libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 100);
+                if copy < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                high.push(copy);
+            }
+            for (from, to) in high.into_iter().zip([3, 4, 5]) {
+                if libc::dup2(from, to) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut lines = stdout.split_whitespace();
+    assert_eq!(lines.next(), Some("AB0"), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    // 0-4 and the directory ls opened (5): the caller's fd 5 did not come in.
+    let fds: Vec<&str> = stdout.trim_start_matches("AB").split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "4", "5"], "{stdout}");
+}
+
+/// A gap in the preserved range gets /dev/null, never one of berth's own descriptors.
+#[test]
+fn a_gap_in_preserved_fds_holds_no_runtime_descriptor() {
+    let env = TestEnv::new("preservegap");
+    let bundle = env.bundle(&Config::sh("for fd in 3 4 5; do readlink /proc/self/fd/$fd; done; true"));
+    let id = env.id("p");
+    env.track(&id);
+    let out = std::process::Command::new(crate::harness::bin())
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "--preserve-fds", "3", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let links: Vec<&str> = stdout.lines().collect();
+    assert_eq!(links, ["/dev/null", "/dev/null", "/dev/null"], "{stdout}");
+}

@@ -1,0 +1,516 @@
+//! Control groups: where a container's cgroup is (`linux.cgroupsPath`, resolved as runc
+//! does), creating it, applying `linux.resources`, freezing it, listing its processes,
+//! reading its stats and removing it. cgroup v1 (a directory per controller) and v2 (one
+//! directory).
+//!
+//! Plain file I/O, not cgroups-rs: cgroups-rs 0.5 depends on zbus (an async D-Bus stack of
+//! some 50 crates) without a feature to turn it off, resolves one relative path for every
+//! controller (runc resolves each against the runtime's own cgroup in that hierarchy), and
+//! its errors cannot name the config path a value came from. The files are few and simple.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{LinuxDevice, LinuxResources};
+
+mod bpf;
+pub mod devices;
+pub mod path;
+pub mod stats;
+mod v1;
+pub mod v2;
+
+pub use devices::DeviceRule;
+
+/// The key state.json uses for the single directory of a cgroup v2 container.
+const UNIFIED_KEY: &str = "unified";
+/// Where the cgroup hierarchies are mounted on a standard host.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// How long removal retries a cgroup that is still busy (its last processes being reaped).
+const REMOVE_WAIT: Duration = Duration::from_secs(3);
+/// How long freezing or thawing may take.
+const FREEZE_WAIT: Duration = Duration::from_secs(5);
+
+/// A cgroup operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// Writing a value to a cgroup file failed.
+    #[error("{config}: writing {value:?} to {}", file.display())]
+    Write {
+        /// The config path of the value (`linux.resources.memory.limit`).
+        config: String,
+        /// The cgroup file.
+        file: PathBuf,
+        /// What was written.
+        value: String,
+        /// The kernel's answer.
+        #[source]
+        source: io::Error,
+    },
+    /// The host has no file (or controller) to apply a value with.
+    #[error("{config}: cannot apply {}: {reason}", file.display())]
+    Unavailable {
+        /// The config path of the value.
+        config: String,
+        /// The cgroup file that would take it.
+        file: PathBuf,
+        /// Why it is not there.
+        reason: String,
+    },
+    /// A value that cannot be applied on this cgroup version.
+    #[error("{config}: {reason}")]
+    Invalid {
+        /// The config path of the value.
+        config: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A cgroup directory or file could not be created, read or removed.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The directory or file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The v2 device filter could not be loaded or attached.
+    #[error("{config}: installing the cgroup v2 device filter")]
+    Device {
+        /// The config path of the rules.
+        config: String,
+        /// The bpf(2) failure.
+        #[source]
+        source: crate::sys::SysError,
+    },
+    /// The host offers no usable cgroup hierarchy.
+    #[error("no cgroup hierarchy: {0}")]
+    NoHierarchy(String),
+    /// `--systemd-cgroup` on a host where systemd is not running.
+    #[error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so berth cannot create a systemd unit for the container")]
+    NoSystemd,
+    /// `--systemd-cgroup` on a host with systemd: not implemented.
+    #[error("--systemd-cgroup: managing cgroups through systemd's D-Bus API is not supported yet")]
+    SystemdUnsupported,
+    /// Freezing or thawing did not complete.
+    #[error("{} did not become {state} within {FREEZE_WAIT:?}", file.display())]
+    FreezeTimeout {
+        /// The freezer file.
+        file: PathBuf,
+        /// The state wanted.
+        state: &'static str,
+    },
+}
+
+/// A container's cgroup: its directory per v1 controller, or its one v2 directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cgroup {
+    /// cgroup v1: controller name → directory (co-mounted controllers share one).
+    V1(BTreeMap<String, PathBuf>),
+    /// cgroup v2: the directory.
+    V2(PathBuf),
+}
+
+/// The error of `--systemd-cgroup`: berth does not fall back to cgroupfs silently.
+pub fn systemd_error() -> CgroupError {
+    if Path::new("/run/systemd/system").is_dir() {
+        CgroupError::SystemdUnsupported
+    } else {
+        CgroupError::NoSystemd
+    }
+}
+
+/// Whether the host's cgroups are unified (v2 only) rather than v1 or hybrid.
+pub fn is_unified() -> bool {
+    nix::sys::statfs::statfs(CGROUP_ROOT)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+fn read_proc(path: &str) -> Result<String, CgroupError> {
+    std::fs::read_to_string(path).map_err(|source| CgroupError::Io {
+        what: "reading",
+        path: path.into(),
+        source,
+    })
+}
+
+impl Cgroup {
+    /// The cgroup for `cgroups_path` (`linux.cgroupsPath`; the id, relative, when absent).
+    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self, CgroupError> {
+        let wanted = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
+        let mounts = path::parse_mountinfo(&read_proc("/proc/self/mountinfo")?);
+        let own = path::parse_proc_cgroup(&read_proc("/proc/self/cgroup")?);
+        if is_unified() {
+            let mount = mounts
+                .iter()
+                .find(|m| m.v2 && m.point == Path::new(CGROUP_ROOT))
+                .or_else(|| mounts.iter().find(|m| m.v2))
+                .ok_or_else(|| {
+                    CgroupError::NoHierarchy("no cgroup2 mount in /proc/self/mountinfo".into())
+                })?;
+            return Ok(Cgroup::V2(path::resolve_v2(mount, &own, wanted)));
+        }
+        let paths = path::resolve_v1(&mounts, &own, wanted);
+        // Without the devices controller a container could open any device node.
+        if !paths.contains_key("devices") {
+            return Err(CgroupError::NoHierarchy(
+                "the cgroup v1 devices controller is not mounted".into(),
+            ));
+        }
+        Ok(Cgroup::V1(paths))
+    }
+
+    /// The paths recorded in state.json.
+    pub fn to_paths(&self) -> BTreeMap<String, PathBuf> {
+        match self {
+            Cgroup::V1(paths) => paths.clone(),
+            Cgroup::V2(dir) => BTreeMap::from([(UNIFIED_KEY.to_owned(), dir.clone())]),
+        }
+    }
+
+    /// The cgroup recorded in state.json; `None` when none was.
+    pub fn from_paths(paths: &BTreeMap<String, PathBuf>) -> Option<Self> {
+        match paths.get(UNIFIED_KEY) {
+            Some(dir) if paths.len() == 1 => Some(Cgroup::V2(dir.clone())),
+            _ if paths.is_empty() => None,
+            _ => Some(Cgroup::V1(paths.clone())),
+        }
+    }
+
+    /// The distinct directories, leaf last in no particular hierarchy order.
+    fn dirs(&self) -> Vec<&Path> {
+        let mut dirs: Vec<&Path> = match self {
+            Cgroup::V1(paths) => paths.values().map(PathBuf::as_path).collect(),
+            Cgroup::V2(dir) => vec![dir.as_path()],
+        };
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
+    /// Creates the directories (and parents); on v1 a new cpuset inherits its parent's cpus
+    /// and mems (else no task could join it), on v2 each parent enables its controllers for
+    /// its children.
+    pub fn create(&self) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(paths) => {
+                for (controller, dir) in paths {
+                    mkdir_all(dir)?;
+                    if controller == "cpuset" {
+                        v1::inherit_cpuset(dir)?;
+                    }
+                }
+                Ok(())
+            }
+            Cgroup::V2(dir) => v2::create(dir),
+        }
+    }
+
+    /// Applies `resources`; `devices` are the config's `linux.devices`, which (with runc's
+    /// default nodes) are allowed after the rules when there are rules. `update` marks a
+    /// change of a running container (memory.checkBeforeUpdate applies then).
+    pub fn apply(
+        &self,
+        resources: &LinuxResources,
+        devices: &[LinuxDevice],
+        update: bool,
+    ) -> Result<(), CgroupError> {
+        let rules = devices::rules(resources, devices);
+        match self {
+            Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),
+            Cgroup::V2(dir) => v2::apply(dir, resources, &rules, update),
+        }
+    }
+
+    /// Moves `pid` into the cgroup (every v1 controller's directory).
+    pub fn join(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in self.dirs() {
+            write_file(dir, "cgroup.procs", &pid.to_string(), "linux.cgroupsPath")?;
+        }
+        Ok(())
+    }
+
+    /// The directory whose `cgroup.procs` lists the container's processes.
+    fn procs_dir(&self) -> &Path {
+        match self {
+            Cgroup::V1(paths) => ["pids", "freezer", "devices", "memory"]
+                .iter()
+                .find_map(|c| paths.get(*c))
+                .or_else(|| paths.values().next())
+                .map_or(Path::new(CGROUP_ROOT), PathBuf::as_path),
+            Cgroup::V2(dir) => dir,
+        }
+    }
+
+    /// The pids of every process in the cgroup and the cgroups below it; empty when the
+    /// cgroup no longer exists.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let mut pids = Vec::new();
+        collect_pids(self.procs_dir(), &mut pids)?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Whether the freezer holds the cgroup frozen.
+    pub fn is_frozen(&self) -> bool {
+        match self {
+            Cgroup::V1(paths) => paths
+                .get("freezer")
+                .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+                .is_some_and(|s| s.trim() == "FROZEN"),
+            Cgroup::V2(dir) => {
+                std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+            }
+        }
+    }
+
+    /// Freezes (`true`) or thaws the cgroup and waits until the kernel reports it done.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        match self {
+            Cgroup::V1(paths) => {
+                let dir = paths.get("freezer").ok_or_else(|| CgroupError::Unavailable {
+                    config: "pause".into(),
+                    file: "freezer.state".into(),
+                    reason: "the freezer controller is not mounted".into(),
+                })?;
+                let state = if frozen { "FROZEN" } else { "THAWED" };
+                let file = dir.join("freezer.state");
+                // A freeze can stay FREEZING while a task is busy in the kernel; writing
+                // again retries it.
+                wait_until(&file, state, || {
+                    write_file(dir, "freezer.state", state, "freezer")?;
+                    Ok(read_trimmed(&file)? == state)
+                })
+            }
+            Cgroup::V2(dir) => {
+                write_file(dir, "cgroup.freeze", if frozen { "1" } else { "0" }, "freezer")?;
+                let want = if frozen { "frozen 1" } else { "frozen 0" };
+                let file = dir.join("cgroup.events");
+                wait_until(&file, if frozen { "frozen" } else { "thawed" }, || {
+                    Ok(read_trimmed(&file)?.lines().any(|l| l == want))
+                })
+            }
+        }
+    }
+
+    /// How many processes the OOM killer has killed in the cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let (dir, file) = match self {
+            Cgroup::V1(paths) => match paths.get("memory") {
+                Some(d) => (d.as_path(), "memory.oom_control"),
+                None => return 0,
+            },
+            Cgroup::V2(dir) => (dir.as_path(), "memory.events"),
+        };
+        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        stats::keyed(&text).get("oom_kill").copied().unwrap_or(0)
+    }
+
+    /// The cgroup's statistics in runc's schema.
+    pub fn stats(&self) -> stats::Stats {
+        match self {
+            Cgroup::V1(paths) => stats::v1(paths),
+            Cgroup::V2(dir) => stats::v2(dir),
+        }
+    }
+
+    /// Removes the directories (and any the container made below them), retrying while
+    /// they are busy with processes still being reaped. Missing directories are fine.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        for dir in self.dirs() {
+            remove_tree(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `value` to `dir/file` (never creating it); `config` names the setting in errors.
+pub(crate) fn write_file(
+    dir: &Path,
+    file: &str,
+    value: &str,
+    config: &str,
+) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    let mut f = match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(CgroupError::Unavailable {
+                config: config.to_owned(),
+                file: path,
+                reason: "the kernel does not provide this file here".into(),
+            })
+        }
+        Err(source) => {
+            return Err(CgroupError::Write {
+                config: config.to_owned(),
+                file: path,
+                value: value.to_owned(),
+                source,
+            })
+        }
+    };
+    f.write_all(value.as_bytes()).map_err(|source| CgroupError::Write {
+        config: config.to_owned(),
+        file: path,
+        value: value.to_owned(),
+        source,
+    })
+}
+
+/// The trimmed text of a cgroup file.
+pub(crate) fn read_trimmed(path: &Path) -> Result<String, CgroupError> {
+    std::fs::read_to_string(path).map(|s| s.trim().to_owned()).map_err(|source| CgroupError::Io {
+        what: "reading",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn wait_until(
+    file: &Path,
+    state: &'static str,
+    mut done: impl FnMut() -> Result<bool, CgroupError>,
+) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + FREEZE_WAIT;
+    while !done()? {
+        if Instant::now() >= deadline {
+            return Err(CgroupError::FreezeTimeout { file: file.to_path_buf(), state });
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+fn mkdir_all(dir: &Path) -> Result<(), CgroupError> {
+    // Another runtime may remove an empty shared parent between the steps of
+    // create_dir_all; a second attempt recreates it.
+    let mut attempt = 0;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
+            other => {
+                return other.map_err(|source| CgroupError::Io {
+                    what: "creating cgroup",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<(), CgroupError> {
+    let procs = dir.join("cgroup.procs");
+    match std::fs::read_to_string(&procs) {
+        Ok(text) => pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CgroupError::Io { what: "reading", path: procs, source }),
+    }
+    for sub in subdirs(dir) {
+        collect_pids(&sub, pids)?;
+    }
+    Ok(())
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    for sub in subdirs(dir) {
+        remove_tree(&sub)?;
+    }
+    let deadline = Instant::now() + REMOVE_WAIT;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(source) => {
+                return Err(CgroupError::Io {
+                    what: "removing cgroup",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_round_trip_through_state() {
+        let v1 = Cgroup::V1(BTreeMap::from([
+            ("memory".to_owned(), PathBuf::from("/sys/fs/cgroup/memory/a")),
+            ("pids".to_owned(), PathBuf::from("/sys/fs/cgroup/pids/a")),
+        ]));
+        assert_eq!(Cgroup::from_paths(&v1.to_paths()), Some(v1));
+        let v2 = Cgroup::V2("/sys/fs/cgroup/a".into());
+        assert_eq!(Cgroup::from_paths(&v2.to_paths()), Some(v2));
+        assert_eq!(Cgroup::from_paths(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn co_mounted_controllers_are_one_directory() {
+        let dir = PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/a");
+        let cg = Cgroup::V1(BTreeMap::from([
+            ("cpu".to_owned(), dir.clone()),
+            ("cpuacct".to_owned(), dir.clone()),
+        ]));
+        assert_eq!(cg.dirs(), [dir.as_path()]);
+    }
+
+    /// create, join, pids, freeze and remove on a real cgroup2 directory under berth-test
+    /// (this host's hybrid `unified` mount, or the v2 root). Needs root.
+    #[test]
+    fn v2_lifecycle_in_the_kernel() {
+        let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|b| b.join("cgroup.subtree_control").exists());
+        let (Some(base), true) = (base, nix::unistd::geteuid().is_root()) else {
+            eprintln!("skipped: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let parent = base.join("berth-test").join(format!("unit-{}", std::process::id()));
+        let cg = Cgroup::V2(parent.join("c"));
+        cg.create().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let pid = child.id() as i32;
+        let checks = (|| -> Result<(), CgroupError> {
+            cg.join(pid)?;
+            assert_eq!(cg.pids()?, [pid]);
+            cg.freeze(true)?;
+            assert!(cg.is_frozen());
+            cg.freeze(false)?;
+            assert!(!cg.is_frozen());
+            let _ = cg.stats();
+            Ok(())
+        })();
+        let _ = child.kill();
+        let _ = child.wait();
+        let removed = cg.remove();
+        let _ = std::fs::remove_dir(&parent);
+        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        checks.unwrap();
+        removed.unwrap();
+        assert!(!parent.join("c").exists());
+    }
+}

@@ -1,0 +1,121 @@
+//! The operations that act on a container's cgroup: `pause`, `resume`, `update`, `events`
+//! and `ps`.
+
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use serde::Serialize;
+
+use super::start::status_name;
+use super::{cgroup_of, current_status, still_running};
+use crate::cgroups::stats::Stats;
+use crate::state::{ContainerId, State, StateStore, Status};
+use crate::Error;
+
+/// How often `events` looks for new OOM kills between stats records.
+const OOM_POLL: Duration = Duration::from_millis(50);
+
+fn wrong(state: &State, status: Status, reason: &'static str) -> Error {
+    Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason }
+}
+
+/// `berth pause ID`: freezes every process of a running (or created) container.
+pub fn pause(store: &StateStore, id: &str) -> Result<(), Error> {
+    let dir = store.open(&ContainerId::parse(id)?)?;
+    let state = dir.load()?;
+    let status = current_status(&state, &dir.fifo_path());
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(wrong(&state, status, "only a running or created container can be paused"));
+    }
+    Ok(cgroup_of(&state)?.freeze(true)?)
+}
+
+/// `berth resume ID`: thaws a paused container.
+pub fn resume(store: &StateStore, id: &str) -> Result<(), Error> {
+    let dir = store.open(&ContainerId::parse(id)?)?;
+    let state = dir.load()?;
+    let status = current_status(&state, &dir.fifo_path());
+    if status != Status::Paused {
+        return Err(wrong(&state, status, "only a paused container can be resumed"));
+    }
+    Ok(cgroup_of(&state)?.freeze(false)?)
+}
+
+/// `berth update ID`: applies `resources` to the container's cgroup.
+pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Result<(), Error> {
+    let dir = store.open(&ContainerId::parse(id)?)?;
+    let state = dir.load()?;
+    let status = current_status(&state, &dir.fifo_path());
+    if status == Status::Stopped {
+        return Err(wrong(&state, status, "a stopped container cannot be updated"));
+    }
+    Ok(cgroup_of(&state)?.apply(resources, &[], true)?)
+}
+
+/// The pids of every process in the container's cgroup (`berth ps`).
+pub fn pids(store: &StateStore, id: &str) -> Result<Vec<i32>, Error> {
+    let state = store.read(&ContainerId::parse(id)?)?;
+    Ok(cgroup_of(&state)?.pids()?)
+}
+
+/// One record of `berth events`, in runc's schema.
+#[derive(Debug, Serialize)]
+pub struct Event {
+    /// `stats` or `oom`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The container id.
+    pub id: String,
+    /// The statistics of a `stats` record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Stats>,
+}
+
+/// One `stats` record of a running container (`berth events --stats`).
+pub fn stats(store: &StateStore, id: &str) -> Result<Event, Error> {
+    let id = ContainerId::parse(id)?;
+    let state = store.read(&id)?;
+    if !still_running(&state) {
+        return Err(wrong(&state, Status::Stopped, "a stopped container has no stats"));
+    }
+    Ok(Event { kind: "stats", id: state.id.clone(), data: Some(cgroup_of(&state)?.stats()) })
+}
+
+/// `berth events ID`: hands `sink` a `stats` record every `interval` and an `oom` record
+/// for each OOM kill, until the container stops or `sink` returns false.
+pub fn events(
+    store: &StateStore,
+    id: &str,
+    interval: Duration,
+    sink: &mut dyn FnMut(Event) -> bool,
+) -> Result<(), Error> {
+    let id = ContainerId::parse(id)?;
+    let state = store.read(&id)?;
+    if !still_running(&state) {
+        return Err(wrong(&state, Status::Stopped, "a stopped container has no events"));
+    }
+    let cgroup = cgroup_of(&state)?;
+    let mut ooms = cgroup.oom_kills();
+    let mut next_stats = Instant::now() + interval;
+    loop {
+        let now = Instant::now();
+        std::thread::sleep(OOM_POLL.min(next_stats.saturating_duration_since(now)));
+        let running = still_running(&state);
+        let count = cgroup.oom_kills();
+        for _ in ooms..count {
+            if !sink(Event { kind: "oom", id: state.id.clone(), data: None }) {
+                return Ok(());
+            }
+        }
+        ooms = ooms.max(count);
+        if !running {
+            return Ok(());
+        }
+        if Instant::now() >= next_stats {
+            next_stats += interval;
+            if !sink(Event { kind: "stats", id: state.id.clone(), data: Some(cgroup.stats()) }) {
+                return Ok(());
+            }
+        }
+    }
+}
