@@ -232,6 +232,107 @@ struct ProcessState<'a, S: Serialize> {
 /// kernels old and new. Rules whose action is the default action are skipped too: they
 /// change nothing, and libseccomp refuses them.
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
+    let program = program(profile)?;
+    finish(profile, program)
+}
+
+/// The cache's directory under the state root: `@` is not allowed in a container id, so no
+/// container can claim the name and `list` skips it.
+pub const CACHE_DIR: &str = "@seccomp-cache";
+
+/// [`compile`], reusing the program built earlier for an identical profile.
+///
+/// Building podman's default profile (three x86 architectures) takes libseccomp about 11 ms,
+/// half of a whole `run` without seccomp; reading it back takes well under one. Each file in
+/// `cache_dir` holds the whole key (profile, libseccomp version, berth version) next to the
+/// program, and a hit needs the key to match byte for byte: the hash only names the file.
+/// Failing to write the cache never fails the caller.
+pub fn compile_cached(profile: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter, SeccompError> {
+    let key = cache_key(profile);
+    let path = cache_dir.join(format!("{:016x}", fnv1a(&key)));
+    if let Some(program) = read_cached(&path, &key) {
+        return finish(profile, program);
+    }
+    let program = program(profile)?;
+    let _ = write_cached(cache_dir, &path, &key, &program);
+    finish(profile, program)
+}
+
+/// What makes two compiled programs identical.
+fn cache_key(profile: &LinuxSeccomp) -> Vec<u8> {
+    let version = libseccomp::ScmpVersion::current().map(|v| (v.major, v.minor, v.micro)).ok();
+    let mut key =
+        format!("berth {} libseccomp {version:?}\n", env!("CARGO_PKG_VERSION")).into_bytes();
+    key.extend(serde_json::to_vec(profile).expect("a profile always serializes"));
+    key
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+const INSN: usize = std::mem::size_of::<libc::sock_filter>();
+
+/// The cached program at `path` if the file's key is `key`: `[key length: u64 LE][key][program]`.
+fn read_cached(path: &Path, key: &[u8]) -> Option<Vec<libc::sock_filter>> {
+    let bytes = std::fs::read(path).ok()?;
+    let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let rest = bytes.get(8..)?;
+    if len != key.len() || rest.get(..len)? != key {
+        return None;
+    }
+    let program = &rest[len..];
+    if program.is_empty() || program.len() % INSN != 0 || program.len() / INSN > MAX_INSTRUCTIONS {
+        return None;
+    }
+    Some(decode(program))
+}
+
+/// Writes the cache file whole (temp file + rename), so a reader never sees half of it.
+fn write_cached(
+    dir: &Path,
+    path: &Path,
+    key: &[u8],
+    program: &[libc::sock_filter],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut bytes = (key.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(key);
+    for insn in program {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.extend_from_slice(&[insn.jt, insn.jf]);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The program and flags for `profile`, checked against the kernel's limits.
+fn finish(profile: &LinuxSeccomp, program: Vec<libc::sock_filter>) -> Result<Filter, SeccompError> {
+    if program.len() > MAX_INSTRUCTIONS {
+        return Err(SeccompError::TooLong(program.len()));
+    }
+    let default = action(profile.default_action(), profile.default_errno_ret());
+    let notifies = profile.syscalls().iter().flatten().any(|rule| {
+        let act = action(rule.action(), rule.errno_ret());
+        act != default && act == ScmpAction::Notify
+    });
+    let flags = filter_flags(profile.flags().as_deref().unwrap_or_default(), notifies)?;
+    Ok(Filter {
+        program,
+        flags,
+        listener_path: profile.listener_path().clone().filter(|_| notifies),
+        metadata: profile.listener_metadata().clone().unwrap_or_default(),
+    })
+}
+
+/// libseccomp's program for `profile`.
+fn program(profile: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, SeccompError> {
     let lib =
         |path: String, what: String| move |source| SeccompError::Libseccomp { path, what, source };
     let default = action(profile.default_action(), profile.default_errno_ret());
@@ -241,13 +342,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         let path = format!("linux.seccomp.architectures[{i}]");
         ctx.add_arch(scmp_arch(*arch)).map_err(lib(path, format!("adding {arch}")))?;
     }
-    let mut notifies = false;
     for (i, rule) in profile.syscalls().iter().flatten().enumerate() {
         let act = action(rule.action(), rule.errno_ret());
         if act == default {
             continue;
         }
-        notifies |= act == ScmpAction::Notify;
         let args = rule.args().as_deref().unwrap_or_default();
         let conditions: Vec<ScmpArgCompare> = args.iter().map(condition).collect();
         // runc's documented behaviour, which profiles rely on: several conditions on one
@@ -269,17 +368,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             }
         }
     }
-    let program = export(&ctx)?;
-    if program.len() > MAX_INSTRUCTIONS {
-        return Err(SeccompError::TooLong(program.len()));
-    }
-    let flags = filter_flags(profile.flags().as_deref().unwrap_or_default(), notifies)?;
-    Ok(Filter {
-        program,
-        flags,
-        listener_path: profile.listener_path().clone().filter(|_| notifies),
-        metadata: profile.listener_metadata().clone().unwrap_or_default(),
-    })
+    export(&ctx)
 }
 
 /// The kernel flags for the profile's `flags`, checked against the running kernel.
@@ -340,8 +429,12 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
     let mut file = std::fs::File::from(memfd);
     let mut bytes = Vec::new();
     file.rewind().and_then(|_| file.read_to_end(&mut bytes)).map_err(SeccompError::Export)?;
-    const INSN: usize = std::mem::size_of::<libc::sock_filter>();
-    Ok(bytes
+    Ok(decode(&bytes))
+}
+
+/// Classic-BPF instructions from their in-memory bytes.
+fn decode(bytes: &[u8]) -> Vec<libc::sock_filter> {
+    bytes
         .chunks_exact(INSN)
         .map(|b| libc::sock_filter {
             code: u16::from_ne_bytes([b[0], b[1]]),
@@ -349,7 +442,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
             jf: b[3],
             k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
         })
-        .collect())
+        .collect()
 }
 
 /// libseccomp's action for a spec action; ERRNO and TRACE carry `errno_ret` (EPERM if none).
@@ -443,6 +536,35 @@ mod tests {
         assert!(!filter.notifies());
         assert_eq!(filter.flags, libc::SECCOMP_FILTER_FLAG_LOG);
         assert_eq!(filter.listener_path(), None);
+    }
+
+    #[test]
+    fn the_cache_returns_the_same_program_and_only_for_the_same_profile() {
+        let dir = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        let a = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] }));
+        let b = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["rmdir"], "action": "SCMP_ACT_ERRNO" }] }));
+        let fresh = compile(&a).unwrap().program;
+        let first = compile_cached(&a, &dir).unwrap().program;
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let second = compile_cached(&a, &dir).unwrap().program;
+        let words = |p: &[libc::sock_filter]| -> Vec<(u16, u8, u8, u32)> {
+            p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+        };
+        assert_eq!(words(&first), words(&fresh));
+        assert_eq!(words(&second), words(&fresh));
+        // A file whose key differs (a hash collision, or tampering) is not used.
+        let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let key_b = cache_key(&b);
+        write_cached(&dir, &path, &key_b, &first).unwrap();
+        assert!(read_cached(&path, &cache_key(&a)).is_none());
+        assert_eq!(
+            words(&compile_cached(&b, &dir).unwrap().program),
+            words(&compile(&b).unwrap().program)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

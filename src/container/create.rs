@@ -71,7 +71,8 @@ pub(super) fn create_with_mask(
     }
     let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
-    let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let cache = store.root().join(crate::seccomp::CACHE_DIR);
+    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
     // Limits are in place before any process of the container runs in the cgroup.

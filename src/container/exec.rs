@@ -93,7 +93,7 @@ pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptio
     }
     let mask = block_all()?;
     let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
-    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref(), &state);
+    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref(), &state, &store.root().join(crate::seccomp::CACHE_DIR));
     restore(&mask)?;
     result
 }
@@ -105,9 +105,10 @@ fn exec_blocked(
     mask: &SigSet,
     cgroup: Option<&crate::cgroups::Cgroup>,
     state: &State,
+    cache: &std::path::Path,
 ) -> Result<ExecOutcome, Error> {
     // The container's filter applies to every process in it (runc does the same).
-    let seccomp = spec.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,

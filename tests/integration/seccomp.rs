@@ -380,3 +380,17 @@ fn exec_gets_the_containers_filter() {
     assert_eq!(out.stdout, "refused\nabsent\nls-works\n", "{out:#?}");
     env.delete(&id, true).ok();
 }
+
+#[test]
+fn a_cached_program_filters_the_same_and_is_no_container() {
+    let env = TestEnv::new("sccache");
+    let profile = allow_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }]));
+    for _ in 0..2 {
+        let out = run(&env, Config::sh(MKDIR), profile.clone());
+        assert_eq!(out.stdout, "refused\nabsent\nls-works\n", "{out:#?}");
+    }
+    let cache = env.root.join(berth::seccomp::CACHE_DIR);
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
+    let out = env.berth(&["list", "-q"]);
+    assert_eq!(out.stdout, "", "{out:#?}");
+}
