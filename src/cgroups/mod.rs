@@ -220,6 +220,7 @@ impl Cgroup {
         update: bool,
     ) -> Result<(), CgroupError> {
         let rules = devices::rules(resources, devices);
+        warn_deprecated(resources);
         match self {
             Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),
             Cgroup::V2(dir) => v2::apply(dir, resources, &rules, update),
@@ -512,5 +513,17 @@ mod tests {
         checks.unwrap();
         removed.unwrap();
         assert!(!parent.join("c").exists());
+    }
+}
+
+/// Kernel memory limits are deprecated by the spec and gone from current kernels; like runc,
+/// berth does not apply them, and says so instead of staying silent.
+fn warn_deprecated(resources: &LinuxResources) {
+    let Some(memory) = resources.memory() else { return };
+    for (field, set) in [("kernel", memory.kernel().is_some()), ("kernelTCP", memory.kernel_tcp().is_some())] {
+        if set {
+            let msg = format!("linux.resources.memory.{field} is deprecated and not applied");
+            crate::logging::log(crate::logging::Level::Warning, &msg);
+        }
     }
 }

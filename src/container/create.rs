@@ -86,7 +86,8 @@ pub(super) fn create_with_mask(
         role: Role::Container,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
-        new_keyring: !opts.no_new_keyring,
+        // Ids are validated to printable ASCII, so the name has no NUL.
+        new_keyring: (!opts.no_new_keyring).then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };

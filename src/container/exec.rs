@@ -113,7 +113,7 @@ fn exec_blocked(
         role: Role::Exec,
         no_pivot: false,
         preserve_fds: opts.preserve_fds,
-        new_keyring: false,
+        new_keyring: None,
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };

@@ -57,8 +57,8 @@ pub struct InitOptions<'a> {
     pub no_pivot: bool,
     /// `--preserve-fds`: fds 3..3+N stay open across exec.
     pub preserve_fds: u32,
-    /// Join a new session keyring (unless `--no-new-keyring`).
-    pub new_keyring: bool,
+    /// Join a new session keyring of this name (the container id), unless `--no-new-keyring`.
+    pub new_keyring: Option<std::ffi::CString>,
     /// The signal mask the runtime had before it blocked signals for the clone.
     pub sigmask: &'a SigSet,
     /// `linux.seccomp`, compiled by the runtime before the clone.
@@ -278,12 +278,10 @@ fn new_session(_: &mut Init) -> StepResult {
 }
 
 fn join_session_keyring(init: &mut Init) -> StepResult {
-    if !init.options.new_keyring {
-        return Ok(());
-    }
+    let Some(name) = &init.options.new_keyring else { return Ok(()) };
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl reads one NUL-terminated name.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c"_ses.berth".as_ptr()) };
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     // A kernel built without keyrings (ENOSYS) has nothing to isolate.
     match nix::errno::Errno::result(ret) {
         Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),

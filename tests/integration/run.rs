@@ -260,3 +260,18 @@ fn a_gap_in_preserved_fds_holds_no_runtime_descriptor() {
     let links: Vec<&str> = stdout.lines().collect();
     assert_eq!(links, ["/dev/null", "/dev/null", "/dev/null"], "{stdout}");
 }
+
+/// The container gets a session keyring named after it, unless `--no-new-keyring`.
+#[test]
+fn session_keyring_is_named_after_the_container() {
+    let env = TestEnv::new("keyring");
+    let bundle = env.bundle(&Config::sh("cat /proc/keys"));
+    let id = env.id("k");
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.ok();
+    assert!(out.stdout.lines().any(|l| l.contains(" keyring ") && l.ends_with(&format!("{id}: empty"))), "{out:#?}");
+    let other = env.id("n");
+    let out = env.berth(&["run", "--no-new-keyring", "--bundle", bundle.to_str().unwrap(), &other]);
+    out.ok();
+    assert!(!out.stdout.contains(&other), "{out:#?}");
+}
