@@ -14,6 +14,9 @@ pub enum Error {
     /// A syscall in the runtime process failed.
     #[error(transparent)]
     Sys(#[from] crate::sys::SysError),
+    /// The seccomp profile could not be compiled or its listener not handed over.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),

@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod pause;
@@ -98,6 +99,8 @@ enum Command {
     Events(events::Args),
     /// List the processes of a container.
     Ps(ps::Args),
+    /// Print the OCI runtime-features document: what this build of berth supports.
+    Features(features::Args),
 }
 
 impl Cli {
@@ -143,6 +146,7 @@ impl Cli {
             Some(Command::Resume(_)) => "resume",
             Some(Command::Events(_)) => "events",
             Some(Command::Ps(_)) => "ps",
+            Some(Command::Features(_)) => "features",
         }
     }
 
@@ -170,6 +174,7 @@ impl Cli {
             Some(Command::Resume(args)) => resume::execute(&store, args),
             Some(Command::Events(args)) => events::execute(&store, args),
             Some(Command::Ps(args)) => ps::execute(&store, args),
+            Some(Command::Features(args)) => features::execute(args),
         }
     }
 }

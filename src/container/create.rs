@@ -1,6 +1,6 @@
 //! `create`: validate the bundle, claim the id, clone the init and record its state.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigSet;
@@ -72,6 +72,9 @@ pub(super) fn create_with_mask(
         return Err(crate::cgroups::systemd_error().into());
     }
     let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
+    // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
+    let cache = store.root().join(crate::seccomp::CACHE_DIR);
+    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
     // Limits are in place before any process of the container runs in the cgroup.
@@ -89,6 +92,7 @@ pub(super) fn create_with_mask(
         // Ids are validated to printable ASCII, so the name has no NUL.
         new_keyring: (!opts.no_new_keyring).then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
         sigmask: mask,
+        seccomp: seccomp.as_ref(),
     };
     let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
@@ -98,13 +102,17 @@ pub(super) fn create_with_mask(
         Ok(json)
     };
     let options = SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
-    let Spawned { pid, console } = spawn(&spec, &options)?;
+    let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = cgroup.to_paths();
+    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
+        let view = super::query::StateView::new(state.clone(), Status::Creating);
+        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
+    }
     dir.save(&state)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;

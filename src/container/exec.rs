@@ -1,7 +1,7 @@
 //! `exec`: run another process in a running container, in all its namespaces, with the
 //! process settings of the config (or of a process.json) adjusted by flags.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use nix::sys::signal::SigSet;
@@ -93,7 +93,7 @@ pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptio
     }
     let mask = block_all()?;
     let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
-    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref());
+    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref(), &state, &store.root().join(crate::seccomp::CACHE_DIR));
     restore(&mask)?;
     result
 }
@@ -104,13 +104,18 @@ fn exec_blocked(
     opts: &ExecOptions,
     mask: &SigSet,
     cgroup: Option<&crate::cgroups::Cgroup>,
+    state: &State,
+    cache: &std::path::Path,
 ) -> Result<ExecOutcome, Error> {
+    // The container's filter applies to every process in it (runc does the same).
+    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,
         preserve_fds: opts.preserve_fds,
         new_keyring: None,
         sigmask: mask,
+        seccomp: seccomp.as_ref(),
     };
     let on_clone = |pid: Pid| match cgroup {
         Some(cgroup) => cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError),
@@ -118,7 +123,11 @@ fn exec_blocked(
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
     let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
-    let Spawned { pid, console } = spawn(spec, &options)?;
+    let Spawned { pid, console, seccomp_listener } = spawn(spec, &options)?;
+    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
+        let view = super::query::StateView::new(state.clone(), Status::Running);
+        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
+    }
     let console = match (&opts.console_socket, console) {
         (Some(socket), Some(master)) => {
             crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;

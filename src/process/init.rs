@@ -13,6 +13,7 @@ use nix::unistd::{Gid, Uid};
 use super::exec::Program;
 use super::sync::{Channel, FromInit, FromParent};
 use crate::namespaces::OpenedNamespace;
+use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::SysContext;
 
@@ -60,6 +61,8 @@ pub struct InitOptions<'a> {
     pub new_keyring: Option<std::ffi::CString>,
     /// The signal mask the runtime had before it blocked signals for the clone.
     pub sigmask: &'a SigSet,
+    /// `linux.seccomp`, compiled by the runtime before the clone.
+    pub seccomp: Option<&'a Filter>,
 }
 
 /// Everything the init needs, inherited from the parent through the clone.
@@ -77,6 +80,7 @@ pub struct Init<'a> {
     /// Whether the init is the clone itself or the first stage's child.
     pub stage: Stage,
     pub(super) program: Option<Program>,
+    pub(super) seccomp_listener: Option<OwnedFd>,
     pub(super) hook_state: String,
     /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
     pub(super) timings: Vec<(String, u64)>,
@@ -120,6 +124,9 @@ const STEPS: &[(&str, Step)] = &[
     // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
     ("setting the scheduler", set_scheduler),
     ("setting the I/O priority", set_io_priority),
+    // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
+    // capability sets may drop: then it has to come first (runc does the same).
+    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
     ("switching user", switch_user),
     // As the container's user, so permissions are the user's.
@@ -130,6 +137,9 @@ const STEPS: &[(&str, Step)] = &[
     ("setting no_new_privs", set_no_new_privs),
     // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
     ("setting the personality", set_personality),
+    // The listener must reach the agent during `create`: install before ready.
+    ("installing seccomp with a listener", install_seccomp_before_ready),
+    ("passing the seccomp listener on", send_seccomp_listener),
     ("reporting ready", report_ready),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start),
@@ -137,6 +147,8 @@ const STEPS: &[(&str, Step)] = &[
     ("running startContainer hooks", run_start_container_hooks),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
+    // Last, so that only execve passes the filter (the spec orders seccomp last).
+    ("installing seccomp", install_seccomp_before_exec),
 ];
 
 /// An `exec`ed process's steps: a subset of [`STEPS`] in the same order, without the
@@ -150,14 +162,19 @@ const EXEC_STEPS: &[(&str, Step)] = &[
     ("setting rlimits", set_rlimits),
     ("setting the scheduler", set_scheduler),
     ("setting the I/O priority", set_io_priority),
+    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
     ("switching user", switch_user),
     ("changing to cwd", change_cwd),
     ("finding the executable", prepare_program),
     ("setting capabilities", set_capabilities),
     ("setting no_new_privs", set_no_new_privs),
+    ("installing seccomp with a listener", install_seccomp_before_ready),
+    ("passing the seccomp listener on", send_seccomp_listener),
     ("reporting ready", report_ready),
     ("restoring signals", restore_signals),
     ("closing inherited descriptors", close_inherited_fds),
+    // Last, so that only execve passes the filter (the spec orders seccomp last).
+    ("installing seccomp", install_seccomp_before_exec),
 ];
 
 impl<'a> Init<'a> {
@@ -170,7 +187,18 @@ impl<'a> Init<'a> {
         joined: &'a [OpenedNamespace],
         stage: Stage,
     ) -> Self {
-        Init { spec, channel, fifo, options, joined, stage, program: None, hook_state: String::new(), timings: Vec::new() }
+        Init {
+            spec,
+            channel,
+            fifo,
+            options,
+            joined,
+            stage,
+            program: None,
+            seccomp_listener: None,
+            hook_state: String::new(),
+            timings: Vec::new(),
+        }
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -433,6 +461,62 @@ fn set_capabilities(init: &mut Init) -> StepResult {
 fn set_no_new_privs(init: &mut Init) -> StepResult {
     if init.spec.process.no_new_privileges {
         prctl_result("prctl(PR_SET_NO_NEW_PRIVS)", prctl::set_no_new_privileges(true))?;
+    }
+    Ok(())
+}
+
+/// Where the init installs the seccomp filter: as late as its privileges and the listener
+/// allow, because every syscall of the init after it passes the filter too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeccompPoint {
+    /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
+    BeforeUserSwitch,
+    /// The listener has to be passed on before ready.
+    BeforeReady,
+    /// Nothing but execve follows.
+    BeforeExec,
+}
+
+fn seccomp_point(spec: &ValidSpec, filter: &Filter) -> SeccompPoint {
+    let process = &spec.process;
+    let keeps_sys_admin = match &process.capabilities {
+        Some(sets) => sets.effective.contains(&caps::Capability::CAP_SYS_ADMIN),
+        None => process.uid == 0,
+    };
+    if !process.no_new_privileges && !keeps_sys_admin {
+        SeccompPoint::BeforeUserSwitch
+    } else if filter.notifies() {
+        SeccompPoint::BeforeReady
+    } else {
+        SeccompPoint::BeforeExec
+    }
+}
+
+fn install_seccomp_at(init: &mut Init, point: SeccompPoint) -> StepResult {
+    let Some(filter) = init.options.seccomp else { return Ok(()) };
+    if seccomp_point(init.spec, filter) == point {
+        init.seccomp_listener = filter.install()?;
+    }
+    Ok(())
+}
+
+fn install_seccomp_before_user_switch(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeUserSwitch)
+}
+
+fn install_seccomp_before_ready(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeReady)
+}
+
+fn install_seccomp_before_exec(init: &mut Init) -> StepResult {
+    install_seccomp_at(init, SeccompPoint::BeforeExec)
+}
+
+/// The parent forwards the listener to `listenerPath`: the init cannot reach a host path
+/// after pivot_root, nor does it know its own pid in the runtime's pid namespace.
+fn send_seccomp_listener(init: &mut Init) -> StepResult {
+    if let Some(listener) = init.seccomp_listener.take() {
+        init.channel.send(&FromInit::SeccompListener, Some(listener.as_raw_fd()))?;
     }
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct Spawned {
     pub pid: Pid,
     /// The pty master when `process.terminal` is true.
     pub console: Option<OwnedFd>,
+    /// The seccomp notify listener when a rule of `linux.seccomp` notifies.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Starts the container init and waits until it is ready (or failed, in which case nothing
@@ -248,6 +250,13 @@ fn follow(
     } else {
         None
     };
+    let seccomp_listener = if opts.init.seccomp.is_some_and(|f| f.notifies()) {
+        let (_, fd) = channel.expect("SeccompListener", |m| *m == FromInit::SeccompListener).map_err(sync(init_pid))?;
+        let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into())))?;
+        Some(fd)
+    } else {
+        None
+    };
     let (ready, _) = channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
     logging::phase("waiting for the init's Ready");
     if let FromInit::Ready { steps } = ready {
@@ -262,5 +271,5 @@ fn follow(
             Err(err) => return Err(sync(Some(pid))(err)),
         }
     }
-    Ok(Spawned { pid, console })
+    Ok(Spawned { pid, console, seccomp_listener })
 }

@@ -15,6 +15,7 @@
 //!  run prestart + createRuntime hooks
 //!        ───── HooksDone{state} ──────────▶ the state JSON for createContainer/startContainer
 //!        ◀──── ConsoleMaster + fd ───────── (terminal: pty master)
+//!        ◀──── SeccompListener + fd ─────── (a seccomp rule notifies: the listener)
 //!        ◀──── Ready{steps} ─────────────── set up; about to block on exec.fifo (step times when tracing)
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
 //! ```
@@ -41,6 +42,8 @@ pub enum FromInit {
     RunHooks,
     /// The pty master of a `terminal: true` container rides along.
     ConsoleMaster,
+    /// The seccomp notify listener rides along.
+    SeccompListener,
     /// Setup is complete; the init now blocks on exec.fifo.
     Ready {
         /// Each step's name and duration in microseconds, when tracing (else empty).

@@ -18,6 +18,9 @@ mod options;
 mod paths;
 mod pivot;
 mod protect;
+
+pub use options::KNOWN as MOUNT_OPTIONS;
+
 #[cfg(test)]
 mod tests;
 

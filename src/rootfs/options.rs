@@ -74,6 +74,15 @@ fn effect(option: &str) -> Option<Effect> {
     })
 }
 
+/// Every option [`parse`] turns into mount flags or a propagation change (the
+/// `mountOptions` of `berth features`); others go to the filesystem as data.
+pub const KNOWN: &[&str] = &[
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
+    "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
+    "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+    "shared", "slave", "strictatime", "suid", "sync", "unbindable",
+];
+
 /// Parses `options` in order; a later option overrides an earlier one (`ro,rw` is rw).
 pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     let mut out = MountOptions::default();
@@ -149,6 +158,14 @@ pub(crate) fn kept_flags(
 mod tests {
     use super::*;
     use nix::sys::statvfs::FsFlags;
+
+    #[test]
+    fn every_known_option_has_an_effect() {
+        for option in KNOWN {
+            assert!(effect(option).is_some(), "{option}");
+            assert!(parse(&[option]).data.is_empty(), "{option}");
+        }
+    }
 
     #[test]
     fn flags_and_data_are_split() {

@@ -84,6 +84,7 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         masked_paths: vec![],
         readonly_paths: vec![],
         rootfs_propagation: None,
+        seccomp: None,
         annotations: HashMap::new(),
         cgroups_path: None,
         resources: Default::default(),

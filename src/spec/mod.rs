@@ -214,6 +214,9 @@ pub struct ValidSpec {
     pub readonly_paths: Vec<String>,
     /// `linux.rootfsPropagation`.
     pub rootfs_propagation: Option<String>,
+    /// `linux.seccomp`: errno values fit, argument indexes are below 6, a notifying profile
+    /// has an absolute `listenerPath`. Syscall names are not checked (unknown ones are skipped).
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// `annotations`.
     pub annotations: HashMap<String, String>,
     /// `linux.cgroupsPath`, when set and not empty.

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use oci_spec::runtime::{
     Capabilities, IOPriorityClass, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping,
     LinuxNamespaceType, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
-    PosixRlimitType, Process, Scheduler, Spec,
+    LinuxSeccompAction, PosixRlimitType, Process, Scheduler, Spec,
 };
 
 use super::{
@@ -60,6 +60,7 @@ const CHECKS: &[Check] = &[
     check_devices,
     check_rootfs_propagation,
     check_masked_readonly_paths,
+    check_seccomp,
     check_resources,
     check_unsupported_linux,
     check_other_platforms,
@@ -129,6 +130,7 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
         rootfs_propagation: linux
             .and_then(|l| l.rootfs_propagation().clone())
             .filter(|p| !p.is_empty()),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()),
         resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
@@ -783,6 +785,70 @@ fn check_masked_readonly_paths(spec: &Spec, p: &mut Problems) {
     }
 }
 
+/// Actions that take an errno (ERRNO) or a message for the tracer (TRACE).
+fn takes_errno(action: LinuxSeccompAction) -> bool {
+    matches!(action, LinuxSeccompAction::ScmpActErrno | LinuxSeccompAction::ScmpActTrace)
+}
+
+/// The syscalls the init makes between installing a notifying filter and handing its
+/// listener on; a notification there would wait for an agent that has no listener yet.
+const INIT_SYSCALLS_BEFORE_LISTENER: &[&str] = &["sendmsg"];
+
+fn check_seccomp(spec: &Spec, p: &mut Problems) {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else { return };
+    let errno_fits = |path: String, action, ret: Option<u32>, p: &mut Problems| match ret {
+        Some(_) if !takes_errno(action) => p.push(path, format!("{action} does not take an errno")),
+        Some(ret) if ret > u32::from(u16::MAX) => {
+            p.push(path, format!("{ret} is larger than 65535"))
+        }
+        _ => {}
+    };
+    let default = seccomp.default_action();
+    errno_fits("linux.seccomp.defaultErrnoRet".into(), default, seccomp.default_errno_ret(), p);
+    if default == LinuxSeccompAction::ScmpActNotify {
+        p.push(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY as the default would stop the init before it can pass the listener on",
+        );
+    }
+    let mut notifies = false;
+    for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
+        let path = format!("linux.seccomp.syscalls[{i}]");
+        errno_fits(format!("{path}.errnoRet"), rule.action(), rule.errno_ret(), p);
+        if rule.names().is_empty() || rule.names().iter().any(String::is_empty) {
+            p.push(format!("{path}.names"), "must list syscall names, none empty");
+        }
+        for (j, arg) in rule.args().iter().flatten().enumerate() {
+            if arg.index() >= 6 {
+                p.push(
+                    format!("{path}.args[{j}].index"),
+                    format!("{} is not below 6", arg.index()),
+                );
+            }
+        }
+        if rule.action() == LinuxSeccompAction::ScmpActNotify {
+            notifies = true;
+            if let Some(name) =
+                rule.names().iter().find(|n| INIT_SYSCALLS_BEFORE_LISTENER.contains(&n.as_str()))
+            {
+                p.push(
+                    format!("{path}.names"),
+                    format!("SCMP_ACT_NOTIFY on {name} would stop the init before it can pass the listener on"),
+                );
+            }
+        }
+    }
+    match seccomp.listener_path() {
+        None if notifies => {
+            p.push("linux.seccomp.listenerPath", "required when an action is SCMP_ACT_NOTIFY")
+        }
+        Some(path) if notifies && !path.is_absolute() => {
+            p.push("linux.seccomp.listenerPath", format!("{path:?} must be an absolute path"))
+        }
+        _ => {}
+    }
+}
+
 fn check_resources(spec: &Spec, p: &mut Problems) {
     let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
     for (i, d) in r.devices().iter().flatten().enumerate() {
@@ -817,7 +883,6 @@ fn check_resources(spec: &Spec, p: &mut Problems) {
 fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
     let Some(linux) = spec.linux() else { return };
     let unsupported = [
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
@@ -1060,7 +1125,6 @@ mod tests {
     #[test]
     fn unsupported_fields_are_refused() {
         let refused = [
-            (with("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW" })), "linux.seccomp"),
             (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
             (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
             (
@@ -1133,8 +1197,69 @@ mod tests {
     fn all_problems_are_collected() {
         let mut v = with("/process/cwd", json!("rel"));
         v["ociVersion"] = json!("");
-        v["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW" });
-        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.seccomp"]);
+        v["linux"]["intelRdt"] = json!({ "closID": "x" });
+        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.intelRdt"]);
+    }
+
+    #[test]
+    fn seccomp_profiles_are_checked() {
+        let seccomp = |profile: Value| with("/linux/seccomp", profile);
+        let good = seccomp(json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [
+                { "names": ["mkdir", "not_a_syscall_yet"], "action": "SCMP_ACT_NOTIFY" },
+                { "names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 7 },
+                { "names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{ "index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }] }
+            ]
+        }));
+        assert_eq!(paths_of(&good), Vec::<String>::new());
+        let rule =
+            |rule: Value| seccomp(json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule] }));
+        let bad = [
+            (
+                seccomp(json!({ "defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1 })),
+                "linux.seccomp.defaultErrnoRet",
+            ),
+            (
+                seccomp(json!({ "defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/a" })),
+                "linux.seccomp.defaultAction",
+            ),
+            (
+                rule(json!({ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000 })),
+                "linux.seccomp.syscalls[0].errnoRet",
+            ),
+            (
+                rule(json!({ "names": ["mkdir"], "action": "SCMP_ACT_LOG", "errnoRet": 1 })),
+                "linux.seccomp.syscalls[0].errnoRet",
+            ),
+            (
+                rule(json!({ "names": [], "action": "SCMP_ACT_LOG" })),
+                "linux.seccomp.syscalls[0].names",
+            ),
+            (
+                rule(
+                    json!({ "names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 6, "value": 1, "op": "SCMP_CMP_EQ" }] }),
+                ),
+                "linux.seccomp.syscalls[0].args[0].index",
+            ),
+            (
+                rule(json!({ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" })),
+                "linux.seccomp.listenerPath",
+            ),
+            (
+                seccomp(json!({ "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+                                "syscalls": [{ "names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY" }] })),
+                "linux.seccomp.syscalls[0].names",
+            ),
+        ];
+        for (v, path) in bad {
+            let paths = paths_of(&v);
+            assert!(paths.iter().any(|p| p == path), "{v}: expected {path}, got {paths:?}");
+        }
     }
 
     #[test]

@@ -34,6 +34,7 @@ impl SysError {
 pub type SysResult<T> = Result<T, SysError>;
 
 pub mod process;
+pub mod seccomp;
 
 /// Attaches the syscall name and its target to a failed `nix` call.
 pub trait SysContext<T> {

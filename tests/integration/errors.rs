@@ -126,13 +126,10 @@ fn relative_hook_path_is_refused() {
 }
 
 #[test]
-fn unsupported_seccomp_is_refused() {
-    if reference_runc() {
-        return;
-    }
+fn seccomp_errno_for_an_action_without_one_is_refused() {
     let cfg = Config::new(&["true"])
-        .set("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [] }));
-    refused("seccomp", cfg, "seccomp");
+        .set("/linux/seccomp", json!({ "defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1 }));
+    refused("seccomp", cfg, "linux.seccomp.defaultErrnoRet");
 }
 
 #[test]

@@ -392,7 +392,11 @@ impl TestEnv {
     /// The entries of the state root (none when it does not exist).
     pub fn root_entries(&self) -> Vec<String> {
         match fs::read_dir(&self.root) {
-            Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            // Compiled seccomp programs are kept for reuse, not container state.
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name != berth::seccomp::CACHE_DIR)
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
