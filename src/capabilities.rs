@@ -5,7 +5,7 @@
 //! still need CAP_SETPCAP in the effective set), effective (a subset of permitted), then
 //! permitted, and ambient last (each ambient capability must be permitted and inheritable).
 
-use caps::{CapSet, CapsHashSet, Capability};
+use caps::{CapSet, Capability, CapsHashSet};
 
 use crate::spec::CapabilitySets;
 
@@ -40,7 +40,8 @@ pub fn limit_bounding(sets: &CapabilitySets) -> Result<(), CapabilityError> {
 
 /// Sets inheritable, effective, permitted and ambient to exactly what `sets` lists.
 pub fn apply(sets: &CapabilitySets) -> Result<(), CapabilityError> {
-    caps::set(None, CapSet::Inheritable, &to_set(&sets.inheritable)).map_err(set_err("inheritable"))?;
+    caps::set(None, CapSet::Inheritable, &to_set(&sets.inheritable))
+        .map_err(set_err("inheritable"))?;
     caps::set(None, CapSet::Effective, &to_set(&sets.effective)).map_err(set_err("effective"))?;
     caps::set(None, CapSet::Permitted, &to_set(&sets.permitted)).map_err(set_err("permitted"))?;
     caps::clear(None, CapSet::Ambient).map_err(set_err("ambient"))?;

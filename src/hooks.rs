@@ -111,7 +111,8 @@ fn wait_until(child: &mut std::process::Child, deadline: Option<Instant>) -> Opt
             Some(d) => d.checked_duration_since(Instant::now())?,
             None => Duration::from_secs(3600),
         };
-        let timeout = PollTimeout::try_from(left.min(Duration::from_secs(60))).unwrap_or(PollTimeout::MAX);
+        let timeout =
+            PollTimeout::try_from(left.min(Duration::from_secs(60))).unwrap_or(PollTimeout::MAX);
         match &pidfd {
             Some(fd) => {
                 let _ = poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], timeout);

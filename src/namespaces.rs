@@ -118,7 +118,8 @@ pub fn write_time_offsets(offsets: &[(TimeClock, i64, u32)]) -> SysResult<()> {
         })
         .collect();
     let path = Path::new("/proc/self/timens_offsets");
-    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let errno =
+        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
     std::fs::write(path, text).map_err(errno).sys("write", path.display())
 }
 
@@ -128,12 +129,12 @@ fn proc_file(pid: Pid, name: &str) -> PathBuf {
 
 /// The map file takes all lines in one write(2).
 fn write_map(path: &Path, maps: &[IdMap]) -> SysResult<()> {
-    let text: String = maps
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-        .collect();
-    let errno = |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    let mut file = File::options().write(true).open(path).map_err(errno).sys("open", path.display())?;
+    let text: String =
+        maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect();
+    let errno =
+        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut file =
+        File::options().write(true).open(path).map_err(errno).sys("open", path.display())?;
     file.write_all(text.as_bytes()).map_err(errno).sys("write", path.display())
 }
 

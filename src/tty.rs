@@ -19,7 +19,8 @@ nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 /// In the init, after pivot: opens a new pty, sets its size, bind-mounts the slave on
 /// /dev/console, makes it the controlling terminal and fds 0–2, and returns the master.
 pub fn setup_console(size: Option<(u16, u16)>) -> SysResult<OwnedFd> {
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).sys("open", "/dev/ptmx")?;
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .sys("open", "/dev/ptmx")?;
     grantpt(&master).sys("grantpt", "/dev/ptmx")?;
     unlockpt(&master).sys("unlockpt", "/dev/ptmx")?;
     let slave_path = ptsname_r(&master).sys("ptsname", "/dev/ptmx")?;
@@ -28,8 +29,9 @@ pub fn setup_console(size: Option<(u16, u16)>) -> SysResult<OwnedFd> {
         // SAFETY: TIOCSWINSZ reads one winsize from the pointer.
         unsafe { set_winsize(master.as_raw_fd(), &ws) }.sys("ioctl(TIOCSWINSZ)", &slave_path)?;
     }
-    let slave = nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
-        .sys("open", &slave_path)?;
+    let slave =
+        nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
+            .sys("open", &slave_path)?;
     bind_console(&slave_path)?;
     for target in 0..=2 {
         // SAFETY: dup2 onto the stdio numbers; both descriptors are valid.
@@ -53,8 +55,14 @@ fn bind_console(slave_path: &str) -> SysResult<()> {
             .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
             .sys("create", console.display())?;
     }
-    nix::mount::mount(Some(slave_path), console, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-        .sys("mount", format!("{slave_path} on /dev/console"))
+    nix::mount::mount(
+        Some(slave_path),
+        console,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .sys("mount", format!("{slave_path} on /dev/console"))
 }
 
 /// In the parent: sends `master` to the unix socket at `socket` as SCM_RIGHTS.
@@ -64,8 +72,14 @@ pub fn send_to_console_socket(socket: &Path, master: RawFd) -> SysResult<()> {
         .sys("connect", socket.display())?;
     let name = b"/dev/ptmx";
     let fds = [master];
-    sendmsg::<()>(stream.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .sys("sendmsg", socket.display())?;
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .sys("sendmsg", socket.display())?;
     Ok(())
 }
 
@@ -100,17 +114,26 @@ impl Proxy {
         let events = |open: bool| if open { PollFlags::POLLIN } else { PollFlags::empty() };
         // SAFETY: fd 0 stays open for the life of the process.
         let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
-        vec![PollFd::new(self.master.as_fd(), events(self.master_open)), PollFd::new(stdin, events(self.stdin_open))]
+        vec![
+            PollFd::new(self.master.as_fd(), events(self.master_open)),
+            PollFd::new(stdin, events(self.stdin_open)),
+        ]
     }
 
     /// Copies whatever `poll` reported ready, in the order of [`Proxy::poll_fds`].
     pub fn pump(&mut self, revents: &[nix::poll::PollFlags]) {
         use nix::poll::PollFlags;
-        let ready = |i: usize| revents.get(i).is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
-        if self.master_open && ready(0) && !copy_once(self.master.as_fd(), std::io::stdout().as_fd()) {
+        let ready = |i: usize| {
+            revents.get(i).is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
+        };
+        if self.master_open
+            && ready(0)
+            && !copy_once(self.master.as_fd(), std::io::stdout().as_fd())
+        {
             self.master_open = false;
         }
-        if self.stdin_open && ready(1) && !copy_once(std::io::stdin().as_fd(), self.master.as_fd()) {
+        if self.stdin_open && ready(1) && !copy_once(std::io::stdin().as_fd(), self.master.as_fd())
+        {
             self.stdin_open = false;
         }
     }
@@ -136,7 +159,11 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
-            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
         }
     }
 }

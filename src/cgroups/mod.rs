@@ -520,7 +520,9 @@ mod tests {
 /// berth does not apply them, and says so instead of staying silent.
 fn warn_deprecated(resources: &LinuxResources) {
     let Some(memory) = resources.memory() else { return };
-    for (field, set) in [("kernel", memory.kernel().is_some()), ("kernelTCP", memory.kernel_tcp().is_some())] {
+    for (field, set) in
+        [("kernel", memory.kernel().is_some()), ("kernelTCP", memory.kernel_tcp().is_some())]
+    {
         if set {
             let msg = format!("linux.resources.memory.{field} is deprecated and not applied");
             crate::logging::log(crate::logging::Level::Warning, &msg);

@@ -41,15 +41,20 @@ pub struct CreateFlags {
 impl CreateFlags {
     /// The library's options, with an absolute bundle path; `systemd_cgroup` is the global flag.
     pub fn to_options(&self, systemd_cgroup: bool) -> Result<CreateOptions, Error> {
-        let bundle = std::path::absolute(&self.bundle)
-            .map_err(|source| Error::Io { what: "resolving bundle", path: self.bundle.clone(), source })?;
+        let bundle = std::path::absolute(&self.bundle).map_err(|source| Error::Io {
+            what: "resolving bundle",
+            path: self.bundle.clone(),
+            source,
+        })?;
         Ok(CreateOptions {
             bundle,
-            pid_file: self.pid_file.as_ref().map(std::path::absolute).transpose().map_err(|source| Error::Io {
-                what: "resolving pid file",
-                path: self.pid_file.clone().unwrap_or_default(),
-                source,
-            })?,
+            pid_file: self.pid_file.as_ref().map(std::path::absolute).transpose().map_err(
+                |source| Error::Io {
+                    what: "resolving pid file",
+                    path: self.pid_file.clone().unwrap_or_default(),
+                    source,
+                },
+            )?,
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,

@@ -73,9 +73,13 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
     }
     let options = ExecOptions {
         detach: args.detach,
-        pid_file: args.pid_file.as_ref().map(std::path::absolute).transpose().map_err(|source| {
-            Error::Io { what: "resolving pid file", path: args.pid_file.clone().unwrap_or_default(), source }
-        })?,
+        pid_file: args.pid_file.as_ref().map(std::path::absolute).transpose().map_err(
+            |source| Error::Io {
+                what: "resolving pid file",
+                path: args.pid_file.clone().unwrap_or_default(),
+                source,
+            },
+        )?,
         console_socket: args.console_socket.clone(),
         preserve_fds: args.preserve_fds,
     };
@@ -102,7 +106,9 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
 fn parse_user(text: &str) -> Result<(u32, Option<u32>), Error> {
     let bad = || Error::Usage(format!("--user {text:?}: expected UID or UID:GID"));
     match text.split_once(':') {
-        Some((uid, gid)) => Ok((uid.parse().map_err(|_| bad())?, Some(gid.parse().map_err(|_| bad())?))),
+        Some((uid, gid)) => {
+            Ok((uid.parse().map_err(|_| bad())?, Some(gid.parse().map_err(|_| bad())?)))
+        }
         None => Ok((text.parse().map_err(|_| bad())?, None)),
     }
 }

@@ -31,7 +31,10 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
         views.iter().for_each(|v| println!("{}", v.id));
     } else {
         match args.format {
-            ListFormat::Json => println!("{}", serde_json::to_string(&views).map_err(|e| Error::Usage(e.to_string()))?),
+            ListFormat::Json => println!(
+                "{}",
+                serde_json::to_string(&views).map_err(|e| Error::Usage(e.to_string()))?
+            ),
             ListFormat::Table => print!("{}", table(&views)),
         }
     }
@@ -57,7 +60,8 @@ fn table(views: &[StateView]) -> String {
         (0..6).map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12)).collect();
     rows.iter()
         .map(|row| {
-            let mut line: String = row[..5].iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let mut line: String =
+                row[..5].iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
             line.push_str(&row[5]);
             line.push('\n');
             line

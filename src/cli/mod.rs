@@ -160,7 +160,9 @@ impl Cli {
         let store = StateStore::new(&self.global.root);
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
-            Some(Command::Create(args)) => create::execute(&store, args, self.global.systemd_cgroup),
+            Some(Command::Create(args)) => {
+                create::execute(&store, args, self.global.systemd_cgroup)
+            }
             Some(Command::Start(args)) => start::execute(&store, args),
             Some(Command::State(args)) => state::execute(&store, args),
             Some(Command::Kill(args)) => kill::execute(&store, args),
@@ -184,7 +186,9 @@ impl GlobalOpts {
         match self.rootless.as_deref() {
             None | Some("auto") | Some("false") => Ok(()),
             Some("true") => Err(Error::Unsupported("--rootless")),
-            Some(other) => Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}"))),
+            Some(other) => {
+                Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}")))
+            }
         }
     }
 }

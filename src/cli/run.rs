@@ -19,7 +19,12 @@ pub struct Args {
 }
 
 pub fn execute(store: &StateStore, args: Args, systemd_cgroup: bool) -> Result<i32, Error> {
-    match berth::container::run(store, &args.id, &args.opts.to_options(systemd_cgroup)?, args.detach)? {
+    match berth::container::run(
+        store,
+        &args.id,
+        &args.opts.to_options(systemd_cgroup)?,
+        args.detach,
+    )? {
         RunOutcome::Detached => Ok(0),
         RunOutcome::Exited(code) => Ok(code),
     }

@@ -19,6 +19,7 @@ pub fn execute(args: Args) -> Result<i32, Error> {
     let path = berth::spec::config_path(&args.bundle);
     let io = |source| Error::Io { what: "writing", path: path.clone(), source };
     let mut file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(io)?;
-    std::io::Write::write_all(&mut file, berth::spec::default_spec(args.rootless).as_bytes()).map_err(io)?;
+    std::io::Write::write_all(&mut file, berth::spec::default_spec(args.rootless).as_bytes())
+        .map_err(io)?;
     Ok(0)
 }

@@ -7,11 +7,11 @@ use nix::sys::signal::SigSet;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use super::query::hook_state_json;
 use crate::cgroups::Cgroup;
 use crate::logging;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
-use super::query::hook_state_json;
 use crate::spec::ValidSpec;
 use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
@@ -74,7 +74,8 @@ pub(super) fn create_with_mask(
     let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
     let cache = store.root().join(crate::seccomp::CACHE_DIR);
-    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
+    let seccomp =
+        spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
     // Limits are in place before any process of the container runs in the cgroup.
@@ -90,7 +91,8 @@ pub(super) fn create_with_mask(
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         // Ids are validated to printable ASCII, so the name has no NUL.
-        new_keyring: (!opts.no_new_keyring).then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
+        new_keyring: (!opts.no_new_keyring)
+            .then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };
@@ -101,7 +103,8 @@ pub(super) fn create_with_mask(
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
         Ok(json)
     };
-    let options = SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
+    let options =
+        SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
     let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
@@ -123,11 +126,18 @@ pub(super) fn create_with_mask(
 }
 
 /// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.
-fn check_console_flags(spec: &ValidSpec, opts: &CreateOptions, keeps_console: bool) -> Result<(), Error> {
+fn check_console_flags(
+    spec: &ValidSpec,
+    opts: &CreateOptions,
+    keeps_console: bool,
+) -> Result<(), Error> {
     match (spec.process.terminal, opts.console_socket.is_some()) {
-        (true, false) if !keeps_console => Err(Error::Usage("process.terminal is true: --console-socket is required".into())),
+        (true, false) if !keeps_console => {
+            Err(Error::Usage("process.terminal is true: --console-socket is required".into()))
+        }
         (false, true) => Err(Error::Usage(
-            "--console-socket given but process.terminal is false: there is no terminal to send".into(),
+            "--console-socket given but process.terminal is false: there is no terminal to send"
+                .into(),
         )),
         _ => Ok(()),
     }
@@ -183,7 +193,8 @@ impl Drop for Cleanup {
         if let Some(cgroup) = self.cgroup.take() {
             // A two-stage init is not our child: kill whatever is left in the cgroup too.
             for pid in cgroup.pids().unwrap_or_default() {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = cgroup.remove();
         }

@@ -40,7 +40,10 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
 
 /// Removes a stopped container's cgroup and directory, then runs its poststop hooks.
 /// Without a pid namespace, processes can outlive the init; they go with the cgroup.
-pub(super) fn remove(dir: crate::state::ContainerDir, state: &crate::state::State) -> Result<(), Error> {
+pub(super) fn remove(
+    dir: crate::state::ContainerDir,
+    state: &crate::state::State,
+) -> Result<(), Error> {
     if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
         if !cgroup.pids()?.is_empty() {
             super::kill::signal_all(&cgroup, libc::SIGKILL)?;

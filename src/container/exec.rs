@@ -70,7 +70,12 @@ pub enum ExecOutcome {
 }
 
 /// `berth exec ID …`.
-pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptions) -> Result<ExecOutcome, Error> {
+pub fn exec(
+    store: &StateStore,
+    id: &str,
+    process: ExecProcess,
+    opts: &ExecOptions,
+) -> Result<ExecOutcome, Error> {
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
     let status = crate::state::status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
@@ -88,12 +93,23 @@ pub fn exec(store: &StateStore, id: &str, process: ExecProcess, opts: &ExecOptio
     if !opts.detach {
         // A two-stage exec is our grandchild; as subreaper we still get to wait for it.
         prctl::set_child_subreaper(true).map_err(|errno| {
-            crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+            crate::sys::SysError::new(
+                "prctl(PR_SET_CHILD_SUBREAPER)",
+                "",
+                nix::errno::Errno::from_raw(errno),
+            )
         })?;
     }
     let mask = block_all()?;
     let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
-    let result = exec_blocked(&spec, opts, &mask, cgroup.as_ref(), &state, &store.root().join(crate::seccomp::CACHE_DIR));
+    let result = exec_blocked(
+        &spec,
+        opts,
+        &mask,
+        cgroup.as_ref(),
+        &state,
+        &store.root().join(crate::seccomp::CACHE_DIR),
+    );
     restore(&mask)?;
     result
 }
@@ -108,7 +124,8 @@ fn exec_blocked(
     cache: &std::path::Path,
 ) -> Result<ExecOutcome, Error> {
     // The container's filter applies to every process in it (runc does the same).
-    let seccomp = spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
+    let seccomp =
+        spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,
@@ -118,7 +135,9 @@ fn exec_blocked(
         seccomp: seccomp.as_ref(),
     };
     let on_clone = |pid: Pid| match cgroup {
-        Some(cgroup) => cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError),
+        Some(cgroup) => {
+            cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError)
+        }
         None => Ok(()),
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
@@ -201,7 +220,9 @@ fn check_console(process: &ValidProcess, opts: &ExecOptions) -> Result<(), Error
         (true, false) if opts.detach => {
             Err(Error::Usage("a detached exec with a terminal needs --console-socket".into()))
         }
-        (false, true) => Err(Error::Usage("--console-socket needs --tty (process.terminal)".into())),
+        (false, true) => {
+            Err(Error::Usage("--console-socket needs --tty (process.terminal)".into()))
+        }
         _ => Ok(()),
     }
 }

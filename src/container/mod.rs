@@ -48,13 +48,17 @@ fn current_status(state: &State, fifo: &std::path::Path) -> Status {
 
 /// Whether the process recorded in `state` is still that process (and not a zombie).
 fn still_running(state: &State) -> bool {
-    state.pid > 0 && process_start_time(state.pid) == Some(state.pid_start_time) && !is_zombie(state.pid)
+    state.pid > 0
+        && process_start_time(state.pid) == Some(state.pid_start_time)
+        && !is_zombie(state.pid)
 }
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
+        .and_then(|stat| {
+            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
         .unwrap_or(true)
 }
 
@@ -71,7 +75,12 @@ fn wait_gone(state: &State, limit: Duration) -> bool {
 }
 
 /// Runs hooks whose failure the spec turns into a warning (poststart, poststop).
-fn run_hooks_warning_only(kind: &'static str, hooks: &[crate::spec::Hook], state: &State, status: crate::state::Status) {
+fn run_hooks_warning_only(
+    kind: &'static str,
+    hooks: &[crate::spec::Hook],
+    state: &State,
+    status: crate::state::Status,
+) {
     if hooks.is_empty() {
         return;
     }

@@ -81,7 +81,8 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
     match store.read(id) {
         Ok(state) => {
-            let status = super::current_status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+            let status =
+                super::current_status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
             Ok(StateView::new(state, status))
         }
         Err(StateError::Creating(_)) => Ok(StateView::creating(id)),

@@ -20,11 +20,20 @@ pub enum RunOutcome {
 }
 
 /// `berth run [--detach] ID`.
-pub fn run(store: &StateStore, id: &str, opts: &CreateOptions, detach: bool) -> Result<RunOutcome, Error> {
+pub fn run(
+    store: &StateStore,
+    id: &str,
+    opts: &CreateOptions,
+    detach: bool,
+) -> Result<RunOutcome, Error> {
     if !detach {
         // A two-stage init is our grandchild; as subreaper we still get to wait for it.
         prctl::set_child_subreaper(true).map_err(|errno| {
-            crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+            crate::sys::SysError::new(
+                "prctl(PR_SET_CHILD_SUBREAPER)",
+                "",
+                nix::errno::Errno::from_raw(errno),
+            )
         })?;
     }
     let mask = block_all()?;

@@ -24,17 +24,29 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
             Status::Stopped => "cannot start a container that has stopped",
             _ => "cannot start a container that is not created",
         };
-        return Err(Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason });
+        return Err(Error::WrongStatus {
+            id: state.id.clone(),
+            status: status_name(status),
+            reason,
+        });
     }
     // The init holds the fifo open read-write and blocks reading it. Non-blocking, the
     // open fails with ENXIO instead of waiting when there is no init left to read.
-    let fd = match nix::fcntl::open(&fifo_path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fd = match nix::fcntl::open(
+        &fifo_path,
+        OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Err(nix::errno::Errno::ENXIO) => return Err(init_gone(state)),
         other => other.sys("open", fifo_path.display())?,
     };
     nix::unistd::write(&fd, b"0").sys("write", fifo_path.display())?;
     wait_for_exec(&fd, &fifo_path)?;
-    std::fs::remove_file(&fifo_path).map_err(|source| Error::Io { what: "removing", path: fifo_path, source })?;
+    std::fs::remove_file(&fifo_path).map_err(|source| Error::Io {
+        what: "removing",
+        path: fifo_path,
+        source,
+    })?;
     super::run_hooks_warning_only("poststart", &state.poststart, state, Status::Running);
     Ok(())
 }
@@ -50,8 +62,16 @@ fn wait_for_exec(fifo: &std::os::fd::OwnedFd, path: &std::path::Path) -> Result<
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::empty())];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(crate::sys::SysError::new("poll", path.display().to_string(), errno).into()),
-            Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)) => {
+            Err(errno) => {
+                return Err(
+                    crate::sys::SysError::new("poll", path.display().to_string(), errno).into()
+                )
+            }
+            Ok(_)
+                if fds[0]
+                    .revents()
+                    .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)) =>
+            {
                 return Ok(())
             }
             Ok(_) => continue,
@@ -69,5 +89,8 @@ fn init_gone(state: &State) -> Error {
 
 /// runc's lowercase status word.
 pub(super) fn status_name(status: Status) -> String {
-    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

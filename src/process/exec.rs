@@ -80,8 +80,13 @@ fn path_var(env: &[String]) -> &str {
 /// `name` as is when it holds a `/`, else the first executable regular file on `path_var`.
 fn resolve(name: &str, path_var: &str) -> Result<PathBuf, ExecError> {
     if name.contains('/') {
-        let meta = std::fs::metadata(name).map_err(|source| ExecError::Stat { name: name.into(), source })?;
-        return if is_executable(&meta) { Ok(name.into()) } else { Err(ExecError::NotExecutable(name.into())) };
+        let meta = std::fs::metadata(name)
+            .map_err(|source| ExecError::Stat { name: name.into(), source })?;
+        return if is_executable(&meta) {
+            Ok(name.into())
+        } else {
+            Err(ExecError::NotExecutable(name.into()))
+        };
     }
     let mut found_unexecutable = false;
     for dir in path_var.split(':') {
@@ -94,7 +99,11 @@ fn resolve(name: &str, path_var: &str) -> Result<PathBuf, ExecError> {
             found_unexecutable |= meta.is_file();
         }
     }
-    Err(if found_unexecutable { ExecError::NotExecutable(name.into()) } else { ExecError::NotFound(name.into()) })
+    Err(if found_unexecutable {
+        ExecError::NotExecutable(name.into())
+    } else {
+        ExecError::NotFound(name.into())
+    })
 }
 
 fn is_executable(meta: &std::fs::Metadata) -> bool {

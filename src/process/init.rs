@@ -88,93 +88,77 @@ pub struct Init<'a> {
 
 type Step = fn(&mut Init) -> StepResult;
 
+/// Which clones run a step: an `exec`ed process skips the container-wide setup and the
+/// wait for `start`.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Every clone.
+    All,
+    /// Only a clone of this role.
+    Only(Role),
+}
+
 /// The init's steps in order; the comment on each says why it is there.
-const STEPS: &[(&str, Step)] = &[
+const STEPS: &[(&str, Step, Scope)] = &[
     // Nothing may touch the user namespace before its maps exist, and nothing may run
     // outside the container's cgroup.
-    ("waiting for the runtime's setup", wait_for_parent),
+    ("waiting for the runtime's setup", wait_for_parent, Scope::All),
     // After the cgroup placement, so the cgroup namespace is rooted at the container's cgroup.
-    ("creating the cgroup namespace", unshare_cgroup_namespace),
+    ("creating the cgroup namespace", unshare_cgroup_namespace, Scope::Only(Role::Container)),
     // Joining by path uses the namespace fds opened before the clone.
-    ("joining namespaces", join_namespaces),
+    ("joining namespaces", join_namespaces, Scope::All),
     // A new session detaches the container from the caller's terminal.
-    ("creating a session", new_session),
+    ("creating a session", new_session, Scope::All),
     // Keys of the host's session must not be reachable from the container.
-    ("joining a new session keyring", join_session_keyring),
+    ("joining a new session keyring", join_session_keyring, Scope::Only(Role::Container)),
     // Non-dumpable until execve: no other process can open /proc/<init>/exe (CVE-2019-5736).
-    ("making the init non-dumpable", non_dumpable),
+    ("making the process non-dumpable", non_dumpable, Scope::All),
     // Needs the host's /proc, which is still our /proc before pivot.
-    ("setting oomScoreAdj", set_oom_score_adj),
-    ("setting hostname", set_hostname),
+    ("setting oomScoreAdj", set_oom_score_adj, Scope::Only(Role::Container)),
+    ("setting hostname", set_hostname, Scope::Only(Role::Container)),
     // Mounts need the host paths of the bundle, so they precede pivot_root.
-    ("preparing the rootfs", prepare_rootfs),
+    ("preparing the rootfs", prepare_rootfs, Scope::Only(Role::Container)),
     // Mounts are done, pivot_root is not: the spec's point for createRuntime (in the runtime,
     // through the parent) and createContainer (here, in the container's namespaces).
-    ("running create hooks", run_create_hooks),
-    ("pivoting into the rootfs", pivot_root),
+    ("running create hooks", run_create_hooks, Scope::Only(Role::Container)),
+    ("pivoting into the rootfs", pivot_root, Scope::Only(Role::Container)),
     // cwd is created while / is still writable.
-    ("creating cwd", create_cwd),
+    ("creating cwd", create_cwd, Scope::Only(Role::Container)),
     // Through the container's /proc, before readonlyPaths make /proc/sys read-only.
-    ("setting sysctls", set_sysctls),
-    ("masking and read-only paths", finish_rootfs),
+    ("setting sysctls", set_sysctls, Scope::Only(Role::Container)),
+    ("masking and read-only paths", finish_rootfs, Scope::Only(Role::Container)),
     // The pty comes from the container's own devpts, so after pivot.
-    ("setting up the console", setup_console),
+    ("setting up the console", setup_console, Scope::All),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
-    ("setting rlimits", set_rlimits),
+    ("setting rlimits", set_rlimits, Scope::All),
     // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
-    ("setting the scheduler", set_scheduler),
-    ("setting the I/O priority", set_io_priority),
+    ("setting the scheduler", set_scheduler, Scope::All),
+    ("setting the I/O priority", set_io_priority, Scope::All),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
-    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
+    ("installing seccomp before the user switch", install_seccomp_before_user_switch, Scope::All),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
-    ("switching user", switch_user),
+    ("switching user", switch_user, Scope::All),
     // As the container's user, so permissions are the user's.
-    ("changing to cwd", change_cwd),
+    ("changing to cwd", change_cwd, Scope::All),
     // PATH lookup as the user, inside the container; failures reach `create` (runc does so).
-    ("finding the executable", prepare_program),
-    ("setting capabilities", set_capabilities),
-    ("setting no_new_privs", set_no_new_privs),
+    ("finding the executable", prepare_program, Scope::All),
+    ("setting capabilities", set_capabilities, Scope::All),
+    ("setting no_new_privs", set_no_new_privs, Scope::All),
     // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
-    ("setting the personality", set_personality),
+    ("setting the personality", set_personality, Scope::Only(Role::Container)),
     // The listener must reach the agent during `create`: install before ready.
-    ("installing seccomp with a listener", install_seccomp_before_ready),
-    ("passing the seccomp listener on", send_seccomp_listener),
-    ("reporting ready", report_ready),
+    ("installing seccomp with a listener", install_seccomp_before_ready, Scope::All),
+    ("passing the seccomp listener on", send_seccomp_listener, Scope::All),
+    ("reporting ready", report_ready, Scope::All),
     // Blocks until `start` writes into the fifo.
-    ("waiting for start", wait_for_start),
+    ("waiting for start", wait_for_start, Scope::Only(Role::Container)),
     // After start, before the program: in the container, as its user.
-    ("running startContainer hooks", run_start_container_hooks),
-    ("restoring signals", restore_signals),
-    ("closing inherited descriptors", close_inherited_fds),
+    ("running startContainer hooks", run_start_container_hooks, Scope::Only(Role::Container)),
+    ("restoring signals", restore_signals, Scope::All),
+    ("closing inherited descriptors", close_inherited_fds, Scope::All),
     // Last, so that only execve passes the filter (the spec orders seccomp last).
-    ("installing seccomp", install_seccomp_before_exec),
-];
-
-/// An `exec`ed process's steps: a subset of [`STEPS`] in the same order, without the
-/// container-wide setup and without waiting for `start`.
-const EXEC_STEPS: &[(&str, Step)] = &[
-    ("waiting for the runtime's setup", wait_for_parent),
-    ("joining namespaces", join_namespaces),
-    ("creating a session", new_session),
-    ("making the process non-dumpable", non_dumpable),
-    ("setting up the console", setup_console),
-    ("setting rlimits", set_rlimits),
-    ("setting the scheduler", set_scheduler),
-    ("setting the I/O priority", set_io_priority),
-    ("installing seccomp before the user switch", install_seccomp_before_user_switch),
-    ("switching user", switch_user),
-    ("changing to cwd", change_cwd),
-    ("finding the executable", prepare_program),
-    ("setting capabilities", set_capabilities),
-    ("setting no_new_privs", set_no_new_privs),
-    ("installing seccomp with a listener", install_seccomp_before_ready),
-    ("passing the seccomp listener on", send_seccomp_listener),
-    ("reporting ready", report_ready),
-    ("restoring signals", restore_signals),
-    ("closing inherited descriptors", close_inherited_fds),
-    // Last, so that only execve passes the filter (the spec orders seccomp last).
-    ("installing seccomp", install_seccomp_before_exec),
+    ("installing seccomp", install_seccomp_before_exec, Scope::All),
 ];
 
 impl<'a> Init<'a> {
@@ -203,12 +187,13 @@ impl<'a> Init<'a> {
 
     /// Runs every step and execs the container's program; never returns.
     pub fn run(mut self) -> ! {
-        let steps = match self.options.role {
-            Role::Container => STEPS,
-            Role::Exec => EXEC_STEPS,
+        let role = self.options.role;
+        let runs = |scope: &Scope| match scope {
+            Scope::All => true,
+            Scope::Only(only) => *only == role,
         };
         let trace = crate::logging::tracing();
-        for (name, step) in steps {
+        for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
             let begin = trace.then(std::time::Instant::now);
             if let Err(source) = step(&mut self) {
                 let err = StepError { step: name, source };
@@ -226,7 +211,8 @@ impl<'a> Init<'a> {
         };
         // `exec` still listens (the socket closes only on a successful execve); after
         // `start` the parent is gone and the container's stderr is the only witness.
-        if self.channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None).is_err() {
+        if self.channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None).is_err()
+        {
             let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(&err));
         }
         let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
@@ -243,7 +229,9 @@ impl<'a> Init<'a> {
 }
 
 fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
-    result.map_err(|errno| crate::sys::SysError::new(call, "", nix::errno::Errno::from_raw(errno)).into())
+    result.map_err(|errno| {
+        crate::sys::SysError::new(call, "", nix::errno::Errno::from_raw(errno)).into()
+    })
 }
 
 fn wait_for_parent(init: &mut Init) -> StepResult {
@@ -278,8 +266,10 @@ fn unshare_cgroup_namespace(init: &mut Init) -> StepResult {
 
 /// In a new user namespace we start as the overflow uid until we claim 0 under the maps.
 pub fn become_root() -> StepResult {
-    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).sys("setresgid", "0")?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).sys("setresuid", "0")?;
+    nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .sys("setresgid", "0")?;
+    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .sys("setresuid", "0")?;
     Ok(())
 }
 
@@ -299,11 +289,14 @@ fn join_session_keyring(init: &mut Init) -> StepResult {
     let Some(name) = &init.options.new_keyring else { return Ok(()) };
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl reads one NUL-terminated name.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     // A kernel built without keyrings (ENOSYS) has nothing to isolate.
     match nix::errno::Errno::result(ret) {
         Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
-        Err(errno) => Err(crate::sys::SysError::new("keyctl(JOIN_SESSION_KEYRING)", "", errno).into()),
+        Err(errno) => {
+            Err(crate::sys::SysError::new("keyctl(JOIN_SESSION_KEYRING)", "", errno).into())
+        }
     }
 }
 
@@ -325,7 +318,12 @@ fn set_hostname(init: &mut Init) -> StepResult {
     if let Some(name) = &init.spec.domainname {
         // SAFETY: the pointer and length describe `name`'s bytes.
         if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
-            return Err(crate::sys::SysError::new("setdomainname", name, nix::errno::Errno::last()).into());
+            return Err(crate::sys::SysError::new(
+                "setdomainname",
+                name,
+                nix::errno::Errno::last(),
+            )
+            .into());
         }
     }
     Ok(())
@@ -346,9 +344,15 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
     init.channel.send(&FromInit::RunHooks, None)?;
     match init.channel.recv::<FromParent>()? {
         (FromParent::HooksDone { state }, _) => init.hook_state = state,
-        (other, _) => return Err(format!("sync protocol: expected HooksDone, got {other:?}").into()),
+        (other, _) => {
+            return Err(format!("sync protocol: expected HooksDone, got {other:?}").into())
+        }
     }
-    Ok(crate::hooks::run_all("createContainer", &init.spec.hooks.create_container, init.hook_state.as_bytes())?)
+    Ok(crate::hooks::run_all(
+        "createContainer",
+        &init.spec.hooks.create_container,
+        init.hook_state.as_bytes(),
+    )?)
 }
 
 fn run_start_container_hooks(init: &mut Init) -> StepResult {
@@ -369,7 +373,8 @@ fn create_cwd(init: &mut Init) -> StepResult {
 fn set_sysctls(init: &mut Init) -> StepResult {
     for (key, value) in &init.spec.sysctl {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
+        std::fs::write(&path, value)
+            .map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
     }
     Ok(())
 }
@@ -394,7 +399,9 @@ fn set_rlimits(init: &mut Init) -> StepResult {
         // SAFETY: setrlimit reads one rlimit struct.
         if unsafe { libc::setrlimit(limit.resource as _, &rlim) } < 0 {
             let target = format!("resource {} to {}/{}", limit.resource, limit.soft, limit.hard);
-            return Err(crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into());
+            return Err(
+                crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into()
+            );
         }
     }
     Ok(())
@@ -548,7 +555,8 @@ fn restore_signals(init: &mut Init) -> StepResult {
         // SAFETY: installing SIG_DFL is always sound.
         unsafe { sigaction(signal, &default) }.sys("sigaction", signal)?;
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None).sys("sigprocmask", "")?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None)
+        .sys("sigprocmask", "")?;
     Ok(())
 }
 

@@ -41,14 +41,17 @@ pub fn block_all() -> SysResult<SigSet> {
 
 /// Restores a mask saved by [`block_all`].
 pub fn restore(mask: &SigSet) -> SysResult<()> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None).sys("sigprocmask", "restore")
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
+        .sys("sigprocmask", "restore")
 }
 
 /// With every signal blocked: waits for `pid` to exit, forwarding other signals to it,
 /// reaping other children, and (with `console`) copying between our stdio and the
 /// container's terminal. Returns the shell-style exit code (128+N when killed by N).
 pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysResult<i32> {
-    let signals = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).sys("signalfd", "")?;
+    let signals =
+        SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .sys("signalfd", "")?;
     loop {
         if let Some(code) = reap(pid)? {
             if let Some(proxy) = console.as_mut() {
@@ -64,7 +67,8 @@ pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysR
             Err(nix::errno::Errno::EINTR) => continue,
             other => other.sys("poll", "signalfd")?,
         };
-        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        let revents: Vec<PollFlags> =
+            fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
         if let Some(proxy) = console.as_mut() {
             proxy.pump(&revents[1..]);
         }

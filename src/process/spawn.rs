@@ -55,7 +55,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     // without reopening through /proc (which a non-dumpable init may not do).
     let fifo = match opts.fifo {
         Some(path) => Some(
-            nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).sys("open", path.display())?,
+            nix::fcntl::open(path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+                .sys("open", path.display())?,
         ),
         None => None,
     };
@@ -117,7 +118,8 @@ impl Plan {
     fn for_spec(spec: &ValidSpec) -> Self {
         let joins = |kind| spec.namespace(kind).is_some_and(|ns| ns.path.is_some());
         let new_user_ns = spec.creates_namespace(NamespaceKind::User);
-        let joins_other = spec.namespaces.iter().any(|ns| ns.path.is_some() && ns.kind != NamespaceKind::User);
+        let joins_other =
+            spec.namespaces.iter().any(|ns| ns.path.is_some() && ns.kind != NamespaceKind::User);
         // Time offsets must be written after unshare and before any process enters.
         let two_stage = joins(NamespaceKind::User)
             || joins(NamespaceKind::Pid)
@@ -188,7 +190,9 @@ impl FollowError {
     fn into_process_error(self, status: Option<WaitStatus>) -> ProcessError {
         match self.cause {
             FollowCause::Sync(SyncError::InitFailed { chain }) => ProcessError::Init { chain },
-            FollowCause::Sync(SyncError::Closed) => ProcessError::InitExited { status: describe(status) },
+            FollowCause::Sync(SyncError::Closed) => {
+                ProcessError::InitExited { status: describe(status) }
+            }
             FollowCause::Sync(other) => ProcessError::Sync(other),
             FollowCause::Sys(err) => ProcessError::Sys(err),
             FollowCause::Parent(source) => ProcessError::Setup(source),
@@ -215,10 +219,14 @@ fn follow(
     let role = opts.init.role;
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
-    let sync = |init_pid: Option<Pid>| move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) };
+    let sync = |init_pid: Option<Pid>| {
+        move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) }
+    };
     if plan.new_user_ns {
         if plan.two_stage {
-            channel.expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady).map_err(sync(None))?;
+            channel
+                .expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady)
+                .map_err(sync(None))?;
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
         logging::phase("writing id maps");
@@ -227,7 +235,8 @@ fn follow(
     logging::phase("placing the clone (cgroup)");
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
-        let (msg, _) = channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
+        let (msg, _) =
+            channel.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).map_err(sync(None))?;
         let FromInit::InitPid(raw) = msg else { unreachable!("checked by expect") };
         let pid = Pid::from_raw(raw);
         init_pid = Some(pid);
@@ -244,20 +253,29 @@ fn follow(
         channel.send(&FromParent::HooksDone { state }, None).map_err(sync(init_pid))?;
     }
     let console = if spec.process.terminal {
-        let (_, fd) = channel.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).map_err(sync(init_pid))?;
-        let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("ConsoleMaster without a descriptor".into())))?;
+        let (_, fd) = channel
+            .expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster)
+            .map_err(sync(init_pid))?;
+        let fd = fd.ok_or_else(|| {
+            sync(init_pid)(SyncError::Malformed("ConsoleMaster without a descriptor".into()))
+        })?;
         Some(fd)
     } else {
         None
     };
     let seccomp_listener = if opts.init.seccomp.is_some_and(|f| f.notifies()) {
-        let (_, fd) = channel.expect("SeccompListener", |m| *m == FromInit::SeccompListener).map_err(sync(init_pid))?;
-        let fd = fd.ok_or_else(|| sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into())))?;
+        let (_, fd) = channel
+            .expect("SeccompListener", |m| *m == FromInit::SeccompListener)
+            .map_err(sync(init_pid))?;
+        let fd = fd.ok_or_else(|| {
+            sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into()))
+        })?;
         Some(fd)
     } else {
         None
     };
-    let (ready, _) = channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
+    let (ready, _) =
+        channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
     logging::phase("waiting for the init's Ready");
     if let FromInit::Ready { steps } = ready {
         logging::init_steps(steps);
@@ -266,8 +284,12 @@ fn follow(
         // The socket is close-on-exec: end of file means execve succeeded.
         match channel.recv::<FromInit>() {
             Err(SyncError::Closed) => {}
-            Ok((FromInit::Failed { chain }, _)) => return Err(sync(Some(pid))(SyncError::InitFailed { chain })),
-            Ok((got, _)) => return Err(sync(Some(pid))(SyncError::Unexpected { expected: "end of file", got })),
+            Ok((FromInit::Failed { chain }, _)) => {
+                return Err(sync(Some(pid))(SyncError::InitFailed { chain }))
+            }
+            Ok((got, _)) => {
+                return Err(sync(Some(pid))(SyncError::Unexpected { expected: "end of file", got }))
+            }
             Err(err) => return Err(sync(Some(pid))(err)),
         }
     }

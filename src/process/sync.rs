@@ -144,10 +144,11 @@ impl Channel {
                     other => break other.sys("recvmsg", "sync socket")?,
                 }
             };
-            let fd = msg.cmsgs().sys("recvmsg", "sync socket control data")?.find_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            });
+            let fd =
+                msg.cmsgs().sys("recvmsg", "sync socket control data")?.find_map(|c| match c {
+                    ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                });
             (msg.bytes, fd)
         };
         // SAFETY: SCM_RIGHTS installed this descriptor in our table just now; we own it.
@@ -155,13 +156,18 @@ impl Channel {
         if len == 0 {
             return Err(SyncError::Closed);
         }
-        let msg = serde_json::from_slice(&buf[..len]).map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let msg =
+            serde_json::from_slice(&buf[..len]).map_err(|e| SyncError::Malformed(e.to_string()))?;
         Ok((msg, fd))
     }
 
     /// Receives the next message from the init and checks it is the one the order calls
     /// for; a `Failed` report becomes [`SyncError::InitFailed`].
-    pub fn expect(&self, expected: &'static str, ok: fn(&FromInit) -> bool) -> Result<(FromInit, Option<OwnedFd>), SyncError> {
+    pub fn expect(
+        &self,
+        expected: &'static str,
+        ok: fn(&FromInit) -> bool,
+    ) -> Result<(FromInit, Option<OwnedFd>), SyncError> {
         let (msg, fd) = self.recv::<FromInit>()?;
         match msg {
             FromInit::Failed { chain } => Err(SyncError::InitFailed { chain }),
@@ -201,7 +207,8 @@ mod tests {
         let err = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap_err();
         assert!(matches!(err, SyncError::Unexpected { .. }), "{err}");
 
-        init.send(&FromInit::Failed { chain: vec!["mounting /proc".into(), "EPERM".into()] }, None).unwrap();
+        init.send(&FromInit::Failed { chain: vec!["mounting /proc".into(), "EPERM".into()] }, None)
+            .unwrap();
         let err = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).unwrap_err();
         assert_eq!(err.to_string(), "mounting /proc: EPERM");
 

@@ -61,10 +61,7 @@ pub(crate) fn node(device: &LinuxDevice) -> Result<Node, String> {
     let dev = if kind == libc::S_IFIFO {
         0
     } else {
-        libc::makedev(
-            number(device.major(), "major")?,
-            number(device.minor(), "minor")?,
-        )
+        libc::makedev(number(device.major(), "major")?, number(device.minor(), "minor")?)
     };
     Ok(Node {
         path: device.path().clone(),
@@ -79,10 +76,7 @@ pub(crate) fn node(device: &LinuxDevice) -> Result<Node, String> {
 fn dev_is_bound(spec: &ValidSpec) -> bool {
     spec.mounts.iter().any(|m| {
         let bind = m.typ().as_deref() == Some("bind")
-            || m.options()
-                .iter()
-                .flatten()
-                .any(|o| o == "bind" || o == "rbind");
+            || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
         bind && m.destination() == Path::new("/dev")
     })
 }
@@ -112,10 +106,7 @@ pub(super) fn create(spec: &ValidSpec, root: BorrowedFd<'_>) -> Result<(), Rootf
     }
     for (i, d) in spec.devices.iter().enumerate() {
         let what = format!("linux.devices[{i}] ({})", d.path().display());
-        let n = node(d).map_err(|reason| RootfsError::Invalid {
-            what: what.clone(),
-            reason,
-        })?;
+        let n = node(d).map_err(|reason| RootfsError::Invalid { what: what.clone(), reason })?;
         create_node(root, &what, &n, bind)?;
     }
     symlinks(root)
@@ -129,10 +120,7 @@ fn ignore_exists(r: Result<(), SysError>) -> Result<(), SysError> {
 }
 
 fn create_node(root: BorrowedFd<'_>, what: &str, n: &Node, bind: bool) -> Result<(), RootfsError> {
-    let invalid = |reason| RootfsError::Invalid {
-        what: what.into(),
-        reason,
-    };
+    let invalid = |reason| RootfsError::Invalid { what: what.into(), reason };
     let (dir, name) = device_location(&n.path).map_err(invalid)?;
     let resolve = |path: &Path, e| RootfsError::Resolve {
         what: what.into(),
@@ -143,15 +131,8 @@ fn create_node(root: BorrowedFd<'_>, what: &str, n: &Node, bind: bool) -> Result
     if bind {
         ignore_exists(sys::create_file_at(dir_fd.as_fd(), &name, 0o644)).map_err(sys_err(what))?;
         let fd = open_in_root(root, &n.path).map_err(|e| resolve(&n.path, e))?;
-        return sys::mount_on(
-            Some(&n.path),
-            fd.as_fd(),
-            &n.path,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        )
-        .map_err(sys_err(what));
+        return sys::mount_on(Some(&n.path), fd.as_fd(), &n.path, None, MsFlags::MS_BIND, None)
+            .map_err(sys_err(what));
     }
     match sys::mknodat(dir_fd.as_fd(), &name, n.mode, n.dev) {
         // An existing node (from the image or an earlier entry) is kept, as runc does.
@@ -164,12 +145,8 @@ fn create_node(root: BorrowedFd<'_>, what: &str, n: &Node, bind: bool) -> Result
 /// /dev/fd, stdin, stdout, stderr, ptmx and (when the host has it) core; existing entries win.
 fn symlinks(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
     let what = "/dev symlinks";
-    let dev =
-        create_in_root(root, Path::new("/dev"), Create::Dir).map_err(|e| RootfsError::Resolve {
-            what: what.into(),
-            path: "/dev".into(),
-            source: e,
-        })?;
+    let dev = create_in_root(root, Path::new("/dev"), Create::Dir)
+        .map_err(|e| RootfsError::Resolve { what: what.into(), path: "/dev".into(), source: e })?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),
@@ -181,12 +158,8 @@ fn symlinks(root: BorrowedFd<'_>) -> Result<(), RootfsError> {
         links.push(("/proc/kcore", "core"));
     }
     for (target, name) in links {
-        ignore_exists(sys::symlinkat(
-            Path::new(target),
-            dev.as_fd(),
-            Path::new(name),
-        ))
-        .map_err(sys_err(what))?;
+        ignore_exists(sys::symlinkat(Path::new(target), dev.as_fd(), Path::new(name)))
+            .map_err(sys_err(what))?;
     }
     Ok(())
 }
@@ -249,11 +222,8 @@ mod tests {
 
     #[test]
     fn bad_devices_are_refused() {
-        let a = LinuxDeviceBuilder::default()
-            .path("/dev/x")
-            .typ(LinuxDeviceType::A)
-            .build()
-            .unwrap();
+        let a =
+            LinuxDeviceBuilder::default().path("/dev/x").typ(LinuxDeviceType::A).build().unwrap();
         assert!(node(&a).is_err());
         let neg = LinuxDeviceBuilder::default()
             .path("/dev/x")

@@ -70,10 +70,7 @@ pub enum RootfsError {
 
 /// Wraps a failed call as the error of config entry `what`.
 fn sys_err(what: &str) -> impl Fn(SysError) -> RootfsError + '_ {
-    move |source| RootfsError::Sys {
-        what: what.to_string(),
-        source,
-    }
+    move |source| RootfsError::Sys { what: what.to_string(), source }
 }
 
 /// Before pivot: sets root propagation, bind-mounts the rootfs onto itself, mounts every

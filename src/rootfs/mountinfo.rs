@@ -22,9 +22,7 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -58,12 +56,7 @@ fn parse_line(line: &str) -> Option<MountInfo> {
     let fstype = fields.next()?.to_string();
     let _source = fields.next()?;
     let super_options = fields.next()?.to_string();
-    Some(MountInfo {
-        mount_point: PathBuf::from(mount_point),
-        shared,
-        fstype,
-        super_options,
-    })
+    Some(MountInfo { mount_point: PathBuf::from(mount_point), shared, fstype, super_options })
 }
 
 /// Reads this process's mountinfo.
@@ -78,9 +71,8 @@ pub(crate) fn containing<'a>(
 ) -> Option<&'a MountInfo> {
     let mut best: Option<&MountInfo> = None;
     for m in mounts.iter().filter(|m| path.starts_with(&m.mount_point)) {
-        if best.map_or(true, |b| {
-            m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()
-        }) {
+        if best.map_or(true, |b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
+        {
             best = Some(m);
         }
     }
@@ -115,14 +107,9 @@ mod tests {
     #[test]
     fn finds_containing_mount() {
         let m = parse(SAMPLE);
+        assert_eq!(containing(&m, Path::new("/tmp/x")).unwrap().mount_point, Path::new("/"));
         assert_eq!(
-            containing(&m, Path::new("/tmp/x")).unwrap().mount_point,
-            Path::new("/")
-        );
-        assert_eq!(
-            containing(&m, Path::new("/sys/fs/cgroup/cpu,cpuacct/x"))
-                .unwrap()
-                .mount_point,
+            containing(&m, Path::new("/sys/fs/cgroup/cpu,cpuacct/x")).unwrap().mount_point,
             Path::new("/sys/fs/cgroup/cpu,cpuacct")
         );
     }

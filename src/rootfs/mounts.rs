@@ -14,9 +14,7 @@ use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
 
 /// Flags that a bind mount only honours through a second, remounting call.
-const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND
-    .union(MsFlags::MS_REC)
-    .union(MsFlags::MS_REMOUNT);
+const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC).union(MsFlags::MS_REMOUNT);
 
 /// Sets `linux.rootfsPropagation` (default rslave) on `/`, so nothing mounted for the
 /// container reaches the host.
@@ -37,10 +35,7 @@ pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> 
 /// pivot_root and MS_MOVE refuse shared mounts there.
 pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = format!("root.path ({})", spec.root.display());
-    let shared = spec
-        .rootfs_propagation
-        .as_deref()
-        .is_some_and(|p| p.ends_with("shared"));
+    let shared = spec.rootfs_propagation.as_deref().is_some_and(|p| p.ends_with("shared"));
     if shared {
         let mounts = mountinfo::read().map_err(|e| RootfsError::Io {
             what: what.clone(),
@@ -102,9 +97,7 @@ pub(super) fn mount_entry(
         "cgroup" => mount_cgroup(root, &entry),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
         // that, runc binds the host's /sys instead.
-        "sysfs" if !may_mount_sysfs(spec) => {
-            bind(root, &entry.recursive(), Path::new("/sys"))
-        }
+        "sysfs" if !may_mount_sysfs(spec) => bind(root, &entry.recursive(), Path::new("/sys")),
         "" => Err(RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "no type and not a bind mount".into(),
@@ -129,11 +122,7 @@ impl Entry<'_> {
     fn recursive(&self) -> Self {
         let mut opts = self.opts.clone();
         opts.flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
-        Entry {
-            what: self.what.clone(),
-            dest: self.dest,
-            opts,
-        }
+        Entry { what: self.what.clone(), dest: self.dest, opts }
     }
 }
 
@@ -175,11 +164,7 @@ fn propagate(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError>
 
 fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), RootfsError> {
     let is_dir = std::fs::metadata(source)
-        .map_err(|e| RootfsError::Io {
-            what: entry.what.clone(),
-            path: source.into(),
-            source: e,
-        })?
+        .map_err(|e| RootfsError::Io { what: entry.what.clone(), path: source.into(), source: e })?
         .is_dir();
     let fd = dest_fd(root, entry, if is_dir { Create::Dir } else { Create::File })?;
     let flags = MsFlags::MS_BIND | (entry.opts.flags & MsFlags::MS_REC);
@@ -211,15 +196,8 @@ fn mount_fs(
 ) -> Result<(), RootfsError> {
     let fd = dest_fd(root, entry, Create::Dir)?;
     let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
-    sys::mount_on(
-        Some(source),
-        fd.as_fd(),
-        entry.dest,
-        Some(typ),
-        entry.opts.flags,
-        data,
-    )
-    .map_err(sys_err(&entry.what))?;
+    sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data)
+        .map_err(sys_err(&entry.what))?;
     propagate(root, entry)
 }
 
@@ -256,16 +234,8 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
             continue;
         };
         let sub = entry.dest.join(name);
-        let sub_entry = Entry {
-            what: entry.what.clone(),
-            dest: &sub,
-            opts: entry.opts.clone(),
-        };
-        let data = if h.fstype == "cgroup" {
-            v1_options(&h.super_options)
-        } else {
-            String::new()
-        };
+        let sub_entry = Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone() };
+        let data = if h.fstype == "cgroup" { v1_options(&h.super_options) } else { String::new() };
         mount_hierarchy(root, &sub_entry, &h.mount_point, &h.fstype, &data)?;
         // A co-mounted hierarchy (cpu,cpuacct) is also reachable by each controller's name.
         let name = name.to_string_lossy();
@@ -297,14 +267,8 @@ fn mount_hierarchy(
     let fd = dest_fd(root, entry, Create::Dir)?;
     let flags = entry.opts.flags - REMOUNT_ONLY;
     let data = Some(data).filter(|d| !d.is_empty());
-    match sys::mount_on(
-        Some(Path::new(fstype)),
-        fd.as_fd(),
-        entry.dest,
-        Some(fstype),
-        flags,
-        data,
-    ) {
+    match sys::mount_on(Some(Path::new(fstype)), fd.as_fd(), entry.dest, Some(fstype), flags, data)
+    {
         Ok(()) => propagate(root, entry),
         Err(e) if e.errno == Errno::EPERM => bind(root, &entry.recursive(), host),
         Err(e) => Err(sys_err(&entry.what)(e)),
@@ -328,9 +292,6 @@ mod tests {
     #[test]
     fn v1_options_keep_controllers_and_name() {
         assert_eq!(v1_options("rw,cpu,cpuacct"), "cpu,cpuacct");
-        assert_eq!(
-            v1_options("rw,xattr,release_agent=/x,name=systemd"),
-            "xattr,name=systemd"
-        );
+        assert_eq!(v1_options("rw,xattr,release_agent=/x,name=systemd"), "xattr,name=systemd");
     }
 }

@@ -77,10 +77,39 @@ fn effect(option: &str) -> Option<Effect> {
 /// Every option [`parse`] turns into mount flags or a propagation change (the
 /// `mountOptions` of `berth features`); others go to the filesystem as data.
 pub const KNOWN: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
-    "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "private",
-    "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
-    "shared", "slave", "strictatime", "suid", "sync", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
 ];
 
 /// Parses `options` in order; a later option overrides an earlier one (`ro,rw` is rw).
@@ -177,14 +206,7 @@ mod tests {
 
     #[test]
     fn devpts_options() {
-        let o = parse(&[
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "gid=5",
-        ]);
+        let o = parse(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
         assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
     }
@@ -247,27 +269,15 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert_eq!(
             o.propagation,
-            vec![
-                MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-                MsFlags::MS_UNBINDABLE
-            ]
+            vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC, MsFlags::MS_UNBINDABLE]
         );
     }
 
     #[test]
     fn root_propagation_values() {
-        assert_eq!(
-            root_propagation("rslave"),
-            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
-        );
-        assert_eq!(
-            root_propagation("shared"),
-            Some(MsFlags::MS_SHARED | MsFlags::MS_REC)
-        );
-        assert_eq!(
-            root_propagation("runbindable"),
-            Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC)
-        );
+        assert_eq!(root_propagation("rslave"), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));
+        assert_eq!(root_propagation("shared"), Some(MsFlags::MS_SHARED | MsFlags::MS_REC));
+        assert_eq!(root_propagation("runbindable"), Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC));
         assert_eq!(root_propagation("rr"), None);
         assert_eq!(root_propagation("bogus"), None);
     }

@@ -69,25 +69,26 @@ pub(crate) fn create_in_root(
     let mut dir: OwnedFd = open_in_root(root, &prefix)?;
     for (i, part) in parts.iter().enumerate() {
         prefix.push(part);
-        let fd = match open_existing(root, &prefix)? {
-            Some(fd) => fd,
-            None => {
-                let name = Path::new(part);
-                if i + 1 == parts.len() && last == Create::File {
-                    sys::create_file_at(dir.as_fd(), name, 0o644)
-                } else {
-                    sys::mkdirat(dir.as_fd(), name, 0o755)
-                }
-                .or_else(|e| {
-                    if e.errno == Errno::EEXIST {
-                        Ok(())
+        let fd =
+            match open_existing(root, &prefix)? {
+                Some(fd) => fd,
+                None => {
+                    let name = Path::new(part);
+                    if i + 1 == parts.len() && last == Create::File {
+                        sys::create_file_at(dir.as_fd(), name, 0o644)
                     } else {
-                        Err(e)
+                        sys::mkdirat(dir.as_fd(), name, 0o755)
                     }
-                })?;
-                open_in_root(root, &prefix)?
-            }
-        };
+                    .or_else(|e| {
+                        if e.errno == Errno::EEXIST {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })?;
+                    open_in_root(root, &prefix)?
+                }
+            };
         dir = fd;
     }
     Ok(dir)
@@ -104,9 +105,8 @@ pub(crate) fn device_location(path: &Path) -> Result<(PathBuf, PathBuf), String>
         return Err("must be below /dev".into());
     }
     let (name, dirs) = parts.split_last().expect("at least two components");
-    let dir: PathBuf = std::iter::once(std::ffi::OsStr::new("/"))
-        .chain(dirs.iter().copied())
-        .collect();
+    let dir: PathBuf =
+        std::iter::once(std::ffi::OsStr::new("/")).chain(dirs.iter().copied()).collect();
     Ok((dir, PathBuf::from(name)))
 }
 

@@ -16,11 +16,7 @@ pub(super) fn mask(root: BorrowedFd<'_>, paths: &[String]) -> Result<(), RootfsE
     for (i, p) in paths.iter().enumerate() {
         let what = format!("linux.maskedPaths[{i}] ({p})");
         let path = Path::new(p);
-        let resolve = |e| RootfsError::Resolve {
-            what: what.clone(),
-            path: path.into(),
-            source: e,
-        };
+        let resolve = |e| RootfsError::Resolve { what: what.clone(), path: path.into(), source: e };
         let Some(fd) = open_existing(root, path).map_err(resolve)? else {
             continue;
         };
@@ -42,15 +38,8 @@ pub(super) fn mask(root: BorrowedFd<'_>, paths: &[String]) -> Result<(), RootfsE
             None => null.insert(dev_null(root, &what)?),
         };
         let source = sys::fd_path(null.as_fd());
-        sys::mount_on(
-            Some(&source),
-            fd.as_fd(),
-            path,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        )
-        .map_err(sys_err(&what))?;
+        sys::mount_on(Some(&source), fd.as_fd(), path, None, MsFlags::MS_BIND, None)
+            .map_err(sys_err(&what))?;
     }
     Ok(())
 }
@@ -60,12 +49,8 @@ pub(super) fn mask(root: BorrowedFd<'_>, paths: &[String]) -> Result<(), RootfsE
 fn dev_null(root: BorrowedFd<'_>, what: &str) -> Result<OwnedFd, RootfsError> {
     let path = Path::new("/dev/null");
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    let fd =
-        sys::openat2(root, path, libc::O_PATH, 0, resolve).map_err(|e| RootfsError::Resolve {
-            what: what.into(),
-            path: path.into(),
-            source: e,
-        })?;
+    let fd = sys::openat2(root, path, libc::O_PATH, 0, resolve)
+        .map_err(|e| RootfsError::Resolve { what: what.into(), path: path.into(), source: e })?;
     let st = sys::fstat(fd.as_fd(), path).map_err(sys_err(what))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         return Err(RootfsError::Invalid {
@@ -82,11 +67,7 @@ pub(super) fn readonly(root: BorrowedFd<'_>, paths: &[String]) -> Result<(), Roo
     for (i, p) in paths.iter().enumerate() {
         let what = format!("linux.readonlyPaths[{i}] ({p})");
         let path = Path::new(p);
-        let resolve = |e| RootfsError::Resolve {
-            what: what.clone(),
-            path: path.into(),
-            source: e,
-        };
+        let resolve = |e| RootfsError::Resolve { what: what.clone(), path: path.into(), source: e };
         let Some(fd) = open_existing(root, path).map_err(resolve)? else {
             continue;
         };

@@ -74,10 +74,7 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         hostname: None,
         domainname: None,
         mounts,
-        namespaces: namespaces
-            .iter()
-            .map(|&kind| Namespace { kind, path: None })
-            .collect(),
+        namespaces: namespaces.iter().map(|&kind| Namespace { kind, path: None }).collect(),
         uid_mappings: vec![],
         gid_mappings: vec![],
         devices: vec![],
@@ -121,9 +118,7 @@ fn is_erofs<T>(r: std::io::Result<T>) -> bool {
 }
 
 fn fs_type(path: &str) -> i64 {
-    nix::sys::statfs::statfs(path)
-        .map(|s| s.filesystem_type().0)
-        .unwrap_or(-1)
+    nix::sys::statfs::statfs(path).map(|s| s.filesystem_type().0).unwrap_or(-1)
 }
 
 /// Runs `body` in a grandchild that is pid 1 of new namespaces whose `/` was made private
@@ -239,43 +234,16 @@ fn full_container_view() {
         &dir.0,
         vec![
             mnt("/proc", "proc", "proc", &[]),
-            mnt(
-                "/dev",
-                "tmpfs",
-                "tmpfs",
-                &["nosuid", "strictatime", "mode=755", "size=65536k"],
-            ),
+            mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
             mnt(
                 "/dev/pts",
                 "devpts",
                 "devpts",
-                &[
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620",
-                    "gid=5",
-                ],
+                &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
             ),
-            mnt(
-                "/dev/shm",
-                "tmpfs",
-                "shm",
-                &["nosuid", "noexec", "nodev", "mode=1777"],
-            ),
-            mnt(
-                "/dev/mqueue",
-                "mqueue",
-                "mqueue",
-                &["nosuid", "noexec", "nodev"],
-            ),
-            mnt(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", "ro"],
-            ),
+            mnt("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777"]),
+            mnt("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+            mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
             mnt(
                 "/sys/fs/cgroup",
                 "cgroup",
@@ -287,11 +255,7 @@ fn full_container_view() {
             mnt(&format!("/up/{escape}-up"), "tmpfs", "tmpfs", &[]),
             mnt("/scratch", "tmpfs", "tmpfs", &["rprivate"]),
         ],
-        &[
-            NamespaceKind::Mount,
-            NamespaceKind::Pid,
-            NamespaceKind::Network,
-        ],
+        &[NamespaceKind::Mount, NamespaceKind::Pid, NamespaceKind::Network],
     );
     s.devices = vec![LinuxDeviceBuilder::default()
         .path("/dev/net/tun")
@@ -303,17 +267,9 @@ fn full_container_view() {
         .gid(2u32)
         .build()
         .unwrap()];
-    s.masked_paths = [
-        "/proc/keys",
-        "/proc/kcore",
-        "/sys/firmware",
-        "/no/such/path",
-    ]
-    .map(String::from)
-    .into();
-    s.readonly_paths = ["/proc/sys", "/scratch/ro", "/missing"]
-        .map(String::from)
-        .into();
+    s.masked_paths =
+        ["/proc/keys", "/proc/kcore", "/sys/firmware", "/no/such/path"].map(String::from).into();
+    s.readonly_paths = ["/proc/sys", "/scratch/ro", "/missing"].map(String::from).into();
     s.root_readonly = true;
 
     let failures = in_container(CloneFlags::CLONE_NEWNET, || {
@@ -341,32 +297,14 @@ fn full_container_view() {
             }),
         );
         let link = |p: &str| std::fs::read_link(p).ok();
-        p.check(
-            "/dev/fd links to /proc/self/fd",
-            link("/dev/fd") == Some("/proc/self/fd".into()),
-        );
-        p.check(
-            "/dev/stderr link",
-            link("/dev/stderr") == Some("/proc/self/fd/2".into()),
-        );
-        p.check(
-            "/dev/ptmx links to pts/ptmx",
-            link("/dev/ptmx") == Some("pts/ptmx".into()),
-        );
+        p.check("/dev/fd links to /proc/self/fd", link("/dev/fd") == Some("/proc/self/fd".into()));
+        p.check("/dev/stderr link", link("/dev/stderr") == Some("/proc/self/fd/2".into()));
+        p.check("/dev/ptmx links to pts/ptmx", link("/dev/ptmx") == Some("pts/ptmx".into()));
         p.check("/dev/pts/ptmx exists", Path::new("/dev/pts/ptmx").exists());
-        p.check(
-            "/dev/shm is tmpfs",
-            fs_type("/dev/shm") == libc::TMPFS_MAGIC,
-        );
-        p.check(
-            "/dev/mqueue is mqueue",
-            fs_type("/dev/mqueue") == 0x19800202,
-        );
+        p.check("/dev/shm is tmpfs", fs_type("/dev/shm") == libc::TMPFS_MAGIC);
+        p.check("/dev/mqueue is mqueue", fs_type("/dev/mqueue") == 0x19800202);
         let keys = std::fs::read("/proc/keys");
-        p.check(
-            "masked /proc/keys reads empty",
-            keys.is_ok_and(|b| b.is_empty()),
-        );
+        p.check("masked /proc/keys reads empty", keys.is_ok_and(|b| b.is_empty()));
         let fw = std::fs::read_dir("/sys/firmware").map(|d| d.count());
         p.check("masked /sys/firmware is empty", fw.is_ok_and(|n| n == 0));
         p.check(
@@ -375,32 +313,16 @@ fn full_container_view() {
         );
         p.check(
             "/proc/sys is read-only",
-            is_erofs(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open("/proc/sys/kernel/hostname"),
-            ),
+            is_erofs(std::fs::OpenOptions::new().write(true).open("/proc/sys/kernel/hostname")),
         );
-        p.check(
-            "/scratch stays writable",
-            std::fs::write("/scratch/file", "x").is_ok(),
-        );
-        p.check(
-            "/scratch/ro is read-only",
-            is_erofs(std::fs::write("/scratch/ro/file", "x")),
-        );
-        p.check(
-            "root is read-only",
-            is_erofs(std::fs::write("/newfile", "x")),
-        );
+        p.check("/scratch stays writable", std::fs::write("/scratch/file", "x").is_ok());
+        p.check("/scratch/ro is read-only", is_erofs(std::fs::write("/scratch/ro/file", "x")));
+        p.check("root is read-only", is_erofs(std::fs::write("/newfile", "x")));
         p.check(
             "bind file has the host content",
             std::fs::read_to_string("/etc/hello").is_ok_and(|s| s == "hello\n"),
         );
-        p.check(
-            "ro bind refuses writes",
-            is_erofs(std::fs::write("/etc/hello", "x")),
-        );
+        p.check("ro bind refuses writes", is_erofs(std::fs::write("/etc/hello", "x")));
         p.check(
             "symlink to / lands inside the rootfs",
             fs_type(&format!("/{escape}")) == libc::TMPFS_MAGIC,
@@ -419,38 +341,17 @@ fn full_container_view() {
             fs_type("/sys/fs/cgroup/memory") == libc::CGROUP_SUPER_MAGIC
                 || fs_type("/sys/fs/cgroup") == libc::CGROUP2_SUPER_MAGIC,
         );
-        p.check(
-            "/sys/fs/cgroup is read-only",
-            is_erofs(std::fs::create_dir("/sys/fs/cgroup/x")),
-        );
+        p.check("/sys/fs/cgroup is read-only", is_erofs(std::fs::create_dir("/sys/fs/cgroup/x")));
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let roots = mountinfo
-            .lines()
-            .filter(|l| l.split(' ').nth(4) == Some("/"))
-            .count();
+        let roots = mountinfo.lines().filter(|l| l.split(' ').nth(4) == Some("/")).count();
         p.check("no old root stays mounted", roots == 1);
-        let cat = std::process::Command::new("/bin/busybox")
-            .args(["cat", "/etc/hello"])
-            .output();
-        p.check(
-            "busybox runs in the container",
-            cat.is_ok_and(|o| o.stdout == b"hello\n"),
-        );
+        let cat = std::process::Command::new("/bin/busybox").args(["cat", "/etc/hello"]).output();
+        p.check("busybox runs in the container", cat.is_ok_and(|o| o.stdout == b"hello\n"));
         Ok(p)
     });
-    assert!(
-        failures.is_empty(),
-        "container probes failed:\n{}",
-        failures.join("\n")
-    );
-    assert!(
-        !Path::new("/").join(&escape).exists(),
-        "a mount escaped the rootfs"
-    );
-    assert!(
-        !Path::new("/").join(format!("{escape}-up")).exists(),
-        "a mount escaped the rootfs"
-    );
+    assert!(failures.is_empty(), "container probes failed:\n{}", failures.join("\n"));
+    assert!(!Path::new("/").join(&escape).exists(), "a mount escaped the rootfs");
+    assert!(!Path::new("/").join(format!("{escape}-up")).exists(), "a mount escaped the rootfs");
 }
 
 #[test]
@@ -464,37 +365,22 @@ fn no_pivot_and_host_sysfs() {
         vec![
             mnt("/proc", "proc", "proc", &[]),
             mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
-            mnt(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", "ro"],
-            ),
+            mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
         ],
         &[NamespaceKind::Mount, NamespaceKind::Pid],
     );
     let failures = in_container(CloneFlags::empty(), || {
         run_steps(&s, true, || {})?;
         let mut p = Probe::default();
-        p.check(
-            "/bin/busybox is visible at the new root",
-            Path::new("/bin/busybox").exists(),
-        );
+        p.check("/bin/busybox is visible at the new root", Path::new("/bin/busybox").exists());
         p.check("/dev/zero exists", Path::new("/dev/zero").exists());
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
         p.check("/proc is this pid namespace's proc", stat.starts_with("1 "));
-        p.check(
-            "/sys is the host's sysfs, bound",
-            fs_type("/sys") == libc::SYSFS_MAGIC,
-        );
+        p.check("/sys is the host's sysfs, bound", fs_type("/sys") == libc::SYSFS_MAGIC);
         p.check("/sys is read-only", is_erofs(std::fs::create_dir("/sys/x")));
         Ok(p)
     });
-    assert!(
-        failures.is_empty(),
-        "container probes failed:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "container probes failed:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -533,35 +419,16 @@ fn user_namespace_binds_devices() {
         &dir.0,
         vec![
             mnt("/proc", "proc", "proc", &[]),
-            mnt(
-                "/dev",
-                "tmpfs",
-                "tmpfs",
-                &["nosuid", "strictatime", "mode=755"],
-            ),
-            mnt(
-                "/sys",
-                "sysfs",
-                "sysfs",
-                &["nosuid", "noexec", "nodev", "ro"],
-            ),
+            mnt("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755"]),
+            mnt("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
         ],
-        &[
-            NamespaceKind::User,
-            NamespaceKind::Mount,
-            NamespaceKind::Pid,
-            NamespaceKind::Network,
-        ],
+        &[NamespaceKind::User, NamespaceKind::Mount, NamespaceKind::Pid, NamespaceKind::Network],
     );
     s.readonly_paths = vec!["/proc/sys".into()];
     s.root_readonly = true;
     let failures = in_container(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET, || {
         // Map only our own ids, which a process may do for itself.
-        for (file, text) in [
-            ("setgroups", "deny"),
-            ("uid_map", "0 0 1"),
-            ("gid_map", "0 0 1"),
-        ] {
+        for (file, text) in [("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")] {
             std::fs::write(format!("/proc/self/{file}"), text)
                 .map_err(|e| format!("{file}: {e}"))?;
         }
@@ -579,29 +446,16 @@ fn user_namespace_binds_devices() {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         p.check(
             "/dev/null is a bind mount",
-            mountinfo
-                .lines()
-                .any(|l| l.split(' ').nth(4) == Some("/dev/null")),
+            mountinfo.lines().any(|l| l.split(' ').nth(4) == Some("/dev/null")),
         );
         p.check(
             "/proc/sys is read-only",
-            is_erofs(
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open("/proc/sys/kernel/hostname"),
-            ),
+            is_erofs(std::fs::OpenOptions::new().write(true).open("/proc/sys/kernel/hostname")),
         );
-        p.check(
-            "root is read-only",
-            is_erofs(std::fs::write("/newfile", "x")),
-        );
+        p.check("root is read-only", is_erofs(std::fs::write("/newfile", "x")));
         Ok(p)
     });
-    assert!(
-        failures.is_empty(),
-        "container probes failed:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "container probes failed:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -615,23 +469,11 @@ fn shared_root_propagation_still_pivots() {
     let failures = in_container(CloneFlags::empty(), || {
         run_steps(&s, false, || {})?;
         let mut p = Probe::default();
-        p.check(
-            "/bin/busybox is visible at the new root",
-            Path::new("/bin/busybox").exists(),
-        );
+        p.check("/bin/busybox is visible at the new root", Path::new("/bin/busybox").exists());
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let proc_line = mountinfo
-            .lines()
-            .find(|l| l.split(' ').nth(4) == Some("/proc"));
-        p.check(
-            "/proc is a shared mount",
-            proc_line.is_some_and(|l| l.contains(" shared:")),
-        );
+        let proc_line = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some("/proc"));
+        p.check("/proc is a shared mount", proc_line.is_some_and(|l| l.contains(" shared:")));
         Ok(p)
     });
-    assert!(
-        failures.is_empty(),
-        "container probes failed:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "container probes failed:\n{}", failures.join("\n"));
 }

@@ -190,7 +190,10 @@ mod tests {
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(text.starts_with("{\n\t\"ociVersion\""));
         let spec: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(spec["linux"]["resources"]["devices"], json!([{ "allow": false, "access": "rwm" }]));
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{ "allow": false, "access": "rwm" }])
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
     file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         let size = bytes.len() as u64;
-        return Err(SpecError::TooLarge { path: path.to_path_buf(), size, limit: MAX_CONFIG_BYTES });
+        return Err(SpecError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: MAX_CONFIG_BYTES,
+        });
     }
     let process = serde_json::from_slice(&bytes)
         .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: e.to_string() })?;

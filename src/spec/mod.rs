@@ -180,7 +180,6 @@ pub struct ValidProcess {
     pub io_priority: Option<u16>,
 }
 
-
 /// A config.json that passed validation. Built only by [`load`].
 #[derive(Debug, Clone)]
 pub struct ValidSpec {

@@ -15,8 +15,8 @@ use oci_spec::runtime::{
 };
 
 use super::{
-    CapabilitySets, Hook, Hooks, TimeClock, ConsoleSize, IdMap, Namespace, NamespaceKind, Rlimit, SpecError, ValidProcess,
-    ValidSpec,
+    CapabilitySets, ConsoleSize, Hook, Hooks, IdMap, Namespace, NamespaceKind, Rlimit, SpecError,
+    TimeClock, ValidProcess, ValidSpec,
 };
 
 /// The collected problems of one config, in the order the checks found them.
@@ -132,7 +132,10 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             .filter(|p| !p.is_empty()),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroups_path: linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned()).filter(|p| !p.is_empty()),
+        cgroups_path: linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| !p.is_empty()),
         resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
         hooks: build_hooks(&spec),
         sysctl: linux
@@ -143,16 +146,19 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
                 pairs
             })
             .unwrap_or_default(),
-        personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| match persona.domain() {
-            LinuxPersonalityDomain::PerLinux => 0x0000,
-            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| {
+            match persona.domain() {
+                LinuxPersonalityDomain::PerLinux => 0x0000,
+                LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            }
         }),
         time_offsets: linux
             .and_then(|l| l.time_offsets().as_ref())
             .into_iter()
             .flatten()
             .map(|(clock, offset)| {
-                let clock = if clock == "boottime" { TimeClock::Boottime } else { TimeClock::Monotonic };
+                let clock =
+                    if clock == "boottime" { TimeClock::Boottime } else { TimeClock::Monotonic };
                 (clock, offset.secs().unwrap_or(0), offset.nanosecs().unwrap_or(0))
             })
             .collect(),
@@ -234,20 +240,25 @@ fn sched_attr(s: &Scheduler) -> crate::sys::process::SchedAttr {
 fn check_scheduling(spec: &Spec, p: &mut Problems) {
     let Some(process) = spec.process() else { return };
     if let Some(s) = process.scheduler() {
-        let realtime = matches!(s.policy(), LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr);
+        let realtime =
+            matches!(s.policy(), LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr);
         if let Some(nice) = *s.nice() {
             if !(-20..=19).contains(&nice) {
                 p.push("process.scheduler.nice", format!("{nice} is outside -20..=19"));
             }
         }
         match *s.priority() {
-            Some(prio) if realtime && !(1..=99).contains(&prio) => {
-                p.push("process.scheduler.priority", format!("{prio} is outside 1..=99 for a real-time policy"))
+            Some(prio) if realtime && !(1..=99).contains(&prio) => p.push(
+                "process.scheduler.priority",
+                format!("{prio} is outside 1..=99 for a real-time policy"),
+            ),
+            Some(prio) if !realtime && prio != 0 => p.push(
+                "process.scheduler.priority",
+                format!("{prio} must be 0 for a non-real-time policy"),
+            ),
+            None if realtime => {
+                p.push("process.scheduler.priority", "a real-time policy needs a priority")
             }
-            Some(prio) if !realtime && prio != 0 => {
-                p.push("process.scheduler.priority", format!("{prio} must be 0 for a non-real-time policy"))
-            }
-            None if realtime => p.push("process.scheduler.priority", "a real-time policy needs a priority"),
             _ => {}
         }
     }
@@ -259,14 +270,18 @@ fn check_scheduling(spec: &Spec, p: &mut Problems) {
 }
 
 fn check_personality(spec: &Spec, p: &mut Problems) {
-    let Some(persona) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return };
+    let Some(persona) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
+        return;
+    };
     if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
         p.push("linux.personality.flags", NOT_SUPPORTED);
     }
 }
 
 fn check_time_offsets(spec: &Spec, p: &mut Problems) {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return };
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return;
+    };
     if offsets.is_empty() {
         return;
     }
@@ -275,7 +290,10 @@ fn check_time_offsets(spec: &Spec, p: &mut Problems) {
     }
     for (clock, offset) in offsets {
         if clock != "monotonic" && clock != "boottime" {
-            p.push(format!("linux.timeOffsets.{clock}"), "only monotonic and boottime can be offset");
+            p.push(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime can be offset",
+            );
         }
         if offset.nanosecs().unwrap_or(0) >= 1_000_000_000 {
             p.push(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000");
@@ -588,7 +606,10 @@ fn check_hooks(spec: &Spec, p: &mut Problems) {
             }
             if let Some(timeout) = hook.timeout() {
                 if timeout <= 0 || timeout > i64::from(u32::MAX) {
-                    p.push(format!("{at}.timeout"), format!("{timeout} must be a positive number of seconds"));
+                    p.push(
+                        format!("{at}.timeout"),
+                        format!("{timeout} must be a positive number of seconds"),
+                    );
                 }
             }
             for (j, entry) in hook.env().iter().flatten().enumerate() {
@@ -619,7 +640,16 @@ fn build_hooks(spec: &Spec) -> Hooks {
 /// The namespace a sysctl key belongs to (as runc decides it), or `None` when it is not
 /// namespaced at all and so would change the host.
 fn sysctl_namespace(key: &str) -> Option<(LinuxNamespaceType, &'static str)> {
-    const IPC_KEYS: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    const IPC_KEYS: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
         Some((LinuxNamespaceType::Ipc, "ipc"))
     } else if key.starts_with("net.") {
@@ -635,7 +665,10 @@ fn check_sysctl(spec: &Spec, p: &mut Problems) {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return };
     for key in sysctl.keys() {
         let at = format!("linux.sysctl.{key}");
-        if key.is_empty() || key.contains(['/', '\0']) || key.split('.').any(|part| part.is_empty() || part == "..") {
+        if key.is_empty()
+            || key.contains(['/', '\0'])
+            || key.split('.').any(|part| part.is_empty() || part == "..")
+        {
             p.push(at, "is not a sysctl name");
             continue;
         }
@@ -854,11 +887,17 @@ fn check_resources(spec: &Spec, p: &mut Problems) {
     for (i, d) in r.devices().iter().flatten().enumerate() {
         if let Some(access) = d.access() {
             if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-                p.push(format!("linux.resources.devices[{i}].access"), format!("{access:?} may only hold r, w and m"));
+                p.push(
+                    format!("linux.resources.devices[{i}].access"),
+                    format!("{access:?} may only hold r, w and m"),
+                );
             }
         }
         if matches!(d.typ(), Some(LinuxDeviceType::P)) {
-            p.push(format!("linux.resources.devices[{i}].type"), "a device rule's type is a, b or c");
+            p.push(
+                format!("linux.resources.devices[{i}].type"),
+                "a device rule's type is a, b or c",
+            );
         }
     }
     if let Some(swappiness) = r.memory().as_ref().and_then(|m| m.swappiness()) {
@@ -868,14 +907,22 @@ fn check_resources(spec: &Spec, p: &mut Problems) {
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
         let size = h.page_size();
-        let ok = size.len() > 2 && size.ends_with('B') && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
+        let ok = size.len() > 2
+            && size.ends_with('B')
+            && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
         if !ok {
-            p.push(format!("linux.resources.hugepageLimits[{i}].pageSize"), format!("{size:?} is not a page size such as 2MB"));
+            p.push(
+                format!("linux.resources.hugepageLimits[{i}].pageSize"),
+                format!("{size:?} is not a page size such as 2MB"),
+            );
         }
     }
     for key in r.unified().iter().flatten().map(|(k, _)| k) {
         if key.is_empty() || key.contains('/') || key.starts_with('.') {
-            p.push(format!("linux.resources.unified.{key}"), "must name a file of the cgroup directory");
+            p.push(
+                format!("linux.resources.unified.{key}"),
+                "must name a file of the cgroup directory",
+            );
         }
     }
 }
@@ -1106,15 +1153,27 @@ mod tests {
             (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
             (with("/annotations", json!({ "": "v" })), "annotations"),
             (
-                with("/linux/resources", json!({ "devices": [{ "allow": false, "access": "rwx" }] })),
+                with(
+                    "/linux/resources",
+                    json!({ "devices": [{ "allow": false, "access": "rwx" }] }),
+                ),
                 "linux.resources.devices[0].access",
             ),
-            (with("/linux/resources", json!({ "memory": { "swappiness": 101 } })), "linux.resources.memory.swappiness"),
             (
-                with("/linux/resources", json!({ "hugepageLimits": [{ "pageSize": "2M", "limit": 1 }] })),
+                with("/linux/resources", json!({ "memory": { "swappiness": 101 } })),
+                "linux.resources.memory.swappiness",
+            ),
+            (
+                with(
+                    "/linux/resources",
+                    json!({ "hugepageLimits": [{ "pageSize": "2M", "limit": 1 }] }),
+                ),
                 "linux.resources.hugepageLimits[0].pageSize",
             ),
-            (with("/linux/resources", json!({ "unified": { "../x": "1" } })), "linux.resources.unified.../x"),
+            (
+                with("/linux/resources", json!({ "unified": { "../x": "1" } })),
+                "linux.resources.unified.../x",
+            ),
         ];
         for (v, path) in bad {
             let paths = paths_of(&v);
@@ -1160,7 +1219,8 @@ mod tests {
 
     #[test]
     fn hooks_are_checked_and_kept() {
-        let hook = json!({ "path": "/bin/true", "args": ["true", "x"], "env": ["A=b"], "timeout": 5 });
+        let hook =
+            json!({ "path": "/bin/true", "args": ["true", "x"], "env": ["A=b"], "timeout": 5 });
         let v = with("/hooks", json!({ "poststart": [hook], "createRuntime": [{ "path": "/h" }] }));
         assert!(problems(&spec_of(&v)).is_empty());
         let hooks = build_hooks(&spec_of(&v));
@@ -1169,8 +1229,14 @@ mod tests {
         assert_eq!(hooks.create_runtime[0].path, PathBuf::from("/h"));
         let bad = [
             (with("/hooks", json!({ "poststop": [{ "path": "rel" }] })), "hooks.poststop[0].path"),
-            (with("/hooks", json!({ "prestart": [{ "path": "/h", "timeout": 0 }] })), "hooks.prestart[0].timeout"),
-            (with("/hooks", json!({ "poststart": [{ "path": "/h", "env": ["NOEQ"] }] })), "hooks.poststart[0].env[0]"),
+            (
+                with("/hooks", json!({ "prestart": [{ "path": "/h", "timeout": 0 }] })),
+                "hooks.prestart[0].timeout",
+            ),
+            (
+                with("/hooks", json!({ "poststart": [{ "path": "/h", "env": ["NOEQ"] }] })),
+                "hooks.poststart[0].env[0]",
+            ),
         ];
         for (v, path) in bad {
             assert_eq!(paths_of(&v), [path], "{v}");
@@ -1185,11 +1251,20 @@ mod tests {
             v
         };
         let own = json!([{ "type": "mount" }, { "type": "network" }, { "type": "ipc" }]);
-        let good = with_ns(json!({ "net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.msg_max": "9" }), own.clone());
+        let good = with_ns(
+            json!({ "net.ipv4.ip_forward": "1", "kernel.shmmax": "1", "fs.mqueue.msg_max": "9" }),
+            own.clone(),
+        );
         assert!(paths_of(&good).is_empty(), "{:?}", paths_of(&good));
         let host = json!([{ "type": "mount" }]);
-        assert_eq!(paths_of(&with_ns(json!({ "net.ipv4.ip_forward": "1" }), host)), ["linux.sysctl.net.ipv4.ip_forward"]);
-        assert_eq!(paths_of(&with_ns(json!({ "kernel.panic": "1" }), own.clone())), ["linux.sysctl.kernel.panic"]);
+        assert_eq!(
+            paths_of(&with_ns(json!({ "net.ipv4.ip_forward": "1" }), host)),
+            ["linux.sysctl.net.ipv4.ip_forward"]
+        );
+        assert_eq!(
+            paths_of(&with_ns(json!({ "kernel.panic": "1" }), own.clone())),
+            ["linux.sysctl.kernel.panic"]
+        );
         assert_eq!(paths_of(&with_ns(json!({ "net..x": "1" }), own)), ["linux.sysctl.net..x"]);
     }
 

@@ -22,11 +22,7 @@ pub struct SysError {
 impl SysError {
     /// Builds the error for `call` on `target` from `errno`.
     pub fn new(call: &'static str, target: impl Into<String>, errno: Errno) -> Self {
-        SysError {
-            call,
-            target: target.into(),
-            errno,
-        }
+        SysError { call, target: target.into(), errno }
     }
 }
 

@@ -93,11 +93,7 @@ pub fn open(path: &Path, flags: libc::c_int) -> SysResult<OwnedFd> {
     // SAFETY: `c` is a valid NUL-terminated string; the result is checked before use.
     let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(SysError::new(
-            "open",
-            path.display().to_string(),
-            Errno::last(),
-        ));
+        return Err(SysError::new("open", path.display().to_string(), Errno::last()));
     }
     // SAFETY: the kernel just returned this fd and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -145,11 +141,7 @@ pub fn openat2(
 
 fn check(call: &'static str, name: &Path, ret: libc::c_int) -> SysResult<()> {
     if ret < 0 {
-        Err(SysError::new(
-            call,
-            name.display().to_string(),
-            Errno::last(),
-        ))
+        Err(SysError::new(call, name.display().to_string(), Errno::last()))
     } else {
         Ok(())
     }
@@ -159,9 +151,7 @@ fn check(call: &'static str, name: &Path, ret: libc::c_int) -> SysResult<()> {
 pub fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: libc::mode_t) -> SysResult<()> {
     let c = cstring("mkdirat", name)?;
     // SAFETY: `c` is a valid NUL-terminated string.
-    check("mkdirat", name, unsafe {
-        libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode)
-    })
+    check("mkdirat", name, unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) })
 }
 
 /// mknodat(2); `mode` carries the file type bits. <https://man7.org/linux/man-pages/man2/mknodat.2.html>
@@ -173,9 +163,7 @@ pub fn mknodat(
 ) -> SysResult<()> {
     let c = cstring("mknodat", name)?;
     // SAFETY: `c` is a valid NUL-terminated string.
-    check("mknodat", name, unsafe {
-        libc::mknodat(dir.as_raw_fd(), c.as_ptr(), mode, dev)
-    })
+    check("mknodat", name, unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), mode, dev) })
 }
 
 /// Creates an empty regular file with openat(2) (`O_CREAT|O_EXCL|O_NOFOLLOW`) and closes it.
@@ -200,15 +188,8 @@ pub fn fchownat(
 ) -> SysResult<()> {
     let c = cstring("fchownat", name)?;
     // SAFETY: `c` is a valid NUL-terminated string.
-    let ret = unsafe {
-        libc::fchownat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            uid,
-            gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let ret =
+        unsafe { libc::fchownat(dir.as_raw_fd(), c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) };
     check("fchownat", name, ret)
 }
 
@@ -218,9 +199,7 @@ pub fn symlinkat(target: &Path, dir: BorrowedFd<'_>, name: &Path) -> SysResult<(
     let t = cstring("symlinkat", target)?;
     let c = cstring("symlinkat", name)?;
     // SAFETY: both are valid NUL-terminated strings.
-    check("symlinkat", name, unsafe {
-        libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr())
-    })
+    check("symlinkat", name, unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) })
 }
 
 /// fstat(2); errors name the file as `name`. <https://man7.org/linux/man-pages/man2/fstat.2.html>

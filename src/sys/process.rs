@@ -42,7 +42,11 @@ pub fn clone_fork(flags: u64) -> SysResult<Forked> {
     let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
     // SAFETY: clone3 with a null stack duplicates the (single-threaded) caller like fork.
     let mut ret = unsafe {
-        libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>())
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     };
     if ret < 0 && Errno::last() == Errno::ENOSYS {
         // SAFETY: as above; clone(2) with a null stack also behaves like fork.
@@ -70,7 +74,13 @@ pub fn pidfd_open(pid: Pid) -> SysResult<OwnedFd> {
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> SysResult<()> {
     // SAFETY: plain syscall on a borrowed, valid fd.
     let ret = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<u8>(),
+            0,
+        )
     };
     if ret < 0 {
         return Err(SysError::new("pidfd_send_signal", format!("signal {signal}"), Errno::last()));
@@ -91,7 +101,8 @@ pub fn cloexec_from(first: u32) -> SysResult<()> {
 
 /// close_range(2): closes every descriptor from `first` up except those in `keep`.
 pub fn close_all_except(first: u32, keep: &[RawFd]) -> SysResult<()> {
-    let mut keep: Vec<u32> = keep.iter().filter_map(|fd| u32::try_from(*fd).ok()).filter(|fd| *fd >= first).collect();
+    let mut keep: Vec<u32> =
+        keep.iter().filter_map(|fd| u32::try_from(*fd).ok()).filter(|fd| *fd >= first).collect();
     keep.sort_unstable();
     let mut from = first;
     for kept in keep.into_iter().chain(std::iter::once(u32::MAX)) {
@@ -99,7 +110,11 @@ pub fn close_all_except(first: u32, keep: &[RawFd]) -> SysResult<()> {
             // SAFETY: closes descriptors the caller declared it does not need.
             let ret = unsafe { libc::syscall(libc::SYS_close_range, from, kept - 1, 0) };
             if ret < 0 {
-                return Err(SysError::new("close_range", format!("{from}..{}", kept - 1), Errno::last()));
+                return Err(SysError::new(
+                    "close_range",
+                    format!("{from}..{}", kept - 1),
+                    Errno::last(),
+                ));
             }
         }
         from = kept.saturating_add(1);
@@ -121,7 +136,11 @@ mod tests {
             nix::unistd::ForkResult::Child => {
                 let ok = close_all_except(fds[0] as u32, &[fds[1], fds[3]]).is_ok();
                 let open = |fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
-                let code = if ok && !open(fds[0]) && open(fds[1]) && !open(fds[2]) && open(fds[3]) { 0 } else { 1 };
+                let code = if ok && !open(fds[0]) && open(fds[1]) && !open(fds[2]) && open(fds[3]) {
+                    0
+                } else {
+                    1
+                };
                 unsafe { libc::_exit(code) }
             }
             nix::unistd::ForkResult::Parent { child } => {
@@ -158,7 +177,11 @@ pub fn sched_setattr(attr: &SchedAttr) -> SysResult<()> {
     // SAFETY: the kernel reads `size` bytes of a correctly laid out sched_attr.
     let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw as *const RawSchedAttr, 0) };
     if ret < 0 {
-        return Err(SysError::new("sched_setattr", format!("policy {}", attr.policy), Errno::last()));
+        return Err(SysError::new(
+            "sched_setattr",
+            format!("policy {}", attr.policy),
+            Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -186,7 +209,8 @@ pub struct SchedAttr {
 pub fn ioprio_set(ioprio: u16) -> SysResult<()> {
     const IOPRIO_WHO_PROCESS: i32 = 1;
     // SAFETY: plain syscall with integer arguments.
-    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, i32::from(ioprio)) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, i32::from(ioprio)) };
     if ret < 0 {
         return Err(SysError::new("ioprio_set", format!("{ioprio:#x}"), Errno::last()));
     }

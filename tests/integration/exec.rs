@@ -66,8 +66,19 @@ fn exec_flags_set_env_cwd_user_and_groups() {
     let (id, _) = running(&env, Config::new(&[]).env("FROM_CONFIG=yes"));
     let script = "echo $FROM_CONFIG $EXTRA; pwd; id -u; id -g; id -G";
     let out = env.berth(&[
-        "exec", "--env", "EXTRA=flag", "--cwd", "/tmp", "--user", "1000:1000",
-        "--additional-gids", "5", &id, "sh", "-c", script,
+        "exec",
+        "--env",
+        "EXTRA=flag",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        "--additional-gids",
+        "5",
+        &id,
+        "sh",
+        "-c",
+        script,
     ]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -102,7 +113,15 @@ fn exec_detached_writes_the_pid_file() {
     let env = TestEnv::new("execdetach");
     let (id, init) = running(&env, Config::new(&[]));
     let pid_file = env.dir.join("exec.pid");
-    let out = env.berth(&["exec", "--detach", "--pid-file", pid_file.to_str().unwrap(), &id, "sleep", "30"]);
+    let out = env.berth(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "30",
+    ]);
     out.ok();
     let pid: i32 = fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert_ne!(pid, init);
@@ -113,7 +132,10 @@ fn exec_detached_writes_the_pid_file() {
     assert_eq!(ns(pid), ns(init));
     // Killing the init ends every process of its pid namespace, the exec included.
     env.kill(&id, Some("KILL"));
-    assert!(wait_for(std::time::Duration::from_secs(5), || !std::path::Path::new(&format!("/proc/{pid}/comm")).exists()
+    assert!(wait_for(std::time::Duration::from_secs(5), || !std::path::Path::new(&format!(
+        "/proc/{pid}/comm"
+    ))
+    .exists()
         || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))));
 }
 

@@ -20,7 +20,10 @@ fn recorder(dir: &Path, name: &str) -> Value {
 }
 
 fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_str(
+        &fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -50,10 +53,16 @@ fn every_hook_runs_in_order_with_the_state() {
         assert_eq!(state["annotations"]["k"], "v", "{name}: {state}");
         assert_eq!(Path::new(state["bundle"].as_str().unwrap()), bundle, "{name}: {state}");
     }
-    let mnt = |name: &str| fs::read_to_string(probe.join(format!("{name}.mnt"))).unwrap().trim().to_string();
+    let mnt = |name: &str| {
+        fs::read_to_string(probe.join(format!("{name}.mnt"))).unwrap().trim().to_string()
+    };
     assert_eq!(mnt("createRuntime"), host_mnt, "createRuntime runs in the runtime namespace");
     assert_eq!(mnt("prestart"), host_mnt);
-    assert_eq!(mnt("createContainer"), container_mnt, "createContainer runs in the container namespace");
+    assert_eq!(
+        mnt("createContainer"),
+        container_mnt,
+        "createContainer runs in the container namespace"
+    );
     assert!(!probe.join("startContainer.json").exists(), "startContainer ran before start");
 
     env.start(&id);
@@ -77,7 +86,10 @@ fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let bundle = env.bundle(&Config::new(&["true"]).set("/hooks", hooks));
     let out = env.berth(&["create", "--bundle", bundle.to_str().unwrap(), &env.id("h")]);
     out.fails_with_one_line();
-    assert!(out.stderr.contains("createRuntime hook /bin/sh") && out.stderr.contains("no-way"), "{out:#?}");
+    assert!(
+        out.stderr.contains("createRuntime hook /bin/sh") && out.stderr.contains("no-way"),
+        "{out:#?}"
+    );
     assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
 }
 
@@ -98,7 +110,8 @@ fn a_failing_poststart_hook_only_warns() {
     let env = TestEnv::new("hookspoststart");
     let probe = env.probe_dir();
     let hooks = json!({ "poststart": [hook("exit 1")] });
-    let bundle = env.bundle(&Config::sh("echo ran > /probe/ran").probe(&probe).set("/hooks", hooks));
+    let bundle =
+        env.bundle(&Config::sh("echo ran > /probe/ran").probe(&probe).set("/hooks", hooks));
     let id = env.id("h");
     env.create(&id, &bundle);
     let out = env.start(&id);
@@ -113,7 +126,8 @@ fn sysctls_apply_inside_only() {
     let host_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let want = if host_before.trim() == "1" { "0" } else { "1" };
     let sysctl = json!({ "net.ipv4.ip_forward": want, "kernel.shmmni": "1234" });
-    let cfg = Config::sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni").set("/linux/sysctl", sysctl);
+    let cfg = Config::sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni")
+        .set("/linux/sysctl", sysctl);
     let bundle = env.bundle(&cfg);
     let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("s")]);
     out.ok();
@@ -121,7 +135,8 @@ fn sysctls_apply_inside_only() {
     assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_before);
 
     let host_wide = Config::sh("true").set("/linux/sysctl", json!({ "vm.swappiness": "1" }));
-    let out = env.berth(&["run", "--bundle", env.bundle(&host_wide).to_str().unwrap(), &env.id("s")]);
+    let out =
+        env.berth(&["run", "--bundle", env.bundle(&host_wide).to_str().unwrap(), &env.id("s")]);
     out.fails_with_one_line();
     assert!(out.stderr.contains("linux.sysctl.vm.swappiness"), "{out:#?}");
 }

@@ -21,7 +21,14 @@ fn ns_link(pid: i32, kind: &str) -> String {
 
 /// Runs `script` in a container from `cfg` that joins namespace `kind` (config name) of
 /// `pid`; `owner` chowns the rootfs first (for a user namespace). Returns stdout lines.
-fn run_joined(env: &TestEnv, cfg: Config, kind: &str, pid: i32, owner: Option<u32>, script: &str) -> Vec<String> {
+fn run_joined(
+    env: &TestEnv,
+    cfg: Config,
+    kind: &str,
+    pid: i32,
+    owner: Option<u32>,
+    script: &str,
+) -> Vec<String> {
     let proc_name = if kind == "network" { "net" } else { kind };
     let mut cfg = cfg.args(&["sh", "-c", script]);
     let namespaces = cfg.0["linux"]["namespaces"].as_array_mut().unwrap();
@@ -41,7 +48,8 @@ fn run_joined(env: &TestEnv, cfg: Config, kind: &str, pid: i32, owner: Option<u3
 fn joins_network_namespace_by_path() {
     let env = TestEnv::new("joinnet");
     let pid = target(&env);
-    let out = run_joined(&env, Config::new(&[]), "network", pid, None, "readlink /proc/self/ns/net");
+    let out =
+        run_joined(&env, Config::new(&[]), "network", pid, None, "readlink /proc/self/ns/net");
     assert_eq!(out, [ns_link(pid, "net")]);
     assert_ne!(out[0], ns_link(std::process::id() as i32, "net"));
 }

@@ -20,7 +20,8 @@ const STAT_FIELDS: &str = "cut -d')' -f2 /proc/self/stat";
 #[test]
 fn scheduler_policy_and_nice_apply() {
     let env = TestEnv::new("sched");
-    let cfg = Config::sh(STAT_FIELDS).set("/process/scheduler", json!({ "policy": "SCHED_BATCH", "nice": 7 }));
+    let cfg = Config::sh(STAT_FIELDS)
+        .set("/process/scheduler", json!({ "policy": "SCHED_BATCH", "nice": 7 }));
     let out = run_lines(&env, cfg);
     let fields: Vec<&str> = out[0].split_whitespace().collect();
     // stat field 19 is nice, field 41 is policy (SCHED_BATCH = 3).
@@ -31,7 +32,8 @@ fn scheduler_policy_and_nice_apply() {
 #[test]
 fn bad_scheduler_values_name_their_path() {
     let env = TestEnv::new("schedbad");
-    let cfg = Config::sh("true").set("/process/scheduler", json!({ "policy": "SCHED_FIFO", "priority": 100 }));
+    let cfg = Config::sh("true")
+        .set("/process/scheduler", json!({ "policy": "SCHED_FIFO", "priority": 100 }));
     let out = env.berth(&["run", "--bundle", env.bundle(&cfg).to_str().unwrap(), &env.id("k")]);
     out.fails_with_one_line();
     assert!(out.stderr.contains("process.scheduler.priority"), "{out:#?}");
@@ -40,16 +42,20 @@ fn bad_scheduler_values_name_their_path() {
 #[test]
 fn io_priority_applies() {
     let env = TestEnv::new("ioprio");
-    let cfg = Config::sh("ionice -p $$").set("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE", "priority": 0 }));
+    let cfg = Config::sh("ionice -p $$")
+        .set("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_IDLE", "priority": 0 }));
     assert_eq!(run_lines(&env, cfg), ["idle"]);
-    let cfg = Config::sh("ionice -p $$").set("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_BE", "priority": 6 }));
+    let cfg = Config::sh("ionice -p $$")
+        .set("/process/ioPriority", json!({ "class": "IOPRIO_CLASS_BE", "priority": 6 }));
     assert_eq!(run_lines(&env, cfg), ["best-effort: prio 6"]);
 }
 
 #[test]
 fn personality_linux32_changes_uname() {
     let env = TestEnv::new("persona");
-    let host = String::from_utf8(std::process::Command::new("uname").arg("-m").output().unwrap().stdout).unwrap();
+    let host =
+        String::from_utf8(std::process::Command::new("uname").arg("-m").output().unwrap().stdout)
+            .unwrap();
     if host.trim() != "x86_64" {
         eprintln!("skipped: LINUX32 on {} is not x86_64's i686", host.trim());
         return;
@@ -63,11 +69,21 @@ fn time_namespace_offsets_shift_boottime() {
     let env = TestEnv::new("timens");
     let mut cfg = Config::sh("cat /proc/uptime");
     cfg.0["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "time" }));
-    let cfg = cfg.set("/linux/timeOffsets", json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } }));
-    let host: f64 = fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let cfg =
+        cfg.set("/linux/timeOffsets", json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } }));
+    let host: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let out = run_lines(&env, cfg);
     let inside: f64 = out[0].split_whitespace().next().unwrap().parse().unwrap();
-    assert!(inside >= host + 1_000_000.0 && inside < host + 1_000_100.0, "host {host}, inside {inside}");
+    assert!(
+        inside >= host + 1_000_000.0 && inside < host + 1_000_100.0,
+        "host {host}, inside {inside}"
+    );
 }
 
 #[test]

@@ -209,7 +209,11 @@ fn preserved_fds_reach_the_container() {
     env.track(&id);
     let (fa, fb, fs_) = (a.as_raw_fd(), b.as_raw_fd(), stray.as_raw_fd());
     let mut cmd = std::process::Command::new(crate::harness::bin());
-    cmd.arg("--root").arg(&env.root).args(["run", "--preserve-fds", "2", "--bundle"]).arg(&bundle).arg(&id);
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["run", "--preserve-fds", "2", "--bundle"])
+        .arg(&bundle)
+        .arg(&id);
     // SAFETY: only fcntl/dup2 between fork and exec. Each source is first copied above the
     // targets, so no dup2 lands on a source not yet moved (or on itself, keeping CLOEXEC).
     unsafe {
@@ -244,7 +248,8 @@ fn preserved_fds_reach_the_container() {
 #[test]
 fn a_gap_in_preserved_fds_holds_no_runtime_descriptor() {
     let env = TestEnv::new("preservegap");
-    let bundle = env.bundle(&Config::sh("for fd in 3 4 5; do readlink /proc/self/fd/$fd; done; true"));
+    let bundle =
+        env.bundle(&Config::sh("for fd in 3 4 5; do readlink /proc/self/fd/$fd; done; true"));
     let id = env.id("p");
     env.track(&id);
     let out = std::process::Command::new(crate::harness::bin())
@@ -269,7 +274,10 @@ fn session_keyring_is_named_after_the_container() {
     let id = env.id("k");
     let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     out.ok();
-    assert!(out.stdout.lines().any(|l| l.contains(" keyring ") && l.ends_with(&format!("{id}: empty"))), "{out:#?}");
+    assert!(
+        out.stdout.lines().any(|l| l.contains(" keyring ") && l.ends_with(&format!("{id}: empty"))),
+        "{out:#?}"
+    );
     let other = env.id("n");
     let out = env.berth(&["run", "--no-new-keyring", "--bundle", bundle.to_str().unwrap(), &other]);
     out.ok();

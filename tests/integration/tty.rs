@@ -17,8 +17,13 @@ fn receive_master(listener: &UnixListener) -> OwnedFd {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(std::os::fd::AsRawFd::as_raw_fd(&stream), &mut iov, Some(&mut space), MsgFlags::empty())
-        .expect("recvmsg");
+    let msg = recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .expect("recvmsg");
     let fd = msg
         .cmsgs()
         .unwrap()
@@ -54,13 +59,21 @@ fn create_sends_the_pty_master_to_the_console_socket() {
     let env = TestEnv::new("ttycreate");
     let socket = env.dir.join("console.sock");
     let listener = UnixListener::bind(&socket).unwrap();
-    let cfg = Config::sh("stty size; tty; read line; echo got-$line").set("/process/terminal", true.into());
+    let cfg = Config::sh("stty size; tty; read line; echo got-$line")
+        .set("/process/terminal", true.into());
     let cfg = cfg.set("/process/consoleSize", serde_json::json!({ "height": 33, "width": 101 }));
     let bundle = env.bundle(&cfg);
     let id = env.id("t");
     let receiver = std::thread::spawn(move || receive_master(&listener));
-    env.berth(&["create", "--bundle", bundle.to_str().unwrap(), "--console-socket", socket.to_str().unwrap(), &id])
-        .ok();
+    env.berth(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
     let master = receiver.join().unwrap();
     env.start(&id);
     let seen = converse(master, "hello\n", "got-hello");
@@ -78,7 +91,16 @@ fn exec_tty_through_the_console_socket() {
     let socket = env.dir.join("exec.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let receiver = std::thread::spawn(move || receive_master(&listener));
-    env.berth(&["exec", "--tty", "--detach", "--console-socket", socket.to_str().unwrap(), &id, "sh"]).ok();
+    env.berth(&[
+        "exec",
+        "--tty",
+        "--detach",
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &id,
+        "sh",
+    ])
+    .ok();
     let master = receiver.join().unwrap();
     let seen = converse(master, "echo $((6*7)); tty\n", "/dev/pts/");
     assert!(seen.contains("42"), "{seen:?}");
