@@ -30,7 +30,8 @@ bench: bench-deps build
 	$(CARGO) bench --bench compare -- $(BENCH_ARGS)
 
 test: build
-	$(CARGO) test --release -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
+	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build

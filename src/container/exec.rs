@@ -91,14 +91,7 @@ pub fn exec(
     check_console(&process, opts)?;
     let spec = exec_spec(container, process, &state);
     if !opts.detach {
-        // A two-stage exec is our grandchild; as subreaper we still get to wait for it.
-        prctl::set_child_subreaper(true).map_err(|errno| {
-            crate::sys::SysError::new(
-                "prctl(PR_SET_CHILD_SUBREAPER)",
-                "",
-                nix::errno::Errno::from_raw(errno),
-            )
-        })?;
+        crate::process::signals::become_subreaper()?;
     }
     let mask = block_all()?;
     let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);

@@ -27,14 +27,7 @@ pub fn run(
     detach: bool,
 ) -> Result<RunOutcome, Error> {
     if !detach {
-        // A two-stage init is our grandchild; as subreaper we still get to wait for it.
-        prctl::set_child_subreaper(true).map_err(|errno| {
-            crate::sys::SysError::new(
-                "prctl(PR_SET_CHILD_SUBREAPER)",
-                "",
-                nix::errno::Errno::from_raw(errno),
-            )
-        })?;
+        crate::process::signals::become_subreaper()?;
     }
     let mask = block_all()?;
     let result = run_blocked(store, id, opts, detach, &mask);

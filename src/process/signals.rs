@@ -39,6 +39,14 @@ pub fn block_all() -> SysResult<SigSet> {
     Ok(old)
 }
 
+/// Makes this process the reaper of its orphaned descendants, so that a two-stage init (a
+/// grandchild) can still be waited for in the foreground.
+pub fn become_subreaper() -> SysResult<()> {
+    prctl::set_child_subreaper(true).map_err(|errno| {
+        crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+    })
+}
+
 /// Restores a mask saved by [`block_all`].
 pub fn restore(mask: &SigSet) -> SysResult<()> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
