@@ -12,14 +12,14 @@ pub enum ProcessError {
     /// A syscall in the runtime (parent) side failed.
     #[error(transparent)]
     Sys(#[from] crate::sys::SysError),
-    /// The init reported a failed step; `chain` is its whole cause chain.
-    #[error("container init: {}", chain.join(": "))]
+    /// The init (or an exec'd process) reported a failed step; `chain` is its whole cause chain.
+    #[error("container process: {}", chain.join(": "))]
     Init {
         /// The step's message, then each cause.
         chain: Vec<String>,
     },
     /// The init exited before reporting ready or failed.
-    #[error("container init exited unexpectedly ({status})")]
+    #[error("container process exited unexpectedly ({status})")]
     InitExited {
         /// How it ended.
         status: String,
@@ -28,6 +28,6 @@ pub enum ProcessError {
     #[error("setting up the container process")]
     Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The sync protocol broke.
-    #[error("sync with container init")]
+    #[error("sync with the container process")]
     Sync(#[source] sync::SyncError),
 }
