@@ -65,26 +65,37 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno> {
 /// Loads `insns` as a program of `prog_type`; the verifier's log, if it refuses, goes into
 /// the error's target.
 pub fn prog_load(prog_type: u32, insns: &[Insn], license: &std::ffi::CStr) -> SysResult<OwnedFd> {
-    let mut log = vec![0u8; 4096];
+    // Without a log first: the verifier's log costs time, and a log buffer it outgrows makes
+    // even a valid program fail with ENOSPC (seen on 6.1 kernels).
+    match load(prog_type, insns, license, &mut []) {
+        Ok(fd) => Ok(fd),
+        Err(_) => {
+            let mut log = vec![0u8; 1 << 20];
+            load(prog_type, insns, license, &mut log).map_err(|errno| {
+                let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+                let text = String::from_utf8_lossy(&log[..end]);
+                // The verifier's verdict is its last line; the rest is a trace.
+                let verdict = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                SysError::new("bpf(BPF_PROG_LOAD)", format!("verifier: {verdict}"), errno)
+            })
+        }
+    }
+}
+
+/// One BPF_PROG_LOAD; an empty `log` asks for none.
+fn load(prog_type: u32, insns: &[Insn], license: &std::ffi::CStr, log: &mut [u8]) -> Result<OwnedFd, Errno> {
     let mut attr = ProgLoadAttr {
         prog_type,
         insn_cnt: u32::try_from(insns.len()).unwrap_or(u32::MAX),
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
+        log_level: u32::from(!log.is_empty()),
         log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as u64 },
         rest: [0; ATTR_SIZE - 32],
     };
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(errno) => {
-            let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
-            let text = String::from_utf8_lossy(&log[..end]).trim().replace('\n', "; ");
-            Err(SysError::new("bpf(BPF_PROG_LOAD)", text, errno))
-        }
-    }
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    bpf(BPF_PROG_LOAD, &mut attr).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// Attaches program `prog` to the cgroup directory `cgroup` as `attach_type`.

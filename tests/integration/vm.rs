@@ -317,7 +317,14 @@ fn vm_cgroup_v2_resources() {
         "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
     }));
+    let mut devdeny = Config::sh("head -c0 /dev/null && echo null ok; head -c1 /dev/kmsg; true");
+    // Bound from the host rather than listed in linux.devices (which would allow it).
+    devdeny.0["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/dev/kmsg", "type": "bind", "source": "/dev/kmsg", "options": ["bind"]
+    }));
+    let devices = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
     let vm = Vm::new("cgroup_v2")
+        .bundle("devdeny", in_cgroup(devdeny, "devdeny", devices))
         .bundle("limits", in_cgroup(Config::new(&["sleep", "1000"]), "limits", limits))
         .bundle("bomb", in_cgroup(bomb, "bomb", json!({ "pids": { "limit": 20 } })))
         .bundle("hog", in_cgroup(hog, "hog", json!({ "memory": { "limit": 33554432 } })))
@@ -331,6 +338,11 @@ fn vm_cgroup_v2_resources() {
         "limits_memory_max",
         "limits_pids_max",
         "limits_cpu_max",
+        "update_pids_max",
+        "events_stats",
+        "exec_cgroup",
+        "kill_all_before",
+        "kill_all_empty",
         "pause_status",
         "pause_frozen",
         "resume_status",
@@ -340,6 +352,8 @@ fn vm_cgroup_v2_resources() {
         "bomb_refused",
         "bomb_cgroup_removed",
         "hog_killed",
+        "devices_null_allowed",
+        "devices_kmsg_denied",
         "nsmount_self",
         "nsmount_memory_max",
         "berth_vm_parent_empty",

@@ -1,6 +1,7 @@
 # berth's cgroup v2 support on a pure v2 host: placement at cgroupsPath, limits written and read
-# back, pids.max containing a fork bomb, memory.max OOM-killing, pause/resume through
-# cgroup.freeze, and the cgroup removed on delete. Bundles: limits, bomb, hog, nsmount.
+# back, update, events --stats, exec and kill --all through the cgroup, pids.max containing a
+# fork bomb, memory.max OOM-killing, the device program, pause/resume through cgroup.freeze, and
+# the cgroup removed on delete. Bundles: limits, bomb, hog, devdeny, nsmount.
 CG=/sys/fs/cgroup
 
 # placement and limits: the init sits in its cgroupsPath with the configured limits.
@@ -12,8 +13,26 @@ expect limits_memory_max 67108864 "$(cat $CG/berth-vm/limits/memory.max)"
 expect limits_pids_max 20 "$(cat $CG/berth-vm/limits/pids.max)"
 expect limits_cpu_max "50000 100000" "$(cat $CG/berth-vm/limits/cpu.max)"
 
-# pause/resume: cgroup.freeze set and reported frozen, state paused, then thawed and running.
 expect_ok start berth start vm-limits
+
+# update, events --stats, exec and kill --all on the running container, through its v2 files.
+expect_ok update berth update --pids-limit 30 vm-limits
+expect update_pids_max 30 "$(cat $CG/berth-vm/limits/pids.max)"
+stats=$(berth events --stats vm-limits 2>&1)
+expect_true events_stats "$stats" sh -c 'echo "$1" | grep -q "\"type\": *\"stats\"" && echo "$1" | grep -q "\"pids\""' _ "$stats"
+expect exec_cgroup "0::/berth-vm/limits" "$(berth exec vm-limits cat /proc/self/cgroup)"
+expect_ok exec_detached berth exec --detach vm-limits sleep 1000
+expect_true kill_all_before "two processes in the cgroup: $(cat $CG/berth-vm/limits/cgroup.procs | tr '\n' ' ')" \
+    test "$(wc -l < $CG/berth-vm/limits/cgroup.procs)" -eq 2
+expect_ok kill_all berth kill --all vm-limits KILL
+wait_status vm-limits stopped
+sleep 0.2
+expect kill_all_empty "" "$(cat $CG/berth-vm/limits/cgroup.procs)"
+expect_ok limits_delete_stopped berth delete vm-limits
+expect_ok limits_recreate berth create -b "$b" vm-limits
+expect_ok limits_restart berth start vm-limits
+
+# pause/resume: cgroup.freeze set and reported frozen, state paused, then thawed and running.
 expect_ok pause berth pause vm-limits
 expect pause_status paused "$(status vm-limits)"
 expect pause_freeze 1 "$(cat $CG/berth-vm/limits/cgroup.freeze)"
@@ -41,6 +60,13 @@ expect_true bomb_cgroup_removed "$CG/berth-vm/bomb removed" test ! -e $CG/berth-
 b=$(bundle hog)
 out=$(berth run -b "$b" vm-hog 2>&1)
 expect hog_killed 137 "$?" "$out"
+
+# devices: deny-all plus runc's default allow list, as an eBPF program: /dev/null opens,
+# the host's /dev/kmsg bound in (not allowed) does not.
+b=$(bundle devdeny)
+out=$(berth run -b "$b" vm-devdeny 2>&1)
+expect devices_null_allowed "null ok" "$(echo "$out" | grep '^null ')"
+expect_true devices_kmsg_denied "$out" sh -c 'echo "$1" | grep -q "Operation not permitted"' _ "$out"
 
 # a cgroup namespace with a cgroup mount shows the container's own cgroup as the root.
 b=$(bundle nsmount)
