@@ -78,7 +78,7 @@ pub fn exec(
 ) -> Result<ExecOutcome, Error> {
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
-    let status = crate::state::status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+    let status = crate::state::status(&state, &store.fifo_path(&id));
     if !matches!(status, Status::Created | Status::Running) {
         let reason = "cannot exec in a container that is not running";
         return Err(Error::WrongStatus { id: state.id, status: status_name(status), reason });

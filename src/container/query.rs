@@ -82,7 +82,7 @@ fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
     match store.read(id) {
         Ok(state) => {
             let status =
-                super::current_status(&state, &store.root().join(id.as_str()).join("exec.fifo"));
+                super::current_status(&state, &store.fifo_path(id));
             Ok(StateView::new(state, status))
         }
         Err(StateError::Creating(_)) => Ok(StateView::creating(id)),

@@ -99,6 +99,11 @@ impl ContainerId {
     }
 }
 
+/// Where a container directory keeps the fifo its init waits on until `start`.
+fn fifo_in(dir: &Path) -> PathBuf {
+    dir.join("exec.fifo")
+}
+
 /// The lifecycle status of a container, as runc reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,6 +189,11 @@ impl StateStore {
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// `exec.fifo` of container `id`, for readers that do not take its lock.
+    pub fn fifo_path(&self, id: &ContainerId) -> PathBuf {
+        fifo_in(&self.root.join(id.as_str()))
     }
 
     fn dir_of(&self, id: &ContainerId) -> PathBuf {
@@ -310,7 +320,7 @@ impl ContainerDir {
 
     /// `exec.fifo`, which the init blocks on until `start`.
     pub fn fifo_path(&self) -> PathBuf {
-        self.path.join("exec.fifo")
+        fifo_in(&self.path)
     }
 
     /// Writes state.json: temp file, fsync, rename.
