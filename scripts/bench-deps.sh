@@ -11,9 +11,4 @@ done
 [ -f /usr/share/containers/seccomp.json ] || missing="$missing golang-github-containers-common"
 [ -z "$missing" ] && exit 0
 
-command -v apt-get >/dev/null 2>&1 || { echo "bench-deps: missing$missing and no apt-get; install them by hand" >&2; exit 1; }
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "bench-deps: installing$missing"
-$sudo apt-get update
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+exec "$(dirname "$0")/apt-install.sh" bench-deps $missing

@@ -10,9 +10,4 @@ done
 command -v cargo >/dev/null 2>&1 || { echo "deps: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 [ -z "$missing" ] && exit 0
 
-command -v apt-get >/dev/null 2>&1 || { echo "deps: missing$missing and no apt-get; install them by hand" >&2; exit 1; }
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "deps: installing$missing"
-$sudo apt-get update
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+exec "$(dirname "$0")/apt-install.sh" deps $missing
