@@ -9,6 +9,7 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod crio_argv;
 mod errors;
 mod exec;
 mod features;
