@@ -20,6 +20,7 @@ mod knobs;
 mod lifecycle;
 mod list;
 mod namespaces;
+mod podman;
 mod run;
 mod seccomp;
 mod trace;
