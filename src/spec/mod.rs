@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod bounds;
 mod defaults;
 mod load;
 mod locate;
 mod validate;
 
+pub use bounds::is_under_proc;
 pub use defaults::default_spec;
 pub use load::{check, load, load_process};
 
