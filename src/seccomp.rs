@@ -404,6 +404,18 @@ pub fn flag_supported(bit: u64) -> bool {
     crate::sys::seccomp::flag_supported(probe)
 }
 
+/// Whether the linked libseccomp knows the syscall `name` (unknown ones are skipped).
+pub fn syscall_known(name: &str) -> bool {
+    ScmpSyscall::from_name(name).is_ok()
+}
+
+/// Whether a profile naming `arch` can be compiled here (see [`known_archs`]).
+pub fn arch_usable(arch: Arch) -> bool {
+    arch == Arch::ScmpArchNative
+        || ScmpFilterContext::new(ScmpAction::Allow)
+            .is_ok_and(|mut ctx| ctx.add_arch(scmp_arch(arch)).is_ok())
+}
+
 /// The architectures a profile can name on this build: the linked libseccomp knows them
 /// and they share the native architecture's byte order (a filter cannot mix byte orders,
 /// and the native one is always in it).

@@ -1,6 +1,7 @@
 //! The command line, runc-compatible: global flags, one file per subcommand. The only code
 //! that prints results.
 
+mod check;
 mod create;
 mod delete;
 mod events;
@@ -101,6 +102,8 @@ enum Command {
     Ps(ps::Args),
     /// Print the OCI runtime-features document: what this build of berth supports.
     Features(features::Args),
+    /// Print every problem of a bundle's config.json, against the spec and this host.
+    Check(check::Args),
 }
 
 impl Cli {
@@ -147,6 +150,7 @@ impl Cli {
             Some(Command::Events(_)) => "events",
             Some(Command::Ps(_)) => "ps",
             Some(Command::Features(_)) => "features",
+            Some(Command::Check(_)) => "check",
         }
     }
 
@@ -177,6 +181,7 @@ impl Cli {
             Some(Command::Events(args)) => events::execute(&store, args),
             Some(Command::Ps(args)) => ps::execute(&store, args),
             Some(Command::Features(args)) => features::execute(args),
+            Some(Command::Check(args)) => check::execute(args),
         }
     }
 }

@@ -183,6 +183,10 @@ fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProce
         if !cwd.is_absolute() {
             return Err(Error::Usage(format!("--cwd {} must be an absolute path", cwd.display())));
         }
+        if crate::spec::is_under_proc(&cwd) {
+            let reason = "is inside /proc, which can lead outside the container";
+            return Err(Error::Usage(format!("--cwd {}: {reason}", cwd.display())));
+        }
         process.cwd = cwd;
     }
     if let Some((uid, gid)) = flags.user {

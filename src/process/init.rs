@@ -454,6 +454,12 @@ fn switch_user(init: &mut Init) -> StepResult {
 fn change_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
+    // A symlink in the rootfs can still lead through /proc to a directory outside the
+    // container (CVE-2024-21626); the kernel then has no path for it from our root.
+    let inside = nix::unistd::getcwd().is_ok_and(|p| p.is_absolute());
+    if !inside {
+        return Err(format!("process.cwd: {} resolves outside the container", cwd.display()).into());
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! Read config.json and turn it into a [`ValidSpec`].
 //!
-//! The only system access of the spec module happens here: the bundle and rootfs stats and
-//! the read of config.json.
+//! The spec module's file access happens here (the bundle and rootfs stats, the read of
+//! config.json) and in host.rs (what the host offers).
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::{config_path, locate, validate, SpecError, ValidProcess, ValidSpec};
+use super::{config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -22,6 +22,10 @@ pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
         return Err(first);
     }
     let root = rootfs(&bundle, &spec)?;
+    // After the checks that need no system access, in the order `check` lists them.
+    if let Some(first) = host::problems(&spec).into_iter().next() {
+        return Err(first);
+    }
     validate::build(spec, bundle, root)
 }
 
@@ -58,7 +62,17 @@ pub fn check(bundle: &Path) -> Vec<SpecError> {
             problems.push(e);
         }
     }
+    problems.extend(host::problems(&spec));
     problems
+}
+
+/// What in the bundle's config.json works but may not do what its author meant (unknown
+/// seccomp syscall names); empty when the config cannot be read.
+pub fn warnings(bundle: &Path) -> Vec<SpecError> {
+    match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
+        Ok(spec) => host::warnings(&spec),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The bundle as an absolute path, after checking that it is a directory.

@@ -1,18 +1,24 @@
 //! config.json: load it, validate it once into a [`ValidSpec`] whose required fields are
 //! not `Option`, and produce the default spec for `berth spec`.
 //!
-//! Validation does not touch the system. Every error names the config path it is about.
+//! Validation (validate.rs, bounds.rs) does not touch the system; host.rs checks the config
+//! against this host without changing it. Every error names the config path it is about.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod bounds;
 mod defaults;
+mod hints;
+mod host;
 mod load;
 mod locate;
 mod validate;
 
+pub use bounds::is_under_proc;
 pub use defaults::default_spec;
-pub use load::{check, load, load_process};
+pub use hints::hint;
+pub use load::{check, load, load_process, warnings};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
 #[derive(Debug, thiserror::Error)]

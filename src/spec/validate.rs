@@ -15,16 +15,17 @@ use oci_spec::runtime::{
 };
 
 use super::{
-    CapabilitySets, ConsoleSize, Hook, Hooks, IdMap, Namespace, NamespaceKind, Rlimit, SpecError,
-    TimeClock, ValidProcess, ValidSpec,
+    bounds, CapabilitySets, ConsoleSize, Hook, Hooks, IdMap, Namespace, NamespaceKind, Rlimit,
+    SpecError, TimeClock, ValidProcess, ValidSpec,
 };
 
 /// The collected problems of one config, in the order the checks found them.
 #[derive(Default)]
-struct Problems(Vec<SpecError>);
+pub(super) struct Problems(Vec<SpecError>);
 
 impl Problems {
-    fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    /// Records that the field at config path `path` is wrong for `reason`.
+    pub(super) fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.0.push(invalid(path, reason));
     }
 }
@@ -64,6 +65,11 @@ const CHECKS: &[Check] = &[
     check_resources,
     check_unsupported_linux,
     check_other_platforms,
+    bounds::check_root_stays_in_bundle,
+    bounds::check_cwd_not_in_proc,
+    bounds::check_cgroups_path,
+    bounds::check_resource_ranges,
+    bounds::check_id_map_shape,
 ];
 
 /// Every problem found in `spec`; empty when it is valid.
@@ -83,6 +89,7 @@ const PROCESS_CHECKS: &[Check] = &[
     check_capabilities,
     check_scheduling,
     check_unsupported_process,
+    bounds::check_cwd_not_in_proc,
 ];
 
 /// Validates a lone `process` object (runc's process.json for `exec`); the first problem.

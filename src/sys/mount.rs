@@ -228,3 +228,14 @@ pub fn umask(mask: libc::mode_t) -> libc::mode_t {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask) }
 }
+
+/// Whether the kernel has mount_setattr(2) (Linux 5.12), which id-mapped mounts need.
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr_available() -> bool {
+    // An invalid descriptor: EBADF when the syscall exists, ENOSYS when it does not.
+    // SAFETY: no pointer is dereferenced with a null attr and size 0.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, -1, c"".as_ptr(), 0, std::ptr::null::<u8>(), 0)
+    };
+    !(ret < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS)
+}

@@ -1,0 +1,269 @@
+//! Checks against hostile configs: paths that lead out of the bundle, the container or
+//! berth's cgroup, and numbers the kernel refuses or clamps. Like every check they name the
+//! config path and touch nothing.
+
+use std::path::{Component, Path};
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxResources, Spec};
+
+use super::validate::Problems;
+
+/// The kernel's limit on lines of one uid_map or gid_map (user_namespaces(7), since 4.15).
+const MAX_ID_MAP_LINES: usize = 340;
+
+/// The largest `cpu.shares` cgroup v1 accepts (it clamps larger values silently).
+const MAX_CPU_SHARES: u64 = 262_144;
+
+/// `cpu.cfs_period_us` bounds in microseconds (1 ms ..= 1 s).
+const CPU_PERIOD_RANGE: std::ops::RangeInclusive<u64> = 1_000..=1_000_000;
+
+/// `blkio.weight` bounds (0 leaves the value unset).
+const BLKIO_WEIGHT_RANGE: std::ops::RangeInclusive<u16> = 10..=1000;
+
+fn has_parent_component(path: &Path) -> bool {
+    path.components().any(|c| c == Component::ParentDir)
+}
+
+/// A relative `root.path` must stay inside the bundle (an absolute one is the caller's
+/// explicit choice, as podman makes it).
+pub(super) fn check_root_stays_in_bundle(spec: &Spec, p: &mut Problems) {
+    let Some(root) = spec.root() else { return };
+    let path = root.path();
+    if !path.is_absolute() && has_parent_component(path) {
+        p.push("root.path", format!("{path:?} leads out of the bundle through \"..\""));
+    }
+}
+
+/// A working directory under /proc/<pid>/ can be a magic link to a descriptor or directory
+/// of another mount namespace (CVE-2024-21626); no real workload needs one.
+pub(super) fn check_cwd_not_in_proc(spec: &Spec, p: &mut Problems) {
+    let Some(process) = spec.process() else { return };
+    if is_under_proc(process.cwd()) {
+        p.push(
+            "process.cwd",
+            format!("{:?} is inside /proc, which can lead outside the container", process.cwd()),
+        );
+    }
+}
+
+/// Whether `path` names something below /proc (where magic links lead out of the container).
+pub fn is_under_proc(path: &Path) -> bool {
+    let mut parts = path.components().filter(|c| *c != Component::CurDir);
+    parts.next() == Some(Component::RootDir)
+        && parts.next() == Some(Component::Normal("proc".as_ref()))
+        && parts.next().is_some()
+}
+
+/// `..` in `linux.cgroupsPath` would place the container beside or above the cgroup it
+/// names; runc cleans it away silently, berth refuses it.
+pub(super) fn check_cgroups_path(spec: &Spec, p: &mut Problems) {
+    let Some(path) = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) else {
+        return;
+    };
+    if has_parent_component(path) {
+        p.push("linux.cgroupsPath", format!("{path:?} must not contain \"..\""));
+    }
+}
+
+/// Numbers of `linux.resources` outside what the kernel takes.
+pub(super) fn check_resource_ranges(spec: &Spec, p: &mut Problems) {
+    let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
+    check_memory(r, p);
+    check_cpu(r, p);
+    if let Some(limit) = r.pids().as_ref().map(|pids| pids.limit()) {
+        if limit < -1 {
+            p.push("linux.resources.pids.limit", format!("{limit} is below -1 (unlimited)"));
+        }
+    }
+    check_block_io(r, p);
+}
+
+fn check_memory(r: &LinuxResources, p: &mut Problems) {
+    let Some(m) = r.memory() else { return };
+    #[allow(deprecated)]
+    let values = [
+        ("limit", m.limit()),
+        ("reservation", m.reservation()),
+        ("swap", m.swap()),
+        ("kernel", m.kernel()),
+        ("kernelTCP", m.kernel_tcp()),
+    ];
+    for (name, value) in values {
+        if let Some(v) = value.filter(|v| *v < -1) {
+            p.push(
+                format!("linux.resources.memory.{name}"),
+                format!("{v} is below -1 (unlimited)"),
+            );
+        }
+    }
+}
+
+fn check_cpu(r: &LinuxResources, p: &mut Problems) {
+    let Some(cpu) = r.cpu() else { return };
+    if let Some(shares) = cpu.shares().filter(|s| *s > MAX_CPU_SHARES) {
+        p.push("linux.resources.cpu.shares", format!("{shares} is more than {MAX_CPU_SHARES}"));
+    }
+    if let Some(quota) = cpu.quota().filter(|q| *q < -1) {
+        p.push("linux.resources.cpu.quota", format!("{quota} is below -1 (unlimited)"));
+    }
+    if let Some(period) = cpu.period().filter(|v| *v != 0 && !CPU_PERIOD_RANGE.contains(v)) {
+        p.push(
+            "linux.resources.cpu.period",
+            format!("{period} is outside {}..={} microseconds", CPU_PERIOD_RANGE.start(), {
+                CPU_PERIOD_RANGE.end()
+            }),
+        );
+    }
+}
+
+fn check_block_io(r: &LinuxResources, p: &mut Problems) {
+    let Some(io) = r.block_io() else { return };
+    let mut weights = vec![
+        ("linux.resources.blockIO.weight".to_owned(), io.weight()),
+        ("linux.resources.blockIO.leafWeight".to_owned(), io.leaf_weight()),
+    ];
+    for (i, d) in io.weight_device().iter().flatten().enumerate() {
+        weights.push((format!("linux.resources.blockIO.weightDevice[{i}].weight"), d.weight()));
+        let leaf = d.leaf_weight();
+        weights.push((format!("linux.resources.blockIO.weightDevice[{i}].leafWeight"), leaf));
+    }
+    for (at, weight) in weights {
+        if let Some(w) = weight.filter(|w| *w != 0 && !BLKIO_WEIGHT_RANGE.contains(w)) {
+            let (lo, hi) = (BLKIO_WEIGHT_RANGE.start(), BLKIO_WEIGHT_RANGE.end());
+            p.push(at, format!("{w} is outside {lo}..={hi}"));
+        }
+    }
+}
+
+/// uid/gid maps the kernel would refuse with a bare EINVAL: too many lines, or ranges
+/// that overlap inside the container or on the host.
+pub(super) fn check_id_map_shape(spec: &Spec, p: &mut Problems) {
+    let Some(linux) = spec.linux() else { return };
+    let maps =
+        [("linux.uidMappings", linux.uid_mappings()), ("linux.gidMappings", linux.gid_mappings())];
+    for (field, list) in maps {
+        let Some(list) = list.as_deref() else { continue };
+        if list.len() > MAX_ID_MAP_LINES {
+            p.push(
+                field,
+                format!("{} entries; the kernel takes at most {MAX_ID_MAP_LINES}", list.len()),
+            );
+            continue;
+        }
+        let sides: [(&str, fn(&LinuxIdMapping) -> u32); 2] =
+            [("containerID", |m| m.container_id()), ("hostID", |m| m.host_id())];
+        for (side, start) in sides {
+            if let Some((a, b)) = first_overlap(list, start) {
+                p.push(format!("{field}[{b}].{side}"), format!("overlaps {field}[{a}]"));
+            }
+        }
+    }
+}
+
+/// The indexes of the first two entries whose `[start, start + size)` ranges overlap.
+fn first_overlap(
+    list: &[LinuxIdMapping],
+    start: fn(&LinuxIdMapping) -> u32,
+) -> Option<(usize, usize)> {
+    let mut ranges: Vec<(u64, u64, usize)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (u64::from(start(m)), u64::from(start(m)) + u64::from(m.size()), i))
+        .collect();
+    ranges.sort_unstable();
+    ranges.windows(2).find(|w| w[1].0 < w[0].1).map(|w| {
+        let (a, b) = (w[0].2, w[1].2);
+        (a.min(b), a.max(b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    fn paths_of(v: Value) -> Vec<String> {
+        let spec = serde_json::from_value(v).unwrap();
+        super::super::validate::problems(&spec)
+            .into_iter()
+            .map(|e| match e {
+                crate::spec::SpecError::Invalid { path, .. } => path,
+                other => other.to_string(),
+            })
+            .collect()
+    }
+
+    fn base() -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": { "path": "rootfs" },
+            "process": { "args": ["sh"], "cwd": "/", "user": { "uid": 0, "gid": 0 } },
+            "linux": { "namespaces": [{ "type": "mount" }, { "type": "user" }],
+                       "uidMappings": [{ "containerID": 0, "hostID": 1000, "size": 10 }],
+                       "gidMappings": [{ "containerID": 0, "hostID": 1000, "size": 10 }] }
+        })
+    }
+
+    fn with(ptr: &str, value: Value) -> Value {
+        let mut v = base();
+        *v.pointer_mut(ptr).unwrap_or_else(|| panic!("{ptr}")) = value;
+        v
+    }
+
+    #[test]
+    fn the_base_is_clean() {
+        assert_eq!(paths_of(base()), Vec::<String>::new());
+        assert!(paths_of(with("/root/path", json!("/abs/../rootfs"))).is_empty());
+        assert!(paths_of(with("/process/cwd", json!("/procfs/x"))).is_empty());
+    }
+
+    #[test]
+    fn hostile_values_name_their_path() {
+        let mut many = base();
+        let line = json!({ "containerID": 0, "hostID": 1000, "size": 1 });
+        many["linux"]["uidMappings"] = Value::Array(vec![line; 341]);
+        let cases = [
+            (with("/root/path", json!("../../etc")), "root.path"),
+            (with("/process/cwd", json!("/proc/self/fd/3")), "process.cwd"),
+            (with("/process/cwd", json!("/proc/1/cwd")), "process.cwd"),
+            (
+                with(
+                    "/linux/uidMappings",
+                    json!([
+                        { "containerID": 0, "hostID": 1000, "size": 10 },
+                        { "containerID": 5, "hostID": 2000, "size": 10 }
+                    ]),
+                ),
+                "linux.uidMappings[1].containerID",
+            ),
+            (many, "linux.uidMappings"),
+        ];
+        for (v, path) in cases {
+            assert_eq!(paths_of(v.clone()), [path], "{v}");
+        }
+    }
+
+    #[test]
+    fn resource_numbers_are_bounded() {
+        let resources = |r: Value| {
+            let mut v = base();
+            v["linux"]["resources"] = r;
+            v["linux"]["cgroupsPath"] = json!("/a/b");
+            paths_of(v)
+        };
+        assert!(resources(json!({ "pids": { "limit": -1 }, "memory": { "limit": -1 } })).is_empty());
+        let cases = [
+            (json!({ "pids": { "limit": -5 } }), "linux.resources.pids.limit"),
+            (json!({ "memory": { "swap": -2 } }), "linux.resources.memory.swap"),
+            (json!({ "cpu": { "shares": 300000 } }), "linux.resources.cpu.shares"),
+            (json!({ "cpu": { "period": 10 } }), "linux.resources.cpu.period"),
+            (json!({ "cpu": { "quota": -7 } }), "linux.resources.cpu.quota"),
+            (json!({ "blockIO": { "weight": 5 } }), "linux.resources.blockIO.weight"),
+        ];
+        for (r, path) in cases {
+            assert_eq!(resources(r.clone()), [path], "{r}");
+        }
+        let mut v = base();
+        v["linux"]["cgroupsPath"] = json!("/berth-test/../../x");
+        assert_eq!(paths_of(v), ["linux.cgroupsPath"]);
+    }
+}
