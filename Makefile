@@ -1,7 +1,10 @@
 # berth — build, demo and test entry points. Run `make demo` and `make test` as root.
 
 CARGO ?= cargo
-BERTH := target/release/berth
+# .cargo/config.toml builds for the host triple by name (for the static link), so the
+# binary sits under target/<host triple>/.
+HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+BERTH := target/$(HOST_TRIPLE)/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 

@@ -68,9 +68,9 @@ struct Opts {
 
 impl Opts {
     fn parse() -> Result<Self, String> {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut opts =
-            Opts { json: false, iterations: 50, berth: manifest.join("target/release/berth") };
+        // The berth binary cargo built alongside this benchmark (same profile and target).
+        let berth = PathBuf::from(env!("CARGO_BIN_EXE_berth"));
+        let mut opts = Opts { json: false, iterations: 50, berth };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
