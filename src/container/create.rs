@@ -9,13 +9,13 @@ use nix::unistd::Pid;
 
 use super::query::hook_state_json;
 use crate::cgroups::Cgroup;
-use crate::logging;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
 use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
+use crate::{fault, logging};
 
 /// The flags of `create` (and of `run`, which creates first).
 #[derive(Debug, Clone, Default)]
@@ -78,13 +78,17 @@ pub(super) fn create_with_mask(
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
+    fault::point("claiming the state dir")?;
     // Limits are in place before any process of the container runs in the cgroup.
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    fault::point("creating the cgroup")?;
     cgroup.apply(&spec.resources, &spec.devices, false)?;
+    fault::point("applying cgroup limits")?;
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
+    fault::point("making exec.fifo")?;
     logging::phase("claiming the state dir, mkfifo");
     let init = InitOptions {
         role: Role::Container,
@@ -96,11 +100,15 @@ pub(super) fn create_with_mask(
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };
-    let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
+    let on_clone = |pid: Pid| -> Result<(), BoxError> {
+        cgroup.join(pid.as_raw())?;
+        Ok(fault::point("placing the clone in its cgroup")?)
+    };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
+        fault::point("running prestart and createRuntime hooks")?;
         Ok(json)
     };
     let options =
@@ -109,6 +117,7 @@ pub(super) fn create_with_mask(
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
+        fault::point("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = cgroup.to_paths();
@@ -117,8 +126,10 @@ pub(super) fn create_with_mask(
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
     }
     dir.save(&state)?;
+    fault::point("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
+        fault::point("writing the pid file")?;
     }
     let dir = cleanup.disarm();
     logging::phase("writing state.json");

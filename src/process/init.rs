@@ -195,7 +195,9 @@ impl<'a> Init<'a> {
         let trace = crate::logging::tracing();
         for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
             let begin = trace.then(std::time::Instant::now);
-            if let Err(source) = step(&mut self) {
+            let result =
+                crate::fault::step(name).map_err(Into::into).and_then(|()| step(&mut self));
+            if let Err(source) = result {
                 let err = StepError { step: name, source };
                 self.fail(&err);
             }
