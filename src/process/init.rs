@@ -224,7 +224,11 @@ impl<'a> Init<'a> {
 
     fn fail(&self, err: &StepError) -> ! {
         let chain = crate::error::chain(err);
-        let _ = self.channel.send(&FromInit::Failed { chain }, None);
+        // After `start` nobody listens any more (e.g. a failed startContainer hook): the
+        // container's stderr is then the only place the error can go.
+        if self.channel.send(&FromInit::Failed { chain }, None).is_err() {
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
+        }
         // SAFETY: see above.
         unsafe { libc::_exit(1) }
     }
