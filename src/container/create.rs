@@ -79,6 +79,10 @@ pub(super) fn create_with_mask(
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
     fault::point("claiming the state dir")?;
+    // Recorded first: if this process dies before state.json exists, `delete --force`
+    // still finds the cgroup and whatever runs in it.
+    cleanup.dir.as_ref().expect("set above").save_cgroup(&cgroup.to_paths())?;
+    fault::point("recording the cgroup")?;
     // Limits are in place before any process of the container runs in the cgroup.
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
@@ -129,7 +133,6 @@ pub(super) fn create_with_mask(
     fault::point("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
-        fault::point("writing the pid file")?;
     }
     let dir = cleanup.disarm();
     logging::phase("writing state.json");
@@ -176,7 +179,10 @@ pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
 }
 
 /// Undoes a half-done create: kills the init, removes the cgroup and the state directory.

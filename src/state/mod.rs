@@ -23,6 +23,9 @@ pub use time::now_rfc3339;
 const STATE_FILE: &str = "state.json";
 /// Where [`ContainerDir::save`] writes before renaming over [`STATE_FILE`].
 const STATE_TMP_FILE: &str = "state.json.tmp";
+/// The container's cgroup, recorded before it is created: all `delete --force` has to go on
+/// when `create` died before writing [`STATE_FILE`].
+const CGROUP_FILE: &str = "cgroup.json";
 /// The longest container id accepted.
 const MAX_ID_LEN: usize = 1024;
 
@@ -342,6 +345,28 @@ impl ContainerDir {
         fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
     }
 
+    /// Records the cgroup `create` is about to make (temp file and rename, no fsync: it
+    /// only has to outlive a crash of the runtime, not of the host).
+    pub fn save_cgroup(&self, paths: &BTreeMap<String, PathBuf>) -> Result<(), StateError> {
+        let path = self.path.join(CGROUP_FILE);
+        let tmp = self.path.join(format!("{CGROUP_FILE}.tmp"));
+        let json = serde_json::to_vec(paths).expect("paths always serialize");
+        fs::write(&tmp, json).map_err(io_err("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
+    }
+
+    /// The cgroup recorded by [`ContainerDir::save_cgroup`], if `create` got that far.
+    pub fn load_cgroup(&self) -> Result<Option<BTreeMap<String, PathBuf>>, StateError> {
+        let path = self.path.join(CGROUP_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+
     /// Reads state.json.
     pub fn load(&self) -> Result<State, StateError> {
         read_state(&self.path, &self.id)
@@ -478,6 +503,18 @@ mod tests {
         fs::create_dir(tmp.path().join("bad name")).unwrap();
         let names: Vec<String> = store.list().unwrap().iter().map(|i| i.to_string()).collect();
         assert_eq!(names, ["a", "b", "c.1"]);
+    }
+
+    #[test]
+    fn cgroup_record_round_trip() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("half")).unwrap();
+        assert_eq!(dir.load_cgroup().unwrap(), None);
+        let paths = sample_state("half").cgroup_paths;
+        dir.save_cgroup(&paths).unwrap();
+        assert_eq!(dir.load_cgroup().unwrap(), Some(paths));
+        assert!(matches!(dir.load(), Err(StateError::Creating(_))));
     }
 
     #[test]
