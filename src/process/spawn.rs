@@ -89,7 +89,11 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     };
     logging::phase("clone");
     drop(child);
-    follow(spec, &parent, first, &plan, opts).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts).map_err(|mut err| {
+        // The init may have failed first, and our step only because it was gone.
+        if let Some(chain) = parent.failure_left() {
+            err.cause = FollowCause::Sync(SyncError::InitFailed { chain });
+        }
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);

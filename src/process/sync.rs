@@ -129,6 +129,23 @@ impl Channel {
 
     /// Receives one message and the descriptor that rode along, if any.
     pub fn recv<M: for<'de> Deserialize<'de>>(&self) -> Result<(M, Option<OwnedFd>), SyncError> {
+        self.recv_flags(MsgFlags::empty())
+    }
+
+    /// The cause chain of a `Failed` report already waiting in the socket, without blocking:
+    /// when the parent's own step fails because the init is gone (e.g. EPIPE on send), the
+    /// init's report is the root cause.
+    pub fn failure_left(&self) -> Option<Vec<String>> {
+        match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+            Ok((FromInit::Failed { chain }, _)) => Some(chain),
+            _ => None,
+        }
+    }
+
+    fn recv_flags<M: for<'de> Deserialize<'de>>(
+        &self,
+        flags: MsgFlags,
+    ) -> Result<(M, Option<OwnedFd>), SyncError> {
         let mut buf = vec![0u8; MAX_PACKET];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let (len, fd) = {
@@ -138,7 +155,7 @@ impl Channel {
                     self.fd.as_raw_fd(),
                     &mut iov,
                     Some(&mut cmsg_space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
+                    MsgFlags::MSG_CMSG_CLOEXEC | flags,
                 ) {
                     Err(nix::errno::Errno::EINTR) => continue,
                     other => break other.sys("recvmsg", "sync socket")?,
@@ -212,7 +229,10 @@ mod tests {
         let err = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).unwrap_err();
         assert_eq!(err.to_string(), "mounting /proc: EPERM");
 
+        assert_eq!(parent.failure_left(), None, "nothing is waiting");
+        init.send(&FromInit::Failed { chain: vec!["joining namespaces".into()] }, None).unwrap();
         drop(init);
+        assert_eq!(parent.failure_left(), Some(vec!["joining namespaces".to_string()]));
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
     }
 }
