@@ -29,7 +29,12 @@ bench-deps: deps
 bench: bench-deps build
 	$(CARGO) bench --bench compare -- $(BENCH_ARGS)
 
+# tests/integration/faults.rs drives a second berth built with the fault-injection feature.
+FAULT_TARGET := target/faults
+
 test: build
+	$(CARGO) build --release --features fault-injection --target-dir $(FAULT_TARGET)
+	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 

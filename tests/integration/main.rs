@@ -11,6 +11,7 @@ mod cgroups;
 mod cli;
 mod errors;
 mod exec;
+mod faults;
 mod features;
 mod hooks;
 mod join;
