@@ -26,6 +26,8 @@ const STATE_TMP_FILE: &str = "state.json.tmp";
 /// The container's cgroup, recorded before it is created: all `delete --force` has to go on
 /// when `create` died before writing [`STATE_FILE`].
 const CGROUP_FILE: &str = "cgroup.json";
+/// Appended to a container directory's name while it is removed; `~` is never in an id.
+const REMOVING_SUFFIX: &str = "~removing";
 /// The longest container id accepted.
 const MAX_ID_LEN: usize = 1024;
 
@@ -41,7 +43,7 @@ pub enum StateError {
         reason: &'static str,
     },
     /// `create` of an id that is already in the store.
-    #[error("container {0} already exists")]
+    #[error("container with given ID already exists: {0}")]
     AlreadyExists(String),
     /// An id that is not in the store.
     #[error("container {0} does not exist")]
@@ -374,7 +376,13 @@ impl ContainerDir {
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<(), StateError> {
-        match fs::remove_dir_all(&self.path) {
+        // Renamed out of the way first (to a name no id can have), so that a lock-free
+        // reader sees the container whole or not at all, never a directory whose state.json
+        // is already gone (which reads as "creating"). Should the name be taken by a removal
+        // that died, the directory goes where it is.
+        let doomed = self.path.with_file_name(format!("{}{REMOVING_SUFFIX}", self.id.as_str()));
+        let path = if fs::rename(&self.path, &doomed).is_ok() { &doomed } else { &self.path };
+        match fs::remove_dir_all(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("removing container directory", &self.path)(e))
             }
@@ -471,6 +479,24 @@ mod tests {
         dir.save(&sample_state("gone")).unwrap();
         dir.remove().unwrap();
         assert!(matches!(store.open(&id("gone")), Err(StateError::NotFound(_))));
+    }
+
+    #[test]
+    fn remove_leaves_nothing_even_beside_a_dead_removal() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("twice")).unwrap();
+        dir.save(&sample_state("twice")).unwrap();
+        dir.remove().unwrap();
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // A removal that died left its renamed directory: the next one still works.
+        let stale = tmp.path().join(format!("twice{REMOVING_SUFFIX}"));
+        fs::create_dir(&stale).unwrap();
+        fs::write(stale.join("state.json"), b"{}").unwrap();
+        let dir = store.create(&id("twice")).unwrap();
+        dir.remove().unwrap();
+        assert!(matches!(store.read(&id("twice")), Err(StateError::NotFound(_))));
+        assert_eq!(store.list().unwrap(), Vec::<ContainerId>::new());
     }
 
     #[test]
