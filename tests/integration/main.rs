@@ -9,6 +9,7 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod concurrency;
 mod errors;
 mod exec;
 mod faults;
