@@ -5,7 +5,7 @@ BERTH := target/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench clean
+.PHONY: all build deps bench-deps demo test vm-test bench soak fuzz clean
 
 all: build
 
@@ -36,6 +36,12 @@ test: build
 	$(CARGO) build --release --features fault-injection --target-dir $(FAULT_TARGET)
 	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
+	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
+
+# 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
+# mounts, cgroups, state entries) and berth's peak RSS; README's "Reliability" has the last.
+soak: build
+	$(CARGO) test --release --test integration soak::long_soak -- --ignored --nocapture; rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).

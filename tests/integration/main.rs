@@ -23,6 +23,7 @@ mod list;
 mod namespaces;
 mod run;
 mod seccomp;
+mod soak;
 mod trace;
 mod tty;
 mod vm;
