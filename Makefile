@@ -44,6 +44,13 @@ soak: build
 	$(CARGO) test --release --test integration soak::long_soak -- --ignored --nocapture; rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
+# The fuzz harness (tests/fuzz.rs; make test runs it short) for longer: FUZZ_ITERATIONS of
+# the cheap targets (signals, ids, sync messages), a tenth of it for config.json and process
+# JSON. FUZZ_SEED picks another sequence. README's "Reliability" has the last result.
+FUZZ_ITERATIONS ?= 2000000
+fuzz:
+	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture
+
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build
 	$(CARGO) test --release --test integration vm:: -- --nocapture
