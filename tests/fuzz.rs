@@ -512,3 +512,33 @@ fn container_ids_parse_or_refuse() {
         });
     }
 }
+
+/// berth only sends on a console socket, so what can be hostile is the peer: every kind of
+/// path and peer gives `Ok` or an error naming the socket, never a panic or a hang.
+#[test]
+fn console_socket_peers_never_panic() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::{UnixDatagram, UnixListener};
+    let bundle = Bundle::new("console");
+    let master = std::fs::File::open("/dev/null").unwrap();
+    let path = |name: &str| bundle.0.join(name);
+    std::fs::write(path("file"), b"").unwrap();
+    drop(UnixListener::bind(path("closed")).unwrap());
+    let backlog = UnixListener::bind(path("backlog")).unwrap();
+    let _dgram = UnixDatagram::bind(path("dgram")).unwrap();
+    let hangup = UnixListener::bind(path("hangup")).unwrap();
+    let closer = std::thread::spawn(move || drop(hangup.accept()));
+    for name in ["missing", "file", "rootfs", "closed", "backlog", "dgram", "hangup"] {
+        let socket = path(name);
+        let sent = berth::tty::send_to_console_socket(&socket, master.as_raw_fd());
+        if let Err(err) = &sent {
+            let msg = berth::error::one_line(err);
+            assert!(msg.contains(socket.to_str().unwrap()), "{name}: {msg}");
+        }
+        if name == "backlog" {
+            assert!(sent.is_ok(), "a peer that accepts later must get the master: {sent:?}");
+        }
+    }
+    closer.join().unwrap();
+    drop(backlog);
+}
