@@ -11,7 +11,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::unistd::{Gid, Uid};
 
 use super::exec::Program;
-use super::sync::{Channel, FromInit, FromParent};
+use super::sync::{Channel, FromInit, FromParent, SyncError};
 use crate::namespaces::OpenedNamespace;
 use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
@@ -225,8 +225,11 @@ impl<'a> Init<'a> {
     fn fail(&self, err: &StepError) -> ! {
         let chain = crate::error::chain(err);
         // After `start` nobody listens any more (e.g. a failed startContainer hook): the
-        // container's stderr is then the only place the error can go.
-        if self.channel.send(&FromInit::Failed { chain }, None).is_err() {
+        // container's stderr is then the only place the error can go. Unless the socket
+        // closed under a step that waited for the runtime: it gave up and says why itself.
+        let runtime_gave_up =
+            matches!(err.source.downcast_ref::<SyncError>(), Some(SyncError::Closed));
+        if self.channel.send(&FromInit::Failed { chain }, None).is_err() && !runtime_gave_up {
             let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
         }
         // SAFETY: see above.
