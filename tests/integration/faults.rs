@@ -322,3 +322,41 @@ fn create_killed_at_each_point_is_removed_by_delete_force() {
         assert_nothing_left(&env, &cgroup, &format!("create killed at {point:?}"));
     }
 }
+
+/// `exec` passes the same clone path: each point failing leaves the container running with
+/// only its init, and no clone of the runtime behind.
+#[test]
+fn each_exec_point_fails_cleanly() {
+    if reference_runc() {
+        return;
+    }
+    let _serial = FAULT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let env = TestEnv::new("faultexec");
+    let id = env.id("c");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    env.start(&id);
+    let trace = faulty(&env, &[("BERTH_FAULT_TRACE", "1")], &["exec", &id, "true"]);
+    trace.ok();
+    let points = traced_points(&trace);
+    for expected in ["cloning the init", "switching user", "receiving Ready"] {
+        assert!(points.iter().any(|p| p.name == expected), "{expected}: {points:?}");
+    }
+    for point in &points {
+        let fail = [("BERTH_FAULT_FAIL", point.name.as_str())];
+        let out = faulty(&env, &fail, &["exec", &id, "true"]);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains(&format!("{}: injected fault", point.name)), "{out:#?}");
+        assert_eq!(env.status(&id), "running", "exec failing at {point:?}");
+        let mut left = Vec::new();
+        let gone = wait_for(Duration::from_secs(5), || {
+            left = fault_processes();
+            left.is_empty()
+        });
+        assert!(gone, "exec failing at {point:?} left clones: {left:?}");
+        let ps = env.berth(&["ps", "--format", "json", &id]);
+        ps.ok();
+        let pids: Vec<i64> = serde_json::from_str(&ps.stdout).expect("ps json");
+        assert_eq!(pids.len(), 1, "exec failing at {point:?}: processes {pids:?}");
+    }
+    env.delete(&id, true);
+}
