@@ -47,7 +47,7 @@ soak: build
 # The fuzz harness (tests/fuzz.rs; make test runs it short) for longer: FUZZ_ITERATIONS of
 # the cheap targets (signals, ids, sync messages), a tenth of it for config.json and process
 # JSON. FUZZ_SEED picks another sequence. README's "Reliability" has the last result.
-FUZZ_ITERATIONS ?= 2000000
+FUZZ_ITERATIONS ?= 1000000
 fuzz:
 	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture
 
