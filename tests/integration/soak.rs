@@ -48,6 +48,8 @@ fn snapshot(env: &TestEnv, cgroup: &str) -> Snapshot {
 
 /// Runs berth to its end and returns its output and peak RSS in KiB (`ru_maxrss` from
 /// wait4: the maximum over it and the processes it reaped).
+// The child is reaped by wait4, which std's wait does not offer.
+#[allow(clippy::zombie_processes)]
 fn berth_measured(env: &TestEnv, args: &[&str]) -> (Out, i64) {
     let out = env.dir.join("soak.out");
     let err = env.dir.join("soak.err");
