@@ -135,7 +135,8 @@ mod tests {
     fn nonsense_is_refused() {
         // The RTMIN offsets were found by tests/fuzz.rs: the first overflowed an i32 add
         // (a panic in debug builds, a negative "signal" in release), the second was taken.
-        for text in ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "9x", "RTMIN++2147483647", "RTMIN+-3"]
+        for text in
+            ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "9x", "RTMIN++2147483647", "RTMIN+-3"]
         {
             assert!(parse_signal(text).is_err(), "{text}");
         }

@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn a_message_larger_than_a_page_of_annotations_crosses_whole() {
+    fn a_message_of_300_kib_crosses_whole() {
         let (parent, init) = channel_pair().unwrap();
         let state = format!("{{\"annotations\":{{\"big\":\"{}\"}}}}", "x".repeat(300 << 10));
         let sent = FromParent::HooksDone { state };
