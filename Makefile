@@ -8,7 +8,7 @@ BERTH := target/$(HOST_TRIPLE)/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench clean
+.PHONY: all build deps bench-deps demo test vm-test bench soak fuzz clean
 
 all: build
 
@@ -32,9 +32,27 @@ bench-deps: deps
 bench: bench-deps build
 	$(CARGO) bench --bench compare -- $(BENCH_ARGS)
 
+# tests/integration/faults.rs drives a second berth built with the fault-injection feature.
+FAULT_TARGET := target/faults
+
 test: build
+	$(CARGO) build --release --features fault-injection --target-dir $(FAULT_TARGET)
+	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
+
+# 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
+# mounts, cgroups, state entries) and berth's peak RSS; README's "Reliability" has the last.
+soak: build
+	$(CARGO) test --release --test integration soak::long_soak -- --ignored --nocapture; rc=$$?; \
+	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
+
+# The fuzz harness (tests/fuzz.rs; make test runs it short) for longer: FUZZ_ITERATIONS of
+# the cheap targets (signals, ids, sync messages), a tenth of it for config.json and process
+# JSON. FUZZ_SEED picks another sequence. README's "Reliability" has the last result.
+FUZZ_ITERATIONS ?= 1000000
+fuzz:
+	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture
 
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build

@@ -47,6 +47,9 @@ pub enum Error {
     /// A flag or feature the CLI accepts but berth does not implement yet.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
+    /// A test made a fault-injection point fail (only with the `fault-injection` feature).
+    #[error(transparent)]
+    Fault(#[from] crate::fault::Injected),
     /// An invalid argument given on the command line.
     #[error("{0}")]
     Usage(String),

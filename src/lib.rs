@@ -14,6 +14,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod container;
 pub mod error;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod logging;

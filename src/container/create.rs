@@ -9,13 +9,13 @@ use nix::unistd::Pid;
 
 use super::query::hook_state_json;
 use crate::cgroups::Cgroup;
-use crate::logging;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
 use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
+use crate::{fault, logging};
 
 /// The flags of `create` (and of `run`, which creates first).
 #[derive(Debug, Clone, Default)]
@@ -78,13 +78,21 @@ pub(super) fn create_with_mask(
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
+    fault::point("claiming the state dir")?;
+    // Recorded first: if this process dies before state.json exists, `delete --force`
+    // still finds the cgroup and whatever runs in it.
+    cleanup.dir.as_ref().expect("set above").save_cgroup(&cgroup.to_paths())?;
+    fault::point("recording the cgroup")?;
     // Limits are in place before any process of the container runs in the cgroup.
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    fault::point("creating the cgroup")?;
     cgroup.apply(&spec.resources, &spec.devices, false)?;
+    fault::point("applying cgroup limits")?;
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
+    fault::point("making exec.fifo")?;
     logging::phase("claiming the state dir, mkfifo");
     let init = InitOptions {
         role: Role::Container,
@@ -96,11 +104,15 @@ pub(super) fn create_with_mask(
         sigmask: mask,
         seccomp: seccomp.as_ref(),
     };
-    let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
+    let on_clone = |pid: Pid| -> Result<(), BoxError> {
+        cgroup.join(pid.as_raw())?;
+        Ok(fault::point("placing the clone in its cgroup")?)
+    };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
+        fault::point("running prestart and createRuntime hooks")?;
         Ok(json)
     };
     let options =
@@ -109,6 +121,7 @@ pub(super) fn create_with_mask(
     cleanup.pid = Some(pid);
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
+        fault::point("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = cgroup.to_paths();
@@ -117,6 +130,7 @@ pub(super) fn create_with_mask(
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
     }
     dir.save(&state)?;
+    fault::point("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
@@ -165,7 +179,10 @@ pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     let io = |source| Error::Io { what: "writing pid file", path: path.to_path_buf(), source };
     let tmp = path.with_extension("berth-tmp");
     std::fs::write(&tmp, pid.to_string()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
 }
 
 /// Undoes a half-done create: kills the init, removes the cgroup and the state directory.

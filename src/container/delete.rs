@@ -18,7 +18,7 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
     let state = match dir.load() {
         Ok(state) => state,
         // A create that died before writing state.json leaves only the directory.
-        Err(StateError::Creating(_)) if force => return Ok(dir.remove()?),
+        Err(StateError::Creating(_)) if force => return remove_half_created(dir),
         Err(err) => return Err(err.into()),
     };
     let cgroup = Cgroup::from_paths(&state.cgroup_paths);
@@ -53,6 +53,26 @@ pub(super) fn remove(
     dir.remove()?;
     super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);
     Ok(())
+}
+
+/// Removes what a `create` that died before writing state.json left: the processes in its
+/// recorded cgroup (the init may be waiting on exec.fifo), the cgroup, the directory.
+fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
+    if let Some(cgroup) = dir.load_cgroup()?.and_then(|paths| Cgroup::from_paths(&paths)) {
+        // Not frozen first: the cgroup may be half made (no freezer directory yet), and
+        // nothing in it was ever started, so only a create hook could fork meanwhile.
+        for pid in cgroup.pids()? {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(errno) => {
+                    return Err(crate::sys::SysError::new("kill", pid.to_string(), errno).into())
+                }
+            }
+        }
+        cgroup.remove()?;
+    }
+    Ok(dir.remove()?)
 }
 
 fn kill_and_wait(state: &crate::state::State, cgroup: Option<&Cgroup>) -> Result<(), Error> {

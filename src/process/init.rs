@@ -11,7 +11,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::unistd::{Gid, Uid};
 
 use super::exec::Program;
-use super::sync::{Channel, FromInit, FromParent};
+use super::sync::{Channel, FromInit, FromParent, SyncError};
 use crate::namespaces::OpenedNamespace;
 use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
@@ -195,7 +195,9 @@ impl<'a> Init<'a> {
         let trace = crate::logging::tracing();
         for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
             let begin = trace.then(std::time::Instant::now);
-            if let Err(source) = step(&mut self) {
+            let result =
+                crate::fault::step(name).map_err(Into::into).and_then(|()| step(&mut self));
+            if let Err(source) = result {
                 let err = StepError { step: name, source };
                 self.fail(&err);
             }
@@ -222,7 +224,14 @@ impl<'a> Init<'a> {
 
     fn fail(&self, err: &StepError) -> ! {
         let chain = crate::error::chain(err);
-        let _ = self.channel.send(&FromInit::Failed { chain }, None);
+        // After `start` nobody listens any more (e.g. a failed startContainer hook): the
+        // container's stderr is then the only place the error can go. Unless the socket
+        // closed under a step that waited for the runtime: it gave up and says why itself.
+        let runtime_gave_up =
+            matches!(err.source.downcast_ref::<SyncError>(), Some(SyncError::Closed));
+        if self.channel.send(&FromInit::Failed { chain }, None).is_err() && !runtime_gave_up {
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
+        }
         // SAFETY: see above.
         unsafe { libc::_exit(1) }
     }

@@ -22,8 +22,8 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     if let Some(offset) = name.strip_prefix("RTMIN+") {
-        let n: i32 = offset.parse().map_err(|_| bad())?;
-        let sig = libc::SIGRTMIN() + n;
+        let n: u8 = offset.parse().map_err(|_| bad())?;
+        let sig = libc::SIGRTMIN() + i32::from(n);
         return if sig <= libc::SIGRTMAX() { Ok(sig) } else { Err(bad()) };
     }
     let full = format!("SIG{name}");
@@ -137,7 +137,11 @@ mod tests {
 
     #[test]
     fn nonsense_is_refused() {
-        for text in ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "9x"] {
+        // The RTMIN offsets were found by tests/fuzz.rs: the first overflowed an i32 add
+        // (a panic in debug builds, a negative "signal" in release), the second was taken.
+        for text in
+            ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "9x", "RTMIN++2147483647", "RTMIN+-3"]
+        {
             assert!(parse_signal(text).is_err(), "{text}");
         }
     }

@@ -89,7 +89,11 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     };
     logging::phase("clone");
     drop(child);
-    follow(spec, &parent, first, &plan, opts).map_err(|err| {
+    follow(spec, &parent, first, &plan, opts).map_err(|mut err| {
+        // The init may have failed first, and our step only because it was gone.
+        if let Some(chain) = parent.failure_left() {
+            err.cause = FollowCause::Sync(SyncError::InitFailed { chain });
+        }
         // The init may be a grandchild (two stages): kill by pid, reap the direct child.
         if let Some(init_pid) = err.init_pid {
             let _ = kill(init_pid, Signal::SIGKILL);
@@ -159,7 +163,10 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
         namespaces::write_time_offsets(&spec.time_offsets)?;
         match clone_fork(0)? {
             Forked::Child => Init { joined: &[], stage: Stage::Second, ..init }.run(),
-            Forked::Parent(pid) => Ok(pid),
+            Forked::Parent(pid) => {
+                crate::fault::point("forking the init (first stage)")?;
+                Ok(pid)
+            }
         }
     })();
     let code = match result {
@@ -219,6 +226,10 @@ fn follow(
     let role = opts.init.role;
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
+    let fault = |init_pid: Option<Pid>, name| {
+        crate::fault::point(name).map_err(|e| fail(init_pid)(FollowCause::Parent(Box::new(e))))
+    };
+    fault(None, "cloning the init")?;
     let sync = |init_pid: Option<Pid>| {
         move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) }
     };
@@ -229,6 +240,7 @@ fn follow(
                 .map_err(sync(None))?;
         }
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        fault(None, "writing id maps")?;
         logging::phase("writing id maps");
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
@@ -242,6 +254,7 @@ fn follow(
         init_pid = Some(pid);
         // The first stage has done its part; reap it now.
         let _ = waitpid(first, None);
+        fault(init_pid, "receiving the init's pid")?;
         channel.send(&FromParent::InitPidSeen, None).map_err(sync(init_pid))?;
         pid
     } else {
@@ -280,6 +293,7 @@ fn follow(
     if let FromInit::Ready { steps } = ready {
         logging::init_steps(steps);
     }
+    fault(Some(pid), "receiving Ready")?;
     if role == Role::Exec {
         // The socket is close-on-exec: end of file means execve succeeded.
         match channel.recv::<FromInit>() {

@@ -112,7 +112,14 @@ pub fn channel_pair() -> SysResult<(Channel, Channel)> {
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
-const MAX_PACKET: usize = 64 * 1024;
+/// The largest message accepted; hook state carries the annotations, which Kubernetes
+/// allows up to 256 KiB of.
+const MAX_PACKET: usize = 4 << 20;
+
+/// Decodes one message's bytes.
+pub fn decode<M: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<M, SyncError> {
+    serde_json::from_slice(bytes).map_err(|e| SyncError::Malformed(e.to_string()))
+}
 
 impl Channel {
     /// Sends `msg`, with `fd` as SCM_RIGHTS when given.
@@ -122,14 +129,58 @@ impl Channel {
         let fds: Vec<RawFd> = fd.into_iter().collect();
         let cmsg: Vec<ControlMessage> =
             if fds.is_empty() { Vec::new() } else { vec![ControlMessage::ScmRights(&fds)] };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-            .sys("sendmsg", "sync socket")?;
+        if bytes.len() > MAX_PACKET {
+            return Err(SyncError::Malformed(format!("a message of {} bytes", bytes.len())));
+        }
+        let send = || sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None);
+        match send() {
+            // A packet must fit the send buffer whole; only big hook state needs more.
+            Err(nix::errno::Errno::EMSGSIZE) => {
+                self.grow_send_buffer(bytes.len())?;
+                send().sys("sendmsg", "sync socket")?;
+            }
+            other => {
+                other.sys("sendmsg", "sync socket")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes room for a packet of `len` bytes (the kernel counts overhead too, so twice);
+    /// as root past net.core.wmem_max.
+    fn grow_send_buffer(&self, len: usize) -> Result<(), SyncError> {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let size = 2 * len;
+        setsockopt(&self.fd, sockopt::SndBufForce, &size)
+            .or_else(|_| setsockopt(&self.fd, sockopt::SndBuf, &size))
+            .sys("setsockopt(SO_SNDBUF)", "sync socket")?;
         Ok(())
     }
 
     /// Receives one message and the descriptor that rode along, if any.
     pub fn recv<M: for<'de> Deserialize<'de>>(&self) -> Result<(M, Option<OwnedFd>), SyncError> {
-        let mut buf = vec![0u8; MAX_PACKET];
+        self.recv_flags(MsgFlags::empty())
+    }
+
+    /// The cause chain of a `Failed` report already waiting in the socket, without blocking:
+    /// when the parent's own step fails because the init is gone (e.g. EPIPE on send), the
+    /// init's report is the root cause.
+    pub fn failure_left(&self) -> Option<Vec<String>> {
+        match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+            Ok((FromInit::Failed { chain }, _)) => Some(chain),
+            _ => None,
+        }
+    }
+
+    fn recv_flags<M: for<'de> Deserialize<'de>>(
+        &self,
+        flags: MsgFlags,
+    ) -> Result<(M, Option<OwnedFd>), SyncError> {
+        let size = self.next_size(flags)?;
+        if size > MAX_PACKET {
+            return Err(SyncError::Malformed(format!("a message of {size} bytes")));
+        }
+        let mut buf = vec![0u8; size.max(1)];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let (len, fd) = {
             let mut iov = [IoSliceMut::new(&mut buf)];
@@ -138,7 +189,7 @@ impl Channel {
                     self.fd.as_raw_fd(),
                     &mut iov,
                     Some(&mut cmsg_space),
-                    MsgFlags::MSG_CMSG_CLOEXEC,
+                    MsgFlags::MSG_CMSG_CLOEXEC | flags,
                 ) {
                     Err(nix::errno::Errno::EINTR) => continue,
                     other => break other.sys("recvmsg", "sync socket")?,
@@ -156,9 +207,19 @@ impl Channel {
         if len == 0 {
             return Err(SyncError::Closed);
         }
-        let msg =
-            serde_json::from_slice(&buf[..len]).map_err(|e| SyncError::Malformed(e.to_string()))?;
-        Ok((msg, fd))
+        Ok((decode(&buf[..len])?, fd))
+    }
+
+    /// The size of the next message, without taking it (0 when the other side closed):
+    /// MSG_TRUNC makes a SOCK_SEQPACKET recv return a packet's real length (Linux 3.4+).
+    fn next_size(&self, flags: MsgFlags) -> Result<usize, SyncError> {
+        let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC | flags;
+        loop {
+            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut [], peek) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return Ok(other.sys("recv", "sync socket")?),
+            }
+        }
     }
 
     /// Receives the next message from the init and checks it is the one the order calls
@@ -201,6 +262,15 @@ mod tests {
     }
 
     #[test]
+    fn a_message_of_300_kib_crosses_whole() {
+        let (parent, init) = channel_pair().unwrap();
+        let state = format!("{{\"annotations\":{{\"big\":\"{}\"}}}}", "x".repeat(300 << 10));
+        let sent = FromParent::HooksDone { state };
+        parent.send(&sent, None).unwrap();
+        assert_eq!(init.recv::<FromParent>().unwrap().0, sent);
+    }
+
+    #[test]
     fn out_of_order_and_failures_are_errors() {
         let (parent, init) = channel_pair().unwrap();
         init.send(&FromInit::Ready { steps: Vec::new() }, None).unwrap();
@@ -212,7 +282,10 @@ mod tests {
         let err = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).unwrap_err();
         assert_eq!(err.to_string(), "mounting /proc: EPERM");
 
+        assert_eq!(parent.failure_left(), None, "nothing is waiting");
+        init.send(&FromInit::Failed { chain: vec!["joining namespaces".into()] }, None).unwrap();
         drop(init);
+        assert_eq!(parent.failure_left(), Some(vec!["joining namespaces".to_string()]));
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
     }
 }

@@ -23,6 +23,11 @@ pub use time::now_rfc3339;
 const STATE_FILE: &str = "state.json";
 /// Where [`ContainerDir::save`] writes before renaming over [`STATE_FILE`].
 const STATE_TMP_FILE: &str = "state.json.tmp";
+/// The container's cgroup, recorded before it is created: all `delete --force` has to go on
+/// when `create` died before writing [`STATE_FILE`].
+const CGROUP_FILE: &str = "cgroup.json";
+/// Appended to a container directory's name while it is removed; `~` is never in an id.
+const REMOVING_SUFFIX: &str = "~removing";
 /// The longest container id accepted.
 const MAX_ID_LEN: usize = 1024;
 
@@ -38,7 +43,7 @@ pub enum StateError {
         reason: &'static str,
     },
     /// `create` of an id that is already in the store.
-    #[error("container {0} already exists")]
+    #[error("container with given ID already exists: {0}")]
     AlreadyExists(String),
     /// An id that is not in the store.
     #[error("container {0} does not exist")]
@@ -342,6 +347,28 @@ impl ContainerDir {
         fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
     }
 
+    /// Records the cgroup `create` is about to make (temp file and rename, no fsync: it
+    /// only has to outlive a crash of the runtime, not of the host).
+    pub fn save_cgroup(&self, paths: &BTreeMap<String, PathBuf>) -> Result<(), StateError> {
+        let path = self.path.join(CGROUP_FILE);
+        let tmp = self.path.join(format!("{CGROUP_FILE}.tmp"));
+        let json = serde_json::to_vec(paths).expect("paths always serialize");
+        fs::write(&tmp, json).map_err(io_err("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
+    }
+
+    /// The cgroup recorded by [`ContainerDir::save_cgroup`], if `create` got that far.
+    pub fn load_cgroup(&self) -> Result<Option<BTreeMap<String, PathBuf>>, StateError> {
+        let path = self.path.join(CGROUP_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+
     /// Reads state.json.
     pub fn load(&self) -> Result<State, StateError> {
         read_state(&self.path, &self.id)
@@ -349,7 +376,13 @@ impl ContainerDir {
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<(), StateError> {
-        match fs::remove_dir_all(&self.path) {
+        // Renamed out of the way first (to a name no id can have), so that a lock-free
+        // reader sees the container whole or not at all, never a directory whose state.json
+        // is already gone (which reads as "creating"). Should the name be taken by a removal
+        // that died, the directory goes where it is.
+        let doomed = self.path.with_file_name(format!("{}{REMOVING_SUFFIX}", self.id.as_str()));
+        let path = if fs::rename(&self.path, &doomed).is_ok() { &doomed } else { &self.path };
+        match fs::remove_dir_all(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("removing container directory", &self.path)(e))
             }
@@ -449,6 +482,24 @@ mod tests {
     }
 
     #[test]
+    fn remove_leaves_nothing_even_beside_a_dead_removal() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("twice")).unwrap();
+        dir.save(&sample_state("twice")).unwrap();
+        dir.remove().unwrap();
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // A removal that died left its renamed directory: the next one still works.
+        let stale = tmp.path().join(format!("twice{REMOVING_SUFFIX}"));
+        fs::create_dir(&stale).unwrap();
+        fs::write(stale.join("state.json"), b"{}").unwrap();
+        let dir = store.create(&id("twice")).unwrap();
+        dir.remove().unwrap();
+        assert!(matches!(store.read(&id("twice")), Err(StateError::NotFound(_))));
+        assert_eq!(store.list().unwrap(), Vec::<ContainerId>::new());
+    }
+
+    #[test]
     fn open_waits_for_the_lock() {
         let tmp = TempDir::new("state");
         let store = StateStore::new(tmp.path());
@@ -478,6 +529,18 @@ mod tests {
         fs::create_dir(tmp.path().join("bad name")).unwrap();
         let names: Vec<String> = store.list().unwrap().iter().map(|i| i.to_string()).collect();
         assert_eq!(names, ["a", "b", "c.1"]);
+    }
+
+    #[test]
+    fn cgroup_record_round_trip() {
+        let tmp = TempDir::new("state");
+        let store = StateStore::new(tmp.path());
+        let dir = store.create(&id("half")).unwrap();
+        assert_eq!(dir.load_cgroup().unwrap(), None);
+        let paths = sample_state("half").cgroup_paths;
+        dir.save_cgroup(&paths).unwrap();
+        assert_eq!(dir.load_cgroup().unwrap(), Some(paths));
+        assert!(matches!(dir.load(), Err(StateError::Creating(_))));
     }
 
     #[test]

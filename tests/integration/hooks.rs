@@ -140,3 +140,19 @@ fn sysctls_apply_inside_only() {
     out.fails_with_one_line();
     assert!(out.stderr.contains("linux.sysctl.vm.swappiness"), "{out:#?}");
 }
+
+#[test]
+fn create_hooks_get_the_state_with_annotations_of_kubernetes_size() {
+    let env = TestEnv::new("hookbig");
+    let probe = env.probe_dir();
+    // Kubernetes allows 256 KiB of annotations; the state crosses the sync socket whole.
+    let big = "x".repeat(256 << 10);
+    let record = hook(&format!("cat > {}/state.json", probe.display()));
+    let cfg = Config::sh("true")
+        .annotation("big", &big)
+        .set("/hooks", json!({ "createContainer": [record] }));
+    let bundle = env.bundle(&cfg);
+    env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("c")]).ok();
+    let state = read_json(&probe.join("state.json"));
+    assert_eq!(state["annotations"]["big"].as_str().map(str::len), Some(big.len()));
+}

@@ -1,0 +1,179 @@
+//! Soak: many sequential create/start/delete cycles and foreground runs, measuring what a
+//! leak would grow — open files on the host, mounts, cgroup directories, state entries —
+//! and berth's own peak memory. The short soak runs in `make test` and asserts no growth
+//! where the count is this test's alone; `make soak` runs the long one and prints a report.
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+
+use serde_json::json;
+
+use crate::harness::{bin, reference_runc, Config, Out, TestEnv};
+
+/// What the host looks like, by the measures a leak would grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    /// Allocated file handles, host-wide (first field of /proc/sys/fs/file-nr).
+    host_files: u64,
+    /// Lines of the host's mountinfo.
+    host_mounts: usize,
+    /// Mountinfo lines that mention the soak's temp dir.
+    own_mounts: usize,
+    /// Cgroup directories (in any hierarchy) of the soak's cgroup.
+    own_cgroups: usize,
+    /// Entries of the soak's state root.
+    state_entries: usize,
+}
+
+fn snapshot(env: &TestEnv, cgroup: &str) -> Snapshot {
+    let file_nr = fs::read_to_string("/proc/sys/fs/file-nr").unwrap();
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let own_cgroups = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("berth-test").join(cgroup))
+        .chain([Path::new("/sys/fs/cgroup/berth-test").join(cgroup)])
+        .filter(|d| d.exists())
+        .count();
+    Snapshot {
+        host_files: file_nr.split_whitespace().next().unwrap().parse().unwrap(),
+        host_mounts: mountinfo.lines().count(),
+        own_mounts: env.leaked_mounts().len(),
+        own_cgroups,
+        state_entries: env.root_entries().len(),
+    }
+}
+
+/// Runs berth to its end and returns its output and peak RSS in KiB (`ru_maxrss` from
+/// wait4: the maximum over it and the processes it reaped).
+// The child is reaped by wait4, which std's wait does not offer.
+#[allow(clippy::zombie_processes)]
+fn berth_measured(env: &TestEnv, args: &[&str]) -> (Out, i64) {
+    let out = env.dir.join("soak.out");
+    let err = env.dir.join("soak.err");
+    let child = Command::new(bin())
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, filling the two out-parameters.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4: {}", std::io::Error::last_os_error());
+    let out = Out {
+        cmdline: format!("berth {}", args.join(" ")),
+        status: ExitStatus::from_raw(status),
+        stdout: fs::read_to_string(out).unwrap_or_default(),
+        stderr: fs::read_to_string(err).unwrap_or_default(),
+    };
+    (out, usage.ru_maxrss)
+}
+
+/// Peak RSS (KiB) per command, over the first and the last `WINDOW` uses.
+#[derive(Debug, Default)]
+struct Memory {
+    samples: Vec<(String, i64)>,
+}
+
+const WINDOW: usize = 10;
+
+impl Memory {
+    fn record(&mut self, command: &str, kib: i64) {
+        self.samples.push((command.to_string(), kib));
+    }
+
+    fn first_and_last(&self, command: &str) -> (i64, i64) {
+        let of: Vec<i64> =
+            self.samples.iter().filter(|(c, _)| c == command).map(|(_, k)| *k).collect();
+        let max = |s: &[i64]| s.iter().copied().max().unwrap_or(0);
+        (max(&of[..WINDOW.min(of.len())]), max(&of[of.len().saturating_sub(WINDOW)..]))
+    }
+}
+
+/// `cycles` create/start/wait/delete cycles, then `runs` foreground runs, on one bundle;
+/// returns the snapshots before and after, and the memory samples.
+fn soak(cycles: usize, runs: usize) -> Option<(Snapshot, Snapshot, Memory)> {
+    if reference_runc() {
+        return None;
+    }
+    let env = TestEnv::new("soak");
+    let cgroup = env.id("cg");
+    let probe = env.probe_dir();
+    let cfg = Config::sh("echo $$ > /probe/last")
+        .probe(&probe)
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{cgroup}")));
+    let bundle = env.bundle(&cfg);
+    let b = bundle.to_str().unwrap();
+    let mut memory = Memory::default();
+    // One warm-up cycle: the state root and the berth-test parents exist from then on.
+    let warm = env.id("warm");
+    let _ = berth_measured(&env, &["run", "--bundle", b, &warm]).0.ok();
+    let before = snapshot(&env, &cgroup);
+    for i in 0..cycles {
+        let id = format!("soak-{i}");
+        env.track(&id);
+        for args in [vec!["create", "--bundle", b, &id], vec!["start", &id]] {
+            let (out, kib) = berth_measured(&env, &args);
+            out.ok();
+            memory.record(args[0], kib);
+            if args[0] == "create" {
+                env.pid_of(&id);
+            }
+        }
+        env.wait_status(&id, "stopped");
+        let (out, kib) = berth_measured(&env, &["delete", &id]);
+        out.ok();
+        memory.record("delete", kib);
+    }
+    for i in 0..runs {
+        let id = format!("soak-run-{i}");
+        env.track(&id);
+        let (out, kib) = berth_measured(&env, &["run", "--bundle", b, &id]);
+        out.ok();
+        memory.record("run", kib);
+    }
+    let after = snapshot(&env, &cgroup);
+    Some((before, after, memory))
+}
+
+/// Asserts no growth in what only this test creates (exact counts) and prints the rest.
+fn check_and_report(before: Snapshot, after: Snapshot, memory: &Memory, label: &str) {
+    eprintln!("{label}: before {before:?}");
+    eprintln!("{label}: after  {after:?}");
+    eprintln!(
+        "{label}: host open files {:+}, host mounts {:+} (host-wide, shared with other work)",
+        after.host_files as i64 - before.host_files as i64,
+        after.host_mounts as i64 - before.host_mounts as i64
+    );
+    for command in ["create", "start", "delete", "run"] {
+        let (first, last) = memory.first_and_last(command);
+        eprintln!("{label}: berth {command} peak RSS, first {WINDOW}: {first} KiB, last {WINDOW}: {last} KiB");
+    }
+    assert_eq!(after.own_mounts, before.own_mounts, "mounts grew");
+    assert_eq!(after.own_cgroups, before.own_cgroups, "cgroup directories grew");
+    assert_eq!(after.state_entries, before.state_entries, "state entries grew");
+}
+
+#[test]
+fn short_soak_grows_nothing() {
+    if let Some((before, after, memory)) = soak(50, 10) {
+        check_and_report(before, after, &memory, "soak 50+10");
+    }
+}
+
+/// `make soak`: 1,000 cycles and 300 runs.
+#[test]
+#[ignore = "long; run with make soak"]
+fn long_soak() {
+    if let Some((before, after, memory)) = soak(1000, 300) {
+        check_and_report(before, after, &memory, "soak 1000+300");
+    }
+}
