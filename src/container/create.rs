@@ -65,8 +65,13 @@ pub(super) fn create_with_mask(
     keeps_console: bool,
 ) -> Result<Created, Error> {
     let id = ContainerId::parse(id)?;
-    let spec = crate::spec::load(&opts.bundle)?;
+    let mut spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
+    check_host_support(&spec)?;
+    let mut preserve_fds = opts.preserve_fds;
+    if let Some(count) = crate::process::activation::inherited_listen_fds() {
+        crate::process::activation::pass_on(count, &mut preserve_fds, &mut spec.process.env);
+    }
     logging::phase("loading config.json");
     if opts.systemd_cgroup {
         return Err(crate::cgroups::systemd_error().into());
@@ -89,7 +94,7 @@ pub(super) fn create_with_mask(
     let init = InitOptions {
         role: Role::Container,
         no_pivot: opts.no_pivot,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds,
         // Ids are validated to printable ASCII, so the name has no NUL.
         new_keyring: (!opts.no_new_keyring)
             .then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
@@ -107,6 +112,8 @@ pub(super) fn create_with_mask(
         SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
     let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
+    // The init waits for `start`; its network namespace exists whichever clone path ran.
+    move_net_devices(&spec, pid)?;
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
@@ -123,6 +130,31 @@ pub(super) fn create_with_mask(
     let dir = cleanup.disarm();
     logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+}
+
+/// Refuses, before anything exists, what this host cannot give the config: an LSM label
+/// without its LSM, Intel RDT without resctrl, a network device that is not there, and
+/// id-mapped mounts (not built yet).
+fn check_host_support(spec: &ValidSpec) -> Result<(), Error> {
+    crate::lsm::check_process(&spec.process)?;
+    crate::lsm::check_mount_label(spec.mount_label.as_deref())?;
+    crate::resctrl::check(spec.intel_rdt.is_some())?;
+    crate::netdev::check(&spec.net_devices)?;
+    if let Some(i) = spec.mount_idmaps.iter().position(Option::is_some) {
+        let path = format!("mounts[{i}].uidMappings");
+        let reason = "id-mapped mounts are not supported yet".to_string();
+        return Err(crate::spec::SpecError::Invalid { path, reason }.into());
+    }
+    Ok(())
+}
+
+fn move_net_devices(spec: &ValidSpec, pid: Pid) -> Result<(), Error> {
+    if spec.net_devices.is_empty() {
+        return Ok(());
+    }
+    let path = format!("/proc/{pid}/ns/net");
+    let netns = crate::sys::mount::open(Path::new(&path), libc::O_RDONLY)?;
+    Ok(crate::netdev::move_all(&spec.net_devices, netns.as_fd())?)
 }
 
 /// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.

@@ -89,6 +89,7 @@ pub fn exec(
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
     };
     check_console(&process, opts)?;
+    crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
     if !opts.detach {
         crate::process::signals::become_subreaper()?;
@@ -119,6 +120,11 @@ fn exec_blocked(
     // The container's filter applies to every process in it (runc does the same).
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
+    // The spec's "initial" affinity: the runtime, and so the clone, runs there until the
+    // clone joins the container's cgroup; "final" is the init's last step before execve.
+    if let Some(cpus) = spec.process.exec_cpu_affinity.as_ref().and_then(|a| a.initial.as_ref()) {
+        crate::sys::numa::set_cpu_affinity(cpus)?;
+    }
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,

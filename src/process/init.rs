@@ -134,6 +134,8 @@ const STEPS: &[(&str, Step, Scope)] = &[
     // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
     ("setting the scheduler", set_scheduler, Scope::All),
     ("setting the I/O priority", set_io_priority, Scope::All),
+    // Inherited by children and kept across execve, like the scheduler.
+    ("setting the memory policy", set_memory_policy, Scope::All),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
     ("installing seccomp before the user switch", install_seccomp_before_user_switch, Scope::All),
@@ -157,6 +159,10 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("running startContainer hooks", run_start_container_hooks, Scope::Only(Role::Container)),
     ("restoring signals", restore_signals, Scope::All),
     ("closing inherited descriptors", close_inherited_fds, Scope::All),
+    // Read by the next execve; late so hooks and the init's own work keep the runtime's.
+    ("setting LSM labels", set_lsm_labels, Scope::All),
+    // The spec's "final" affinity: after the cgroup transition, right before execve.
+    ("setting the final CPU affinity", set_final_cpu_affinity, Scope::Only(Role::Exec)),
     // Last, so that only execve passes the filter (the spec orders seccomp last).
     ("installing seccomp", install_seccomp_before_exec, Scope::All),
 ];
@@ -419,6 +425,25 @@ fn set_io_priority(init: &mut Init) -> StepResult {
     Ok(())
 }
 
+fn set_memory_policy(init: &mut Init) -> StepResult {
+    let Some(policy) = &init.spec.memory_policy else { return Ok(()) };
+    crate::sys::numa::set_mempolicy(policy.mode, policy.flags, &policy.nodes)
+        .map_err(|e| format!("linux.memoryPolicy: {}", crate::error::one_line(&e)))?;
+    Ok(())
+}
+
+fn set_lsm_labels(init: &mut Init) -> StepResult {
+    Ok(crate::lsm::set_exec_labels(&init.spec.process)?)
+}
+
+fn set_final_cpu_affinity(init: &mut Init) -> StepResult {
+    let affinity = init.spec.process.exec_cpu_affinity.as_ref();
+    let Some(cpus) = affinity.and_then(|a| a.last.as_ref()) else { return Ok(()) };
+    crate::sys::numa::set_cpu_affinity(cpus)
+        .map_err(|e| format!("process.execCPUAffinity.final: {}", crate::error::one_line(&e)))?;
+    Ok(())
+}
+
 fn set_personality(init: &mut Init) -> StepResult {
     let Some(persona) = init.spec.personality else { return Ok(()) };
     crate::sys::process::personality(persona)?;
@@ -454,7 +479,14 @@ fn change_cwd(init: &mut Init) -> StepResult {
 }
 
 fn prepare_program(init: &mut Init) -> StepResult {
-    init.program = Some(Program::prepare(&init.spec.process)?);
+    let process = &init.spec.process;
+    if process.env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
+        let mut process = process.clone();
+        super::activation::set_listen_pid(&mut process.env, std::process::id());
+        init.program = Some(Program::prepare(&process)?);
+    } else {
+        init.program = Some(Program::prepare(process)?);
+    }
     Ok(())
 }
 

@@ -7,11 +7,16 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 
+use super::copyup::Covered;
 use super::options::{self, MountOptions};
 use super::paths::{create_in_root, open_in_root, Create};
 use super::{mountinfo, sys_err, RootfsError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
+use crate::sys::mount_api;
+
+/// Filesystems that take `linux.mountLabel` as their SELinux `context=`.
+const LABELLED: &[&str] = &["tmpfs", "devpts", "mqueue"];
 
 /// Flags that a bind mount only honours through a second, remounting call.
 const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC).union(MsFlags::MS_REMOUNT);
@@ -80,12 +85,17 @@ pub(super) fn mount_entry(
     m: &Mount,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
-    let entry = Entry {
+    let mut entry = Entry {
         what: format!("mounts[{index}] ({})", dest.display()),
         dest,
         opts: options::parse(m.options().as_deref().unwrap_or(&[])),
     };
     let typ = m.typ().as_deref().unwrap_or("");
+    if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
+        let data = &mut entry.opts.data;
+        data.push_str(if data.is_empty() { "" } else { "," });
+        data.push_str(&crate::lsm::mount_context(label));
+    }
     if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
             what: entry.what.clone(),
@@ -171,7 +181,20 @@ fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), Ro
     sys::mount_on(Some(source), fd.as_fd(), entry.dest, None, flags, None)
         .map_err(sys_err(&entry.what))?;
     remount_bind(root, entry)?;
-    propagate(root, entry)
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
+}
+
+/// The recursive options (`rro`, `rnosuid`, `rnoatime`, …): one mount_setattr(2) with
+/// `AT_RECURSIVE` on the new mount and everything beneath it.
+fn set_tree_attributes(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let (set, clear) = (entry.opts.rec_set, entry.opts.rec_clear);
+    if set == 0 && clear == 0 {
+        return Ok(());
+    }
+    let fd = reopen(root, entry)?;
+    let attr = mount_api::MountAttr { attr_set: set, attr_clr: clear, ..Default::default() };
+    mount_api::mount_setattr(fd.as_fd(), entry.dest, true, &attr).map_err(sys_err(&entry.what))
 }
 
 /// The second call a bind mount needs for ro/nosuid/nodev/noexec/atime flags, keeping the
@@ -195,10 +218,35 @@ fn mount_fs(
     typ: &str,
 ) -> Result<(), RootfsError> {
     let fd = dest_fd(root, entry, Create::Dir)?;
+    let covered = match entry.opts.tmpcopyup {
+        true if typ != "tmpfs" => {
+            return Err(RootfsError::Invalid {
+                what: entry.what.clone(),
+                reason: format!("tmpcopyup needs a tmpfs, not {typ:?}"),
+            })
+        }
+        true => Some(Covered::hold(fd.as_fd()).map_err(|e| copyup_err(entry, e))?),
+        false => None,
+    };
     let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
-    sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data)
-        .map_err(sys_err(&entry.what))?;
-    propagate(root, entry)
+    match sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data) {
+        // A user namespace that does not own the IPC namespace may not mount mqueue: the
+        // host's /dev/mqueue is bound instead, as runc does.
+        Err(e) if e.errno == Errno::EPERM && typ == "mqueue" => {
+            return bind(root, &entry.recursive(), Path::new("/dev/mqueue"));
+        }
+        result => result.map_err(sys_err(&entry.what))?,
+    }
+    if let Some(covered) = covered {
+        let tmpfs = reopen(root, entry)?;
+        covered.copy_into(tmpfs.as_fd()).map_err(|e| copyup_err(entry, e))?;
+    }
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
+}
+
+fn copyup_err(entry: &Entry<'_>, source: std::io::Error) -> RootfsError {
+    RootfsError::Io { what: format!("{}: tmpcopyup", entry.what), path: entry.dest.into(), source }
 }
 
 /// `cgroup`: cgroup2 on a pure v2 host; otherwise a tmpfs holding each host hierarchy

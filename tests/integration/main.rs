@@ -13,6 +13,7 @@ mod errors;
 mod exec;
 mod features;
 mod hooks;
+mod isolation;
 mod join;
 mod kill;
 mod knobs;
