@@ -372,7 +372,8 @@ fn pivot_root(init: &mut Init) -> StepResult {
 
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
-    std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    std::fs::create_dir_all(cwd)
+        .map_err(|e| format!("process.cwd: creating {}: {e}", cwd.display()))?;
     Ok(())
 }
 
@@ -475,6 +476,11 @@ fn switch_user(init: &mut Init) -> StepResult {
 fn change_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
+    // A magic link such as /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
+    if !crate::sys::process::cwd_is_reachable() {
+        let reason = format!("process.cwd: {} resolves outside the container", cwd.display());
+        return Err(reason.into());
+    }
     Ok(())
 }
 

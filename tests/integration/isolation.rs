@@ -1,7 +1,7 @@
 //! The isolation fields that act on host resources, read back from inside the container:
 //! recursive mount attributes, nosymfollow, tmpcopyup, the mqueue fallback, personality
-//! flags, the memory policy, exec CPU affinity, LISTEN_PID, network devices, and the clear
-//! refusals of LSM labels and Intel RDT on a host without them.
+//! flags, the memory policy, exec CPU affinity, LISTEN_PID, network devices, the cwd check,
+//! and the clear refusals of LSM labels and Intel RDT on a host without them.
 
 use std::fs;
 use std::os::unix::fs::{lchown, symlink, PermissionsExt};
@@ -279,6 +279,17 @@ fn listen_pid_names_the_container_process() {
     assert_eq!(out.code(), 0, "{out:#?}");
     // sh is pid 1 of the container's own pid namespace.
     assert_eq!(out.stdout.trim(), "1 1");
+}
+
+#[test]
+fn cwd_through_a_magic_link_is_refused() {
+    let env = TestEnv::new("cwdmagic");
+    let out = run(&env, &Config::sh("pwd").cwd("/proc/self/fd/0"));
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("process.cwd"), "{out:#?}");
+    // ".." through a magic link stops at the container's root.
+    let out = run(&env, &Config::sh("pwd").cwd("/proc/self/cwd/../../.."));
+    assert_eq!(out.ok().stdout.trim(), "/", "{out:#?}");
 }
 
 #[test]
