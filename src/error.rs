@@ -17,6 +17,9 @@ pub enum Error {
     /// The seccomp profile could not be compiled or its listener not handed over.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// The runtime's part of the container's filesystem (id-mapped trees) failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     /// A security label the host cannot apply.
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),

@@ -1,6 +1,6 @@
 //! `create`: validate the bundle, claim the id, clone the init and record its state.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigSet;
@@ -91,6 +91,7 @@ pub(super) fn create_with_mask(
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     logging::phase("claiming the state dir, mkfifo");
+    let idmapped = idmapped_trees(&spec)?;
     let init = InitOptions {
         role: Role::Container,
         no_pivot: opts.no_pivot,
@@ -100,6 +101,7 @@ pub(super) fn create_with_mask(
             .then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
         sigmask: mask,
         seccomp: seccomp.as_ref(),
+        idmapped: &idmapped,
     };
     let on_clone = |pid: Pid| cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as BoxError);
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
@@ -133,19 +135,34 @@ pub(super) fn create_with_mask(
 }
 
 /// Refuses, before anything exists, what this host cannot give the config: an LSM label
-/// without its LSM, Intel RDT without resctrl, a network device that is not there, and
-/// id-mapped mounts (not built yet).
+/// without its LSM, Intel RDT without resctrl, a network device that is not there.
 fn check_host_support(spec: &ValidSpec) -> Result<(), Error> {
     crate::lsm::check_process(&spec.process)?;
     crate::lsm::check_mount_label(spec.mount_label.as_deref())?;
     crate::resctrl::check(spec.intel_rdt.is_some())?;
     crate::netdev::check(&spec.net_devices)?;
-    if let Some(i) = spec.mount_idmaps.iter().position(Option::is_some) {
-        let path = format!("mounts[{i}].uidMappings");
-        let reason = "id-mapped mounts are not supported yet".to_string();
-        return Err(crate::spec::SpecError::Invalid { path, reason }.into());
-    }
     Ok(())
+}
+
+/// The id-mapped copies of the id-mapped bind mounts' sources, made with the runtime's
+/// privileges over the host's filesystems (the init may be in a user namespace without them).
+fn idmapped_trees(spec: &ValidSpec) -> Result<Vec<Option<OwnedFd>>, Error> {
+    let mut trees = Vec::with_capacity(spec.mounts.len());
+    for (i, (m, maps)) in spec.mounts.iter().zip(&spec.mount_idmaps).enumerate() {
+        let Some(maps) = maps else {
+            trees.push(None);
+            continue;
+        };
+        let what = format!("mounts[{i}] ({})", m.destination().display());
+        let source = spec.bundle.join(m.source().as_deref().unwrap_or(Path::new("")));
+        let rbind = m.options().iter().flatten().any(|o| o == "rbind");
+        let userns = crate::namespaces::user_namespace_fd(&maps.uids, &maps.gids)
+            .map_err(|source| crate::rootfs::RootfsError::Sys { what: what.clone(), source })?;
+        let tree =
+            crate::rootfs::detached_tree(&what, &source, rbind, userns.as_fd(), maps.recursive)?;
+        trees.push(Some(tree));
+    }
+    Ok(trees)
 }
 
 fn move_net_devices(spec: &ValidSpec, pid: Pid) -> Result<(), Error> {

@@ -132,6 +132,7 @@ fn exec_blocked(
         new_keyring: None,
         sigmask: mask,
         seccomp: seccomp.as_ref(),
+        idmapped: &[],
     };
     let on_clone = |pid: Pid| match cgroup {
         Some(cgroup) => {

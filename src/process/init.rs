@@ -63,6 +63,8 @@ pub struct InitOptions<'a> {
     pub sigmask: &'a SigSet,
     /// `linux.seccomp`, compiled by the runtime before the clone.
     pub seccomp: Option<&'a Filter>,
+    /// For each of `mounts`, the id-mapped tree the runtime prepared (id-mapped mounts only).
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 /// Everything the init needs, inherited from the parent through the clone.
@@ -340,7 +342,7 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
     if init.spec.namespace(NamespaceKind::Mount).is_none() {
         return Err("linux.namespaces: a mount namespace is required".into());
     }
-    Ok(crate::rootfs::prepare(init.spec)?)
+    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped)?)
 }
 
 fn run_create_hooks(init: &mut Init) -> StepResult {

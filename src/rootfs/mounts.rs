@@ -83,6 +83,7 @@ pub(super) fn mount_entry(
     root: BorrowedFd<'_>,
     index: usize,
     m: &Mount,
+    idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
     let mut entry = Entry {
@@ -101,7 +102,10 @@ pub(super) fn mount_entry(
             what: entry.what.clone(),
             reason: "a bind mount needs a source".into(),
         })?;
-        return bind(root, &entry, &source);
+        return match idmapped {
+            Some(tree) => attach(root, &entry, &source, tree),
+            None => bind(root, &entry, &source),
+        };
     }
     match typ {
         "cgroup" => mount_cgroup(root, &entry),
@@ -180,6 +184,24 @@ fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), Ro
     let flags = MsFlags::MS_BIND | (entry.opts.flags & MsFlags::MS_REC);
     sys::mount_on(Some(source), fd.as_fd(), entry.dest, None, flags, None)
         .map_err(sys_err(&entry.what))?;
+    remount_bind(root, entry)?;
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
+}
+
+/// Attaches the id-mapped copy of `source` that the runtime prepared, in place of a bind,
+/// then applies the entry's flags like [`bind`].
+fn attach(
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    source: &Path,
+    tree: BorrowedFd<'_>,
+) -> Result<(), RootfsError> {
+    let is_dir = std::fs::metadata(source)
+        .map_err(|e| RootfsError::Io { what: entry.what.clone(), path: source.into(), source: e })?
+        .is_dir();
+    let fd = dest_fd(root, entry, if is_dir { Create::Dir } else { Create::File })?;
+    mount_api::move_mount(tree, fd.as_fd(), entry.dest).map_err(sys_err(&entry.what))?;
     remount_bind(root, entry)?;
     propagate(root, entry)?;
     set_tree_attributes(root, entry)

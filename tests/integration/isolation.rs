@@ -379,3 +379,80 @@ fn net_devices_move_into_the_container_renamed() {
     assert!(stderr.contains("linux.netDevices.nosuch0: no such network interface"), "{stderr}");
     assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
 }
+
+/// A probe dir owned by uid and gid 1000, holding `owned` (also 1000), for id-mapped mounts.
+fn idmap_source(env: &TestEnv) -> std::path::PathBuf {
+    let dir = env.probe_dir();
+    fs::write(dir.join("owned"), "x\n").unwrap();
+    lchown(dir.join("owned"), Some(1000), Some(1000)).unwrap();
+    lchown(&dir, Some(1000), Some(1000)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn idmapped(
+    dir: &Path,
+    options: serde_json::Value,
+    uid: (u32, u32),
+    gid: (u32, u32),
+) -> serde_json::Value {
+    json!({ "destination": "/m", "type": "bind", "source": dir, "options": options,
+            "uidMappings": [{ "containerID": uid.0, "hostID": uid.1, "size": 1 }],
+            "gidMappings": [{ "containerID": gid.0, "hostID": gid.1, "size": 1 }] })
+}
+
+#[test]
+fn idmapped_mount_shows_and_writes_mapped_owners() {
+    let env = TestEnv::new("idmap");
+    let dir = idmap_source(&env);
+    // On-disk ids are the maps' containerID side; the mount shows them as hostID.
+    let mut cfg = Config::sh("stat -c '%u %g' /m/owned; touch /m/new; stat -c '%u %g' /m/new");
+    push_mount(&mut cfg, idmapped(&dir, json!(["rbind", "idmap"]), (1000, 3000), (1000, 3001)));
+    let mut cfg = cfg.user(3000, 3001, &[]);
+    cfg.0["process"]["capabilities"] = json!({});
+    assert_eq!(lines(&env, &cfg), ["3000 3001", "3000 3001"]);
+    // A file the mapped user made lands on disk with the unmapped ids.
+    let meta = fs::metadata(dir.join("new")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+}
+
+#[test]
+fn idmapped_mount_in_a_user_namespace() {
+    let env = TestEnv::new("idmapuserns");
+    let dir = idmap_source(&env);
+    // The container's root is host 100000; the mount shows disk id 1000 as host 100000 + 7.
+    let mut cfg = Config::sh("stat -c '%u %g' /m/owned").user_namespace(100000, 65536);
+    push_mount(&mut cfg, idmapped(&dir, json!(["rbind"]), (1000, 100007), (1000, 100008)));
+    let bundle = env.bundle(&cfg);
+    chown_tree(&bundle.join("rootfs"), 100000, 100000);
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("i")]);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout.trim(), "7 8", "{out:#?}");
+}
+
+#[test]
+fn bad_idmapped_mounts_name_their_path() {
+    let env = TestEnv::new("idmapbad");
+    let dir = idmap_source(&env);
+    // Not a bind mount.
+    let mut cfg = Config::sh("true");
+    let mut tmpfs = idmapped(&dir, json!([]), (0, 1000), (0, 1000));
+    tmpfs["type"] = json!("tmpfs");
+    push_mount(&mut cfg, tmpfs);
+    let out = run(&env, &cfg);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("mounts[6].options"), "{out:#?}");
+    // A filesystem the kernel cannot id-map (/proc): the error names the entry and the call.
+    let mut cfg = Config::sh("true");
+    let mut proc_bind = idmapped(Path::new("/proc"), json!(["rbind"]), (0, 1000), (0, 1000));
+    proc_bind["destination"] = json!("/m");
+    push_mount(&mut cfg, proc_bind);
+    let out = run(&env, &cfg);
+    out.fails_with_one_line();
+    assert!(
+        out.stderr.contains("mounts[6] (/m)") && out.stderr.contains("mount_setattr"),
+        "{out:#?}"
+    );
+    assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
+}
