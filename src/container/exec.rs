@@ -123,7 +123,10 @@ fn exec_blocked(
     // The spec's "initial" affinity: the runtime, and so the clone, runs there until the
     // clone joins the container's cgroup; "final" is the init's last step before execve.
     if let Some(cpus) = spec.process.exec_cpu_affinity.as_ref().and_then(|a| a.initial.as_ref()) {
-        crate::sys::numa::set_cpu_affinity(cpus)?;
+        crate::sys::numa::set_cpu_affinity(cpus).map_err(|e| crate::spec::SpecError::Invalid {
+            path: "process.execCPUAffinity.initial".into(),
+            reason: crate::error::one_line(&e),
+        })?;
     }
     let init = InitOptions {
         role: Role::Exec,

@@ -258,9 +258,12 @@ fn exec_cpu_affinity_initial_and_final() {
     assert_eq!(out.ok().stdout.split_whitespace().last(), Some("0"), "{out:#?}");
     let out = affinity(json!({ "initial": "0", "final": "0-1" }));
     assert_eq!(out.ok().stdout.split_whitespace().last(), Some("0-1"), "{out:#?}");
-    let out = affinity(json!({ "final": "1023" }));
-    out.fails_with_one_line();
-    assert!(out.stderr.contains("process.execCPUAffinity.final"), "{out:#?}");
+    for field in ["initial", "final"] {
+        let out = affinity(json!({ field: "1023" }));
+        out.fails_with_one_line();
+        let want = format!("process.execCPUAffinity.{field}");
+        assert!(out.stderr.contains(&want), "{out:#?}");
+    }
 }
 
 #[test]
@@ -455,4 +458,35 @@ fn bad_idmapped_mounts_name_their_path() {
         "{out:#?}"
     );
     assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
+}
+
+#[test]
+fn listen_fds_given_to_berth_reach_the_container() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new("listenfds");
+    let socket_like = env.dir.join("activation");
+    fs::write(&socket_like, "from fd 3\n").unwrap();
+    let file = fs::File::open(&socket_like).unwrap();
+    let bundle = env.bundle(&Config::sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3"));
+    let id = env.id("i");
+    env.track(&id);
+    let mut cmd = Command::new(crate::harness::bin());
+    cmd.arg("--root").arg(env.dir.join("state"));
+    cmd.args(["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    cmd.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: dup2 in the child between fork and exec, onto fd 3 as systemd passes it.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, "1 1\nfrom fd 3\n");
 }
