@@ -2,15 +2,18 @@
 //! container's, renamed on the way, with one rtnetlink RTM_NEWLINK request each
 //! (`IFLA_NET_NS_FD` + `IFLA_IFNAME`, so the move and the rename happen together).
 //!
-//! The kernel drops an interface's addresses when it changes namespace; configuring the
-//! interface inside is left to the caller (hooks, CNI), as the spec leaves it.
+//! The kernel drops an interface's addresses when it changes namespace; berth reads the
+//! global ones first and adds them again inside, as other runtimes do. Routes and the
+//! link's state are left to the caller (hooks, CNI), as the spec leaves them.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 
 use crate::spec::NetDevice;
+use crate::sys::netlink::{self, Socket};
 
 /// A device that could not be moved, naming its config entry.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +21,7 @@ pub enum NetDevError {
     /// No interface of that name in the runtime's network namespace.
     #[error("linux.netDevices.{0}: no such network interface on the host")]
     Missing(String),
-    /// The netlink exchange failed.
+    /// A netlink exchange or a namespace switch failed.
     #[error("linux.netDevices.{name}: {call}")]
     Netlink {
         /// The host name of the interface.
@@ -43,20 +46,41 @@ fn netlink_err<'a>(name: &'a str, call: &'static str) -> impl Fn(Errno) -> NetDe
     move |errno| NetDevError::Netlink { name: name.to_string(), call, errno }
 }
 
-/// Moves every device into the network namespace `netns`.
+/// Moves every device into the network namespace `netns`, with its global addresses.
 pub fn move_all(devices: &[NetDevice], netns: BorrowedFd<'_>) -> Result<(), NetDevError> {
-    if devices.is_empty() {
-        return Ok(());
-    }
-    let socket =
-        netlink_socket().map_err(netlink_err(&devices[0].host_name, "socket(NETLINK_ROUTE)"))?;
-    for (seq, d) in devices.iter().enumerate() {
+    let Some(first) = devices.first() else { return Ok(()) };
+    let mut host = Socket::open().map_err(netlink_err(&first.host_name, "socket"))?;
+    let mut inside = socket_in(netns).map_err(netlink_err(&first.host_name, "setns"))?;
+    for d in devices {
+        let err = |call| netlink_err(&d.host_name, call);
         let index = index_of(&d.host_name)?;
-        let request = move_request(seq as u32 + 1, index, netns.as_raw_fd() as u32, &d.name);
-        send_and_ack(&socket, &request)
-            .map_err(netlink_err(&d.host_name, "moving with RTM_NEWLINK"))?;
+        let addresses = global_addresses(&mut host, index).map_err(err("RTM_GETADDR"))?;
+        host.call(libc::RTM_NEWLINK, 0, &move_body(index, netns.as_raw_fd() as u32, &d.name))
+            .map_err(err("moving with RTM_NEWLINK"))?;
+        if addresses.is_empty() {
+            continue;
+        }
+        let new_index = index_inside(&mut inside, &d.name).map_err(err("RTM_GETLINK"))?;
+        let flags = (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
+        for address in addresses {
+            inside
+                .call(libc::RTM_NEWADDR, flags, &address.with_index(new_index))
+                .map_err(err("restoring an address with RTM_NEWADDR"))?;
+        }
     }
     Ok(())
+}
+
+/// A netlink socket of the namespace `netns`: the runtime enters it for the socket(2) call
+/// only (the runtime is single-threaded, so nothing else runs meanwhile).
+fn socket_in(netns: BorrowedFd<'_>) -> Result<Socket, Errno> {
+    let own: OwnedFd = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .into();
+    nix::sched::setns(netns, CloneFlags::CLONE_NEWNET)?;
+    let socket = Socket::open();
+    nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWNET)?;
+    socket
 }
 
 fn index_of(name: &str) -> Result<u32, NetDevError> {
@@ -69,82 +93,88 @@ fn index_of(name: &str) -> Result<u32, NetDevError> {
     }
 }
 
-fn netlink_socket() -> Result<OwnedFd, Errno> {
-    // SAFETY: plain socket(2); the result is checked and owned.
-    let fd = unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a new descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-const NLMSG_HDRLEN: usize = 16;
-const IFINFOMSG_LEN: usize = 16;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_FD: u16 = 28;
+const IFA_LABEL: u16 = 3;
+const IFA_CACHEINFO: u16 = 6;
+const IFA_FLAGS: u16 = 8;
+/// `IFA_F_DADFAILED | IFA_F_DEPRECATED | IFA_F_TENTATIVE`.
+const IFA_TRANSIENT: u8 = 0x08 | 0x20 | 0x40;
+const RT_SCOPE_LINK: u8 = 253;
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
+/// `struct ifinfomsg` for interface `index`.
+fn ifinfomsg(index: u32) -> Vec<u8> {
+    let mut body = vec![libc::AF_UNSPEC as u8, 0, 0, 0];
+    body.extend_from_slice(&(index as i32).to_ne_bytes());
+    body.extend_from_slice(&[0u8; 8]);
+    body
 }
 
-fn push_attr(buf: &mut Vec<u8>, typ: u16, payload: &[u8]) {
-    let len = 4 + payload.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&typ.to_ne_bytes());
-    buf.extend_from_slice(payload);
-    buf.resize(align4(buf.len()), 0);
-}
-
-/// RTM_NEWLINK on interface `index`: into namespace fd `netns`, named `name` there.
-fn move_request(seq: u32, index: u32, netns: u32, name: &str) -> Vec<u8> {
-    let mut buf = vec![0u8; NLMSG_HDRLEN];
-    // struct ifinfomsg: family, pad, type, index, flags, change.
-    buf.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-    buf.extend_from_slice(&(index as i32).to_ne_bytes());
-    buf.extend_from_slice(&[0u8; 8]);
-    debug_assert_eq!(buf.len(), NLMSG_HDRLEN + IFINFOMSG_LEN);
-    push_attr(&mut buf, IFLA_NET_NS_FD, &netns.to_ne_bytes());
+/// RTM_NEWLINK's body: interface `index` into namespace fd `netns`, named `name` there.
+fn move_body(index: u32, netns: u32, name: &str) -> Vec<u8> {
+    let mut body = ifinfomsg(index);
+    netlink::push_attr(&mut body, IFLA_NET_NS_FD, &netns.to_ne_bytes());
     let mut ifname = name.as_bytes().to_vec();
     ifname.push(0);
-    push_attr(&mut buf, IFLA_IFNAME, &ifname);
-    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16;
-    let len = buf.len() as u32;
-    buf[0..4].copy_from_slice(&len.to_ne_bytes());
-    buf[4..6].copy_from_slice(&libc::RTM_NEWLINK.to_ne_bytes());
-    buf[6..8].copy_from_slice(&flags.to_ne_bytes());
-    buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-    buf
+    netlink::push_attr(&mut body, IFLA_IFNAME, &ifname);
+    body
 }
 
-/// Sends one request and reads the kernel's acknowledgement (an NLMSG_ERROR, 0 on success).
-fn send_and_ack(socket: &OwnedFd, request: &[u8]) -> Result<(), Errno> {
-    // SAFETY: the buffer is valid for its length; the kernel is the default destination.
-    let sent = unsafe { libc::send(socket.as_raw_fd(), request.as_ptr().cast(), request.len(), 0) };
-    if sent < 0 {
-        return Err(Errno::last());
+/// The index of interface `name` as the socket's namespace sees it.
+fn index_inside(socket: &mut Socket, name: &str) -> Result<u32, Errno> {
+    let links = socket.dump(libc::RTM_GETLINK, &ifinfomsg(0), libc::RTM_NEWLINK)?;
+    let mut wanted = name.as_bytes().to_vec();
+    wanted.push(0);
+    links
+        .iter()
+        .filter(|m| m.payload.len() >= 16)
+        .find(|m| {
+            netlink::attrs(&m.payload[16..])
+                .iter()
+                .any(|(t, v)| *t == IFLA_IFNAME && v.starts_with(&wanted))
+        })
+        .map(|m| u32::from_ne_bytes(m.payload[4..8].try_into().expect("4 bytes")))
+        .ok_or(Errno::ENODEV)
+}
+
+/// One address of an interface, as RTM_NEWADDR takes it back.
+struct Address {
+    /// `struct ifaddrmsg` (the index is replaced on the way back).
+    header: [u8; 8],
+    /// Its attributes but the label (bound to the old name), lifetimes and extended flags.
+    attributes: Vec<u8>,
+}
+
+impl Address {
+    fn with_index(&self, index: u32) -> Vec<u8> {
+        let mut body = self.header.to_vec();
+        body[4..8].copy_from_slice(&index.to_ne_bytes());
+        body.extend_from_slice(&self.attributes);
+        body
     }
-    let mut reply = [0u8; 1024];
-    // SAFETY: the buffer is valid for its length.
-    let got = unsafe { libc::recv(socket.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
-    if got < 0 {
-        return Err(Errno::last());
+}
+
+/// The addresses of interface `index` that are not link-scoped (the kernel makes those).
+fn global_addresses(socket: &mut Socket, index: u32) -> Result<Vec<Address>, Errno> {
+    let all = socket.dump(libc::RTM_GETADDR, &[0u8; 8], libc::RTM_NEWADDR)?;
+    let mut out = Vec::new();
+    for msg in all.iter().filter(|m| m.payload.len() >= 8) {
+        let mut header: [u8; 8] = msg.payload[..8].try_into().expect("8 bytes");
+        // Duplicate-address-detection states belong to the old link; the kernel sets them anew.
+        header[2] &= !IFA_TRANSIENT;
+        let of_index = u32::from_ne_bytes(header[4..8].try_into().expect("4 bytes"));
+        if of_index != index || header[3] == RT_SCOPE_LINK {
+            continue;
+        }
+        let mut attributes = Vec::new();
+        for (typ, value) in netlink::attrs(&msg.payload[8..]) {
+            if ![IFA_LABEL, IFA_CACHEINFO, IFA_FLAGS].contains(&typ) {
+                netlink::push_attr(&mut attributes, typ, value);
+            }
+        }
+        out.push(Address { header, attributes });
     }
-    let got = got as usize;
-    if got < NLMSG_HDRLEN + 4 {
-        return Err(Errno::EBADMSG);
-    }
-    let typ = u16::from_ne_bytes([reply[4], reply[5]]);
-    if typ != libc::NLMSG_ERROR as u16 {
-        return Err(Errno::EBADMSG);
-    }
-    let code = i32::from_ne_bytes(reply[16..20].try_into().expect("4 bytes"));
-    match code {
-        0 => Ok(()),
-        negative => Err(Errno::from_raw(-negative)),
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -152,12 +182,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_layout() {
-        let r = move_request(7, 3, 9, "ctr0");
-        // header + ifinfomsg + (4 + 4) + align4(4 + 5)
-        assert_eq!(r.len(), 16 + 16 + 8 + 12);
-        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()) as usize, r.len());
-        assert_eq!(i32::from_ne_bytes(r[20..24].try_into().unwrap()), 3);
-        assert_eq!(&r[44..49], b"ctr0\0");
+    fn move_body_layout() {
+        let body = move_body(3, 9, "ctr0");
+        // ifinfomsg + (4 + 4) + align4(4 + 5)
+        assert_eq!(body.len(), 16 + 8 + 12);
+        assert_eq!(i32::from_ne_bytes(body[4..8].try_into().unwrap()), 3);
+        assert_eq!(&body[28..33], b"ctr0\0");
     }
 }

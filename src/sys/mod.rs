@@ -6,6 +6,7 @@ use nix::errno::Errno;
 pub mod bpf;
 pub mod mount;
 pub mod mount_api;
+pub mod netlink;
 pub mod numa;
 
 /// A failed system call: which call, on what, and the errno.

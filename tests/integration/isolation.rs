@@ -357,18 +357,25 @@ fn berth_in_private_netns(env: &TestEnv, setup: &str, args: &[&str]) -> (i32, St
 fn net_devices_move_into_the_container_renamed() {
     let env = TestEnv::new("netdev");
     // The container's own sysfs lists the interfaces of its network namespace.
-    let cfg = Config::sh("for i in /sys/class/net/*; do echo ${i##*/}; done")
-        .set("/linux/netDevices", json!({ "bdummy0": { "name": "ctr0" }, "bdummy1": {} }));
+    let cfg =
+        Config::sh("for i in /sys/class/net/*; do echo ${i##*/}; done; ip -o addr show dev ctr0")
+            .set("/linux/netDevices", json!({ "bdummy0": { "name": "ctr0" }, "bdummy1": {} }));
     let bundle = env.bundle(&cfg);
     let id = env.id("n");
     env.track(&id);
-    // veth is built into this kernel (dummy is a module it lacks).
-    let setup = "ip link add bdummy0 type veth peer name bdummy1";
+    // veth is built into this kernel (dummy is a module it lacks). The addresses must
+    // survive the move (the kernel drops them on a namespace change).
+    let setup = "ip link add bdummy0 type veth peer name bdummy1 && \
+                 ip addr add 10.123.45.6/24 dev bdummy0 && ip addr add fd00:b::6/64 dev bdummy0";
     let (code, stdout, stderr) =
         berth_in_private_netns(&env, setup, &["run", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let names: Vec<&str> = stdout.lines().collect();
-    assert_eq!(names, ["bdummy1", "ctr0", "lo"], "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..3], ["bdummy1", "ctr0", "lo"], "{stdout}{stderr}");
+    let addresses: Vec<&str> =
+        lines[3..].iter().filter_map(|l| l.split_whitespace().nth(3)).collect();
+    assert!(addresses.contains(&"10.123.45.6/24"), "{stdout}");
+    assert!(addresses.contains(&"fd00:b::6/64"), "{stdout}");
 
     // A missing interface: one line naming the entry, nothing left behind.
     let cfg = Config::sh("true").set("/linux/netDevices", json!({ "nosuch0": {} }));
