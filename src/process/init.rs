@@ -19,6 +19,15 @@ use crate::sys::SysContext;
 
 type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
 
+/// A call that applied a config field failed; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}")]
+struct FieldError {
+    field: &'static str,
+    #[source]
+    source: crate::sys::SysError,
+}
+
 /// A step of the init that failed; its source holds the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{step}")]
@@ -431,7 +440,7 @@ fn set_io_priority(init: &mut Init) -> StepResult {
 fn set_memory_policy(init: &mut Init) -> StepResult {
     let Some(policy) = &init.spec.memory_policy else { return Ok(()) };
     crate::sys::numa::set_mempolicy(policy.mode, policy.flags, &policy.nodes)
-        .map_err(|e| format!("linux.memoryPolicy: {}", crate::error::one_line(&e)))?;
+        .map_err(|source| FieldError { field: "linux.memoryPolicy", source })?;
     Ok(())
 }
 
@@ -443,7 +452,7 @@ fn set_final_cpu_affinity(init: &mut Init) -> StepResult {
     let affinity = init.spec.process.exec_cpu_affinity.as_ref();
     let Some(cpus) = affinity.and_then(|a| a.last.as_ref()) else { return Ok(()) };
     crate::sys::numa::set_cpu_affinity(cpus)
-        .map_err(|e| format!("process.execCPUAffinity.final: {}", crate::error::one_line(&e)))?;
+        .map_err(|source| FieldError { field: "process.execCPUAffinity.final", source })?;
     Ok(())
 }
 
