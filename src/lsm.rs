@@ -12,7 +12,7 @@ pub enum LsmError {
     /// The field's LSM is not running on this host.
     #[error("{field}: {lsm} is not enabled on this host")]
     NotEnabled {
-        /// The config path.
+        /// The config path (or the `exec` flag).
         field: &'static str,
         /// `AppArmor` or `SELinux`.
         lsm: &'static str,

@@ -58,6 +58,10 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--apparmor`: the process's AppArmor profile, over the config's or process.json's.
+    pub apparmor: Option<String>,
+    /// `--process-label`: its SELinux label, likewise.
+    pub process_label: Option<String>,
 }
 
 /// How `exec` ended.
@@ -84,11 +88,12 @@ pub fn exec(
         return Err(Error::WrongStatus { id: state.id, status: status_name(status), reason });
     }
     let container = crate::spec::load(&state.bundle)?;
-    let process = match process {
+    let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
     };
     check_console(&process, opts)?;
+    apply_labels(&mut process, opts)?;
     crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
     if !opts.detach {
@@ -178,6 +183,24 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
         })
         .collect();
     ValidSpec { process, namespaces, ..container }
+}
+
+/// `--apparmor` and `--process-label`, each refused by its flag where its LSM is absent.
+fn apply_labels(process: &mut ValidProcess, opts: &ExecOptions) -> Result<(), Error> {
+    use crate::lsm::LsmError::NotEnabled;
+    if let Some(profile) = &opts.apparmor {
+        if !crate::lsm::apparmor_enabled() {
+            return Err(NotEnabled { field: "--apparmor", lsm: "AppArmor" }.into());
+        }
+        process.apparmor_profile = Some(profile.clone());
+    }
+    if let Some(label) = &opts.process_label {
+        if !crate::lsm::selinux_enabled() {
+            return Err(NotEnabled { field: "--process-label", lsm: "SELinux" }.into());
+        }
+        process.selinux_label = Some(label.clone());
+    }
+    Ok(())
 }
 
 fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProcess, Error> {

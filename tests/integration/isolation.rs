@@ -497,3 +497,28 @@ fn listen_fds_given_to_berth_reach_the_container() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "1 1\nfrom fd 3\n");
 }
+
+#[test]
+fn exec_label_flags_without_the_lsm_are_refused_by_flag() {
+    let env = TestEnv::new("execlsm");
+    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+    let bundle = env.bundle(&Config::new(&["sleep", "60"]));
+    let id = env.id("c");
+    env.create(&id, &bundle).ok();
+    env.start(&id).ok();
+    for (absent, flag, lsm) in
+        [(!apparmor, "--apparmor", "AppArmor"), (!selinux, "--process-label", "SELinux")]
+    {
+        if !absent {
+            eprintln!("skipped {flag}: {lsm} runs on this host");
+            continue;
+        }
+        let out = env.berth(&["exec", flag, "unconfined_t", &id, "true"]);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains(&format!("{flag}: {lsm} is not enabled")), "{out:#?}");
+    }
+    // The container is untouched: a plain exec still runs.
+    env.berth(&["exec", &id, "true"]).ok();
+}
