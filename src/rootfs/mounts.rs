@@ -173,7 +173,8 @@ fn propagate(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError>
         sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
             .map_err(sys_err(&entry.what))?;
     }
-    Ok(())
+    // Recursive options cover the tmpfs and every hierarchy in it.
+    set_tree_attributes(root, entry)
 }
 
 fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), RootfsError> {
@@ -255,7 +256,16 @@ fn mount_fs(
         // A user namespace that does not own the IPC namespace may not mount mqueue: the
         // host's /dev/mqueue is bound instead, as runc does.
         Err(e) if e.errno == Errno::EPERM && typ == "mqueue" => {
-            return bind(root, &entry.recursive(), Path::new("/dev/mqueue"));
+            let host = Path::new("/dev/mqueue");
+            if !host.is_dir() {
+                return Err(RootfsError::Invalid {
+                    what: entry.what.clone(),
+                    reason: "mqueue needs an IPC namespace of the container's user namespace, \
+                             and the runtime has no /dev/mqueue to bind instead"
+                        .into(),
+                });
+            }
+            return bind(root, &entry.recursive(), host);
         }
         result => result.map_err(sys_err(&entry.what))?,
     }
@@ -276,7 +286,8 @@ fn copyup_err(entry: &Entry<'_>, source: std::io::Error) -> RootfsError {
 fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
     let host = Path::new("/sys/fs/cgroup");
     if sys::is_cgroup2(host).map_err(sys_err(&entry.what))? {
-        return mount_hierarchy(root, entry, host, "cgroup2", "");
+        mount_hierarchy(root, entry, host, "cgroup2", "")?;
+        return set_tree_attributes(root, entry);
     }
     let readonly = entry.opts.flags.contains(MsFlags::MS_RDONLY);
     let tmpfs = Entry {
@@ -322,7 +333,8 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
         sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
             .map_err(sys_err(&entry.what))?;
     }
-    Ok(())
+    // Recursive options cover the tmpfs and every hierarchy in it.
+    set_tree_attributes(root, entry)
 }
 
 /// Mounts one cgroup hierarchy; where the kernel refuses (a user namespace without its own

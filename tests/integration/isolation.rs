@@ -65,6 +65,24 @@ fn recursive_options_reach_submounts() {
 }
 
 #[test]
+fn recursive_options_cover_the_cgroup_tree() {
+    let env = TestEnv::new("rattrcg");
+    let mut cfg = Config::sh("grep ' /sys/fs/cgroup' /proc/self/mountinfo");
+    push_mount(
+        &mut cfg,
+        json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "rro", "rnoexec"] }),
+    );
+    let info = lines(&env, &cfg);
+    // The v1 tmpfs with one mount per hierarchy on this host, or one cgroup2 mount.
+    assert!(!info.is_empty());
+    for line in &info {
+        let opts: Vec<&str> = line.split_whitespace().nth(5).unwrap().split(',').collect();
+        assert!(opts.contains(&"ro") && opts.contains(&"noexec"), "{line}");
+    }
+}
+
+#[test]
 fn nosymfollow_refuses_symlinks() {
     let env = TestEnv::new("nosymfollow");
     let dir = env.probe_dir();
@@ -174,6 +192,12 @@ fn mqueue_without_an_own_ipc_namespace_binds_the_hosts() {
     let opts: Vec<&str> = stdout.split_whitespace().nth(5).unwrap().split(',').collect();
     for want in ["nosuid", "nodev", "noexec"] {
         assert!(opts.contains(&want), "{want} missing: {stdout}");
+    }
+    // Where the runtime has no /dev/mqueue (this host), the refusal says so in one line.
+    if !Path::new("/dev/mqueue").exists() {
+        let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("j")]);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains("mounts[4] (/dev/mqueue): mqueue needs"), "{out:#?}");
     }
 }
 
