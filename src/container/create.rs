@@ -82,7 +82,7 @@ pub(super) fn create_with_mask(
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
-    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
+    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None };
     // Limits are in place before any process of the container runs in the cgroup.
     cleanup.cgroup = Some(cgroup.clone());
     cgroup.create()?;
@@ -116,11 +116,15 @@ pub(super) fn create_with_mask(
     cleanup.pid = Some(pid);
     // The init waits for `start`; its network namespace exists whichever clone path ran.
     move_net_devices(&spec, pid)?;
+    if let Some(rdt) = &spec.intel_rdt {
+        cleanup.rdt_group = crate::resctrl::join(rdt, id.as_str(), pid.as_raw())?;
+    }
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = cgroup.to_paths();
+    state.intel_rdt_path = cleanup.rdt_group.clone();
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Creating);
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
@@ -206,6 +210,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         cgroup_paths: Default::default(),
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
+        intel_rdt_path: None,
     }
 }
 
@@ -223,12 +228,14 @@ struct Cleanup {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
     cgroup: Option<Cgroup>,
+    rdt_group: Option<PathBuf>,
 }
 
 impl Cleanup {
     fn disarm(mut self) -> ContainerDir {
         self.pid = None;
         self.cgroup = None;
+        self.rdt_group = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -246,6 +253,9 @@ impl Drop for Cleanup {
                     nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = cgroup.remove();
+        }
+        if let Some(group) = self.rdt_group.take() {
+            let _ = crate::resctrl::remove(&group);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
