@@ -117,6 +117,13 @@ pub fn join(rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<Option<PathBuf>, 
     Ok(created.then_some(group))
 }
 
+/// Adds `pid` (a process `exec`ed into the container) to the container's existing group.
+pub fn add_task(rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<(), RdtError> {
+    let name = rdt.clos_id().as_deref().unwrap_or(id);
+    let tasks = Path::new(RESCTRL).join(name).join("tasks");
+    std::fs::write(&tasks, pid.to_string()).map_err(io("writing", &tasks))
+}
+
 /// Removes a group [`join`] created; one already gone is fine.
 pub fn remove(group: &Path) -> Result<(), RdtError> {
     match std::fs::remove_dir(group) {

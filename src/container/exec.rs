@@ -142,11 +142,15 @@ fn exec_blocked(
         seccomp: seccomp.as_ref(),
         idmapped: &[],
     };
-    let on_clone = |pid: Pid| match cgroup {
-        Some(cgroup) => {
-            cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError)
+    // Children inherit both the cgroup and the resctrl group of the clone.
+    let on_clone = |pid: Pid| -> Result<(), crate::process::spawn::BoxError> {
+        if let Some(cgroup) = cgroup {
+            cgroup.join(pid.as_raw())?;
         }
-        None => Ok(()),
+        if let Some(rdt) = &spec.intel_rdt {
+            crate::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
+        }
+        Ok(())
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
     let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
