@@ -17,6 +17,18 @@ pub enum Error {
     /// The seccomp profile could not be compiled or its listener not handed over.
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    /// The runtime's part of the container's filesystem (id-mapped trees) failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    /// A security label the host cannot apply.
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
+    /// `linux.intelRdt` on a host that cannot apply it.
+    #[error(transparent)]
+    Rdt(#[from] crate::resctrl::RdtError),
+    /// A network device could not be moved into the container.
+    #[error(transparent)]
+    NetDevice(#[from] crate::netdev::NetDevError),
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),

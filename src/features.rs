@@ -65,7 +65,8 @@ pub fn features() -> Value {
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } }
+            // tests/integration/isolation.rs: idmapped_mount_* (with and without a user ns).
+            "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": annotations
     })

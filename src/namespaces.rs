@@ -127,6 +127,30 @@ fn proc_file(pid: Pid, name: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}/{name}"))
 }
 
+/// A user namespace with the maps `uids` and `gids` and no process in it, as the fd that an
+/// id-mapped mount takes: a helper child is forked into a new user namespace, its maps are
+/// written, its namespace opened, and the child killed and reaped.
+pub fn user_namespace_fd(uids: &[IdMap], gids: &[IdMap]) -> SysResult<OwnedFd> {
+    use crate::sys::process::{clone_fork, Forked};
+    let child = match clone_fork(CloneFlags::CLONE_NEWUSER.bits() as u64)? {
+        Forked::Child => loop {
+            // SAFETY: the helper only waits for its SIGKILL.
+            unsafe { libc::pause() };
+        },
+        Forked::Parent(pid) => pid,
+    };
+    let opened = (|| {
+        write_map(&proc_file(child, "uid_map"), uids)?;
+        write_map(&proc_file(child, "gid_map"), gids)?;
+        let path = proc_file(child, "ns/user");
+        nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .sys("open", path.display())
+    })();
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
+    opened
+}
+
 /// The map file takes all lines in one write(2).
 fn write_map(path: &Path, maps: &[IdMap]) -> SysResult<()> {
     let text: String =

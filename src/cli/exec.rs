@@ -36,10 +36,10 @@ pub struct Args {
     /// Set no_new_privs.
     #[arg(long)]
     pub no_new_privs: bool,
-    /// AppArmor profile (not supported yet).
+    /// AppArmor profile for the process (where AppArmor runs).
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux process label (not supported yet).
+    /// SELinux label for the process (where SELinux runs).
     #[arg(long)]
     pub process_label: Option<String>,
     /// Return once the process runs.
@@ -62,12 +62,6 @@ pub struct Args {
 }
 
 pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
-    if args.apparmor.is_some() {
-        return Err(Error::Unsupported("--apparmor"));
-    }
-    if args.process_label.is_some() {
-        return Err(Error::Unsupported("--process-label"));
-    }
     if args.cgroup.is_some() {
         return Err(Error::Unsupported("--cgroup"));
     }
@@ -82,6 +76,8 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
         )?,
         console_socket: args.console_socket.clone(),
         preserve_fds: args.preserve_fds,
+        apparmor: args.apparmor.clone(),
+        process_label: args.process_label.clone(),
     };
     let process = match args.process {
         Some(file) => ExecProcess::File(file),

@@ -1,6 +1,6 @@
 //! `create`: validate the bundle, claim the id, clone the init and record its state.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigSet;
@@ -65,8 +65,13 @@ pub(super) fn create_with_mask(
     keeps_console: bool,
 ) -> Result<Created, Error> {
     let id = ContainerId::parse(id)?;
-    let spec = crate::spec::load(&opts.bundle)?;
+    let mut spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
+    check_host_support(&spec)?;
+    let mut preserve_fds = opts.preserve_fds;
+    if let Some(count) = crate::process::activation::inherited_listen_fds() {
+        crate::process::activation::pass_on(count, &mut preserve_fds, &mut spec.process.env);
+    }
     logging::phase("loading config.json");
     if opts.systemd_cgroup {
         return Err(crate::cgroups::systemd_error().into());
@@ -77,7 +82,7 @@ pub(super) fn create_with_mask(
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
-    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None };
+    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None };
     fault::point("claiming the state dir")?;
     // Recorded first: if this process dies before state.json exists, `delete --force`
     // still finds the cgroup and whatever runs in it.
@@ -94,15 +99,17 @@ pub(super) fn create_with_mask(
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     fault::point("making exec.fifo")?;
     logging::phase("claiming the state dir, mkfifo");
+    let idmapped = idmapped_trees(&spec)?;
     let init = InitOptions {
         role: Role::Container,
         no_pivot: opts.no_pivot,
-        preserve_fds: opts.preserve_fds,
+        preserve_fds,
         // Ids are validated to printable ASCII, so the name has no NUL.
         new_keyring: (!opts.no_new_keyring)
             .then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
         sigmask: mask,
         seccomp: seccomp.as_ref(),
+        idmapped: &idmapped,
     };
     let on_clone = |pid: Pid| -> Result<(), BoxError> {
         cgroup.join(pid.as_raw())?;
@@ -119,12 +126,18 @@ pub(super) fn create_with_mask(
         SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
     let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
+    // The init waits for `start`; its network namespace exists whichever clone path ran.
+    move_net_devices(&spec, pid)?;
+    if let Some(rdt) = &spec.intel_rdt {
+        cleanup.rdt_group = crate::resctrl::join(rdt, id.as_str(), pid.as_raw())?;
+    }
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
         fault::point("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = cgroup.to_paths();
+    state.intel_rdt_path = cleanup.rdt_group.clone();
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Creating);
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
@@ -137,6 +150,46 @@ pub(super) fn create_with_mask(
     let dir = cleanup.disarm();
     logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+}
+
+/// Refuses, before anything exists, what this host cannot give the config: an LSM label
+/// without its LSM, Intel RDT without resctrl, a network device that is not there.
+fn check_host_support(spec: &ValidSpec) -> Result<(), Error> {
+    crate::lsm::check_process(&spec.process)?;
+    crate::lsm::check_mount_label(spec.mount_label.as_deref())?;
+    crate::resctrl::check(spec.intel_rdt.is_some())?;
+    crate::netdev::check(&spec.net_devices)?;
+    Ok(())
+}
+
+/// The id-mapped copies of the id-mapped bind mounts' sources, made with the runtime's
+/// privileges over the host's filesystems (the init may be in a user namespace without them).
+fn idmapped_trees(spec: &ValidSpec) -> Result<Vec<Option<OwnedFd>>, Error> {
+    let mut trees = Vec::with_capacity(spec.mounts.len());
+    for (i, (m, maps)) in spec.mounts.iter().zip(&spec.mount_idmaps).enumerate() {
+        let Some(maps) = maps else {
+            trees.push(None);
+            continue;
+        };
+        let what = format!("mounts[{i}] ({})", m.destination().display());
+        let source = spec.bundle.join(m.source().as_deref().unwrap_or(Path::new("")));
+        let rbind = m.options().iter().flatten().any(|o| o == "rbind");
+        let userns = crate::namespaces::user_namespace_fd(&maps.uids, &maps.gids)
+            .map_err(|source| crate::rootfs::RootfsError::Sys { what: what.clone(), source })?;
+        let tree =
+            crate::rootfs::detached_tree(&what, &source, rbind, userns.as_fd(), maps.recursive)?;
+        trees.push(Some(tree));
+    }
+    Ok(trees)
+}
+
+fn move_net_devices(spec: &ValidSpec, pid: Pid) -> Result<(), Error> {
+    if spec.net_devices.is_empty() {
+        return Ok(());
+    }
+    let path = format!("/proc/{pid}/ns/net");
+    let netns = crate::sys::mount::open(Path::new(&path), libc::O_RDONLY)?;
+    Ok(crate::netdev::move_all(&spec.net_devices, netns.as_fd())?)
 }
 
 /// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.
@@ -171,6 +224,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         cgroup_paths: Default::default(),
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
+        intel_rdt_path: None,
     }
 }
 
@@ -191,12 +245,14 @@ struct Cleanup {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
     cgroup: Option<Cgroup>,
+    rdt_group: Option<PathBuf>,
 }
 
 impl Cleanup {
     fn disarm(mut self) -> ContainerDir {
         self.pid = None;
         self.cgroup = None;
+        self.rdt_group = None;
         self.dir.take().expect("disarmed once")
     }
 }
@@ -214,6 +270,9 @@ impl Drop for Cleanup {
                     nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = cgroup.remove();
+        }
+        if let Some(group) = self.rdt_group.take() {
+            let _ = crate::resctrl::remove(&group);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();

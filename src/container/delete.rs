@@ -50,6 +50,9 @@ pub(super) fn remove(
         }
         cgroup.remove()?;
     }
+    if let Some(group) = &state.intel_rdt_path {
+        crate::resctrl::remove(group)?;
+    }
     dir.remove()?;
     super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);
     Ok(())

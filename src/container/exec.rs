@@ -58,6 +58,10 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--apparmor`: the process's AppArmor profile, over the config's or process.json's.
+    pub apparmor: Option<String>,
+    /// `--process-label`: its SELinux label, likewise.
+    pub process_label: Option<String>,
 }
 
 /// How `exec` ended.
@@ -84,11 +88,13 @@ pub fn exec(
         return Err(Error::WrongStatus { id: state.id, status: status_name(status), reason });
     }
     let container = crate::spec::load(&state.bundle)?;
-    let process = match process {
+    let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
     };
     check_console(&process, opts)?;
+    apply_labels(&mut process, opts)?;
+    crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
     if !opts.detach {
         crate::process::signals::become_subreaper()?;
@@ -119,6 +125,14 @@ fn exec_blocked(
     // The container's filter applies to every process in it (runc does the same).
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
+    // The spec's "initial" affinity: the runtime, and so the clone, runs there until the
+    // clone joins the container's cgroup; "final" is the init's last step before execve.
+    if let Some(cpus) = spec.process.exec_cpu_affinity.as_ref().and_then(|a| a.initial.as_ref()) {
+        crate::sys::numa::set_cpu_affinity(cpus).map_err(|e| crate::spec::SpecError::Invalid {
+            path: "process.execCPUAffinity.initial".into(),
+            reason: crate::error::one_line(&e),
+        })?;
+    }
     let init = InitOptions {
         role: Role::Exec,
         no_pivot: false,
@@ -126,12 +140,17 @@ fn exec_blocked(
         new_keyring: None,
         sigmask: mask,
         seccomp: seccomp.as_ref(),
+        idmapped: &[],
     };
-    let on_clone = |pid: Pid| match cgroup {
-        Some(cgroup) => {
-            cgroup.join(pid.as_raw()).map_err(|e| Box::new(e) as crate::process::spawn::BoxError)
+    // Children inherit both the cgroup and the resctrl group of the clone.
+    let on_clone = |pid: Pid| -> Result<(), crate::process::spawn::BoxError> {
+        if let Some(cgroup) = cgroup {
+            cgroup.join(pid.as_raw())?;
         }
-        None => Ok(()),
+        if let Some(rdt) = &spec.intel_rdt {
+            crate::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
+        }
+        Ok(())
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
     let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
@@ -168,6 +187,24 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
         })
         .collect();
     ValidSpec { process, namespaces, ..container }
+}
+
+/// `--apparmor` and `--process-label`, each refused by its flag where its LSM is absent.
+fn apply_labels(process: &mut ValidProcess, opts: &ExecOptions) -> Result<(), Error> {
+    use crate::lsm::LsmError::NotEnabled;
+    if let Some(profile) = &opts.apparmor {
+        if !crate::lsm::apparmor_enabled() {
+            return Err(NotEnabled { field: "--apparmor", lsm: "AppArmor" }.into());
+        }
+        process.apparmor_profile = Some(profile.clone());
+    }
+    if let Some(label) = &opts.process_label {
+        if !crate::lsm::selinux_enabled() {
+            return Err(NotEnabled { field: "--process-label", lsm: "SELinux" }.into());
+        }
+        process.selinux_label = Some(label.clone());
+    }
+    Ok(())
 }
 
 fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProcess, Error> {

@@ -19,6 +19,15 @@ use crate::sys::SysContext;
 
 type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
 
+/// A call that applied a config field failed; the message names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}")]
+struct FieldError {
+    field: &'static str,
+    #[source]
+    source: crate::sys::SysError,
+}
+
 /// A step of the init that failed; its source holds the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{step}")]
@@ -63,6 +72,8 @@ pub struct InitOptions<'a> {
     pub sigmask: &'a SigSet,
     /// `linux.seccomp`, compiled by the runtime before the clone.
     pub seccomp: Option<&'a Filter>,
+    /// For each of `mounts`, the id-mapped tree the runtime prepared (id-mapped mounts only).
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 /// Everything the init needs, inherited from the parent through the clone.
@@ -134,6 +145,8 @@ const STEPS: &[(&str, Step, Scope)] = &[
     // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
     ("setting the scheduler", set_scheduler, Scope::All),
     ("setting the I/O priority", set_io_priority, Scope::All),
+    // Inherited by children and kept across execve, like the scheduler.
+    ("setting the memory policy", set_memory_policy, Scope::All),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
     ("installing seccomp before the user switch", install_seccomp_before_user_switch, Scope::All),
@@ -157,6 +170,10 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("running startContainer hooks", run_start_container_hooks, Scope::Only(Role::Container)),
     ("restoring signals", restore_signals, Scope::All),
     ("closing inherited descriptors", close_inherited_fds, Scope::All),
+    // Read by the next execve; late so hooks and the init's own work keep the runtime's.
+    ("setting LSM labels", set_lsm_labels, Scope::All),
+    // The spec's "final" affinity: after the cgroup transition, right before execve.
+    ("setting the final CPU affinity", set_final_cpu_affinity, Scope::Only(Role::Exec)),
     // Last, so that only execve passes the filter (the spec orders seccomp last).
     ("installing seccomp", install_seccomp_before_exec, Scope::All),
 ];
@@ -343,7 +360,7 @@ fn prepare_rootfs(init: &mut Init) -> StepResult {
     if init.spec.namespace(NamespaceKind::Mount).is_none() {
         return Err("linux.namespaces: a mount namespace is required".into());
     }
-    Ok(crate::rootfs::prepare(init.spec)?)
+    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped)?)
 }
 
 fn run_create_hooks(init: &mut Init) -> StepResult {
@@ -375,7 +392,8 @@ fn pivot_root(init: &mut Init) -> StepResult {
 
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
-    std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    std::fs::create_dir_all(cwd)
+        .map_err(|e| format!("process.cwd: creating {}: {e}", cwd.display()))?;
     Ok(())
 }
 
@@ -432,6 +450,25 @@ fn set_io_priority(init: &mut Init) -> StepResult {
     Ok(())
 }
 
+fn set_memory_policy(init: &mut Init) -> StepResult {
+    let Some(policy) = &init.spec.memory_policy else { return Ok(()) };
+    crate::sys::numa::set_mempolicy(policy.mode, policy.flags, &policy.nodes)
+        .map_err(|source| FieldError { field: "linux.memoryPolicy", source })?;
+    Ok(())
+}
+
+fn set_lsm_labels(init: &mut Init) -> StepResult {
+    Ok(crate::lsm::set_exec_labels(&init.spec.process)?)
+}
+
+fn set_final_cpu_affinity(init: &mut Init) -> StepResult {
+    let affinity = init.spec.process.exec_cpu_affinity.as_ref();
+    let Some(cpus) = affinity.and_then(|a| a.last.as_ref()) else { return Ok(()) };
+    crate::sys::numa::set_cpu_affinity(cpus)
+        .map_err(|source| FieldError { field: "process.execCPUAffinity.final", source })?;
+    Ok(())
+}
+
 fn set_personality(init: &mut Init) -> StepResult {
     let Some(persona) = init.spec.personality else { return Ok(()) };
     crate::sys::process::personality(persona)?;
@@ -463,17 +500,23 @@ fn switch_user(init: &mut Init) -> StepResult {
 fn change_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
-    // A symlink in the rootfs can still lead through /proc to a directory outside the
-    // container (CVE-2024-21626); the kernel then has no path for it from our root.
-    let inside = nix::unistd::getcwd().is_ok_and(|p| p.is_absolute());
-    if !inside {
-        return Err(format!("process.cwd: {} resolves outside the container", cwd.display()).into());
+    // A magic link such as /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
+    if !crate::sys::process::cwd_is_reachable() {
+        let reason = format!("process.cwd: {} resolves outside the container", cwd.display());
+        return Err(reason.into());
     }
     Ok(())
 }
 
 fn prepare_program(init: &mut Init) -> StepResult {
-    init.program = Some(Program::prepare(&init.spec.process)?);
+    let process = &init.spec.process;
+    if process.env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
+        let mut process = process.clone();
+        super::activation::set_listen_pid(&mut process.env, std::process::id());
+        init.program = Some(Program::prepare(&process)?);
+    } else {
+        init.program = Some(Program::prepare(process)?);
+    }
     Ok(())
 }
 

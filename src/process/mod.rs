@@ -1,5 +1,6 @@
 //! The container process: clone into the init, the parent↔init protocol, the init steps.
 
+pub mod activation;
 pub mod exec;
 pub mod init;
 pub mod signals;

@@ -73,6 +73,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
             let mut keep = vec![child.as_raw_fd()];
             keep.extend(fifo.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(joined.iter().map(|ns| ns.as_raw_fd()));
+            keep.extend(opts.init.idmapped.iter().flatten().map(|t| t.as_raw_fd()));
             if let Err(err) = close_all_except(3 + opts.init.preserve_fds, &keep) {
                 let chain = crate::error::chain(&err);
                 let _ = child.send(&FromInit::Failed { chain }, None);

@@ -13,6 +13,7 @@ use crate::sys::SysError;
 
 mod copyup;
 mod devices;
+mod idmap;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -20,6 +21,7 @@ mod paths;
 mod pivot;
 mod protect;
 
+pub use idmap::detached_tree;
 pub use options::KNOWN as MOUNT_OPTIONS;
 
 #[cfg(test)]
@@ -76,14 +78,16 @@ fn sys_err(what: &str) -> impl Fn(SysError) -> RootfsError + '_ {
 
 /// Before pivot: sets root propagation, bind-mounts the rootfs onto itself, mounts every
 /// entry of `mounts` in order, and populates /dev (default nodes, `linux.devices`, symlinks).
-pub fn prepare(spec: &ValidSpec) -> Result<(), RootfsError> {
+/// `idmapped[i]` is the id-mapped tree ([`detached_tree`]) that `mounts[i]` attaches.
+pub fn prepare(spec: &ValidSpec, idmapped: &[Option<OwnedFd>]) -> Result<(), RootfsError> {
     // Propagation first: every later mount must stay out of the host's namespace.
     mounts::set_root_propagation(spec)?;
     mounts::bind_rootfs(spec)?;
     // Opened after the self-bind so that lookups start on the new mount, not beneath it.
     let root = open_root(&spec.root, "root.path")?;
     for (i, m) in spec.mounts.iter().enumerate() {
-        mounts::mount_entry(spec, root.as_fd(), i, m)?;
+        let tree = idmapped.get(i).and_then(|t| t.as_ref()).map(|t| t.as_fd());
+        mounts::mount_entry(spec, root.as_fd(), i, m, tree)?;
     }
     devices::create(spec, root.as_fd())
 }

@@ -13,6 +13,10 @@ use super::paths::{create_in_root, open_in_root, Create};
 use super::{mountinfo, sys_err, RootfsError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
+use crate::sys::mount_api;
+
+/// Filesystems that take `linux.mountLabel` as their SELinux `context=`.
+const LABELLED: &[&str] = &["tmpfs", "devpts", "mqueue"];
 
 /// Flags that a bind mount only honours through a second, remounting call.
 const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC).union(MsFlags::MS_REMOUNT);
@@ -79,20 +83,29 @@ pub(super) fn mount_entry(
     root: BorrowedFd<'_>,
     index: usize,
     m: &Mount,
+    idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
-    let entry = Entry {
+    let mut entry = Entry {
         what: format!("mounts[{index}] ({})", dest.display()),
         dest,
         opts: options::parse(m.options().as_deref().unwrap_or(&[])),
     };
     let typ = m.typ().as_deref().unwrap_or("");
+    if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
+        let data = &mut entry.opts.data;
+        data.push_str(if data.is_empty() { "" } else { "," });
+        data.push_str(&crate::lsm::mount_context(label));
+    }
     if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "a bind mount needs a source".into(),
         })?;
-        return bind(root, &entry, &source);
+        return match idmapped {
+            Some(tree) => attach(root, &entry, &source, tree),
+            None => bind(root, &entry, &source),
+        };
     }
     match typ {
         "cgroup" => mount_cgroup(root, &entry),
@@ -160,7 +173,8 @@ fn propagate(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError>
         sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
             .map_err(sys_err(&entry.what))?;
     }
-    Ok(())
+    // Recursive options cover the tmpfs and every hierarchy in it.
+    set_tree_attributes(root, entry)
 }
 
 fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), RootfsError> {
@@ -172,7 +186,38 @@ fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), Ro
     sys::mount_on(Some(source), fd.as_fd(), entry.dest, None, flags, None)
         .map_err(sys_err(&entry.what))?;
     remount_bind(root, entry)?;
-    propagate(root, entry)
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
+}
+
+/// Attaches the id-mapped copy of `source` that the runtime prepared, in place of a bind,
+/// then applies the entry's flags like [`bind`].
+fn attach(
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    source: &Path,
+    tree: BorrowedFd<'_>,
+) -> Result<(), RootfsError> {
+    let is_dir = std::fs::metadata(source)
+        .map_err(|e| RootfsError::Io { what: entry.what.clone(), path: source.into(), source: e })?
+        .is_dir();
+    let fd = dest_fd(root, entry, if is_dir { Create::Dir } else { Create::File })?;
+    mount_api::move_mount(tree, fd.as_fd(), entry.dest).map_err(sys_err(&entry.what))?;
+    remount_bind(root, entry)?;
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
+}
+
+/// The recursive options (`rro`, `rnosuid`, `rnoatime`, …): one mount_setattr(2) with
+/// `AT_RECURSIVE` on the new mount and everything beneath it.
+fn set_tree_attributes(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let (set, clear) = (entry.opts.rec_set, entry.opts.rec_clear);
+    if set == 0 && clear == 0 {
+        return Ok(());
+    }
+    let fd = reopen(root, entry)?;
+    let attr = mount_api::MountAttr { attr_set: set, attr_clr: clear, ..Default::default() };
+    mount_api::mount_setattr(fd.as_fd(), entry.dest, true, &attr).map_err(sys_err(&entry.what))
 }
 
 /// The second call a bind mount needs for ro/nosuid/nodev/noexec/atime flags, keeping the
@@ -208,13 +253,29 @@ fn mount_fs(
         false => None,
     };
     let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
-    sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data)
-        .map_err(sys_err(&entry.what))?;
+    match sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data) {
+        // A user namespace that does not own the IPC namespace may not mount mqueue: the
+        // host's /dev/mqueue is bound instead, as runc does.
+        Err(e) if e.errno == Errno::EPERM && typ == "mqueue" => {
+            let host = Path::new("/dev/mqueue");
+            if !host.is_dir() {
+                return Err(RootfsError::Invalid {
+                    what: entry.what.clone(),
+                    reason: "mqueue needs an IPC namespace of the container's user namespace, \
+                             and the runtime has no /dev/mqueue to bind instead"
+                        .into(),
+                });
+            }
+            return bind(root, &entry.recursive(), host);
+        }
+        result => result.map_err(sys_err(&entry.what))?,
+    }
     if let Some(image_dir) = image_dir {
         let tmpfs = reopen(root, entry)?;
         copyup::copy_tree(image_dir, tmpfs.as_fd(), entry.dest).map_err(sys_err(&entry.what))?;
     }
-    propagate(root, entry)
+    propagate(root, entry)?;
+    set_tree_attributes(root, entry)
 }
 
 /// `cgroup`: cgroup2 on a pure v2 host; otherwise a tmpfs holding each host hierarchy
@@ -222,7 +283,8 @@ fn mount_fs(
 fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
     let host = Path::new("/sys/fs/cgroup");
     if sys::is_cgroup2(host).map_err(sys_err(&entry.what))? {
-        return mount_hierarchy(root, entry, host, "cgroup2", "");
+        mount_hierarchy(root, entry, host, "cgroup2", "")?;
+        return set_tree_attributes(root, entry);
     }
     let readonly = entry.opts.flags.contains(MsFlags::MS_RDONLY);
     let tmpfs = Entry {
@@ -268,7 +330,8 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
         sys::mount_on(None, fd.as_fd(), entry.dest, None, flags, None)
             .map_err(sys_err(&entry.what))?;
     }
-    Ok(())
+    // Recursive options cover the tmpfs and every hierarchy in it.
+    set_tree_attributes(root, entry)
 }
 
 /// Mounts one cgroup hierarchy; where the kernel refuses (a user namespace without its own

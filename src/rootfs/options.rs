@@ -3,6 +3,11 @@
 
 use nix::mount::MsFlags;
 
+use crate::sys::mount_api as attr;
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
 /// What a mount's options ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountOptions {
@@ -14,6 +19,10 @@ pub(crate) struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the kernel flags do not know, joined with `,` for the filesystem.
     pub data: String,
+    /// Mount attributes to set on the whole tree (`rro`, `rnosuid`, …), by mount_setattr(2).
+    pub rec_set: u64,
+    /// Mount attributes to clear on the whole tree (`rrw`, `rsuid`, …).
+    pub rec_clear: u64,
     /// `tmpcopyup`: fill a new tmpfs with what the image has at its mount point.
     pub copy_up: bool,
 }
@@ -25,6 +34,8 @@ impl Default for MountOptions {
             cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            rec_set: 0,
+            rec_clear: 0,
             copy_up: false,
         }
     }
@@ -34,7 +45,15 @@ enum Effect {
     Set(MsFlags),
     Clear(MsFlags),
     Propagate(MsFlags),
+    /// A mount attribute set on the whole tree.
+    RecSet(u64),
+    /// A mount attribute cleared on the whole tree.
+    RecClear(u64),
+    /// An access-time mode for the whole tree (the kernel wants the mask cleared with it).
+    RecAtime(u64),
     CopyUp,
+    /// Nothing for the mount call (`idmap`/`ridmap` are the mount's id maps, which
+    /// spec::MountIdMaps carries).
     Nothing,
 }
 
@@ -74,7 +93,32 @@ fn effect(option: &str) -> Option<Effect> {
         "rslave" => Propagate(MsFlags::MS_SLAVE | MsFlags::MS_REC),
         "unbindable" => Propagate(MsFlags::MS_UNBINDABLE),
         "runbindable" => Propagate(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+        "nosymfollow" => Set(MS_NOSYMFOLLOW),
+        "symfollow" => Clear(MS_NOSYMFOLLOW),
+        "lazytime" => Set(MsFlags::MS_LAZYTIME),
+        "nolazytime" => Clear(MsFlags::MS_LAZYTIME),
+        "iversion" => Set(MsFlags::MS_I_VERSION),
+        "noiversion" => Clear(MsFlags::MS_I_VERSION),
+        "silent" => Set(MsFlags::MS_SILENT),
+        "loud" => Clear(MsFlags::MS_SILENT),
+        "rro" => RecSet(attr::ATTR_RDONLY),
+        "rrw" => RecClear(attr::ATTR_RDONLY),
+        "rnosuid" => RecSet(attr::ATTR_NOSUID),
+        "rsuid" => RecClear(attr::ATTR_NOSUID),
+        "rnodev" => RecSet(attr::ATTR_NODEV),
+        "rdev" => RecClear(attr::ATTR_NODEV),
+        "rnoexec" => RecSet(attr::ATTR_NOEXEC),
+        "rexec" => RecClear(attr::ATTR_NOEXEC),
+        "rnodiratime" => RecSet(attr::ATTR_NODIRATIME),
+        "rdiratime" => RecClear(attr::ATTR_NODIRATIME),
+        "rnosymfollow" => RecSet(attr::ATTR_NOSYMFOLLOW),
+        "rsymfollow" => RecClear(attr::ATTR_NOSYMFOLLOW),
+        // mount(8)'s atime and norelatime/nostrictatime leave the kernel default: relatime.
+        "ratime" | "rrelatime" | "rnostrictatime" => RecAtime(attr::ATTR_RELATIME),
+        "rnoatime" => RecAtime(attr::ATTR_NOATIME),
+        "rstrictatime" | "rnorelatime" => RecAtime(attr::ATTR_STRICTATIME),
         "tmpcopyup" => CopyUp,
+        "idmap" | "ridmap" => Nothing,
         _ => return None,
     })
 }
@@ -90,29 +134,55 @@ pub const KNOWN: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "iversion",
+    "lazytime",
+    "loud",
     "mand",
     "noatime",
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
+    "nolazytime",
     "nomand",
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
+    "ratime",
     "rbind",
+    "rdev",
+    "rdiratime",
     "relatime",
     "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
     "rshared",
     "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
+    "silent",
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "tmpcopyup",
     "unbindable",
@@ -134,6 +204,18 @@ pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
                 out.cleared.insert(f);
             }
             Some(Effect::Propagate(f)) => out.propagation.push(f),
+            Some(Effect::RecSet(a)) => {
+                out.rec_set |= a;
+                out.rec_clear &= !a;
+            }
+            Some(Effect::RecClear(a)) => {
+                out.rec_clear |= a;
+                out.rec_set &= !a;
+            }
+            Some(Effect::RecAtime(mode)) => {
+                out.rec_set = (out.rec_set & !attr::ATTR_ATIME_MASK) | mode;
+                out.rec_clear |= attr::ATTR_ATIME_MASK;
+            }
             Some(Effect::CopyUp) => out.copy_up = true,
             Some(Effect::Nothing) => {}
             None => data.push(option),
@@ -268,6 +350,20 @@ mod tests {
             assert_eq!(o.flags, MsFlags::empty(), "{name}");
             assert_eq!(o.cleared, *flag, "{name}");
         }
+    }
+
+    #[test]
+    fn recursive_attributes() {
+        let o = parse(&["rro", "rnosuid", "rnoatime", "rnosymfollow", "rbind"]);
+        let set = attr::ATTR_RDONLY | attr::ATTR_NOSUID | attr::ATTR_NOATIME;
+        assert_eq!(o.rec_set, set | attr::ATTR_NOSYMFOLLOW);
+        assert_eq!(o.rec_clear, attr::ATTR_ATIME_MASK);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        let o = parse(&["rro", "rrw", "rstrictatime", "ratime"]);
+        assert_eq!(o.rec_set, attr::ATTR_RELATIME);
+        assert_eq!(o.rec_clear, attr::ATTR_RDONLY | attr::ATTR_ATIME_MASK);
+        assert!(parse(&["tmpcopyup", "mode=755"]).copy_up);
+        assert_eq!(parse(&["nosymfollow"]).flags, MS_NOSYMFOLLOW);
     }
 
     #[test]

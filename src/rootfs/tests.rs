@@ -70,10 +70,18 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
             oom_score_adj: None,
             scheduler: None,
             io_priority: None,
+            exec_cpu_affinity: None,
+            apparmor_profile: None,
+            selinux_label: None,
         },
         hostname: None,
         domainname: None,
+        mount_idmaps: mounts.iter().map(|_| None).collect(),
         mounts,
+        mount_label: None,
+        memory_policy: None,
+        net_devices: vec![],
+        intel_rdt: None,
         namespaces: namespaces.iter().map(|&kind| Namespace { kind, path: None }).collect(),
         uid_mappings: vec![],
         gid_mappings: vec![],
@@ -202,7 +210,7 @@ fn child(extra: CloneFlags, out: &mut File, body: impl FnOnce() -> Result<Probe,
 
 fn run_steps(spec: &ValidSpec, no_pivot: bool, between: impl FnOnce()) -> Result<(), String> {
     let one_line = |e: super::RootfsError| crate::error::one_line(&e);
-    super::prepare(spec).map_err(one_line)?;
+    super::prepare(spec, &[]).map_err(one_line)?;
     between();
     super::pivot(spec, no_pivot).map_err(one_line)?;
     super::finish(spec).map_err(one_line)

@@ -11,6 +11,7 @@ mod bounds;
 mod defaults;
 mod hints;
 mod host;
+mod isolation;
 mod load;
 mod locate;
 mod validate;
@@ -18,6 +19,7 @@ mod validate;
 pub use bounds::is_under_proc;
 pub use defaults::default_spec;
 pub use hints::hint;
+pub use isolation::{parse_id_list, ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
 pub use load::{check, load, load_process, warnings};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
@@ -184,6 +186,12 @@ pub struct ValidProcess {
     pub scheduler: Option<crate::sys::process::SchedAttr>,
     /// `ioPriority`, as ioprio_set(2) takes it: class << 13 | level.
     pub io_priority: Option<u16>,
+    /// `execCPUAffinity` (applies to `exec` only, as the spec says).
+    pub exec_cpu_affinity: Option<ExecAffinity>,
+    /// `apparmorProfile`, when not empty.
+    pub apparmor_profile: Option<String>,
+    /// `selinuxLabel`, when not empty.
+    pub selinux_label: Option<String>,
 }
 
 /// A config.json that passed validation. Built only by [`load`].
@@ -205,6 +213,16 @@ pub struct ValidSpec {
     pub domainname: Option<String>,
     /// `mounts`, in order; every destination is absolute and free of `..`.
     pub mounts: Vec<oci_spec::runtime::Mount>,
+    /// For each of `mounts`, its id maps when it is an id-mapped bind mount.
+    pub mount_idmaps: Vec<Option<MountIdMaps>>,
+    /// `linux.mountLabel`, when not empty.
+    pub mount_label: Option<String>,
+    /// `linux.memoryPolicy`.
+    pub memory_policy: Option<MemoryPolicy>,
+    /// `linux.netDevices`, sorted by host name.
+    pub net_devices: Vec<NetDevice>,
+    /// `linux.intelRdt`.
+    pub intel_rdt: Option<oci_spec::runtime::LinuxIntelRdt>,
     /// `linux.namespaces`, without duplicates.
     pub namespaces: Vec<Namespace>,
     /// `linux.uidMappings`.
@@ -232,7 +250,7 @@ pub struct ValidSpec {
     pub hooks: Hooks,
     /// `linux.sysctl`, each key namespaced in a namespace the container owns.
     pub sysctl: Vec<(String, String)>,
-    /// `linux.personality` as the persona number of personality(2).
+    /// `linux.personality` as the persona number of personality(2): domain | flags.
     pub personality: Option<u64>,
     /// `linux.timeOffsets`: (clock, seconds, nanoseconds) for a new time namespace.
     pub time_offsets: Vec<(TimeClock, i64, u32)>,

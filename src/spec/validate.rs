@@ -14,6 +14,7 @@ use oci_spec::runtime::{
     LinuxSeccompAction, PosixRlimitType, Process, Scheduler, Spec,
 };
 
+use super::isolation;
 use super::{
     bounds, CapabilitySets, ConsoleSize, Hook, Hooks, IdMap, Namespace, NamespaceKind, Rlimit,
     SpecError, TimeClock, ValidProcess, ValidSpec,
@@ -34,9 +35,6 @@ fn invalid(path: impl Into<String>, reason: impl Into<String>) -> SpecError {
     SpecError::Invalid { path: path.into(), reason: reason.into() }
 }
 
-/// The text of every refusal of a field berth accepts in the spec but does not apply.
-const NOT_SUPPORTED: &str = "not supported yet";
-
 type Check = fn(&Spec, &mut Problems);
 
 /// Every check, in config order so that the first problem is the first a reader meets.
@@ -44,16 +42,18 @@ const CHECKS: &[Check] = &[
     check_version,
     check_root,
     check_mounts,
+    isolation::check_mount_idmaps,
     check_process,
     check_env,
     check_rlimits,
     check_capabilities,
-    check_unsupported_process,
+    isolation::check_exec_cpu_affinity,
+    isolation::check_lsm_labels,
     check_uts,
     check_hooks,
     check_sysctl,
     check_scheduling,
-    check_personality,
+    isolation::check_personality_flags,
     check_time_offsets,
     check_annotations,
     check_namespaces,
@@ -63,7 +63,9 @@ const CHECKS: &[Check] = &[
     check_masked_readonly_paths,
     check_seccomp,
     check_resources,
-    check_unsupported_linux,
+    isolation::check_memory_policy,
+    isolation::check_net_devices,
+    isolation::check_intel_rdt,
     check_other_platforms,
     bounds::check_root_stays_in_bundle,
     bounds::check_cwd_not_in_proc,
@@ -88,7 +90,8 @@ const PROCESS_CHECKS: &[Check] = &[
     check_rlimits,
     check_capabilities,
     check_scheduling,
-    check_unsupported_process,
+    isolation::check_exec_cpu_affinity,
+    isolation::check_lsm_labels,
     bounds::check_cwd_not_in_proc,
 ];
 
@@ -128,6 +131,13 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
         mounts: spec.mounts().clone().unwrap_or_default(),
+        mount_idmaps: isolation::build_mount_idmaps(&spec),
+        mount_label: linux.and_then(|l| l.mount_label().clone()).filter(|l| !l.is_empty()),
+        memory_policy: linux
+            .and_then(|l| l.memory_policy().as_ref())
+            .map(isolation::build_memory_policy),
+        net_devices: isolation::build_net_devices(&spec),
+        intel_rdt: linux.and_then(|l| l.intel_rdt().clone()),
         namespaces,
         uid_mappings: id_maps(linux.and_then(|l| l.uid_mappings().as_ref())),
         gid_mappings: id_maps(linux.and_then(|l| l.gid_mappings().as_ref())),
@@ -154,10 +164,11 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             })
             .unwrap_or_default(),
         personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| {
-            match persona.domain() {
+            let domain = match persona.domain() {
                 LinuxPersonalityDomain::PerLinux => 0x0000,
                 LinuxPersonalityDomain::PerLinux32 => 0x0008,
-            }
+            };
+            domain | isolation::personality_flag_bits(persona.flags().as_ref())
         }),
         time_offsets: linux
             .and_then(|l| l.time_offsets().as_ref())
@@ -209,6 +220,9 @@ fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
             };
             class << 13 | io.priority().clamp(0, 7) as u16
         }),
+        exec_cpu_affinity: isolation::build_exec_affinity(p),
+        apparmor_profile: p.apparmor_profile().clone().filter(|l| !l.is_empty()),
+        selinux_label: p.selinux_label().clone().filter(|l| !l.is_empty()),
     })
 }
 
@@ -273,15 +287,6 @@ fn check_scheduling(spec: &Spec, p: &mut Problems) {
         if !(0..=7).contains(&io.priority()) {
             p.push("process.ioPriority.priority", format!("{} is outside 0..=7", io.priority()));
         }
-    }
-}
-
-fn check_personality(spec: &Spec, p: &mut Problems) {
-    let Some(persona) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else {
-        return;
-    };
-    if persona.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        p.push("linux.personality.flags", NOT_SUPPORTED);
     }
 }
 
@@ -461,12 +466,6 @@ fn check_mounts(spec: &Spec, p: &mut Problems) {
                 format!("{:?} must be an absolute path without \"..\"", m.destination()),
             );
         }
-        if m.uid_mappings().is_some() {
-            p.push(format!("mounts[{i}].uidMappings"), "id-mapped mounts are not supported yet");
-        }
-        if m.gid_mappings().is_some() {
-            p.push(format!("mounts[{i}].gidMappings"), "id-mapped mounts are not supported yet");
-        }
     }
 }
 
@@ -557,20 +556,6 @@ fn check_capabilities(spec: &Spec, p: &mut Problems) {
                 p.push(format!("process.capabilities.{name}"), reason);
             }
         }
-    }
-}
-
-fn check_unsupported_process(spec: &Spec, p: &mut Problems) {
-    let Some(process) = spec.process() else { return };
-    let non_empty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-    if non_empty(process.apparmor_profile()) {
-        p.push("process.apparmorProfile", NOT_SUPPORTED);
-    }
-    if non_empty(process.selinux_label()) {
-        p.push("process.selinuxLabel", NOT_SUPPORTED);
-    }
-    if process.exec_cpu_affinity().is_some() {
-        p.push("process.execCPUAffinity", NOT_SUPPORTED);
     }
 }
 
@@ -944,21 +929,6 @@ fn check_resources(spec: &Spec, p: &mut Problems) {
     }
 }
 
-fn check_unsupported_linux(spec: &Spec, p: &mut Problems) {
-    let Some(linux) = spec.linux() else { return };
-    let unsupported = [
-        ("linux.mountLabel", linux.mount_label().as_ref().is_some_and(|l| !l.is_empty())),
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
-    ];
-    for (field, set) in unsupported {
-        if set {
-            p.push(field, NOT_SUPPORTED);
-        }
-    }
-}
-
 fn check_other_platforms(spec: &Spec, p: &mut Problems) {
     #[allow(deprecated)]
     let other = [
@@ -1211,25 +1181,42 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_fields_are_refused() {
+    fn bad_isolation_values_are_refused() {
         let refused = [
-            (with("/linux/mountLabel", json!("system_u:object_r:x")), "linux.mountLabel"),
-            (with("/linux/intelRdt", json!({ "closID": "x" })), "linux.intelRdt"),
+            (with("/linux/intelRdt", json!({ "closID": "../x" })), "linux.intelRdt.closID"),
             (
-                with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "0" })),
-                "linux.memoryPolicy",
+                with("/linux/memoryPolicy", json!({ "mode": "MPOL_BIND", "nodes": "" })),
+                "linux.memoryPolicy.nodes",
             ),
-            (with("/linux/netDevices", json!({ "eth0": {} })), "linux.netDevices"),
-            (with("/process/apparmorProfile", json!("docker-default")), "process.apparmorProfile"),
-            (with("/process/selinuxLabel", json!("system_u:system_r:x")), "process.selinuxLabel"),
             (
-                with("/process/execCPUAffinity", json!({ "initial": "0" })),
-                "process.execCPUAffinity",
+                with("/linux/memoryPolicy", json!({ "mode": "MPOL_DEFAULT", "nodes": "0" })),
+                "linux.memoryPolicy.nodes",
+            ),
+            (
+                with("/linux/memoryPolicy", json!({ "mode": "MPOL_INTERLEAVE", "nodes": "1-0" })),
+                "linux.memoryPolicy.nodes",
+            ),
+            (with("/linux/netDevices", json!({ "eth/0": {} })), "linux.netDevices.eth/0"),
+            (
+                with("/linux/netDevices", json!({ "a": { "name": "x" }, "b": { "name": "x" } })),
+                "linux.netDevices.b.name",
+            ),
+            (
+                with("/linux/personality", json!({ "domain": "LINUX", "flags": ["BOGUS"] })),
+                "linux.personality.flags[0]",
+            ),
+            (with("/process/apparmorProfile", json!("a\nb")), "process.apparmorProfile"),
+            (
+                with(
+                    "/mounts",
+                    json!([{ "destination": "/m", "type": "tmpfs", "uidMappings": [] , "gidMappings": [] }]),
+                ),
+                "mounts[0].options",
             ),
             (
                 with(
                     "/mounts",
-                    json!([{ "destination": "/m", "uidMappings": [] , "gidMappings": [] }]),
+                    json!([{ "destination": "/m", "type": "bind", "source": "/", "options": ["idmap"] }]),
                 ),
                 "mounts[0].uidMappings",
             ),
@@ -1237,12 +1224,9 @@ mod tests {
         ];
         for (v, path) in refused {
             let errors = problems(&spec_of(&v));
-            let hit = errors.iter().find_map(|e| match e {
-                SpecError::Invalid { path: p, reason } if p == path => Some(reason.clone()),
-                _ => None,
-            });
-            let reason = hit.unwrap_or_else(|| panic!("{v}: {path} not refused: {errors:?}"));
-            assert!(reason.contains("not supported") || reason.contains("not a field"), "{reason}");
+            let hit =
+                errors.iter().any(|e| matches!(e, SpecError::Invalid { path: p, .. } if p == path));
+            assert!(hit, "{v}: {path} not refused: {errors:?}");
         }
     }
 
@@ -1301,8 +1285,8 @@ mod tests {
     fn all_problems_are_collected() {
         let mut v = with("/process/cwd", json!("rel"));
         v["ociVersion"] = json!("");
-        v["linux"]["intelRdt"] = json!({ "closID": "x" });
-        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.intelRdt"]);
+        v["linux"]["intelRdt"] = json!({ "closID": "a/b" });
+        assert_eq!(paths_of(&v), ["ociVersion", "process.cwd", "linux.intelRdt.closID"]);
     }
 
     #[test]

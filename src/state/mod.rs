@@ -158,6 +158,9 @@ pub struct State {
     /// `hooks.poststop`, run by `delete`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<crate::spec::Hook>,
+    /// The resctrl group berth created for `linux.intelRdt`, removed by `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt_path: Option<PathBuf>,
 }
 
 /// The store rooted at `--root`.
@@ -414,6 +417,7 @@ mod tests {
             cgroup_paths: BTreeMap::from([("memory".to_owned(), "/sys/fs/cgroup/memory/x".into())]),
             poststart: vec![],
             poststop: vec![],
+            intel_rdt_path: None,
         }
     }
 

@@ -112,6 +112,7 @@ mod tests {
             cgroup_paths: Default::default(),
             poststart: vec![],
             poststop: vec![],
+            intel_rdt_path: None,
         }
     }
 

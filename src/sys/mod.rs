@@ -5,6 +5,9 @@ use nix::errno::Errno;
 
 pub mod bpf;
 pub mod mount;
+pub mod mount_api;
+pub mod netlink;
+pub mod numa;
 
 /// A failed system call: which call, on what, and the errno.
 #[derive(Debug, thiserror::Error)]

@@ -250,3 +250,12 @@ pub fn fill_fd_gaps(first: i32, count: u32) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// Whether the working directory lies under the process's root: getcwd(2) (the raw call,
+/// not glibc's) marks a directory outside it with "(unreachable)" or fails with ENOENT.
+pub fn cwd_is_reachable() -> bool {
+    let mut buf = [0u8; 4096];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let ret = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    ret > 0 && buf[0] == b'/'
+}

@@ -195,13 +195,9 @@ fn what_is_listed_as_unsupported_is_refused() {
     if linux["intelRdt"]["enabled"] == false {
         refused.push(("linux.intelRdt", base().set("/linux/intelRdt", json!({ "closID": "x" }))));
     }
-    if linux["mountExtensions"]["idmap"]["enabled"] == false {
-        let map = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
-        let mount = json!({ "destination": "/m", "type": "bind", "source": "/tmp", "options": ["rbind"],
-                            "uidMappings": map, "gidMappings": map });
-        refused.push(("mounts[6].uidMappings", with_mount(base(), mount)));
-    }
-    assert_eq!(refused.len(), 5, "features now claims support: extend the tests that back it");
+    // Id-mapped mounts are claimed: isolation.rs runs them with and without a user namespace.
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
+    assert_eq!(refused.len(), 4, "features now claims support: extend the tests that back it");
     for (path, cfg) in refused {
         let bundle = env.bundle(&cfg);
         let id = env.id("u");

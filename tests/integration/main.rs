@@ -16,6 +16,7 @@ mod exec;
 mod faults;
 mod features;
 mod hooks;
+mod isolation;
 mod join;
 mod kill;
 mod knobs;

@@ -1,0 +1,99 @@
+//! Linux security module labels: `process.apparmorProfile`, `process.selinuxLabel` and
+//! `linux.mountLabel`. Each applies only where the kernel runs that LSM; on a host without
+//! it the field is refused before anything is created, naming the field.
+
+use std::path::Path;
+
+use crate::spec::ValidProcess;
+
+/// A label the host cannot apply, or could not write.
+#[derive(Debug, thiserror::Error)]
+pub enum LsmError {
+    /// The field's LSM is not running on this host.
+    #[error("{field}: {lsm} is not enabled on this host")]
+    NotEnabled {
+        /// The config path (or the `exec` flag).
+        field: &'static str,
+        /// `AppArmor` or `SELinux`.
+        lsm: &'static str,
+    },
+    /// Writing the label for the next execve failed.
+    #[error("{field}: writing {label:?} to {path}")]
+    Write {
+        /// The config path.
+        field: &'static str,
+        /// The label.
+        label: String,
+        /// The attribute file.
+        path: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Whether AppArmor runs: its module parameter says `Y`.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim_start().starts_with('Y'))
+}
+
+/// Whether SELinux runs: selinuxfs is mounted where libselinux looks for it.
+pub fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Refuses the labels of `process` that the host's LSMs cannot apply.
+pub fn check_process(process: &ValidProcess) -> Result<(), LsmError> {
+    if process.apparmor_profile.is_some() && !apparmor_enabled() {
+        return Err(LsmError::NotEnabled { field: "process.apparmorProfile", lsm: "AppArmor" });
+    }
+    if process.selinux_label.is_some() && !selinux_enabled() {
+        return Err(LsmError::NotEnabled { field: "process.selinuxLabel", lsm: "SELinux" });
+    }
+    Ok(())
+}
+
+/// Refuses `linux.mountLabel` where SELinux does not run.
+pub fn check_mount_label(label: Option<&str>) -> Result<(), LsmError> {
+    if label.is_some() && !selinux_enabled() {
+        return Err(LsmError::NotEnabled { field: "linux.mountLabel", lsm: "SELinux" });
+    }
+    Ok(())
+}
+
+/// Sets the labels the next execve gives the process (the container's /proc must be
+/// mounted). AppArmor's own attribute file comes first; older kernels only have the shared
+/// one.
+pub fn set_exec_labels(process: &ValidProcess) -> Result<(), LsmError> {
+    if let Some(profile) = &process.apparmor_profile {
+        let field = "process.apparmorProfile";
+        let text = format!("exec {profile}");
+        let own = "/proc/self/attr/apparmor/exec";
+        let path = if Path::new(own).exists() { own } else { "/proc/self/attr/exec" };
+        write_attr(field, path, &text, profile)?;
+    }
+    if let Some(label) = &process.selinux_label {
+        write_attr("process.selinuxLabel", "/proc/self/attr/exec", label, label)?;
+    }
+    Ok(())
+}
+
+fn write_attr(
+    field: &'static str,
+    path: &'static str,
+    text: &str,
+    label: &str,
+) -> Result<(), LsmError> {
+    std::fs::write(path, text).map_err(|source| LsmError::Write {
+        field,
+        label: label.to_string(),
+        path,
+        source,
+    })
+}
+
+/// The mount data that labels a mount with `linux.mountLabel`: SELinux's `context=` option.
+pub fn mount_context(label: &str) -> String {
+    format!("context=\"{label}\"")
+}
