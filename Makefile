@@ -5,7 +5,7 @@ BERTH := target/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench clean
+.PHONY: all build deps bench-deps demo test vm-test bench conformance clean
 
 all: build
 
@@ -32,6 +32,14 @@ bench: bench-deps build
 test: build
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
+
+# berth's OCI conformance suite (tests/oci-conformance) against berth, runc and crun side by
+# side: TAP per runtime, then a table of every check that is not ok for all of them. `make test`
+# runs it against berth alone (tests/integration/conformance.rs).
+CONFORMANCE_RUNTIMES ?= $(abspath $(BERTH)) $(shell command -v runc crun)
+conformance: build
+	tests/oci-conformance/run.sh --report --todo tests/oci-conformance/berth-todo.txt \
+		$(foreach r,$(CONFORMANCE_RUNTIMES),--runtime $(r))
 
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build

@@ -9,6 +9,7 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod conformance;
 mod errors;
 mod exec;
 mod features;
