@@ -125,6 +125,13 @@ pub fn cgroups_left(id: &str) -> Vec<PathBuf> {
     cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
 }
 
+/// Removes what a runtime left of container `id`'s cgroups (empty ones only: rmdir).
+pub fn remove_cgroups(id: &str) {
+    for d in cgroups_left(id) {
+        let _ = fs::remove_dir(d);
+    }
+}
+
 /// Removes the shared /berth-test parents once they are empty (rmdir of a busy one fails).
 pub fn remove_cgroup_parents() {
     for d in cgroup_dirs("") {

@@ -184,3 +184,66 @@ pub fn readonly(host_ns: &str, joined_ns: &str, ipc_path: &Path) -> Value {
         }
     })
 }
+
+/// Root with the scheduler, the personality, more cgroup values, and `host_device` (if any)
+/// bound in but not allowed by the device rules.
+pub fn extras(host_ns: &str, host_device: Option<&Path>) -> Value {
+    let mut mounts = standard_mounts();
+    mounts.push(json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }));
+    if let Some(dev) = host_device {
+        mounts.push(json!({ "destination": "/dev/oci-denied", "type": "bind", "source": dev,
+                            "options": ["bind"] }));
+    }
+    json!({
+        "ociVersion": "1.0.2",
+        "root": { "path": "rootfs", "readonly": false },
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": [PROBE_IN_ROOTFS, "extras"],
+            "env": ["PATH=/bin", format!("OCI_HOST_NS={host_ns}")],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL"],
+                "effective": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL"],
+                "permitted": ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL"]
+            },
+            "scheduler": { "policy": "SCHED_BATCH", "nice": 7 }
+        },
+        "hostname": "oci-extras",
+        "mounts": mounts,
+        "linux": {
+            "namespaces": namespaces(&["pid", "network", "ipc", "uts", "mount", "cgroup"]),
+            "personality": { "domain": "LINUX32" },
+            "resources": {
+                "devices": [{ "allow": false, "access": "rwm" }],
+                "memory": { "limit": 134217728, "reservation": 33554432 },
+                "cpu": { "quota": 50000, "period": 100000, "cpus": "0" }
+            }
+        }
+    })
+}
+
+/// A time namespace with clock offsets (OCI 1.1; runc 1.1 and crun 1.8 do not know it).
+pub fn timens(host_ns: &str) -> Value {
+    json!({
+        "ociVersion": "1.1.0",
+        "root": { "path": "rootfs", "readonly": false },
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": [PROBE_IN_ROOTFS, "timens"],
+            "env": ["PATH=/bin", format!("OCI_HOST_NS={host_ns}")],
+            "cwd": "/"
+        },
+        "mounts": standard_mounts(),
+        "linux": {
+            "namespaces": namespaces(&["pid", "network", "ipc", "uts", "mount", "time"]),
+            "timeOffsets": {
+                "monotonic": { "secs": 7200, "nanosecs": 0 },
+                "boottime": { "secs": 3600, "nanosecs": 500 }
+            }
+        }
+    })
+}

@@ -35,8 +35,60 @@ pub fn checks(rt: &Runtime, ws: &Workspace) -> Vec<Check> {
     let mut c = Checks(Vec::new());
     full_lifecycle(rt, ws, &mut c);
     created_container(rt, ws, &mut c);
+    forced_delete(rt, ws, &mut c);
+    invalid_config(rt, ws, &mut c);
     failing_hooks(rt, ws, &mut c);
     c.0
+}
+
+/// `delete --force` of a running container: the process, the state and the cgroup go.
+fn forced_delete(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
+    let dir = ws.scratch("forced");
+    let id = ws.id("forced");
+    let hooks = json!({ "poststop": [recorder(&dir.display().to_string(), "poststop")] });
+    let bundle = ws.bundle(&id, config(&dir, "exec sleep 60", hooks), None);
+    let b = bundle.display().to_string();
+    if !rt.run(&["create", "--bundle", &b, &id]).ok() || !rt.run(&["start", &id]).ok() {
+        c.holds("create and start succeed (for delete --force)", false, "they did not");
+        rt.force_delete(&id);
+        return;
+    }
+    let pid = rt.state(&id).and_then(|s| s["pid"].as_i64()).unwrap_or(0);
+    let out = rt.run(&["delete", "--force", &id]);
+    c.holds("delete --force of a running container succeeds", out.ok(), out.why());
+    let gone = rt.state(&id).is_none() && cgroups_left(&id).is_empty() && wait_gone(pid);
+    c.holds(
+        "delete --force removes the process, the state and the cgroup",
+        gone,
+        format!("pid {pid}"),
+    );
+    c.compare("delete --force runs the poststop hooks", read_order(&dir), ["poststop"]);
+    rt.force_delete(&id);
+}
+
+/// A config the runtime cannot apply: create fails and leaves nothing behind.
+fn invalid_config(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
+    let dir = ws.scratch("invalid");
+    let id = ws.id("invalid");
+    let mut cfg = config(&dir, "exec sleep 60", json!({}));
+    cfg["linux"]["namespaces"] =
+        json!([{ "type": "pid" }, { "type": "mount" }, { "type": "bogus" }]);
+    let bundle = ws.bundle(&id, cfg, None);
+    let out = rt.run(&["create", "--bundle", &bundle.display().to_string(), &id]);
+    c.holds("create with an unknown namespace type fails", out.failed_cleanly(), out.why());
+    let left = rt.state(&id).is_some() || !cgroups_left(&id).is_empty();
+    c.holds("create with an unknown namespace type leaves no state and no cgroup", !left, "left");
+    rt.force_delete(&id);
+
+    let id = ws.id("quiet-hook");
+    let quiet = json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 0"] });
+    let hooks = json!({ "createRuntime": [quiet.clone()], "poststart": [quiet] });
+    let bundle = ws.bundle(&id, config(&dir, "exec sleep 60", hooks), None);
+    let out = rt.run(&["create", "--bundle", &bundle.display().to_string(), &id]);
+    c.holds("create succeeds when a hook does not read its stdin", out.ok(), out.why());
+    let out = rt.run(&["start", &id]);
+    c.holds("start succeeds when a hook does not read its stdin", out.ok(), out.why());
+    rt.force_delete(&id);
 }
 
 /// A host-side hook that saves its stdin as `<dir>/<name>.json` and appends its name to

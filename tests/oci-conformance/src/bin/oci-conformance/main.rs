@@ -142,6 +142,10 @@ fn all_checks(rt: &Runtime, ws: &Workspace) -> Vec<Check> {
         }
         Err(e) => checks.push(Check::holds("readonly: an ipc namespace to join", false, e)),
     }
+    // Not /dev/net/tun: runc (and berth, as runc) allow it by default.
+    let device = ["/dev/fuse", "/dev/loop-control"].map(Path::new).into_iter().find(|d| d.exists());
+    checks.extend(probe_variant(rt, ws, "extras", configs::extras(&host_ns, device), None));
+    checks.extend(probe_variant(rt, ws, "timens", configs::timens(&host_ns), None));
     checks.extend(lifecycle::checks(rt, ws));
     checks
 }

@@ -45,11 +45,11 @@ impl Outcome {
     /// The last line of stderr, for reports.
     pub fn why(&self) -> String {
         let line = self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        format!(
-            "{:?}: {}",
-            self.status.and_then(|s| s.code()),
-            line.chars().take(200).collect::<String>()
-        )
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None => "no exit status".to_string(),
+        };
+        format!("{status}: {}", line.chars().take(200).collect::<String>())
     }
 }
 
@@ -143,10 +143,11 @@ impl Runtime {
         }
     }
 
-    /// Best-effort removal of `id`, whatever state it is in.
+    /// Best-effort removal of `id`, whatever state it is in, and of cgroups the runtime left.
     pub fn force_delete(&self, id: &str) {
         let _ = self.run(&["kill", id, "KILL"]);
         let _ = self.run(&["delete", "--force", id]);
+        crate::bundle::remove_cgroups(id);
     }
 }
 

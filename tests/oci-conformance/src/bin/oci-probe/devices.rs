@@ -43,7 +43,30 @@ pub fn checks(cfg: &Value) -> Vec<Check> {
     for d in cfg["linux"]["devices"].as_array().into_iter().flatten() {
         out.extend(device(d));
     }
+    let rules = &cfg["linux"]["resources"]["devices"];
+    if rules.is_array() {
+        for m in cfg["mounts"].as_array().into_iter().flatten() {
+            if m["source"].as_str().is_some_and(|s| s.starts_with("/dev/")) {
+                out.extend(bound_device(rules, m["destination"].as_str().unwrap_or("")));
+            }
+        }
+    }
     out
+}
+
+/// A host device bound into the container that no device rule allows: opening it must fail
+/// with EPERM from the device cgroup (the node itself is there and readable by mode).
+fn bound_device(rules: &Value, path: &str) -> Option<Check> {
+    let (kind, major, minor) = node(path)?;
+    if kind == 'p' || crate::kernel::device_allowed(rules, kind, major.into(), minor.into()) {
+        return None;
+    }
+    let err = fs::File::open(path).err().and_then(|e| e.raw_os_error());
+    Some(Check::compare(
+        format!("linux.resources.devices: opening {path} ({kind} {major}:{minor}) is denied"),
+        err,
+        Some(libc::EPERM),
+    ))
 }
 
 /// A device node's type letter, major and minor, if `path` is one.

@@ -86,7 +86,37 @@ fn resources(r: &Value) -> Vec<Check> {
     let want =
         shares.map(|s| if v2 { (1 + (s - 2) * 9999 / 262142).to_string() } else { s.to_string() });
     check("cpu.shares", "cpu", "cpu.shares", "cpu.weight", want);
+    let (quota, period) = (r["cpu"]["quota"].as_i64(), r["cpu"]["period"].as_u64());
+    let v2 = cgroup_file(&mounts, &groups, "cpu", "cpu.cfs_quota_us", "cpu.max")
+        .is_some_and(|p| p.ends_with("cpu.max"));
+    if v2 {
+        let want = quota.zip(period).map(|(q, p)| format!("{q} {p}"));
+        check("cpu.quota and cpu.period", "cpu", "", "cpu.max", want);
+    } else {
+        check("cpu.quota", "cpu", "cpu.cfs_quota_us", "", quota.map(|q| q.to_string()));
+        check("cpu.period", "cpu", "cpu.cfs_period_us", "", period.map(|p| p.to_string()));
+    }
+    let cpus = r["cpu"]["cpus"].as_str().map(str::to_string);
+    check("cpu.cpus", "cpuset", "cpuset.cpus", "cpuset.cpus", cpus);
+    let reservation = r["memory"]["reservation"].as_i64().map(|v| v.to_string());
+    check("memory.reservation", "memory", "memory.soft_limit_in_bytes", "memory.low", reservation);
     out
+}
+
+/// Whether the rules of `linux.resources.devices` let the container read the device with type
+/// `kind`, `major` and `minor`: the last matching rule decides, and nothing matching denies.
+pub fn device_allowed(rules: &Value, kind: char, major: u64, minor: u64) -> bool {
+    let mut allowed = false;
+    for r in rules.as_array().into_iter().flatten() {
+        let type_ok = matches!(r["type"].as_str(), None | Some("a"))
+            || r["type"].as_str() == Some(&kind.to_string());
+        let num_ok = |k: &str, v: u64| r[k].as_i64().is_none_or(|n| n < 0 || n as u64 == v);
+        let access = r["access"].as_str().unwrap_or("rwm");
+        if type_ok && num_ok("major", major) && num_ok("minor", minor) && access.contains('r') {
+            allowed = r["allow"].as_bool().unwrap_or(false);
+        }
+    }
+    allowed
 }
 
 /// The path of `v1_file` (or `v2_file` on the unified hierarchy) in the container's cgroup for

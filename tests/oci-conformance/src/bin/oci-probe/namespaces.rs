@@ -53,6 +53,19 @@ pub fn checks(cfg: &Value) -> Vec<Check> {
     if let Some(d) = cfg["domainname"].as_str() {
         out.push(Check::compare("domainname", read_trimmed("/proc/sys/kernel/domainname"), d));
     }
+    if let Some(offsets) = cfg["linux"]["timeOffsets"].as_object() {
+        let got = read_trimmed("/proc/self/timens_offsets");
+        for (clock, o) in offsets {
+            let want = format!(
+                "{clock} {} {}",
+                o["secs"].as_i64().unwrap_or(0),
+                o["nanosecs"].as_u64().unwrap_or(0)
+            );
+            let line = got.lines().find(|l| l.split_whitespace().next() == Some(clock.as_str()));
+            let line = line.map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "));
+            out.push(Check::compare(format!("linux.timeOffsets.{clock}"), line, Some(want)));
+        }
+    }
     for (field, file) in [("uidMappings", "uid_map"), ("gidMappings", "gid_map")] {
         if let Some(maps) = cfg["linux"][field].as_array() {
             out.push(Check::compare(

@@ -48,6 +48,38 @@ pub fn checks(cfg: &Value) -> Vec<Check> {
     if p["ioPriority"].is_object() {
         out.push(io_priority(&p["ioPriority"]));
     }
+    if p["scheduler"].is_object() {
+        out.extend(scheduler(&p["scheduler"]));
+    }
+    if let Some(domain) = cfg["linux"]["personality"]["domain"].as_str() {
+        // personality(0xffffffff) reads the persona without changing it.
+        let got = unsafe { libc::personality(0xffff_ffff) } & 0xff;
+        let want = if domain == "LINUX32" { 0x0008 } else { 0 };
+        out.push(Check::compare("linux.personality.domain", got, want));
+    }
+    out
+}
+
+/// Scheduling policy names of the spec and their numbers (sched(7)).
+const POLICIES: &[(&str, i32)] = &[
+    ("SCHED_OTHER", libc::SCHED_OTHER),
+    ("SCHED_FIFO", libc::SCHED_FIFO),
+    ("SCHED_RR", libc::SCHED_RR),
+    ("SCHED_BATCH", libc::SCHED_BATCH),
+    ("SCHED_IDLE", libc::SCHED_IDLE),
+];
+
+fn scheduler(s: &Value) -> Vec<Check> {
+    let want = POLICIES.iter().find(|(n, _)| s["policy"] == *n).map(|(_, v)| *v);
+    let got = unsafe { libc::sched_getscheduler(0) };
+    let mut out = vec![Check::compare("process.scheduler.policy", Some(got), want)];
+    if let Some(nice) = s["nice"].as_i64() {
+        // Field 19 of /proc/self/stat (after the command in parentheses it is the 17th).
+        let stat = read_trimmed("/proc/self/stat");
+        let got =
+            stat.rsplit_once(") ").and_then(|(_, r)| r.split(' ').nth(16)).map(str::to_string);
+        out.push(Check::compare("process.scheduler.nice", got, Some(nice.to_string())));
+    }
     out
 }
 
