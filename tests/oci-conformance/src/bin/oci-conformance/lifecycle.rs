@@ -66,19 +66,40 @@ fn forced_delete(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
     rt.force_delete(&id);
 }
 
-/// A config the runtime cannot apply: create fails and leaves nothing behind.
+/// Configs the runtime cannot apply (config.md: an rlimit type that cannot be mapped to the
+/// kernel, a cwd that is not absolute, no args): create fails and leaves nothing behind. Not an
+/// unknown capability: the spec lets a runtime warn and go on (runc and crun do).
 fn invalid_config(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
     let dir = ws.scratch("invalid");
-    let id = ws.id("invalid");
-    let mut cfg = config(&dir, "exec sleep 60", json!({}));
-    cfg["linux"]["namespaces"] =
-        json!([{ "type": "pid" }, { "type": "mount" }, { "type": "bogus" }]);
-    let bundle = ws.bundle(&id, cfg, None);
-    let out = rt.run(&["create", "--bundle", &bundle.display().to_string(), &id]);
-    c.holds("create with an unknown namespace type fails", out.failed_cleanly(), out.why());
-    let left = rt.state(&id).is_some() || !cgroups_left(&id).is_empty();
-    c.holds("create with an unknown namespace type leaves no state and no cgroup", !left, "left");
-    rt.force_delete(&id);
+    let cases = [
+        (
+            "an unknown namespace type",
+            "/linux/namespaces",
+            json!([{ "type": "pid" }, { "type": "mount" }, { "type": "bogus" }]),
+        ),
+        (
+            "an unknown rlimit",
+            "/process/rlimits",
+            json!([{ "type": "RLIMIT_BOGUS", "soft": 1, "hard": 1 }]),
+        ),
+        ("a relative cwd", "/process/cwd", json!("tmp")),
+        ("an empty process.args", "/process/args", json!([])),
+    ];
+    for (what, pointer, value) in cases {
+        let id = ws.id("invalid");
+        let mut cfg = config(&dir, "exec sleep 60", json!({}));
+        if let Some(v) = cfg.pointer_mut(pointer) {
+            *v = value;
+        } else if let Some((parent, key)) = pointer.rsplit_once('/') {
+            cfg.pointer_mut(parent).expect("parent of the invalid field")[key] = value;
+        }
+        let bundle = ws.bundle(&id, cfg, None);
+        let out = rt.run(&["create", "--bundle", &bundle.display().to_string(), &id]);
+        c.holds(&format!("create with {what} fails"), out.failed_cleanly(), out.why());
+        let left = rt.state(&id).is_some() || !cgroups_left(&id).is_empty();
+        c.holds(&format!("create with {what} leaves no state and no cgroup"), !left, "left");
+        rt.force_delete(&id);
+    }
 
     let id = ws.id("quiet-hook");
     let quiet = json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 0"] });
