@@ -39,7 +39,40 @@ pub fn checks(rt: &Runtime, ws: &Workspace) -> Vec<Check> {
     invalid_config(rt, ws, &mut c);
     quiet_hooks(rt, ws, &mut c);
     failing_hooks(rt, ws, &mut c);
+    signals(rt, ws, &mut c);
+    let out = rt.run(&["list", "--quiet"]);
+    c.compare("list shows no container after the suite", out.stdout.trim(), "");
     c.0
+}
+
+/// `kill ID SIGNAL` delivers the signal given by name or number to the container's process.
+fn signals(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
+    let dir = ws.scratch("signals");
+    for signal in ["USR1", "SIGUSR1", "10"] {
+        let id = ws.id("signal");
+        let script = "trap 'touch /hooklog/got-usr1; exit 0' USR1; touch /hooklog/ready; \
+                      while true; do sleep 0.1; done";
+        let bundle = ws.bundle(&id, config(&dir, script, json!({})), None);
+        let _ = fs::remove_file(dir.join("got-usr1"));
+        let _ = fs::remove_file(dir.join("ready"));
+        let b = bundle.display().to_string();
+        if !rt.run(&["create", "--bundle", &b, &id]).ok() || !rt.run(&["start", &id]).ok() {
+            c.holds("create and start succeed (for kill)", false, "they did not");
+            rt.force_delete(&id);
+            continue;
+        }
+        wait_for_file(&dir.join("ready"));
+        let out = rt.run(&["kill", &id, signal]);
+        c.holds(&format!("kill {signal} succeeds"), out.ok(), out.why());
+        let got = wait_for_file(&dir.join("got-usr1"));
+        c.holds(&format!("kill {signal} delivers SIGUSR1"), got, "the trap did not run");
+        c.compare(
+            &format!("state after kill {signal} ends the process: status"),
+            rt.wait_status(&id, "stopped"),
+            Some("stopped"),
+        );
+        rt.force_delete(&id);
+    }
 }
 
 /// `delete --force` of a running container: the process, the state and the cgroup go.
