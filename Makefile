@@ -34,8 +34,8 @@ test: build
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # berth's OCI conformance suite (tests/oci-conformance) against berth, runc and crun side by
-# side: TAP per runtime, then a table of every check that is not ok for all of them. `make test`
-# runs it against berth alone (tests/integration/conformance.rs).
+# side: TAP per runtime, then a table of the checks some runtime failed. `make test` runs it
+# against berth alone (tests/integration/conformance.rs).
 CONFORMANCE_RUNTIMES ?= $(abspath $(BERTH)) $(foreach r,runc crun,$(shell command -v $(r)))
 conformance: build
 	tests/oci-conformance/run.sh --report --todo tests/oci-conformance/berth-todo.txt \

@@ -210,8 +210,8 @@ fn describe(status: Option<WaitStatus>) -> String {
 
 /// Writes `process.oomScoreAdj` of the clone (a second stage inherits it) from the runtime, as
 /// the host's root: the non-dumpable init's own /proc files belong to the host's root, which a
-/// user-namespaced init cannot write, and a value below the current one needs the host's
-/// CAP_SYS_RESOURCE.
+/// user-namespaced init cannot write, and lowering the value needs CAP_SYS_RESOURCE in the
+/// host's user namespace.
 fn set_oom_score_adj(pid: Pid, adj: i32) -> crate::sys::SysResult<()> {
     let path = format!("/proc/{pid}/oom_score_adj");
     let errno =
