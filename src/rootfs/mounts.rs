@@ -85,16 +85,27 @@ pub(super) fn mount_entry(
         dest,
         opts: options::parse(m.options().as_deref().unwrap_or(&[])),
     };
+    mount_by_type(spec, root, &entry, m)?;
+    set_recursive_attrs(root, &entry)
+}
+
+/// The mount itself: a bind, a cgroup tree, or a filesystem of the entry's type.
+fn mount_by_type(
+    spec: &ValidSpec,
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    m: &Mount,
+) -> Result<(), RootfsError> {
     let typ = m.typ().as_deref().unwrap_or("");
     if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "a bind mount needs a source".into(),
         })?;
-        return bind(root, &entry, &source);
+        return bind(root, entry, &source);
     }
     match typ {
-        "cgroup" => mount_cgroup(root, &entry),
+        "cgroup" => mount_cgroup(root, entry),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
         // that, runc binds the host's /sys instead.
         "sysfs" if !may_mount_sysfs(spec) => bind(root, &entry.recursive(), Path::new("/sys")),
@@ -104,9 +115,21 @@ pub(super) fn mount_entry(
         }),
         _ => {
             let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-            mount_fs(root, &entry, &source, typ)
+            mount_fs(root, entry, &source, typ)
         }
     }
+}
+
+/// Applies the `r*` options (`rro`, `rnosuid`, …) to the new mount and every mount below it,
+/// which mount(2) flags cannot do for the submounts of an `rbind`.
+fn set_recursive_attrs(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let attrs = entry.opts.recursive;
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    let fd = reopen(root, entry)?;
+    sys::mount_setattr_recursive(fd.as_fd(), entry.dest, attrs.set, attrs.clear)
+        .map_err(sys_err(&entry.what))
 }
 
 /// Whether the init will be privileged over its network namespace: one it creates, or one

@@ -1,7 +1,10 @@
 //! The `mounts[].options` table: each option sets or clears a mount flag, asks for a
-//! propagation change, or is passed to the filesystem as mount data.
+//! propagation change, sets or clears a recursive mount attribute (`rro`, `rnosuid`, …), or is
+//! passed to the filesystem as mount data.
 
 use nix::mount::MsFlags;
+
+use crate::sys::mount::attr;
 
 /// What a mount's options ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +17,30 @@ pub(crate) struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the kernel flags do not know, joined with `,` for the filesystem.
     pub data: String,
+    /// Recursive attributes (mount_setattr(2) bits) for the mount and every mount below it.
+    pub recursive: RecursiveAttrs,
+}
+
+/// What the `r*` options set and clear with mount_setattr(2) and `AT_RECURSIVE`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RecursiveAttrs {
+    /// Attributes to set.
+    pub set: u64,
+    /// Attributes to clear (the whole access-time field when an access-time mode is set).
+    pub clear: u64,
+}
+
+impl RecursiveAttrs {
+    /// True when no `r*` option asked for anything.
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0
+    }
+
+    /// Adds one option's effect; a later option overrides an earlier one.
+    fn apply(&mut self, set: u64, clear: u64) {
+        self.set = (self.set & !clear) | set;
+        self.clear = (self.clear & !set) | clear;
+    }
 }
 
 impl Default for MountOptions {
@@ -23,6 +50,7 @@ impl Default for MountOptions {
             cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            recursive: RecursiveAttrs::default(),
         }
     }
 }
@@ -31,6 +59,8 @@ enum Effect {
     Set(MsFlags),
     Clear(MsFlags),
     Propagate(MsFlags),
+    /// Recursive attributes to set and to clear.
+    Recursive(u64, u64),
     Nothing,
 }
 
@@ -70,6 +100,22 @@ fn effect(option: &str) -> Option<Effect> {
         "rslave" => Propagate(MsFlags::MS_SLAVE | MsFlags::MS_REC),
         "unbindable" => Propagate(MsFlags::MS_UNBINDABLE),
         "runbindable" => Propagate(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+        "rro" => Recursive(attr::RDONLY, 0),
+        "rrw" => Recursive(0, attr::RDONLY),
+        "rnosuid" => Recursive(attr::NOSUID, 0),
+        "rsuid" => Recursive(0, attr::NOSUID),
+        "rnodev" => Recursive(attr::NODEV, 0),
+        "rdev" => Recursive(0, attr::NODEV),
+        "rnoexec" => Recursive(attr::NOEXEC, 0),
+        "rexec" => Recursive(0, attr::NOEXEC),
+        "rnodiratime" => Recursive(attr::NODIRATIME, 0),
+        "rdiratime" => Recursive(0, attr::NODIRATIME),
+        "rnosymfollow" => Recursive(attr::NOSYMFOLLOW, 0),
+        "rsymfollow" => Recursive(0, attr::NOSYMFOLLOW),
+        // Access time is one field: setting a mode clears the whole field first.
+        "rrelatime" => Recursive(attr::RELATIME, attr::ATIME_MASK),
+        "rnoatime" => Recursive(attr::NOATIME, attr::ATIME_MASK),
+        "rstrictatime" => Recursive(attr::STRICTATIME, attr::ATIME_MASK),
         _ => return None,
     })
 }
@@ -96,12 +142,27 @@ pub const KNOWN: &[&str] = &[
     "nosuid",
     "private",
     "rbind",
+    "rdev",
+    "rdiratime",
     "relatime",
     "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
     "rshared",
     "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
@@ -128,6 +189,7 @@ pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
                 out.cleared.insert(f);
             }
             Some(Effect::Propagate(f)) => out.propagation.push(f),
+            Some(Effect::Recursive(set, clear)) => out.recursive.apply(set, clear),
             Some(Effect::Nothing) => {}
             None => data.push(option),
         }
@@ -194,6 +256,17 @@ mod tests {
             assert!(effect(option).is_some(), "{option}");
             assert!(parse(&[option]).data.is_empty(), "{option}");
         }
+    }
+
+    #[test]
+    fn recursive_options_accumulate_and_later_ones_win() {
+        let r = parse(&["rro", "rnosuid", "rnoatime", "rrw", "rstrictatime"]).recursive;
+        assert_eq!(r.set, attr::NOSUID | attr::STRICTATIME);
+        assert_eq!(r.clear, attr::RDONLY | attr::ATIME_MASK);
+        let r = parse(&["rrelatime"]).recursive;
+        assert_eq!((r.set, r.clear), (0, attr::ATIME_MASK));
+        assert!(!r.is_empty());
+        assert!(parse(&["ro", "nosuid"]).recursive.is_empty());
     }
 
     #[test]

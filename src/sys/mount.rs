@@ -59,6 +59,64 @@ pub fn mount_on(
         .map_err(|e| SysError::new("mount", describe(source, name), e))
 }
 
+/// Attribute bits of mount_setattr(2) (`MOUNT_ATTR_*` in linux/mount.h).
+pub mod attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// Ignore set-user-ID and set-group-ID bits and file capabilities.
+    pub const NOSUID: u64 = 0x2;
+    /// No access to device files.
+    pub const NODEV: u64 = 0x4;
+    /// No program execution.
+    pub const NOEXEC: u64 = 0x8;
+    /// The access-time mode field; one of the three values below.
+    pub const ATIME_MASK: u64 = 0x70;
+    /// Access-time mode relatime (the field's zero value).
+    pub const RELATIME: u64 = 0x0;
+    /// Access-time mode noatime.
+    pub const NOATIME: u64 = 0x10;
+    /// Access-time mode strictatime.
+    pub const STRICTATIME: u64 = 0x20;
+    /// No directory access-time updates.
+    pub const NODIRATIME: u64 = 0x80;
+    /// Do not follow symbolic links when resolving paths.
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
+}
+
+/// mount_setattr(2) with `AT_RECURSIVE` on the mount `target` refers to: sets the attributes
+/// in `set` and clears those in `clear` on it and every mount below it; errors name `name`.
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr_recursive(
+    target: BorrowedFd<'_>,
+    name: &Path,
+    set: u64,
+    clear: u64,
+) -> SysResult<()> {
+    /// `struct mount_attr` of linux/mount.h.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    // SAFETY: an fd we borrow, an empty NUL-terminated path, and a struct of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret)
+        .map(drop)
+        .map_err(|e| SysError::new("mount_setattr", name.display().to_string(), e))
+}
+
 /// umount2(2). <https://man7.org/linux/man-pages/man2/umount2.2.html>
 pub fn umount2(target: &Path, flags: MntFlags) -> SysResult<()> {
     nix::mount::umount2(target, flags)
