@@ -51,6 +51,9 @@ pub fn full(host_ns: &str, bind_src: &Path) -> Value {
         "options": ["nosuid", "nodev", "noexec", "noatime", "mode=1750", "size=2048k", "uid=1000", "gid=1001"] }));
     mounts.push(json!({ "destination": "/mnt/bind", "type": "bind", "source": bind_src,
                         "options": ["rbind", "ro", "nosuid"] }));
+    // bind_src has a tmpfs below it (the runner mounts one): `rro` must reach it too.
+    mounts.push(json!({ "destination": "/mnt/rro", "type": "bind", "source": bind_src,
+                        "options": ["rbind", "rro", "rnosuid", "rnodev"] }));
     json!({
         "ociVersion": "1.0.2",
         "root": { "path": "rootfs", "readonly": false },

@@ -130,6 +130,9 @@ fn all_checks(rt: &Runtime, ws: &Workspace) -> Vec<Check> {
     let host_ns = namespace_inodes("self");
     let mut checks = Vec::new();
     let bind_src = ws.scratch("bind");
+    if let Err(e) = mountns::mount_tmpfs(&bind_src.join("sub")) {
+        checks.push(Check::holds("full: a submount to bind", false, e));
+    }
     checks.extend(probe_variant(rt, ws, "full", configs::full(&host_ns, &bind_src), None));
     let owner = Some(configs::USERNS_HOST_ID);
     checks.extend(probe_variant(rt, ws, "userns", configs::userns(&host_ns), owner));

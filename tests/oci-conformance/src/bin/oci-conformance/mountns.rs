@@ -42,6 +42,20 @@ pub fn make_shared(dir: &Path) -> Result<(), String> {
     mount(Path::new("none"), dir, libc::MS_SHARED)
 }
 
+/// Mounts a small tmpfs at `dir` (created), in the runner's own mount namespace.
+pub fn mount_tmpfs(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let d = CString::new(dir.as_os_str().as_encoded_bytes()).expect("path without NUL");
+    let (t, opts) = (c"tmpfs", c"size=64k");
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe { libc::mount(t.as_ptr(), d.as_ptr(), t.as_ptr(), 0, opts.as_ptr().cast()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("mount tmpfs on {}: {}", dir.display(), std::io::Error::last_os_error()))
+    }
+}
+
 /// Undoes `make_shared` (lazily: containers' leftovers may still sit below).
 pub fn unmount(dir: &Path) {
     let p = CString::new(dir.as_os_str().as_encoded_bytes()).expect("path without NUL");

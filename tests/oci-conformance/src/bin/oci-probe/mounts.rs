@@ -87,11 +87,24 @@ fn mount(mounts: &[Mount], m: &Value, linux: &Value) -> Vec<Check> {
             format!("got {} want {kind}", found.fstype),
         ));
     }
-    let wrong: Vec<&String> = opts.iter().filter(|o| !flag_holds(&found.opts, o)).collect();
+    let below: Vec<&Mount> =
+        mounts.iter().filter(|m| m.point.starts_with(&format!("{dest}/"))).collect();
+    let wrong: Vec<&String> = opts
+        .iter()
+        .filter(|o| match recursive_base(o) {
+            // `rro` and friends: the mount and every mount below it.
+            Some(base) => {
+                !flag_holds(&found.opts, base) || below.iter().any(|m| !flag_holds(&m.opts, base))
+            }
+            None => !flag_holds(&found.opts, o),
+        })
+        .collect();
+    let below: Vec<String> =
+        below.iter().map(|m| format!("{} {}", m.point, m.opts.join(","))).collect();
     out.push(Check::holds(
         format!("mount {dest} flags"),
         wrong.is_empty(),
-        format!("{wrong:?} not in effect: got {}", found.opts.join(",")),
+        format!("{wrong:?} not in effect: got {} (below: {below:?})", found.opts.join(",")),
     ));
     let data: Vec<String> = opts
         .iter()
@@ -110,14 +123,21 @@ fn mount(mounts: &[Mount], m: &Value, linux: &Value) -> Vec<Check> {
     out
 }
 
+/// The flag a recursive option (`rro`, `rnosuid`, …) sets on every mount below its destination.
+fn recursive_base(opt: &str) -> Option<&str> {
+    let base = opt.strip_prefix('r')?;
+    let flags = ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "nodiratime"];
+    let more = ["noatime", "relatime", "strictatime", "nosymfollow", "symfollow"];
+    flags.iter().chain(more.iter()).any(|f| *f == base).then_some(base)
+}
+
 /// Whether the per-mount options `got` reflect the option `opt` (data options always hold).
 fn flag_holds(got: &[String], opt: &str) -> bool {
     let has = |f: &str| got.iter().any(|g| g == f);
     match opt {
-        "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "noatime" | "relatime" | "nodiratime" => {
-            has(opt)
-        }
-        "suid" | "dev" | "exec" => !has(&format!("no{opt}")),
+        "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "noatime" | "relatime" | "nodiratime"
+        | "nosymfollow" => has(opt),
+        "suid" | "dev" | "exec" | "symfollow" => !has(&format!("no{opt}")),
         "strictatime" => !has("relatime") && !has("noatime"),
         _ => true,
     }
