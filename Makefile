@@ -8,7 +8,7 @@ BERTH := target/$(HOST_TRIPLE)/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench soak fuzz clean
+.PHONY: all build deps bench-deps demo test vm-test bench conformance soak fuzz clean
 
 all: build
 
@@ -53,6 +53,14 @@ soak: build
 FUZZ_ITERATIONS ?= 1000000
 fuzz:
 	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture
+
+# berth's OCI conformance suite (tests/oci-conformance) against berth, runc and crun side by
+# side: TAP per runtime, then a table of the checks some runtime failed. `make test` runs it
+# against berth alone (tests/integration/conformance.rs).
+CONFORMANCE_RUNTIMES ?= $(abspath $(BERTH)) $(foreach r,runc crun,$(shell command -v $(r)))
+conformance: build
+	tests/oci-conformance/run.sh --report --todo tests/oci-conformance/berth-todo.txt \
+		$(foreach r,$(CONFORMANCE_RUNTIMES),--runtime $(r))
 
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build

@@ -124,8 +124,6 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("joining a new session keyring", join_session_keyring, Scope::Only(Role::Container)),
     // Non-dumpable until execve: no other process can open /proc/<init>/exe (CVE-2019-5736).
     ("making the process non-dumpable", non_dumpable, Scope::All),
-    // Needs the host's /proc, which is still our /proc before pivot.
-    ("setting oomScoreAdj", set_oom_score_adj, Scope::Only(Role::Container)),
     ("setting hostname", set_hostname, Scope::Only(Role::Container)),
     // Mounts need the host paths of the bundle, so they precede pivot_root.
     ("preparing the rootfs", prepare_rootfs, Scope::Only(Role::Container)),
@@ -328,13 +326,6 @@ fn join_session_keyring(init: &mut Init) -> StepResult {
 
 fn non_dumpable(_: &mut Init) -> StepResult {
     prctl_result("prctl(PR_SET_DUMPABLE)", prctl::set_dumpable(false))
-}
-
-fn set_oom_score_adj(init: &mut Init) -> StepResult {
-    let Some(adj) = init.spec.process.oom_score_adj else { return Ok(()) };
-    std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-        .map_err(|e| format!("writing /proc/self/oom_score_adj: {e}"))?;
-    Ok(())
 }
 
 fn set_hostname(init: &mut Init) -> StepResult {

@@ -216,6 +216,17 @@ fn describe(status: Option<WaitStatus>) -> String {
     }
 }
 
+/// Writes `process.oomScoreAdj` of the clone (a second stage inherits it) from the runtime, as
+/// the host's root: the non-dumpable init's own /proc files belong to the host's root, which a
+/// user-namespaced init cannot write, and lowering the value needs CAP_SYS_RESOURCE in the
+/// host's user namespace.
+fn set_oom_score_adj(pid: Pid, adj: i32) -> crate::sys::SysResult<()> {
+    let path = format!("/proc/{pid}/oom_score_adj");
+    let errno =
+        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    std::fs::write(&path, adj.to_string()).map_err(errno).sys("write", &path)
+}
+
 /// Walks the protocol of [`super::sync`] in its documented order.
 fn follow(
     spec: &ValidSpec,
@@ -243,6 +254,11 @@ fn follow(
         namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
         fault(None, "writing id maps")?;
         logging::phase("writing id maps");
+    }
+    if role == Role::Container {
+        if let Some(adj) = spec.process.oom_score_adj {
+            set_oom_score_adj(first, adj).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        }
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("placing the clone (cgroup)");

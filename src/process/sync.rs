@@ -7,7 +7,7 @@
 //!  clone ─────────────────────────────────▶ (fast path: the clone is the init)
 //!                                           (slow path: the clone joins/creates, then forks the init)
 //!        ◀──── UserNamespaceReady ───────── (slow path, new user namespace: unshared, waiting)
-//!  write uid/gid maps (new user namespace), run the parent's hook (cgroup placement)
+//!  write uid/gid maps (new user namespace) and oomScoreAdj, run the parent's hook (cgroup placement)
 //!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
 //!        ───── InitPidSeen ───────────────▶ (slow path: only now may the forked init speak)

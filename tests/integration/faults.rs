@@ -38,7 +38,12 @@ pub fn fault_bin() -> PathBuf {
             .status()
             .expect("running cargo to build the fault-injection berth");
         assert!(status.success(), "building the fault-injection berth failed");
-        fs::canonicalize(target.join("release/berth")).unwrap()
+        // Same layout as the main build: target/<triple>/release when a target is configured.
+        let main_bin = Path::new(env!("CARGO_BIN_EXE_berth"));
+        let profile_dir = main_bin.parent().unwrap();
+        let layout =
+            profile_dir.strip_prefix(manifest.join("target")).unwrap_or(Path::new("release"));
+        fs::canonicalize(target.join(layout).join("berth")).unwrap()
     })
     .clone()
 }

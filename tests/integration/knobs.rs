@@ -5,7 +5,7 @@ use std::fs;
 
 use serde_json::json;
 
-use crate::harness::{Config, TestEnv};
+use crate::harness::{chown_tree, Config, TestEnv};
 
 fn run_lines(env: &TestEnv, cfg: Config) -> Vec<String> {
     let bundle = env.bundle(&cfg);
@@ -93,4 +93,19 @@ fn oom_score_adj_and_rlimits_apply() {
         .set("/process/oomScoreAdj", json!(345))
         .set("/process/rlimits", json!([{ "type": "RLIMIT_NOFILE", "soft": 123, "hard": 456 }]));
     assert_eq!(run_lines(&env, cfg), ["345", "123", "456"]);
+}
+
+#[test]
+fn oom_score_adj_applies_in_a_user_namespace() {
+    let env = TestEnv::new("oomuserns");
+    // The init cannot write its own (non-dumpable, host-root owned) /proc file from a user
+    // namespace: the runtime sets it. (Positive: this host denies CAP_SYS_RESOURCE to root.)
+    let cfg = Config::sh("cat /proc/self/oom_score_adj")
+        .user_namespace(100000, 65536)
+        .set("/process/oomScoreAdj", json!(234));
+    let bundle = env.bundle(&cfg);
+    chown_tree(&bundle.join("rootfs"), 100000, 100000);
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("k")]);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    assert_eq!(out.stdout.trim(), "234", "{out:#?}");
 }

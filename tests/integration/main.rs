@@ -10,6 +10,7 @@ mod harness;
 mod cgroups;
 mod cli;
 mod concurrency;
+mod conformance;
 mod crio_argv;
 mod errors;
 mod exec;

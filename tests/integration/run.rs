@@ -145,6 +145,24 @@ fn run_detach_with_pid_file() {
 }
 
 #[test]
+fn rro_makes_every_submount_of_a_bind_read_only() {
+    let env = TestEnv::new("runrro");
+    // The host's /sys has submounts (cgroup hierarchies, …) that `ro` alone leaves writable.
+    let mut cfg = Config::sh("grep ' /mnt/sys' /proc/self/mountinfo");
+    cfg.0["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+        "destination": "/mnt/sys", "type": "bind", "source": "/sys", "options": ["rbind", "rro"]
+    }));
+    let out = run(&env, &cfg);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    let mounts: Vec<&str> = out.stdout.lines().collect();
+    assert!(mounts.len() > 1, "no submounts below /mnt/sys: {out:#?}");
+    for line in mounts {
+        let opts = line.split(' ').nth(5).unwrap_or("");
+        assert!(opts.split(',').any(|o| o == "ro"), "not read-only: {line}");
+    }
+}
+
+#[test]
 fn run_bind_mount_probe_writes_host_file() {
     let env = TestEnv::new("runbind");
     let probe = env.probe_dir();
