@@ -9,6 +9,9 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod containerd;
+mod containerd_daemon;
+mod cri;
 mod errors;
 mod exec;
 mod features;
