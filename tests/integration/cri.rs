@@ -12,8 +12,8 @@ use hyper_util::rt::TokioIo;
 use k8s_cri::v1alpha2::image_service_client::ImageServiceClient;
 use k8s_cri::v1alpha2::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1alpha2::{
-    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
-    CreateContainerRequest, ExecSyncRequest, ImageSpec, ImageStatusRequest,
+    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatsRequest,
+    ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec, ImageStatusRequest,
     LinuxContainerResources, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode,
     NamespaceOption, PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest,
     RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
@@ -216,6 +216,15 @@ fn cri_pod_with_runtime_handler_berth_runs_execs_updates_and_stops() {
     let cgroup = format!("{}/{cid}", ctd.cgroup_parent);
     assert_eq!(memory_limit(&cgroup), limit.to_string());
 
+    // The kubelet's metrics: the shim reads them from the cgroup berth made.
+    let req = ContainerStatsRequest { container_id: cid.clone() };
+    let stats =
+        cri.call(|mut c| async move { c.container_stats(req).await }).unwrap().stats.unwrap();
+    let memory = stats.memory.and_then(|m| m.usage_bytes).map(|v| v.value);
+    assert!(memory.is_some_and(|m| m > 0), "no memory usage in the stats: {memory:?}");
+    let cpu = stats.cpu.and_then(|c| c.usage_core_nano_seconds).map(|v| v.value);
+    assert!(cpu.is_some_and(|c| c > 0), "no cpu usage in the stats: {cpu:?}");
+
     // The kubelet's stop: TERM, then KILL after the grace period; the trap's status shows TERM.
     let req = StopContainerRequest { container_id: cid.clone(), timeout: 20 };
     cri.call(|mut c| async move { c.stop_container(req).await }).unwrap();
@@ -231,6 +240,42 @@ fn cri_pod_with_runtime_handler_berth_runs_execs_updates_and_stops() {
     let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
     cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
     let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() };
+    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
+    assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
+}
+
+#[test]
+fn cri_start_failure_carries_the_runtimes_error_and_leaves_nothing() {
+    let ctd = Containerd::start("cri-fail", &[K8S_NS]);
+    let cri = Cri::connect(&ctd.socket);
+    cri.wait_for_image(PAUSE_IMAGE);
+    cri.wait_for_image(IMAGE);
+    let logs = ctd.env().dir.join("pod-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let pod = pod_config("berth-fail", &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
+    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
+    let pod_id =
+        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+
+    let req = CreateContainerRequest {
+        pod_sandbox_id: pod_id.clone(),
+        config: Some(container_config("broken", &["/bin/no-such-program"])),
+        sandbox_config: Some(pod),
+    };
+    let cid = cri.call(|mut c| async move { c.create_container(req).await }).unwrap().container_id;
+    let req = StartContainerRequest { container_id: cid.clone() };
+    let err = cri.call(|mut c| async move { c.start_container(req).await }).unwrap_err();
+    // The shim passes on the last error record of the runtime's JSON log.
+    assert!(err.message().contains("OCI runtime create failed"), "{err:?}");
+    assert!(err.message().contains("/bin/no-such-program"), "{err:?}");
+    let listed = runtime_list(&ctd);
+    assert_eq!(listed.keys().collect::<Vec<_>>(), vec![&pod_id], "only the sandbox should be left");
+
+    let req = RemoveContainerRequest { container_id: cid };
+    cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
+    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
+    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
+    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id };
     cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
     assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
 }
