@@ -3,10 +3,13 @@
 //! a private containerd (containerd_daemon.rs) and asserts what the task printed or the state
 //! containerd and the runtime report.
 
+use std::path::Path;
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::containerd_daemon::{Containerd, IMAGE};
-use crate::harness::bin;
+use crate::harness::{bin, pid_alive, proc_stat, wait_for};
 
 /// The containerd namespace of these tests.
 const NS: &str = "berth";
@@ -206,4 +209,112 @@ fn a_failing_create_reports_the_runtimes_error_and_leaves_nothing() {
     assert!(out.stderr.contains("OCI runtime create failed"), "{out:#?}");
     assert!(out.stderr.contains("/bin/no-such-program"), "{out:#?}");
     assert!(runtime_list(&ctd).is_empty(), "the runtime still lists the failed container");
+}
+
+#[test]
+fn exec_on_a_terminal_and_kill_all_reach_every_process() {
+    let ctd = Containerd::start("ctr-all", &[NS]);
+    let id = ctd.env().id("all");
+    run_detached(&ctd, &id, &["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    let mut pids: Vec<i32> = Vec::new();
+    let listed = wait_for(Duration::from_secs(10), || {
+        let ps = ctd.ctr(NS, &["task", "ps", &id]);
+        pids = ps
+            .stdout
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        pids.len() == 3
+    });
+    assert!(listed, "task ps should list sh and two sleeps, got {pids:?}");
+
+    // The shim hands the exec a pty through the runtime's --console-socket.
+    let exec = ctd.ctr_on_terminal(
+        NS,
+        &["task", "exec", "-t", "--exec-id", "tty", &id, "sh", "-c", "tty; exit 4"],
+    );
+    assert_eq!(exec.code(), 4, "{exec:#?}");
+    assert!(exec.stdout.contains("/dev/pts/"), "{exec:#?}");
+
+    let starts: Vec<(i32, u64)> =
+        pids.iter().filter_map(|p| Some((*p, proc_stat(*p)?.0))).collect();
+    ctd.ctr(NS, &["task", "kill", "--all", "-s", "KILL", &id]).ok();
+    ctd.wait_task_status(NS, &id, "STOPPED");
+    for (pid, start) in starts {
+        assert!(
+            wait_for(Duration::from_secs(5), || !pid_alive(pid, start)),
+            "{pid} survived kill --all"
+        );
+    }
+    let said = delete(&ctd, &id);
+    assert!(said.contains("exit code 137"), "task delete said {said:?}");
+}
+
+#[test]
+fn resource_flags_reach_the_tasks_cgroup() {
+    let ctd = Containerd::start("ctr-limits", &[NS]);
+    let id = ctd.env().id("limits");
+    let flags = ["-d", "--memory-limit", "33554432", "--cpus", "0.5"];
+    ctd.ctr(NS, &strs(&run_args(&ctd, &flags, &id, &["sleep", "1000"]))).ok();
+    ctd.wait_task_status(NS, &id, "RUNNING");
+    let cgroup = ctd.cgroup_for(&id);
+    let rel = cgroup.trim_start_matches('/');
+    let v1 = Path::new("/sys/fs/cgroup/memory").join(rel);
+    let (memory, cpu) = if v1.exists() {
+        let cpu_dir = Path::new("/sys/fs/cgroup/cpu").join(rel);
+        (
+            read(&v1.join("memory.limit_in_bytes")),
+            read(&cpu_dir.join("cpu.cfs_quota_us"))
+                + " "
+                + &read(&cpu_dir.join("cpu.cfs_period_us")),
+        )
+    } else {
+        let dir = Path::new("/sys/fs/cgroup").join(rel);
+        (read(&dir.join("memory.max")), read(&dir.join("cpu.max")))
+    };
+    assert_eq!(memory, "33554432");
+    assert_eq!(cpu, "50000 100000");
+    ctd.ctr(NS, &["task", "kill", "-s", "KILL", &id]).ok();
+    ctd.wait_task_status(NS, &id, "STOPPED");
+    delete(&ctd, &id);
+}
+
+#[test]
+fn privileged_and_default_seccomp_tasks_run() {
+    let ctd = Containerd::start("ctr-priv", &[NS]);
+    let id = ctd.env().id("priv");
+    let probe = "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls /dev | grep -c .";
+    let out =
+        ctd.ctr(NS, &strs(&run_args(&ctd, &["--rm", "--privileged"], &id, &["sh", "-c", probe])));
+    out.ok();
+    // --privileged: every capability of the host's bounding set, and the host's devices.
+    let host_bounding =
+        status_field(&std::fs::read_to_string("/proc/self/status").unwrap(), "CapBnd");
+    assert_eq!(status_field(&out.stdout, "CapEff"), host_bounding, "{out:#?}");
+    let devices: usize = out.stdout.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    assert!(devices > 20, "a privileged task sees the host's devices: {out:#?}");
+
+    // --seccomp: containerd's default profile, installed as a filter (mode 2).
+    let id = ctd.env().id("seccomp");
+    let out =
+        ctd.ctr(NS, &strs(&run_args(&ctd, &["--rm", "--seccomp"], &id, &["sh", "-c", probe])));
+    out.ok();
+    assert_eq!(status_field(&out.stdout, "Seccomp"), "2", "{out:#?}");
+}
+
+/// The value of `Name:` in /proc/<pid>/status text.
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .trim()
+        .to_string()
 }
