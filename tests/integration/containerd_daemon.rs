@@ -32,7 +32,7 @@ pub const PAUSE_IMAGE: &str = "berth.test/busybox:pause";
 pub const RUNTIME: &str = "berth";
 
 /// The busybox applets in the image beyond the harness's list.
-const IMAGE_APPLETS: &[&str] = &["tty", "ps", "seq"];
+const IMAGE_APPLETS: &[&str] = &["tty"];
 
 /// A running private containerd; dropping it tears everything down.
 pub struct Containerd {
@@ -127,7 +127,8 @@ impl Containerd {
         self.runc_root.join(namespace)
     }
 
-    /// `berth --root <runtime root of namespace> args…` (the binary under test, as the shim runs it).
+    /// `berth --root <runtime root of namespace> args…`: the binary under test, as the shim
+    /// runs it.
     pub fn runtime(&self, namespace: &str, args: &[&str]) -> Out {
         let mut cmd = Command::new(bin());
         cmd.arg("--root").arg(self.runtime_root(namespace)).args(args);
@@ -135,10 +136,16 @@ impl Containerd {
     }
 
     /// `ctr --address <socket> -n <namespace> args…`, inside the daemon's mount namespace.
+    #[track_caller]
     pub fn ctr(&self, namespace: &str, args: &[&str]) -> Out {
+        self.try_ctr(namespace, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like `ctr`, but a failure to run it is an `Err` (for the guard, which must not panic).
+    fn try_ctr(&self, namespace: &str, args: &[&str]) -> Result<Out, String> {
         let mut cmd = Command::new("nsenter");
         cmd.args(self.ctr_argv(namespace, args));
-        self.finish(cmd, &format!("ctr -n {namespace} {}", args.join(" ")))
+        self.try_finish(cmd, &format!("ctr -n {namespace} {}", args.join(" ")))
     }
 
     /// Like `ctr`, but under `script` so ctr's stdin is a terminal (`ctr run -t` needs one).
@@ -161,33 +168,39 @@ impl Containerd {
         argv
     }
 
+    /// Like `try_finish`, failing the test when the command cannot run or hangs.
+    #[track_caller]
+    fn finish(&self, cmd: Command, cmdline: &str) -> Out {
+        self.try_finish(cmd, cmdline).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Runs `cmd` to its end (killing it after `CTR_TIMEOUT`), output through files.
-    fn finish(&self, mut cmd: Command, cmdline: &str) -> Out {
+    fn try_finish(&self, mut cmd: Command, cmdline: &str) -> Result<Out, String> {
         let n = self.env.id("out");
         let (out, err) =
             (self.env.dir.join(format!("{n}.out")), self.env.dir.join(format!("{n}.err")));
         cmd.stdin(Stdio::null())
             .stdout(fs::File::create(&out).unwrap())
             .stderr(fs::File::create(&err).unwrap());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmdline}: {e}"));
+        let mut child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
         let deadline = Instant::now() + CTR_TIMEOUT;
         let status = loop {
-            if let Some(st) = child.try_wait().expect("try_wait") {
+            if let Some(st) = child.try_wait().map_err(|e| format!("waiting for {cmdline}: {e}"))? {
                 break st;
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("{cmdline} did not finish within {CTR_TIMEOUT:?}");
+                return Err(format!("{cmdline} did not finish within {CTR_TIMEOUT:?}"));
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        Out {
+        Ok(Out {
             cmdline: cmdline.to_string(),
             status,
             stdout: fs::read_to_string(&out).unwrap_or_default(),
             stderr: fs::read_to_string(&err).unwrap_or_default(),
-        }
+        })
     }
 
     /// The `STATUS` column of `ctr task ls` for task `id` (empty if it is not listed).
@@ -239,14 +252,15 @@ impl Containerd {
     }
 
     fn remove_all(&self, ns: &str) {
-        let tasks = self.ctr(ns, &["task", "ls", "-q"]).stdout;
-        for id in tasks.lines().filter(|l| !l.is_empty()) {
-            let _ = self.ctr(ns, &["task", "kill", "-s", "KILL", id]);
-            let _ = self.ctr(ns, &["task", "delete", "--force", id]);
+        let listed = |what: &str| {
+            self.try_ctr(ns, &[what, "ls", "-q"]).map(|o| o.stdout).unwrap_or_default()
+        };
+        for id in listed("task").lines().filter(|l| !l.is_empty()) {
+            let _ = self.try_ctr(ns, &["task", "kill", "-s", "KILL", id]);
+            let _ = self.try_ctr(ns, &["task", "delete", "--force", id]);
         }
-        let containers = self.ctr(ns, &["container", "ls", "-q"]).stdout;
-        for id in containers.lines().filter(|l| !l.is_empty()) {
-            let _ = self.ctr(ns, &["container", "delete", id]);
+        for id in listed("container").lines().filter(|l| !l.is_empty()) {
+            let _ = self.try_ctr(ns, &["container", "delete", id]);
         }
     }
 
@@ -285,7 +299,9 @@ impl Containerd {
             if !left.is_empty() {
                 problems.push(format!("containers left in the runtime root of {ns}: {left:?}"));
                 for id in left {
-                    let _ = self.runtime(&ns, &["delete", "--force", &id]);
+                    let mut cmd = Command::new(bin());
+                    cmd.arg("--root").arg(self.runtime_root(&ns)).args(["delete", "--force", &id]);
+                    let _ = self.try_finish(cmd, "berth delete --force (leftover)");
                 }
             }
         }
@@ -361,8 +377,8 @@ impl Dirs {
 /// stanza the README shows) beside the default `runc`, so only the runtime handler a pod
 /// names routes it to berth. `restrict_oom_score_adj` keeps the sandbox's oomScoreAdj (-998)
 /// at the daemon's own score: lowering it needs CAP_SYS_RESOURCE, which this host's root
-/// lacks (runc fails there just as berth does). Plugins that need what this host lacks, or that would write
-/// outside the temp dir (`opt` installs into /opt/containerd), are disabled.
+/// lacks (runc fails there just as berth does). Plugins that need what this host lacks, or
+/// that would write outside the temp dir (`opt` installs into /opt/containerd), are disabled.
 fn config_toml(d: &Dirs, berth: &Path) -> String {
     let disabled = [
         "io.containerd.internal.v1.opt",
