@@ -14,10 +14,11 @@ use k8s_cri::v1alpha2::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1alpha2::{
     ContainerConfig, ContainerMetadata, ContainerState, ContainerStatsRequest,
     ContainerStatusRequest, CreateContainerRequest, ExecSyncRequest, ImageSpec, ImageStatusRequest,
-    LinuxContainerResources, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode,
-    NamespaceOption, PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest, StopContainerRequest,
-    StopPodSandboxRequest, UpdateContainerResourcesRequest, VersionRequest,
+    Int64Value, KeyValue, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount,
+    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata, RemoveContainerRequest,
+    RemovePodSandboxRequest, RunPodSandboxRequest, SecurityProfile, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest, UpdateContainerResourcesRequest, VersionRequest,
 };
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -271,6 +272,87 @@ fn cri_start_failure_carries_the_runtimes_error_and_leaves_nothing() {
     let listed = runtime_list(&ctd);
     assert_eq!(listed.keys().collect::<Vec<_>>(), vec![&pod_id], "only the sandbox should be left");
 
+    let req = RemoveContainerRequest { container_id: cid };
+    cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
+    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
+    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
+    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id };
+    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
+    assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
+}
+
+#[test]
+fn cri_security_context_and_host_path_volume_reach_the_container() {
+    let ctd = Containerd::start("cri-secctx", &[K8S_NS]);
+    let cri = Cri::connect(&ctd.socket);
+    cri.wait_for_image(PAUSE_IMAGE);
+    cri.wait_for_image(IMAGE);
+    let logs = ctd.env().dir.join("pod-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let pod = pod_config("berth-secctx", &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
+    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
+    let pod_id =
+        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+
+    // A kubelet's restricted container: a user, read-only root, no privilege escalation,
+    // RuntimeDefault seccomp, a pid namespace of its own, env, workingDir and a hostPath volume.
+    let volume = ctd.env().probe_dir();
+    let probe = "id -u > /data/uid; echo \"$GREETING\" > /data/env; pwd > /data/cwd; \
+                 cat /proc/1/comm > /data/pid1; touch /written 2> /data/ro; \
+                 grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status > /data/status; \
+                 echo done > /data/done; exec sleep 1000";
+    let mut config = container_config("restricted", &["sh", "-c", probe]);
+    config.working_dir = "/tmp".into();
+    config.envs = vec![KeyValue { key: "GREETING".into(), value: "hello from CRI".into() }];
+    config.mounts = vec![Mount {
+        container_path: "/data".into(),
+        host_path: volume.display().to_string(),
+        ..Default::default()
+    }];
+    let namespaces = NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        pid: NamespaceMode::Container as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
+    };
+    config.linux = Some(LinuxContainerConfig {
+        security_context: Some(LinuxContainerSecurityContext {
+            run_as_user: Some(Int64Value { value: 1000 }),
+            readonly_rootfs: true,
+            no_new_privs: true,
+            namespace_options: Some(namespaces),
+            seccomp: Some(SecurityProfile::default()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let req = CreateContainerRequest {
+        pod_sandbox_id: pod_id.clone(),
+        config: Some(config),
+        sandbox_config: Some(pod),
+    };
+    let cid = cri.call(|mut c| async move { c.create_container(req).await }).unwrap().container_id;
+    let req = StartContainerRequest { container_id: cid.clone() };
+    cri.call(|mut c| async move { c.start_container(req).await }).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || volume.join("done").exists()),
+        "the container never wrote to its hostPath volume"
+    );
+    let fact = |name: &str| std::fs::read_to_string(volume.join(name)).unwrap();
+    assert_eq!(fact("uid"), "1000\n");
+    assert_eq!(fact("env"), "hello from CRI\n");
+    assert_eq!(fact("cwd"), "/tmp\n");
+    assert_eq!(fact("pid1"), "sh\n", "a pid namespace of its own: the container's sh is pid 1");
+    assert!(fact("ro").contains("Read-only file system"), "touch said {:?}", fact("ro"));
+    assert_eq!(fact("status"), "NoNewPrivs:\t1\nSeccomp:\t2\n");
+
+    // Grace period 0: the kubelet's force stop is SIGKILL straight away.
+    let req = StopContainerRequest { container_id: cid.clone(), timeout: 0 };
+    cri.call(|mut c| async move { c.stop_container(req).await }).unwrap();
+    let req = ContainerStatusRequest { container_id: cid.clone(), verbose: false };
+    let st =
+        cri.call(|mut c| async move { c.container_status(req).await }).unwrap().status.unwrap();
+    assert_eq!((st.state, st.exit_code), (ContainerState::ContainerExited as i32, 137));
     let req = RemoveContainerRequest { container_id: cid };
     cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
     let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
