@@ -66,6 +66,7 @@ const CHECKS: &[Check] = &[
     check_unsupported_linux,
     check_other_platforms,
     bounds::check_root_stays_in_bundle,
+    bounds::check_nul_bytes,
     bounds::check_cwd_not_in_proc,
     bounds::check_cgroups_path,
     bounds::check_resource_ranges,
@@ -89,6 +90,7 @@ const PROCESS_CHECKS: &[Check] = &[
     check_capabilities,
     check_scheduling,
     check_unsupported_process,
+    bounds::check_nul_bytes,
     bounds::check_cwd_not_in_proc,
 ];
 
