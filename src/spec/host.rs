@@ -26,7 +26,7 @@ fn problem(path: impl Into<String>, reason: impl Into<String>) -> SpecError {
 
 type HostCheck = fn(&Spec, &mut Vec<SpecError>);
 
-/// Every host check, in config order.
+/// Every host check but the bundle's own files, in config order.
 const HOST_CHECKS: &[HostCheck] = &[
     check_lsms,
     check_hook_programs,
@@ -37,9 +37,11 @@ const HOST_CHECKS: &[HostCheck] = &[
     check_cgroup_controllers,
 ];
 
-/// Every problem of `spec` on this host; empty when the host offers what it asks for.
-pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
+/// Every problem of `spec` (of the bundle `bundle`) on this host; empty when the host offers
+/// what it asks for.
+pub(super) fn problems(spec: &Spec, bundle: &Path) -> Vec<SpecError> {
     let mut found = Vec::new();
+    check_bind_sources(spec, bundle, &mut found);
     for check in HOST_CHECKS {
         check(spec, &mut found);
     }
@@ -127,6 +129,20 @@ fn check_namespace_paths(spec: &Spec, found: &mut Vec<SpecError>) {
         } else if kind != namespace_flag(ns.typ()) {
             let reason = format!("{} is not a {} namespace", path.display(), ns.typ());
             found.push(problem(at, reason));
+        }
+    }
+}
+
+/// A bind mount of a source that does not exist fails inside the clone; name it here.
+fn check_bind_sources(spec: &Spec, bundle: &Path, found: &mut Vec<SpecError>) {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let binds = m.typ().as_deref() == Some("bind")
+            || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        let Some(source) = m.source().as_ref().filter(|_| binds) else { continue };
+        // Relative sources are the bundle's, as the mount code reads them.
+        let path = bundle.join(source);
+        if let Err(e) = std::fs::metadata(&path) {
+            found.push(problem(format!("mounts[{i}].source"), format!("{}: {e}", path.display())));
         }
     }
 }
@@ -286,7 +302,7 @@ mod tests {
 
     fn host_paths(v: serde_json::Value) -> Vec<String> {
         let spec = serde_json::from_value(v).unwrap();
-        super::problems(&spec)
+        super::problems(&spec, std::path::Path::new("/nonexistent-bundle"))
             .into_iter()
             .map(|e| match e {
                 crate::spec::SpecError::Invalid { path, .. } => path,
