@@ -366,7 +366,8 @@ fn pivot_root(init: &mut Init) -> StepResult {
 
 fn create_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
-    std::fs::create_dir_all(cwd).map_err(|e| format!("creating {}: {e}", cwd.display()))?;
+    std::fs::create_dir_all(cwd)
+        .map_err(|e| format!("process.cwd: creating {}: {e}", cwd.display()))?;
     Ok(())
 }
 
@@ -394,11 +395,14 @@ fn setup_console(init: &mut Init) -> StepResult {
 }
 
 fn set_rlimits(init: &mut Init) -> StepResult {
-    for limit in &init.spec.process.rlimits {
+    for (i, limit) in init.spec.process.rlimits.iter().enumerate() {
         let rlim = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
         // SAFETY: setrlimit reads one rlimit struct.
         if unsafe { libc::setrlimit(limit.resource as _, &rlim) } < 0 {
-            let target = format!("resource {} to {}/{}", limit.resource, limit.soft, limit.hard);
+            let target = format!(
+                "process.rlimits[{i}] (resource {} to {}/{})",
+                limit.resource, limit.soft, limit.hard
+            );
             return Err(
                 crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into()
             );
@@ -449,7 +453,7 @@ fn switch_user(init: &mut Init) -> StepResult {
 
 fn change_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
-    nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
+    nix::unistd::chdir(cwd).sys("chdir", format!("process.cwd {}", cwd.display()))?;
     // A symlink in the rootfs can still lead through /proc to a directory outside the
     // container (CVE-2024-21626); the kernel then has no path for it from our root.
     let inside = nix::unistd::getcwd().is_ok_and(|p| p.is_absolute());
