@@ -253,8 +253,6 @@ fn wanted_controllers(r: &LinuxResources, v2: bool) -> Vec<(&'static str, &'stat
     want(cpuset, "linux.resources.cpu", "cpuset");
     want(r.pids().is_some(), "linux.resources.pids", "pids");
     want(r.block_io().is_some(), "linux.resources.blockIO", if v2 { "io" } else { "blkio" });
-    let hugetlb = r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty());
-    want(hugetlb, "linux.resources.hugepageLimits", "hugetlb");
     let rdma = r.rdma().as_ref().is_some_and(|h| !h.is_empty());
     want(rdma, "linux.resources.rdma", "rdma");
     wanted
@@ -265,19 +263,30 @@ fn check_cgroup_controllers(spec: &Spec, found: &mut Vec<SpecError>) {
     let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
     let v2 = crate::cgroups::is_unified();
     let wanted = wanted_controllers(r, v2);
-    if wanted.is_empty() {
+    let hugepages = r.hugepage_limits().as_deref().unwrap_or_default();
+    if wanted.is_empty() && hugepages.is_empty() {
         return;
     }
     let available = available_controllers(v2);
     let version = if v2 { "cgroup v2" } else { "cgroup v1" };
+    let lacks =
+        |controller| format!("the {controller} controller, which this host's {version} lacks");
     let mut named = BTreeSet::new();
     for (at, controller) in wanted {
         if !available.contains(controller) && named.insert((at, controller)) {
-            found.push(problem(
-                at,
-                format!("needs the {controller} controller, which this host's {version} lacks"),
-            ));
+            found.push(problem(at, format!("needs {}", lacks(controller))));
         }
+    }
+    if available.contains("hugetlb") {
+        return;
+    }
+    for (i, limit) in hugepages.iter().enumerate() {
+        let suffix = if v2 { "max" } else { "limit_in_bytes" };
+        let file = format!("hugetlb.{}.{suffix}", limit.page_size());
+        found.push(problem(
+            format!("linux.resources.hugepageLimits[{i}]"),
+            format!("{file} needs {}", lacks("hugetlb")),
+        ));
     }
 }
 
