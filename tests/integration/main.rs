@@ -9,10 +9,12 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod cve;
 mod errors;
 mod exec;
 mod features;
 mod hooks;
+mod hostile;
 mod join;
 mod kill;
 mod knobs;
