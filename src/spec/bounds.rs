@@ -166,7 +166,7 @@ pub(super) fn check_id_map_shape(spec: &Spec, p: &mut Problems) {
             );
             continue;
         }
-        let sides: [(&str, fn(&LinuxIdMapping) -> u32); 2] =
+        let sides: [(&str, IdStart); 2] =
             [("containerID", |m| m.container_id()), ("hostID", |m| m.host_id())];
         for (side, start) in sides {
             if let Some((a, b)) = first_overlap(list, start) {
@@ -176,11 +176,11 @@ pub(super) fn check_id_map_shape(spec: &Spec, p: &mut Problems) {
     }
 }
 
+/// Where one side (container or host) of an id mapping starts.
+type IdStart = fn(&LinuxIdMapping) -> u32;
+
 /// The indexes of the first two entries whose `[start, start + size)` ranges overlap.
-fn first_overlap(
-    list: &[LinuxIdMapping],
-    start: fn(&LinuxIdMapping) -> u32,
-) -> Option<(usize, usize)> {
+fn first_overlap(list: &[LinuxIdMapping], start: IdStart) -> Option<(usize, usize)> {
     let mut ranges: Vec<(u64, u64, usize)> = list
         .iter()
         .enumerate()

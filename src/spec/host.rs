@@ -171,7 +171,7 @@ fn check_lsms(spec: &Spec, found: &mut Vec<SpecError>) {
     ];
     let mut lsms = None;
     for (at, lsm, label) in requests {
-        if label.is_none_or(|l| l.is_empty()) {
+        if !label.is_some_and(|l| !l.is_empty()) {
             continue;
         }
         match lsms.get_or_insert_with(active_lsms) {

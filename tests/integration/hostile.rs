@@ -325,7 +325,7 @@ fn processes_naming(id: &str) -> Vec<String> {
         }
         let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.iter().any(|a| *a == id.as_bytes()) {
+        if args.contains(&id.as_bytes()) {
             found.push(format!("{name}: {}", String::from_utf8_lossy(&cmdline)));
         }
     }
