@@ -416,11 +416,14 @@ fn setup_console(init: &mut Init) -> StepResult {
 }
 
 fn set_rlimits(init: &mut Init) -> StepResult {
-    for limit in &init.spec.process.rlimits {
+    for (i, limit) in init.spec.process.rlimits.iter().enumerate() {
         let rlim = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
         // SAFETY: setrlimit reads one rlimit struct.
         if unsafe { libc::setrlimit(limit.resource as _, &rlim) } < 0 {
-            let target = format!("resource {} to {}/{}", limit.resource, limit.soft, limit.hard);
+            let target = format!(
+                "process.rlimits[{i}] (resource {} to {}/{})",
+                limit.resource, limit.soft, limit.hard
+            );
             return Err(
                 crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into()
             );
@@ -490,7 +493,7 @@ fn switch_user(init: &mut Init) -> StepResult {
 
 fn change_cwd(init: &mut Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
-    nix::unistd::chdir(cwd).sys("chdir", cwd.display())?;
+    nix::unistd::chdir(cwd).sys("chdir", format!("process.cwd {}", cwd.display()))?;
     // A magic link such as /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
     if !crate::sys::process::cwd_is_reachable() {
         let reason = format!("process.cwd: {} resolves outside the container", cwd.display());

@@ -63,6 +63,12 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
     let plan = Plan::for_spec(spec);
+    // The clone inherits this: it is never dumpable, not even before its own step makes it
+    // so, while a process of the container could already open /proc/<pid>/exe (an exec
+    // joins the container's pid namespace before that step; CVE-2019-5736).
+    prctl::set_dumpable(false).map_err(|errno| {
+        crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", nix::errno::Errno::from_raw(errno))
+    })?;
     logging::phase("opening exec.fifo, namespaces, sync socket");
     let forked = clone_fork(plan.clone_flags.bits() as u64)?;
     let first = match forked {

@@ -34,6 +34,22 @@ pub(super) fn check_root_stays_in_bundle(spec: &Spec, p: &mut Problems) {
     }
 }
 
+/// A NUL byte cuts a C string short: the program would run with other arguments than the
+/// config names, and sethostname(2) would take it as part of the name.
+pub(super) fn check_nul_bytes(spec: &Spec, p: &mut Problems) {
+    let has_nul = |s: &str| s.contains('\0');
+    if let Some(args) = spec.process().as_ref().and_then(|p| p.args().as_ref()) {
+        if let Some(i) = args.iter().position(|a| has_nul(a)) {
+            p.push(format!("process.args[{i}]"), "contains a NUL byte");
+        }
+    }
+    for (at, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+        if value.as_deref().is_some_and(has_nul) {
+            p.push(at, "contains a NUL byte");
+        }
+    }
+}
+
 /// A working directory under /proc/<pid>/ can be a magic link to a descriptor or directory
 /// of another mount namespace (CVE-2024-21626); no real workload needs one.
 pub(super) fn check_cwd_not_in_proc(spec: &Spec, p: &mut Problems) {
@@ -150,7 +166,7 @@ pub(super) fn check_id_map_shape(spec: &Spec, p: &mut Problems) {
             );
             continue;
         }
-        let sides: [(&str, fn(&LinuxIdMapping) -> u32); 2] =
+        let sides: [(&str, IdStart); 2] =
             [("containerID", |m| m.container_id()), ("hostID", |m| m.host_id())];
         for (side, start) in sides {
             if let Some((a, b)) = first_overlap(list, start) {
@@ -160,11 +176,11 @@ pub(super) fn check_id_map_shape(spec: &Spec, p: &mut Problems) {
     }
 }
 
+/// Where one side (container or host) of an id mapping starts.
+type IdStart = fn(&LinuxIdMapping) -> u32;
+
 /// The indexes of the first two entries whose `[start, start + size)` ranges overlap.
-fn first_overlap(
-    list: &[LinuxIdMapping],
-    start: fn(&LinuxIdMapping) -> u32,
-) -> Option<(usize, usize)> {
+fn first_overlap(list: &[LinuxIdMapping], start: IdStart) -> Option<(usize, usize)> {
     let mut ranges: Vec<(u64, u64, usize)> = list
         .iter()
         .enumerate()

@@ -23,7 +23,7 @@ pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
     }
     let root = rootfs(&bundle, &spec)?;
     // After the checks that need no system access, in the order `check` lists them.
-    if let Some(first) = host::problems(&spec).into_iter().next() {
+    if let Some(first) = host::problems(&spec, &bundle).into_iter().next() {
         return Err(first);
     }
     validate::build(spec, bundle, root)
@@ -62,7 +62,7 @@ pub fn check(bundle: &Path) -> Vec<SpecError> {
             problems.push(e);
         }
     }
-    problems.extend(host::problems(&spec));
+    problems.extend(host::problems(&spec, &bundle));
     problems
 }
 

@@ -6,7 +6,7 @@
 
 use oci_spec::runtime::{
     Capability, Hooks, Linux, LinuxDevice, LinuxIdMapping, LinuxNamespace, LinuxNamespaceType,
-    Mount, PosixRlimit, PosixRlimitType, Process, Root, User,
+    LinuxSeccompAction, LinuxSyscall, Mount, PosixRlimit, PosixRlimitType, Process, Root, User,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -92,6 +92,9 @@ fn locate_linux(l: &Value) -> Option<String> {
     if let Some(i) = bad_element::<LinuxDevice>(get("devices")) {
         return Some(format!("devices[{i}]"));
     }
+    if let Some(at) = get("seccomp").and_then(locate_seccomp) {
+        return Some(format!("seccomp.{at}"));
+    }
     let fields: [(&str, Test); 4] = [
         ("maskedPaths", bad::<Option<Vec<String>>>),
         ("readonlyPaths", bad::<Option<Vec<String>>>),
@@ -99,6 +102,23 @@ fn locate_linux(l: &Value) -> Option<String> {
         ("sysctl", bad::<Option<HashMap<String, String>>>),
     ];
     fields.iter().find(|(k, test)| test(get(k))).map(|(k, _)| (*k).to_owned())
+}
+
+fn locate_seccomp(s: &Value) -> Option<String> {
+    if bad::<LinuxSeccompAction>(s.get("defaultAction")) {
+        return Some("defaultAction".into());
+    }
+    let rules = s.get("syscalls")?.as_array()?;
+    let i = rules.iter().position(|r| bad::<LinuxSyscall>(Some(r)))?;
+    let at = ["action", "names", "args"].into_iter().find(|k| match *k {
+        "action" => bad::<LinuxSeccompAction>(rules[i].get(k)),
+        "names" => bad::<Vec<String>>(rules[i].get(k)),
+        _ => bad::<Option<Vec<oci_spec::runtime::LinuxSeccompArg>>>(rules[i].get(k)),
+    });
+    Some(match at {
+        Some(k) => format!("syscalls[{i}].{k}"),
+        None => format!("syscalls[{i}]"),
+    })
 }
 
 #[cfg(test)]
@@ -136,6 +156,15 @@ mod tests {
             ),
             (json!({ "mounts": [{ "destination": "/a" }, { "type": "tmpfs" }] }), "mounts[1]"),
             (json!({ "ociVersion": 1 }), "ociVersion"),
+            (
+                json!({ "linux": { "seccomp": { "defaultAction": "SCMP_ACT_NOPE" } } }),
+                "linux.seccomp.defaultAction",
+            ),
+            (
+                json!({ "linux": { "seccomp": { "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{ "names": ["a"], "action": "SCMP_ACT_NOPE" }] } } }),
+                "linux.seccomp.syscalls[0].action",
+            ),
         ];
         for (v, path) in cases {
             assert_eq!(at(v.clone()).as_deref(), Some(path), "{v}");

@@ -68,6 +68,7 @@ const CHECKS: &[Check] = &[
     isolation::check_intel_rdt,
     check_other_platforms,
     bounds::check_root_stays_in_bundle,
+    bounds::check_nul_bytes,
     bounds::check_cwd_not_in_proc,
     bounds::check_cgroups_path,
     bounds::check_resource_ranges,
@@ -92,6 +93,7 @@ const PROCESS_CHECKS: &[Check] = &[
     check_scheduling,
     isolation::check_exec_cpu_affinity,
     isolation::check_lsm_labels,
+    bounds::check_nul_bytes,
     bounds::check_cwd_not_in_proc,
 ];
 

@@ -28,8 +28,8 @@ const STATE_TMP_FILE: &str = "state.json.tmp";
 const CGROUP_FILE: &str = "cgroup.json";
 /// Appended to a container directory's name while it is removed; `~` is never in an id.
 const REMOVING_SUFFIX: &str = "~removing";
-/// The longest container id accepted.
-const MAX_ID_LEN: usize = 1024;
+/// The longest container id accepted: it names a directory, and NAME_MAX is 255.
+const MAX_ID_LEN: usize = 255;
 
 /// A state-store failure.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ pub enum StateError {
     },
 }
 
-/// A validated container id: non-empty, at most 1024 bytes, letters, digits and `_+-.`,
+/// A validated container id: non-empty, at most 255 bytes, letters, digits and `_+-.`,
 /// not `.` or `..`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContainerId(String);
@@ -86,7 +86,7 @@ impl ContainerId {
             return refuse("it is empty");
         }
         if id.len() > MAX_ID_LEN {
-            return refuse("it is longer than 1024 bytes");
+            return refuse("it is longer than 255 bytes (a directory name)");
         }
         if id == "." || id == ".." {
             return refuse("it names a directory of the store, not a container");
@@ -423,14 +423,14 @@ mod tests {
 
     #[test]
     fn accepts_good_ids() {
-        for good in ["a", "abc-123_x.y+z", "A.", "..a", "a..", &"x".repeat(1024)] {
+        for good in ["a", "abc-123_x.y+z", "A.", "..a", "a..", &"x".repeat(255)] {
             assert_eq!(id(good).as_str(), good);
         }
     }
 
     #[test]
     fn refuses_bad_ids() {
-        let long = "x".repeat(1025);
+        let long = "x".repeat(256);
         for bad in ["", ".", "..", "a/b", "/a", "a b", "a\0b", "é", "a:b", long.as_str()] {
             assert!(
                 matches!(ContainerId::parse(bad), Err(StateError::InvalidId { .. })),

@@ -181,6 +181,7 @@ pub struct TestEnv {
     ids: RefCell<Vec<String>>,
     pids: RefCell<Vec<(i32, u64)>>,
     cgroups: RefCell<Vec<String>>,
+    binary: RefCell<Option<PathBuf>>,
 }
 
 impl TestEnv {
@@ -202,7 +203,18 @@ impl TestEnv {
             ids: RefCell::default(),
             pids: RefCell::default(),
             cgroups: RefCell::default(),
+            binary: RefCell::default(),
         }
+    }
+
+    /// Runs every later command (and the guard's cleanup) with `binary` instead of [`bin`].
+    pub fn use_binary(&self, binary: &Path) {
+        *self.binary.borrow_mut() = Some(binary.to_path_buf());
+    }
+
+    /// The binary this environment runs.
+    pub fn binary(&self) -> PathBuf {
+        self.binary.borrow().clone().unwrap_or_else(bin)
     }
 
     /// A container id unique on this host (runc mode puts it in a cgroup path).
@@ -254,7 +266,7 @@ impl TestEnv {
         let n = unique("cmd");
         let stdout = self.dir.join(format!("{n}.out"));
         let stderr = self.dir.join(format!("{n}.err"));
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(self.binary());
         cmd.arg("--root").arg(&self.root).args(pre).args(args);
         // Output goes to files, not pipes: a created container inherits the runtime's stdio
         // and would hold a pipe open until it exits.
