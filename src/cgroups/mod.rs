@@ -430,6 +430,12 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // Mostly the cgroup has no children: one rmdir, without listing it first.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for sub in subdirs(dir) {
         remove_tree(&sub)?;
     }

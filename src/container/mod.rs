@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::cgroups::Cgroup;
-use crate::state::{process_start_time, State, Status};
+use crate::state::{process_start_time, process_stat, State, Status};
 
 /// The cgroup recorded in `state`.
 fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
@@ -46,32 +46,37 @@ fn current_status(state: &State, fifo: &std::path::Path) -> Status {
     }
 }
 
-/// Whether the process recorded in `state` is still that process (and not a zombie).
+/// Whether the process recorded in `state` is still that process (and not a zombie): one
+/// read of /proc/<pid>/stat.
 fn still_running(state: &State) -> bool {
-    state.pid > 0
-        && process_start_time(state.pid) == Some(state.pid_start_time)
-        && !is_zombie(state.pid)
+    process_stat(state.pid)
+        .is_some_and(|s| s.start_time == state.pid_start_time && !matches!(s.state, 'Z' | 'X'))
 }
 
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
-        })
-        .unwrap_or(true)
-}
-
-/// Polls until the process of `state` is gone (or a zombie), for at most `limit`.
+/// Waits until the process of `state` is gone (or a zombie), for at most `limit`: a pidfd
+/// becomes readable when its process exits, so no polling loop is needed.
 fn wait_gone(state: &State, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while still_running(state) {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let Ok(pidfd) = crate::sys::process::pidfd_open(Pid::from_raw(state.pid)) else {
+        return !still_running(state);
+    };
+    // Checked after the pidfd is open, so it cannot refer to a reused pid unnoticed.
+    if !still_running(state) {
+        return true;
     }
-    true
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return !still_running(state),
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) if !left.is_zero() => continue,
+            Err(_) => return !still_running(state),
+        }
+    }
 }
 
 /// Runs hooks whose failure the spec turns into a warning (poststart, poststop).
