@@ -13,7 +13,7 @@ mod locate;
 mod validate;
 
 pub use defaults::default_spec;
-pub use isolation::{parse_id_list, ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
+pub use isolation::{ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
 pub use load::{check, load, load_process};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
