@@ -3,14 +3,12 @@
 //! that will really read them — the container's, not the runtime's.
 
 /// The number of activation fds the runtime itself was given: `LISTEN_FDS` from its own
-/// environment, when `LISTEN_PID` is absent or names the runtime.
+/// environment, only when `LISTEN_PID` names the runtime (as sd_listen_fds(3) requires), so
+/// variables a caller merely inherited never pass its descriptors into a container.
 pub fn inherited_listen_fds() -> Option<u32> {
     let count: u32 = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
-    let ours = match std::env::var("LISTEN_PID") {
-        Ok(pid) => pid.parse::<u32>().ok() == Some(std::process::id()),
-        Err(_) => true,
-    };
-    (ours && count > 0).then_some(count)
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    (pid == std::process::id() && count > 0).then_some(count)
 }
 
 /// Passes the runtime's own activation fds on: at least `count` fds are preserved and the

@@ -11,7 +11,7 @@ use super::validate::Problems;
 use super::IdMap;
 
 /// The largest CPU or NUMA node number accepted in a list (`CPU_SETSIZE` - 1).
-pub const MAX_LIST_ID: u32 = 1023;
+const MAX_LIST_ID: u32 = 1023;
 
 /// `process.execCPUAffinity`: the CPUs of an `exec`ed process before and after it joins
 /// the container's cgroup.
@@ -44,7 +44,7 @@ pub struct NetDevice {
 }
 
 /// Parses a list like `0-3,7` into sorted, distinct ids no larger than [`MAX_LIST_ID`].
-pub fn parse_id_list(list: &str) -> Result<Vec<u32>, String> {
+fn parse_id_list(list: &str) -> Result<Vec<u32>, String> {
     let mut ids = Vec::new();
     for part in list.split(',') {
         let part = part.trim();

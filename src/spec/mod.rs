@@ -19,7 +19,7 @@ mod validate;
 pub use bounds::is_under_proc;
 pub use defaults::default_spec;
 pub use hints::hint;
-pub use isolation::{parse_id_list, ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
+pub use isolation::{ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
 pub use load::{check, load, load_process, warnings};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).

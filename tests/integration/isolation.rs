@@ -501,10 +501,12 @@ fn listen_fds_given_to_berth_reach_the_container() {
     let bundle = env.bundle(&Config::sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3"));
     let id = env.id("i");
     env.track(&id);
-    let mut cmd = Command::new(crate::harness::bin());
+    // The shell's pid is berth's after exec: LISTEN_PID names the runtime, as systemd sets it.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""]).arg(crate::harness::bin());
     cmd.arg("--root").arg(env.dir.join("state"));
     cmd.args(["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    cmd.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
+    cmd.env("LISTEN_FDS", "1");
     let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
     // SAFETY: dup2 in the child between fork and exec, onto fd 3 as systemd passes it.
     unsafe {
@@ -520,6 +522,28 @@ fn listen_fds_given_to_berth_reach_the_container() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout, "1 1\nfrom fd 3\n");
+
+    // LISTEN_FDS meant for another process (LISTEN_PID is not berth's) passes nothing on.
+    let bundle = env.bundle(&Config::sh("echo \"[$LISTEN_FDS]\"; cat <&3 || echo closed"));
+    let id = env.id("j");
+    env.track(&id);
+    let mut cmd = Command::new(crate::harness::bin());
+    cmd.arg("--root").arg(env.dir.join("state"));
+    cmd.args(["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    cmd.env("LISTEN_FDS", "1").env("LISTEN_PID", "1");
+    // SAFETY: as above.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout, "[]\nclosed\n");
 }
 
 #[test]
