@@ -1,5 +1,6 @@
-//! Wrappers for the calls that build a filesystem view: mount(2), umount2(2), pivot_root(2),
-//! chroot(2), openat2(2) and the `*at` calls used to create files inside a rootfs.
+//! Wrappers for the calls that build a filesystem view: mount(2), mount_setattr(2),
+//! umount2(2), pivot_root(2), chroot(2), openat2(2) and the `*at` calls used to create files
+//! inside a rootfs.
 //!
 //! Files are reached through file descriptors opened with `O_CLOEXEC`; a mount onto an fd goes
 //! through its `/proc/self/fd/N` magic link, so the kernel mounts on exactly the file the fd
