@@ -81,8 +81,7 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
     match store.read(id) {
         Ok(state) => {
-            let status =
-                super::current_status(&state, &store.fifo_path(id));
+            let status = super::current_status(&state, &store.fifo_path(id));
             Ok(StateView::new(state, status))
         }
         Err(StateError::Creating(_)) => Ok(StateView::creating(id)),

@@ -43,7 +43,11 @@ pub fn block_all() -> SysResult<SigSet> {
 /// grandchild) can still be waited for in the foreground.
 pub fn become_subreaper() -> SysResult<()> {
     prctl::set_child_subreaper(true).map_err(|errno| {
-        crate::sys::SysError::new("prctl(PR_SET_CHILD_SUBREAPER)", "", nix::errno::Errno::from_raw(errno))
+        crate::sys::SysError::new(
+            "prctl(PR_SET_CHILD_SUBREAPER)",
+            "",
+            nix::errno::Errno::from_raw(errno),
+        )
     })
 }
 

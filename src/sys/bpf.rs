@@ -75,7 +75,8 @@ pub fn prog_load(prog_type: u32, insns: &[Insn], license: &std::ffi::CStr) -> Sy
                 let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
                 let text = String::from_utf8_lossy(&log[..end]);
                 // The verifier's verdict is its last line; the rest is a trace.
-                let verdict = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                let verdict =
+                    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
                 SysError::new("bpf(BPF_PROG_LOAD)", format!("verifier: {verdict}"), errno)
             })
         }
@@ -83,7 +84,12 @@ pub fn prog_load(prog_type: u32, insns: &[Insn], license: &std::ffi::CStr) -> Sy
 }
 
 /// One BPF_PROG_LOAD; an empty `log` asks for none.
-fn load(prog_type: u32, insns: &[Insn], license: &std::ffi::CStr, log: &mut [u8]) -> Result<OwnedFd, Errno> {
+fn load(
+    prog_type: u32,
+    insns: &[Insn],
+    license: &std::ffi::CStr,
+    log: &mut [u8],
+) -> Result<OwnedFd, Errno> {
     let mut attr = ProgLoadAttr {
         prog_type,
         insn_cnt: u32::try_from(insns.len()).unwrap_or(u32::MAX),
