@@ -17,8 +17,9 @@ use crate::sys::{SysContext, SysError, SysResult};
 nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
 
 /// In the init, after pivot: opens a new pty, sets its size, bind-mounts the slave on
-/// /dev/console, makes it the controlling terminal and fds 0–2, and returns the master.
-pub fn setup_console(size: Option<(u16, u16)>) -> SysResult<OwnedFd> {
+/// /dev/console when `console` (a container's init, not an exec), makes it the controlling
+/// terminal and fds 0–2, and returns the master.
+pub fn setup_console(size: Option<(u16, u16)>, console: bool) -> SysResult<OwnedFd> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .sys("open", "/dev/ptmx")?;
     grantpt(&master).sys("grantpt", "/dev/ptmx")?;
@@ -32,7 +33,9 @@ pub fn setup_console(size: Option<(u16, u16)>) -> SysResult<OwnedFd> {
     let slave =
         nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
             .sys("open", &slave_path)?;
-    bind_console(&slave_path)?;
+    if console {
+        bind_console(&slave_path)?;
+    }
     for target in 0..=2 {
         // SAFETY: dup2 onto the stdio numbers; both descriptors are valid.
         if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {

@@ -388,7 +388,11 @@ fn setup_console(init: &mut Init) -> StepResult {
     if !process.terminal {
         return Ok(());
     }
-    let master = crate::tty::setup_console(process.console_size.map(|s| (s.height, s.width)))?;
+    // Only the init's terminal is the container's console: an exec'd process's pty goes away
+    // with it, and a bind over /dev/console would outlive it in the container's mounts.
+    let console = init.options.role == Role::Container;
+    let size = process.console_size.map(|s| (s.height, s.width));
+    let master = crate::tty::setup_console(size, console)?;
     init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;
     Ok(())
 }

@@ -107,6 +107,44 @@ fn exec_tty_through_the_console_socket() {
 }
 
 #[test]
+fn exec_ttys_leave_the_containers_dev_console_alone() {
+    let env = TestEnv::new("ttyexec2");
+    let id = env.id("t");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "60"])));
+    env.start(&id);
+    // `podman exec -t` twice: the second used to fail, /dev/console still bound to the
+    // first exec's pty, which was gone.
+    for round in 0..2 {
+        let socket = env.dir.join(format!("exec{round}.sock"));
+        let listener = UnixListener::bind(&socket).unwrap();
+        let receiver = std::thread::spawn(move || receive_master(&listener));
+        let sock = socket.to_str().unwrap();
+        let script = "echo round-$((1+1)); tty";
+        env.berth(&[
+            "exec",
+            "--tty",
+            "--detach",
+            "--console-socket",
+            sock,
+            &id,
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+        let seen = converse(receiver.join().unwrap(), "", "/dev/pts/");
+        assert!(seen.contains("round-2"), "exec {round}: {seen:?}");
+    }
+    let mounts = env.berth(&["exec", &id, "cat", "/proc/self/mountinfo"]);
+    mounts.ok();
+    assert!(
+        !mounts.stdout.lines().any(|l| l.split(' ').nth(4) == Some("/dev/console")),
+        "an exec's pty is mounted over /dev/console: {}",
+        mounts.stdout
+    );
+}
+
+#[test]
 fn terminal_without_console_socket_is_refused_by_create() {
     let env = TestEnv::new("ttynosock");
     let bundle = env.bundle(&Config::sh("true").set("/process/terminal", true.into()));
