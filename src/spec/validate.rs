@@ -772,15 +772,25 @@ fn check_devices(spec: &Spec, p: &mut Problems) {
                 "\"a\" is not a device node type (b, c, u, p)",
             );
         }
-        if let Some(mode) = d.file_mode() {
-            if mode > 0o7777 {
-                p.push(
-                    format!("linux.devices[{i}].fileMode"),
-                    format!("{mode:#o} has bits above 0o7777"),
-                );
-            }
+        if let Some(reason) = d.file_mode().and_then(|mode| file_mode_problem(d.typ(), mode)) {
+            p.push(format!("linux.devices[{i}].fileMode"), reason);
         }
     }
+}
+
+/// Bits above the permissions are allowed only when they are the node's own file type:
+/// podman passes the host node's whole st_mode (0o20666 for a character device), as runc
+/// accepts.
+fn file_mode_problem(typ: LinuxDeviceType, mode: u32) -> Option<String> {
+    let kind = mode & !0o7777;
+    let own = match typ {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => return None,
+    };
+    (kind != 0 && kind != own)
+        .then(|| format!("{mode:#o} has bits above 0o7777 that are not the node type's ({own:#o})"))
 }
 
 fn check_rootfs_propagation(spec: &Spec, p: &mut Problems) {
@@ -1030,6 +1040,11 @@ mod tests {
             ),
             with("/hooks", json!({ "prestart": [] })),
             with("/process/apparmorProfile", json!("")),
+            // podman's --device: the host node's st_mode, S_IFCHR included.
+            with(
+                "/linux/devices",
+                json!([{ "path": "/dev/x", "type": "c", "major": 1, "minor": 3, "fileMode": 0o20666 }]),
+            ),
         ];
         for v in good {
             assert_eq!(paths_of(&v), Vec::<String>::new(), "{v}");
@@ -1148,6 +1163,13 @@ mod tests {
             (
                 with("/linux/devices", json!([{ "path": "/dev/x", "type": "a" }])),
                 "linux.devices[0].type",
+            ),
+            (
+                with(
+                    "/linux/devices",
+                    json!([{ "path": "/dev/x", "type": "c", "major": 1, "minor": 3, "fileMode": 0o60666 }]),
+                ),
+                "linux.devices[0].fileMode",
             ),
             (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
             (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
