@@ -11,6 +11,7 @@ use crate::spec::ValidSpec;
 use crate::sys::mount as sys;
 use crate::sys::SysError;
 
+mod copyup;
 mod devices;
 mod mountinfo;
 mod mounts;

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 
+use super::copyup;
 use super::options::{self, MountOptions};
 use super::paths::{create_in_root, open_in_root, Create};
 use super::{mountinfo, sys_err, RootfsError};
@@ -195,9 +196,24 @@ fn mount_fs(
     typ: &str,
 ) -> Result<(), RootfsError> {
     let fd = dest_fd(root, entry, Create::Dir)?;
+    if entry.opts.copy_up && typ != "tmpfs" {
+        return Err(RootfsError::Invalid {
+            what: entry.what.clone(),
+            reason: format!("tmpcopyup needs a tmpfs, not {typ}"),
+        });
+    }
+    // Opened before the mount, this fd keeps naming the image's directory beneath it.
+    let image_dir = match entry.opts.copy_up {
+        true => Some(copyup::open_dir(fd.as_fd(), Path::new(".")).map_err(sys_err(&entry.what))?),
+        false => None,
+    };
     let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
     sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data)
         .map_err(sys_err(&entry.what))?;
+    if let Some(image_dir) = image_dir {
+        let tmpfs = reopen(root, entry)?;
+        copyup::copy_tree(image_dir, tmpfs.as_fd(), entry.dest).map_err(sys_err(&entry.what))?;
+    }
     propagate(root, entry)
 }
 

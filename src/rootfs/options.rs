@@ -14,6 +14,8 @@ pub(crate) struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the kernel flags do not know, joined with `,` for the filesystem.
     pub data: String,
+    /// `tmpcopyup`: fill a new tmpfs with what the image has at its mount point.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -23,6 +25,7 @@ impl Default for MountOptions {
             cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: String::new(),
+            copy_up: false,
         }
     }
 }
@@ -31,6 +34,7 @@ enum Effect {
     Set(MsFlags),
     Clear(MsFlags),
     Propagate(MsFlags),
+    CopyUp,
     Nothing,
 }
 
@@ -70,6 +74,7 @@ fn effect(option: &str) -> Option<Effect> {
         "rslave" => Propagate(MsFlags::MS_SLAVE | MsFlags::MS_REC),
         "unbindable" => Propagate(MsFlags::MS_UNBINDABLE),
         "runbindable" => Propagate(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
+        "tmpcopyup" => CopyUp,
         _ => return None,
     })
 }
@@ -109,6 +114,7 @@ pub const KNOWN: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -128,6 +134,7 @@ pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
                 out.cleared.insert(f);
             }
             Some(Effect::Propagate(f)) => out.propagation.push(f),
+            Some(Effect::CopyUp) => out.copy_up = true,
             Some(Effect::Nothing) => {}
             None => data.push(option),
         }

@@ -23,6 +23,7 @@ mod namespaces;
 mod podman;
 mod run;
 mod seccomp;
+mod tmpcopyup;
 mod trace;
 mod tty;
 mod vm;
