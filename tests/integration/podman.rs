@@ -145,6 +145,16 @@ impl Podman {
         }
     }
 
+    /// The memory limit of container `id`'s cgroup (v1 or v2), in bytes.
+    fn memory_limit(&self, id: &str) -> u64 {
+        let leaf = format!("berth-test/{}/libpod-{id}", self.cgroup);
+        let v1 = Path::new("/sys/fs/cgroup/memory").join(&leaf).join("memory.limit_in_bytes");
+        let v2 = Path::new("/sys/fs/cgroup").join(&leaf).join("memory.max");
+        let path = if v1.exists() { v1 } else { v2 };
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.trim().parse().unwrap_or_else(|_| panic!("{}: {text:?}", path.display()))
+    }
+
     fn import_busybox(&self) {
         let rootfs = self.env.dir.join("image-rootfs");
         build_rootfs(&rootfs);
@@ -269,6 +279,15 @@ fn podman_run_rm_prints_output_and_exit_codes() {
     assert_eq!(out.code(), 126, "{out:#?}");
     assert!(out.stderr.contains("permission denied"), "{out:#?}");
 
+    // --read-only: tmpfs mounts with tmpcopyup; --device: the host node's mode, type bits
+    // included.
+    let script = "touch /x 2>/dev/null || echo root-is-read-only; echo hi > /scratch/f; \
+                  cat /scratch/f; ls /run >/dev/null && [ -c /dev/mynull ] && echo char-device";
+    let device = ["--read-only", "--tmpfs", "/scratch", "--device", "/dev/null:/dev/mynull"];
+    let out = p.run(&[&["--rm"][..], &device, &[IMAGE, "sh", "-c", script]].concat());
+    out.ok();
+    assert_eq!(out.stdout, "root-is-read-only\nhi\nchar-device\n", "{out:#?}");
+
     let left = p.podman(&["ps", "--all", "--quiet"]);
     assert_eq!(left.ok().stdout.trim(), "", "podman kept containers");
     assert!(p.runtime_state_dirs().is_empty(), "state left: {:?}", p.runtime_state_dirs());
@@ -313,7 +332,7 @@ fn podman_detached_exec_top_stop_rm() {
 }
 
 #[test]
-fn podman_pause_and_unpause() {
+fn podman_pause_unpause_and_update() {
     let p = Podman::new("podpause");
     let out = p.run(&["-d", "--name", "c", IMAGE, "sleep", "1000"]);
     out.ok();
@@ -324,6 +343,9 @@ fn podman_pause_and_unpause() {
     p.podman(&["unpause", "c"]).ok();
     assert_eq!(p.inspect("c", "{{.State.Status}}"), "running");
     assert_eq!(p.runtime_state(&id)["status"], "running");
+    // `update --resources=FILE ID`.
+    p.podman(&["update", "--memory", "64m", "c"]).ok();
+    assert_eq!(p.memory_limit(&id), 64 << 20);
     p.podman(&["rm", "--force", "--time", "0", "c"]).ok();
     assert!(p.runtime_state_dirs().is_empty(), "state left: {:?}", p.runtime_state_dirs());
 }
