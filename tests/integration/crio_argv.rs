@@ -170,6 +170,19 @@ fn conmon_and_crio_argv_with_separate_values() {
     assert_eq!(out.code(), 3, "{out:#?}");
     assert_eq!(out.stdout, "exec-says-hi\n");
 
+    // With tty: true and no console socket (CRI-O gives the runtime a pty as stdio), the
+    // runtime copies the process's terminal to its own stdout.
+    let tty = process_file(&env, &b, &["sh", "-c", "tty; echo on-a-tty"]);
+    let mut with_tty: Value = serde_json::from_str(&fs::read_to_string(&tty).unwrap()).unwrap();
+    with_tty["terminal"] = json!(true);
+    fs::write(&tty, with_tty.to_string()).unwrap();
+    let out = raw(&env, &["--root", &root, "exec", "--process", tty.to_str().unwrap(), &id], None);
+    out.ok();
+    assert!(
+        out.stdout.starts_with("/dev/pts/") && out.stdout.ends_with("on-a-tty\r\n"),
+        "{out:#?}"
+    );
+
     // conmon's exec shape, detached.
     let bg = process_file(&env, &b, &["sleep", "1000"]);
     let exec_pid_file = env.dir.join("a-exec.pid");
