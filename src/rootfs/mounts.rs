@@ -203,9 +203,10 @@ fn mount_fs(
         });
     }
     // Opened before the mount, this fd keeps naming the image's directory beneath it.
-    let image_dir = match entry.opts.copy_up {
-        true => Some(copyup::open_dir(fd.as_fd(), Path::new(".")).map_err(sys_err(&entry.what))?),
-        false => None,
+    let image_dir = if entry.opts.copy_up {
+        Some(copyup::open_dir(fd.as_fd(), Path::new(".")).map_err(sys_err(&entry.what))?)
+    } else {
+        None
     };
     let data = Some(entry.opts.data.as_str()).filter(|d| !d.is_empty());
     sys::mount_on(Some(source), fd.as_fd(), entry.dest, Some(typ), entry.opts.flags, data)
