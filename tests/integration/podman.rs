@@ -70,7 +70,13 @@ impl Podman {
     }
 
     /// `podman <global flags> args…` inside the private mount namespace.
+    #[track_caller]
     fn podman(&self, args: &[&str]) -> Out {
+        self.try_podman(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Podman::podman`], but a hang is an `Err` (for `Drop`, which must not panic).
+    fn try_podman(&self, args: &[&str]) -> Result<Out, String> {
         let dir = &self.env.dir;
         let n = self.env.id("podman");
         let stdout = dir.join(format!("{n}.out"));
@@ -99,7 +105,7 @@ impl Podman {
             .stdout(fs::File::create(&stdout).unwrap())
             .stderr(fs::File::create(&stderr).unwrap());
         let cmdline = format!("podman {}", args.join(" "));
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmdline}: {e}"));
+        let child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
         finish(child, &cmdline, &stdout, &stderr)
     }
 
@@ -175,7 +181,7 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         // podman stops what it started: conmon, the containers, the runtime's state.
-        let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
+        let _ = self.try_podman(&["rm", "--all", "--force", "--time", "0"]);
         // Anything still in the private namespace was started by this test: end it by pid.
         let ns = mount_ns(self.holder.id() as i32);
         for pid in pids_in_mount_ns(ns).into_iter().filter(|p| *p != self.holder.id() as i32) {
@@ -212,23 +218,23 @@ fn hold_private_mounts() -> Child {
 }
 
 /// Waits (at most 60 s) for a podman command; podman may take a while on a busy host.
-fn finish(mut child: Child, cmdline: &str, stdout: &Path, stderr: &Path) -> Out {
+fn finish(mut child: Child, cmdline: &str, stdout: &Path, stderr: &Path) -> Result<Out, String> {
     let mut status = None;
     wait_for(Duration::from_secs(60), || {
-        status = child.try_wait().expect("try_wait");
+        status = child.try_wait().ok().flatten();
         status.is_some()
     });
-    let status = status.unwrap_or_else(|| {
+    let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("{cmdline} did not finish within 60 s")
-    });
-    Out {
+        return Err(format!("{cmdline} did not finish within 60 s"));
+    };
+    Ok(Out {
         cmdline: cmdline.to_string(),
         status,
         stdout: fs::read_to_string(stdout).unwrap_or_default(),
         stderr: fs::read_to_string(stderr).unwrap_or_default(),
-    }
+    })
 }
 
 /// The inode of `pid`'s mount namespace.
