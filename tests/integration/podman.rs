@@ -3,11 +3,12 @@
 //! `stop` + `rm`, `pause`/`unpause`, and `run -t` through conmon's console socket.
 //!
 //! podman calls the runtime without `--root`, so berth keeps its state in its default
-//! `/run/berth`, and podman writes /run/containers, /var/lib/containers/cache and /var/tmp
-//! whatever its flags say. Every podman command therefore runs (via nsenter) in one private
-//! mount namespace per test, held by a `sleep` this test starts, with tmpfs over /run,
-//! /var/lib and /var/tmp; its storage, run and tmp dirs are in the test's temp dir, and its
-//! cgroups under /berth-test/<unique> (`--cgroup-parent`), removed at the end.
+//! `/run/berth`, and podman writes /run/containers and /var/lib/containers/cache whatever its
+//! flags say. Every podman command therefore runs (via nsenter) in one private mount
+//! namespace per test, held by a `sleep` this test starts, with tmpfs over /run and
+//! /var/lib/containers (all of /var/lib where that does not exist yet); its storage, run,
+//! tmp and image-copy dirs are in the test's temp dir, and its cgroups under
+//! /berth-test/<unique> (`--cgroup-parent`), removed at the end.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -27,11 +28,24 @@ const IMAGE: &str = "localhost/berth-busybox:test";
 /// conmon's hard nproc of 32768); podman's default of 1048576 fails with every runtime.
 const ULIMITS: &[&str] = &["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
-/// The [engine] part of containers.conf the README shows: berth is a runtime that writes
-/// JSON error records, so podman reads the error from its `--log`.
-const CONTAINERS_CONF: &str = r#"[engine]
-runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "berth"]
-"#;
+/// containers.conf: the `runtime_supports_json` line the README shows (berth writes JSON
+/// error records, so podman reads a create's error from its `--log`), and image copies in
+/// the test's temp dir instead of /var/tmp.
+fn containers_conf(tmp: &Path) -> String {
+    format!(
+        "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"runsc\", \"krun\", \"berth\"]\n\
+         image_copy_tmp_dir = \"{}\"\n",
+        tmp.display()
+    )
+}
+
+/// The host directories covered by a tmpfs in the private namespace: berth's default root
+/// and podman's run dirs under /run, and podman's blob cache in /var/lib/containers (or all
+/// of /var/lib, where podman would create that directory on the host).
+fn covered_dirs() -> [&'static str; 2] {
+    let containers = Path::new("/var/lib/containers");
+    ["/run", if containers.is_dir() { "/var/lib/containers" } else { "/var/lib" }]
+}
 
 /// podman in a private mount namespace with its own storage, and a container cgroup parent.
 struct Podman {
@@ -54,7 +68,12 @@ impl Podman {
                 .is_ok_and(|s| s.success());
             assert!(found, "{tool} is needed for the podman tests (.ci/run installs it)");
         }
-        fs::write(env.dir.join("containers.conf"), CONTAINERS_CONF).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        for path in [env.dir.as_path(), bin().as_path(), cwd.as_path()] {
+            let hidden = covered_dirs().into_iter().find(|d| path.starts_with(d));
+            assert!(hidden.is_none(), "{} would be hidden by the tmpfs over {hidden:?}: run the podman tests with the checkout and TMPDIR elsewhere", path.display());
+        }
+        fs::write(env.dir.join("containers.conf"), containers_conf(&env.dir)).unwrap();
         // The flags name the storage too; this keeps the host's storage.conf out of the way.
         let storage = format!(
             "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
@@ -196,13 +215,14 @@ impl Drop for Podman {
     }
 }
 
-/// Starts `sleep` in a new mount namespace with tmpfs over /run, /var/lib and /var/tmp, and
+/// Starts `sleep` in a new mount namespace with a tmpfs over each of [`covered_dirs`], and
 /// returns once the mounts are in place.
 fn hold_private_mounts() -> Child {
-    let script = "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && \
-                  mount -t tmpfs tmpfs /var/tmp && echo ready && exec sleep infinity";
+    let mounts: Vec<String> =
+        covered_dirs().iter().map(|d| format!("mount -t tmpfs tmpfs {d} && ")).collect();
+    let script = format!("{}echo ready && exec sleep infinity", mounts.concat());
     let mut child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c", script])
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
