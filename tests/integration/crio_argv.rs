@@ -43,6 +43,49 @@ fn raw(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Out {
     }
 }
 
+/// Runs the binary with `args` in a new session whose controlling terminal is a fresh pty
+/// (as CRI-O's exec with a tty does); its exit code and everything read from the pty.
+fn on_a_pty(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let stdio = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().unwrap());
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(stdio(&pty.slave)).stdout(stdio(&pty.slave)).stderr(stdio(&pty.slave));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawning the runtime on a pty");
+    // The command keeps its copies of the slave: only the child may hold one now.
+    drop(cmd);
+    drop(pty.slave);
+    let status = child.wait().unwrap();
+    // Every writer is gone now: read to EIO, or give up after a while if one is not.
+    let flags = nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let mut master = fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => break,
+        }
+    }
+    (status.code(), String::from_utf8_lossy(&seen).into_owned())
+}
+
 /// `/sys/fs/cgroup[/pids]/berth-test/<cg>/pids.max`, on v1 and v2 hosts.
 fn pids_max(cg: &str) -> String {
     let v1 = PathBuf::from(format!("/sys/fs/cgroup/pids/berth-test/{cg}/pids.max"));
@@ -170,18 +213,16 @@ fn conmon_and_crio_argv_with_separate_values() {
     assert_eq!(out.code(), 3, "{out:#?}");
     assert_eq!(out.stdout, "exec-says-hi\n");
 
-    // With tty: true and no console socket (CRI-O gives the runtime a pty as stdio), the
-    // runtime copies the process's terminal to its own stdout.
+    // With tty: true and no console socket, CRI-O runs the runtime on a pty of its own
+    // (its controlling terminal) and the runtime relays the process's terminal to it.
     let tty = process_file(&env, &b, &["sh", "-c", "tty; echo on-a-tty"]);
     let mut with_tty: Value = serde_json::from_str(&fs::read_to_string(&tty).unwrap()).unwrap();
     with_tty["terminal"] = json!(true);
     fs::write(&tty, with_tty.to_string()).unwrap();
-    let out = raw(&env, &["--root", &root, "exec", "--process", tty.to_str().unwrap(), &id], None);
-    out.ok();
-    assert!(
-        out.stdout.starts_with("/dev/pts/") && out.stdout.ends_with("on-a-tty\r\n"),
-        "{out:#?}"
-    );
+    let (code, seen) =
+        on_a_pty(&["--root", &root, "exec", "--process", tty.to_str().unwrap(), &id]);
+    assert_eq!(code, Some(0), "{seen:?}");
+    assert!(seen.contains("/dev/pts/") && seen.contains("on-a-tty\r"), "{seen:?}");
 
     // conmon's exec shape, detached.
     let bg = process_file(&env, &b, &["sleep", "1000"]);

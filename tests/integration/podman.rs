@@ -3,11 +3,12 @@
 //! `stop` + `rm`, `pause`/`unpause`, and `run -t` through conmon's console socket.
 //!
 //! podman calls the runtime without `--root`, so berth keeps its state in its default
-//! `/run/berth`, and podman writes /run/containers, /var/lib/containers/cache and /var/tmp
-//! whatever its flags say. Every podman command therefore runs (via nsenter) in one private
-//! mount namespace per test, held by a `sleep` this test starts, with tmpfs over /run,
-//! /var/lib and /var/tmp; its storage, run and tmp dirs are in the test's temp dir, and its
-//! cgroups under /berth-test/<unique> (`--cgroup-parent`), removed at the end.
+//! `/run/berth`, and podman writes /run/containers and /var/lib/containers/cache whatever its
+//! flags say. Every podman command therefore runs (via nsenter) in one private mount
+//! namespace per test, held by a `sleep` this test starts, with tmpfs over /run and
+//! /var/lib/containers (all of /var/lib where that does not exist yet); its storage, run,
+//! tmp and image-copy dirs are in the test's temp dir, and its cgroups under
+//! /berth-test/<unique> (`--cgroup-parent`), removed at the end.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -27,11 +28,24 @@ const IMAGE: &str = "localhost/berth-busybox:test";
 /// conmon's hard nproc of 32768); podman's default of 1048576 fails with every runtime.
 const ULIMITS: &[&str] = &["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
-/// The [engine] part of containers.conf the README shows: berth is a runtime that writes
-/// JSON error records, so podman reads the error from its `--log`.
-const CONTAINERS_CONF: &str = r#"[engine]
-runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "berth"]
-"#;
+/// containers.conf: the `runtime_supports_json` line the README shows (berth writes JSON
+/// error records, so podman reads a create's error from its `--log`), and image copies in
+/// the test's temp dir instead of /var/tmp.
+fn containers_conf(tmp: &Path) -> String {
+    format!(
+        "[engine]\nruntime_supports_json = [\"crun\", \"runc\", \"kata\", \"runsc\", \"krun\", \"berth\"]\n\
+         image_copy_tmp_dir = \"{}\"\n",
+        tmp.display()
+    )
+}
+
+/// The host directories covered by a tmpfs in the private namespace: berth's default root
+/// and podman's run dirs under /run, and podman's blob cache in /var/lib/containers (or all
+/// of /var/lib, where podman would create that directory on the host).
+fn covered_dirs() -> [&'static str; 2] {
+    let containers = Path::new("/var/lib/containers");
+    ["/run", if containers.is_dir() { "/var/lib/containers" } else { "/var/lib" }]
+}
 
 /// podman in a private mount namespace with its own storage, and a container cgroup parent.
 struct Podman {
@@ -54,7 +68,12 @@ impl Podman {
                 .is_ok_and(|s| s.success());
             assert!(found, "{tool} is needed for the podman tests (.ci/run installs it)");
         }
-        fs::write(env.dir.join("containers.conf"), CONTAINERS_CONF).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        for path in [env.dir.as_path(), bin().as_path(), cwd.as_path()] {
+            let hidden = covered_dirs().into_iter().find(|d| path.starts_with(d));
+            assert!(hidden.is_none(), "{} would be hidden by the tmpfs over {hidden:?}: run the podman tests with the checkout and TMPDIR elsewhere", path.display());
+        }
+        fs::write(env.dir.join("containers.conf"), containers_conf(&env.dir)).unwrap();
         // The flags name the storage too; this keeps the host's storage.conf out of the way.
         let storage = format!(
             "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
@@ -70,7 +89,13 @@ impl Podman {
     }
 
     /// `podman <global flags> args…` inside the private mount namespace.
+    #[track_caller]
     fn podman(&self, args: &[&str]) -> Out {
+        self.try_podman(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Podman::podman`], but a hang is an `Err` (for `Drop`, which must not panic).
+    fn try_podman(&self, args: &[&str]) -> Result<Out, String> {
         let dir = &self.env.dir;
         let n = self.env.id("podman");
         let stdout = dir.join(format!("{n}.out"));
@@ -99,7 +124,7 @@ impl Podman {
             .stdout(fs::File::create(&stdout).unwrap())
             .stderr(fs::File::create(&stderr).unwrap());
         let cmdline = format!("podman {}", args.join(" "));
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmdline}: {e}"));
+        let child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
         finish(child, &cmdline, &stdout, &stderr)
     }
 
@@ -175,7 +200,7 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         // podman stops what it started: conmon, the containers, the runtime's state.
-        let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
+        let _ = self.try_podman(&["rm", "--all", "--force", "--time", "0"]);
         // Anything still in the private namespace was started by this test: end it by pid.
         let ns = mount_ns(self.holder.id() as i32);
         for pid in pids_in_mount_ns(ns).into_iter().filter(|p| *p != self.holder.id() as i32) {
@@ -190,13 +215,14 @@ impl Drop for Podman {
     }
 }
 
-/// Starts `sleep` in a new mount namespace with tmpfs over /run, /var/lib and /var/tmp, and
+/// Starts `sleep` in a new mount namespace with a tmpfs over each of [`covered_dirs`], and
 /// returns once the mounts are in place.
 fn hold_private_mounts() -> Child {
-    let script = "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib && \
-                  mount -t tmpfs tmpfs /var/tmp && echo ready && exec sleep infinity";
+    let mounts: Vec<String> =
+        covered_dirs().iter().map(|d| format!("mount -t tmpfs tmpfs {d} && ")).collect();
+    let script = format!("{}echo ready && exec sleep infinity", mounts.concat());
     let mut child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c", script])
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -212,23 +238,23 @@ fn hold_private_mounts() -> Child {
 }
 
 /// Waits (at most 60 s) for a podman command; podman may take a while on a busy host.
-fn finish(mut child: Child, cmdline: &str, stdout: &Path, stderr: &Path) -> Out {
+fn finish(mut child: Child, cmdline: &str, stdout: &Path, stderr: &Path) -> Result<Out, String> {
     let mut status = None;
     wait_for(Duration::from_secs(60), || {
-        status = child.try_wait().expect("try_wait");
+        status = child.try_wait().ok().flatten();
         status.is_some()
     });
-    let status = status.unwrap_or_else(|| {
+    let Some(status) = status else {
         let _ = child.kill();
         let _ = child.wait();
-        panic!("{cmdline} did not finish within 60 s")
-    });
-    Out {
+        return Err(format!("{cmdline} did not finish within 60 s"));
+    };
+    Ok(Out {
         cmdline: cmdline.to_string(),
         status,
         stdout: fs::read_to_string(stdout).unwrap_or_default(),
         stderr: fs::read_to_string(stderr).unwrap_or_default(),
-    }
+    })
 }
 
 /// The inode of `pid`'s mount namespace.
