@@ -167,7 +167,7 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
             become_root()?;
         }
         namespaces::unshare(namespaces::new_namespace_flags(spec, &[NamespaceKind::User]))?;
-        namespaces::write_time_offsets(&spec.time_offsets)?;
+        write_time_offsets(spec)?;
         match clone_fork(0)? {
             Forked::Child => Init { joined: &[], stage: Stage::Second, ..init }.run(),
             Forked::Parent(pid) => {
@@ -186,6 +186,25 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
     };
     // SAFETY: leave the clone without running the parent's destructors.
     unsafe { libc::_exit(code) }
+}
+
+/// Writes `linux.timeOffsets` for the time namespace just unshared. The switch to the user
+/// namespace's root made this process non-dumpable, which leaves its /proc files owned by
+/// the host's root and so unwritable from inside: dumpable only for the write.
+fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
+    let in_user_ns = spec.namespace(NamespaceKind::User).is_some();
+    let dumpable = |on: bool| {
+        prctl::set_dumpable(on).map_err(|errno| {
+            let errno = nix::errno::Errno::from_raw(errno);
+            crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", on.to_string(), errno)
+        })
+    };
+    if in_user_ns && !spec.time_offsets.is_empty() {
+        dumpable(true)?;
+        namespaces::write_time_offsets(&spec.time_offsets)?;
+        return dumpable(false);
+    }
+    namespaces::write_time_offsets(&spec.time_offsets)
 }
 
 /// A failure while following the init, with the init's pid when it was known.

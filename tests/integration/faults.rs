@@ -171,7 +171,7 @@ enum ClonePath {
     Plain,
     /// A new user namespace: the parent writes the id maps.
     UserNs,
-    /// Time offsets: a first stage unshares and forks the init.
+    /// Time offsets (and a user namespace): a first stage unshares and forks the init.
     TwoStage,
 }
 
@@ -183,7 +183,7 @@ fn bundle(env: &TestEnv, cgroup: &str, path: ClonePath) -> PathBuf {
             "/hooks",
             json!({ "createRuntime": hook, "createContainer": hook, "startContainer": hook }),
         );
-    if path == ClonePath::UserNs {
+    if path != ClonePath::Plain {
         cfg = cfg.user_namespace(100000, 65536);
     }
     if path == ClonePath::TwoStage {
@@ -191,7 +191,7 @@ fn bundle(env: &TestEnv, cgroup: &str, path: ClonePath) -> PathBuf {
         cfg = cfg.set("/linux/timeOffsets", json!({ "monotonic": { "secs": 1, "nanosecs": 0 } }));
     }
     let bundle = env.bundle(&cfg);
-    if path == ClonePath::UserNs {
+    if path != ClonePath::Plain {
         chown_tree(&bundle.join("rootfs"), 100000, 100000);
     }
     bundle
@@ -230,13 +230,13 @@ fn fail_each_point(path: ClonePath) {
     let bundle = bundle(&env, &cgroup, path);
     let b = bundle.to_str().unwrap();
     let (create_points, run_points) = points_of(&env, &bundle);
-    let expected = match path {
-        ClonePath::Plain => None,
-        ClonePath::UserNs => Some("writing id maps"),
-        ClonePath::TwoStage => Some("receiving the init's pid"),
+    let expected: &[&str] = match path {
+        ClonePath::Plain => &[],
+        ClonePath::UserNs => &["writing id maps"],
+        ClonePath::TwoStage => &["writing id maps", "receiving the init's pid"],
     };
-    if let Some(expected) = expected {
-        assert!(create_points.iter().any(|p| p.name == expected), "{create_points:?}");
+    for expected in expected {
+        assert!(create_points.iter().any(|p| p.name == *expected), "{create_points:?}");
     }
     assert_nothing_left(&env, &cgroup, "after the traced run");
     let pid_file = env.dir.join("create.pid");

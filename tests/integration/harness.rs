@@ -124,6 +124,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The command's pid, to look at it in /proc while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("already waited").id()
+    }
+
     /// What the command has written to stdout so far.
     pub fn stdout_so_far(&self) -> String {
         fs::read_to_string(&self.stdout).unwrap_or_default()

@@ -109,3 +109,25 @@ fn oom_score_adj_applies_in_a_user_namespace() {
     assert_eq!(out.code(), 0, "{out:#?}");
     assert_eq!(out.stdout.trim(), "234", "{out:#?}");
 }
+
+#[test]
+fn time_namespace_offsets_apply_in_a_new_user_namespace() {
+    let env = TestEnv::new("timensuser");
+    let mut cfg = Config::sh("cat /proc/uptime").user_namespace(100000, 65536);
+    cfg.0["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "time" }));
+    let cfg =
+        cfg.set("/linux/timeOffsets", json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } }));
+    let bundle = env.bundle(&cfg);
+    crate::harness::chown_tree(&bundle.join("rootfs"), 100000, 100000);
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("k")]);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    let inside: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
+    let host: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(inside >= 1_000_000.0 && inside <= host + 1_000_000.0, "host {host}, inside {inside}");
+}

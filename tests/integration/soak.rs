@@ -177,3 +177,51 @@ fn long_soak() {
         check_and_report(before, after, &memory, "soak 1000+300");
     }
 }
+
+/// The descriptors above stdio of `pid`: number and target.
+fn descriptors(pid: u32) -> Vec<(i32, String)> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_str()?.parse::<i32>().ok().filter(|fd| *fd > 2)?;
+            Some((fd, fs::read_link(e.path()).ok()?.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// The one long-lived runtime process, a foreground `run`, holds nothing of the setup while
+/// it waits: no exec.fifo, sync socket, namespace, directory or state file — only stdio and
+/// what the wait itself uses.
+#[test]
+fn foreground_run_keeps_no_setup_descriptors() {
+    if reference_runc() {
+        return; // runc's Go runtime holds its own descriptors (epoll, pipes).
+    }
+    let env = TestEnv::new("runfds");
+    let probe = env.probe_dir();
+    let cfg = Config::sh("touch /probe/up; exec sleep 1000").probe(&probe);
+    let bundle = env.bundle(&cfg);
+    let id = env.id("c");
+    let run = env.spawn(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let up =
+        crate::harness::wait_for(crate::harness::COMMAND_TIMEOUT, || probe.join("up").exists());
+    assert!(up, "the container never ran: {}", run.stdout_so_far());
+    env.pid_of(&id);
+    let runtime = run.pid();
+    // Whatever this test process passes to every child (e.g. a jobserver pipe) is not berth's.
+    let mut plain = Command::new("sleep").arg("1000").spawn().unwrap();
+    let inherited = descriptors(plain.id());
+    plain.kill().unwrap();
+    plain.wait().unwrap();
+    let fds: Vec<String> = descriptors(runtime)
+        .into_iter()
+        .filter(|fd| !inherited.contains(fd))
+        .map(|(_, target)| target)
+        .collect();
+    let expected = |target: &String| target.starts_with("anon_inode:[signalfd]");
+    assert!(fds.iter().all(expected), "run {runtime} holds more than its signalfd: {fds:?}");
+    assert_eq!(fds.len(), 1, "run {runtime}: {fds:?}");
+    env.kill(&id, Some("KILL"));
+    assert_eq!(run.wait().code(), 137);
+}
