@@ -37,7 +37,7 @@ FAULT_TARGET := target/faults
 
 test: build
 	$(CARGO) build --release --features fault-injection --target-dir $(FAULT_TARGET)
-	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/release/berth \
+	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/$(HOST_TRIPLE)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
