@@ -186,9 +186,11 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
 }
 
 fn build_process(p: &Process) -> Result<ValidProcess, SpecError> {
+    // Without `capabilities` the process gets none, as with runc: keeping the runtime's own
+    // (nearly all) would make an unconfigured container as strong as the host's root.
     let capabilities = match p.capabilities() {
         Some(c) => Some(capability_sets(c)?),
-        None => None,
+        None => Some(CapabilitySets::default()),
     };
     let console_size = p.console_size().map(|b| ConsoleSize {
         height: u16::try_from(b.height()).unwrap_or(u16::MAX),

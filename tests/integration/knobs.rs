@@ -131,3 +131,16 @@ fn time_namespace_offsets_apply_in_a_new_user_namespace() {
         .unwrap();
     assert!(inside >= 1_000_000.0 && inside <= host + 1_000_000.0, "host {host}, inside {inside}");
 }
+
+#[test]
+fn no_capabilities_in_the_config_means_none_in_the_container() {
+    let env = TestEnv::new("nocaps");
+    let mut cfg = Config::sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status");
+    cfg.0["process"].as_object_mut().unwrap().remove("capabilities");
+    let lines = run_lines(&env, cfg);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for line in &lines {
+        // runc gives a process without `capabilities` empty sets, as the spec's absent field reads.
+        assert!(line.ends_with("0000000000000000"), "{lines:?}");
+    }
+}
