@@ -37,6 +37,7 @@ fn run_args(ctd: &Containerd, flags: &[&str], id: &str, command: &[&str]) -> Vec
     args
 }
 
+/// Borrows owned arguments for `Containerd::ctr`.
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
