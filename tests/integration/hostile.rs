@@ -332,13 +332,19 @@ fn processes_naming(id: &str) -> Vec<String> {
     found
 }
 
-/// Descriptors of other processes that point into `dir`.
+/// Descriptors of other processes that point into `dir`. A child another test thread has
+/// forked but not yet exec'd still holds copies of this process's descriptors (and still
+/// runs this test binary): skipped.
 fn descriptors_into(dir: &Path) -> Vec<String> {
     let me = std::process::id().to_string();
+    let my_exe = fs::read_link("/proc/self/exe").ok();
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if fs::read_link(entry.path().join("exe")).ok() == my_exe {
             continue;
         }
         let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
