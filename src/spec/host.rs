@@ -17,6 +17,9 @@ use super::SpecError;
 /// The list of active LSMs (securityfs).
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 
+/// The filesystem of namespace files (`NSFS_MAGIC` of linux/magic.h).
+const NSFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x6e73_6673);
+
 /// NS_GET_NSTYPE, `_IO(0xb7, 0x3)`: the CLONE_NEW* type of a namespace file.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
@@ -121,6 +124,18 @@ fn check_namespace_paths(spec: &Spec, found: &mut Vec<SpecError>) {
     for (i, ns) in namespaces.into_iter().flatten().enumerate() {
         let Some(path) = ns.path().as_ref().filter(|p| p.is_absolute()) else { continue };
         let at = format!("linux.namespaces[{i}].path");
+        // statfs first: opening a FIFO or a device the config names could block or act.
+        match nix::sys::statfs::statfs(path) {
+            Err(e) => {
+                found.push(problem(at, format!("{}: {e}", path.display())));
+                continue;
+            }
+            Ok(fs) if fs.filesystem_type() != NSFS_MAGIC => {
+                found.push(problem(at, format!("{} is not a namespace file", path.display())));
+                continue;
+            }
+            Ok(_) => {}
+        }
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) => {
