@@ -204,8 +204,8 @@ fn path_cases(t: &mut Table) {
     t.config("hookmissing", "hooks.createRuntime[0].path", |v| {
         v["hooks"] = json!({ "createRuntime": [{ "path": "/no/such/hook" }] })
     });
-    t.config("hooknotexec", "hooks.poststart[0].path", |v| {
-        v["hooks"] = json!({ "poststart": [{ "path": "/etc/passwd" }] })
+    t.config("hooknotexec", "hooks.createContainer[0].path", |v| {
+        v["hooks"] = json!({ "createContainer": [{ "path": "/etc/passwd" }] })
     });
 }
 
