@@ -17,6 +17,9 @@ use super::SpecError;
 /// The list of active LSMs (securityfs).
 const LSM_LIST: &str = "/sys/kernel/security/lsm";
 
+/// The filesystem of namespace files (`NSFS_MAGIC` of linux/magic.h).
+const NSFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x6e73_6673);
+
 /// NS_GET_NSTYPE, `_IO(0xb7, 0x3)`: the CLONE_NEW* type of a namespace file.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
 
@@ -49,12 +52,13 @@ pub(super) fn problems(spec: &Spec, bundle: &Path) -> Vec<SpecError> {
 }
 
 /// What works but may not do what the author meant: syscall names this libseccomp does not
-/// know (skipped, as runc skips them).
+/// know (skipped, as runc skips them), and poststart/poststop programs that will fail.
 pub(super) fn warnings(spec: &Spec) -> Vec<SpecError> {
-    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
+    warn_hook_programs(spec, &mut found);
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return found;
+    };
     for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
         for (j, name) in rule.names().iter().enumerate() {
             if !crate::seccomp::syscall_known(name) {
@@ -121,6 +125,18 @@ fn check_namespace_paths(spec: &Spec, found: &mut Vec<SpecError>) {
     for (i, ns) in namespaces.into_iter().flatten().enumerate() {
         let Some(path) = ns.path().as_ref().filter(|p| p.is_absolute()) else { continue };
         let at = format!("linux.namespaces[{i}].path");
+        // statfs first: opening a FIFO or a device the config names could block or act.
+        match nix::sys::statfs::statfs(path) {
+            Err(e) => {
+                found.push(problem(at, format!("{}: {e}", path.display())));
+                continue;
+            }
+            Ok(fs) if fs.filesystem_type() != NSFS_MAGIC => {
+                found.push(problem(at, format!("{} is not a namespace file", path.display())));
+                continue;
+            }
+            Ok(_) => {}
+        }
         let file = match std::fs::File::open(path) {
             Ok(file) => file,
             Err(e) => {
@@ -185,7 +201,8 @@ fn check_lsms(spec: &Spec, found: &mut Vec<SpecError>) {
     }
 }
 
-/// Hooks run in the runtime's mount namespace must name an executable file on the host.
+/// Hooks that abort create when they fail (prestart, createRuntime, createContainer, which
+/// berth runs before pivot_root) must name an executable file on the host.
 fn check_hook_programs(spec: &Spec, found: &mut Vec<SpecError>) {
     let Some(hooks) = spec.hooks() else { return };
     #[allow(deprecated)]
@@ -193,8 +210,21 @@ fn check_hook_programs(spec: &Spec, found: &mut Vec<SpecError>) {
         ("prestart", hooks.prestart()),
         ("createRuntime", hooks.create_runtime()),
         ("createContainer", hooks.create_container()),
-        ("poststart", hooks.poststart()),
     ];
+    hook_program_problems(&lists, found);
+}
+
+/// A failing poststart or poststop hook only earns a warning (runtime spec), so a missing
+/// program there is a warning too.
+fn warn_hook_programs(spec: &Spec, found: &mut Vec<SpecError>) {
+    let Some(hooks) = spec.hooks() else { return };
+    let lists = [("poststart", hooks.poststart()), ("poststop", hooks.poststop())];
+    hook_program_problems(&lists, found);
+}
+
+type HookList<'a> = (&'a str, &'a Option<Vec<oci_spec::runtime::Hook>>);
+
+fn hook_program_problems(lists: &[HookList], found: &mut Vec<SpecError>) {
     for (name, list) in lists {
         for (i, hook) in list.iter().flatten().enumerate() {
             let path = hook.path();
@@ -351,10 +381,13 @@ mod tests {
         std::fs::write(&plain, "").unwrap();
         let v = json!({ "ociVersion": "1.2.0", "hooks": {
             "prestart": [{ "path": "/bin/true" }, { "path": plain }],
-            "poststart": [{ "path": "/nonexistent/hook" }],
+            "createContainer": [{ "path": "/nonexistent/hook" }],
             "poststop": [{ "path": "/nonexistent/hook" }]
         } });
-        assert_eq!(host_paths(v), ["hooks.prestart[1].path", "hooks.poststart[0].path"]);
+        let spec = serde_json::from_value(v.clone()).unwrap();
+        let warned: Vec<String> = super::warnings(&spec).iter().map(|e| e.to_string()).collect();
+        assert!(warned.len() == 1 && warned[0].starts_with("hooks.poststop[0].path"), "{warned:?}");
+        assert_eq!(host_paths(v), ["hooks.prestart[1].path", "hooks.createContainer[0].path"]);
     }
 
     #[test]

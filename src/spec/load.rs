@@ -5,6 +5,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
@@ -88,14 +89,20 @@ fn bundle_dir(bundle: &Path) -> Result<PathBuf, SpecError> {
 fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
     let path = config_path(bundle);
     let read_err = |source| SpecError::Read { path: path.clone(), source };
-    let file = match File::open(&path) {
+    // Non-blocking: a FIFO planted as config.json must not hang the runtime in open.
+    let opened = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(&path);
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(SpecError::NoConfig { bundle: bundle.to_path_buf() })
         }
         Err(e) => return Err(read_err(e)),
     };
-    let size = file.metadata().map_err(read_err)?.len();
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(read_err(io::Error::other("not a regular file")));
+    }
+    let size = meta.len();
     let too_large =
         |size| SpecError::TooLarge { path: path.clone(), size, limit: MAX_CONFIG_BYTES };
     if size > MAX_CONFIG_BYTES {

@@ -71,6 +71,12 @@ impl<'a> Table<'a> {
     }
 }
 
+fn make_fifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid C string; creates one FIFO in the test's dir.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {}", path.display());
+}
+
 fn ns(v: &mut Value) -> &mut Vec<Value> {
     v["linux"]["namespaces"].as_array_mut().unwrap()
 }
@@ -108,6 +114,12 @@ fn file_cases(t: &mut Table) {
     let bundle = t.env.bare_bundle();
     let needle = bundle.display().to_string();
     t.push("noconfig", bundle, &needle, Seen::ByCheck);
+
+    // A FIFO would block a plain open(2) until a writer comes.
+    let bundle = t.env.bare_bundle();
+    make_fifo(&bundle.join("config.json"));
+    let needle = bundle.join("config.json").display().to_string();
+    t.push("configfifo", bundle, &needle, Seen::ByCheck);
 
     let file = t.env.dir.join("bundle-is-a-file");
     fs::write(&file, "").unwrap();
@@ -192,8 +204,8 @@ fn path_cases(t: &mut Table) {
     t.config("hookmissing", "hooks.createRuntime[0].path", |v| {
         v["hooks"] = json!({ "createRuntime": [{ "path": "/no/such/hook" }] })
     });
-    t.config("hooknotexec", "hooks.poststart[0].path", |v| {
-        v["hooks"] = json!({ "poststart": [{ "path": "/etc/passwd" }] })
+    t.config("hooknotexec", "hooks.createContainer[0].path", |v| {
+        v["hooks"] = json!({ "createContainer": [{ "path": "/etc/passwd" }] })
     });
 }
 
@@ -332,13 +344,19 @@ fn processes_naming(id: &str) -> Vec<String> {
     found
 }
 
-/// Descriptors of other processes that point into `dir`.
+/// Descriptors of other processes that point into `dir`. A child another test thread has
+/// forked but not yet exec'd still holds copies of this process's descriptors (and still
+/// runs this test binary): skipped.
 fn descriptors_into(dir: &Path) -> Vec<String> {
     let me = std::process::id().to_string();
+    let my_exe = fs::read_link("/proc/self/exe").ok();
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if fs::read_link(entry.path().join("exe")).ok() == my_exe {
             continue;
         }
         let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
@@ -353,7 +371,11 @@ fn descriptors_into(dir: &Path) -> Vec<String> {
 
 /// The config's cgroup (set by the harness under /berth-test), if any.
 fn cgroup_of(bundle: &Path) -> Option<String> {
-    let text = fs::read_to_string(bundle.join("config.json")).ok()?;
+    let config = bundle.join("config.json");
+    if !fs::metadata(&config).is_ok_and(|m| m.is_file()) {
+        return None; // a directory or FIFO case
+    }
+    let text = fs::read_to_string(config).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
     let path = v["linux"]["cgroupsPath"].as_str()?;
     path.strip_prefix("/berth-test/").filter(|p| !p.contains("..")).map(str::to_owned)
