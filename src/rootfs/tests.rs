@@ -354,7 +354,8 @@ fn full_container_view() {
         let roots = mountinfo.lines().filter(|l| l.split(' ').nth(4) == Some("/")).count();
         p.check("no old root stays mounted", roots == 1);
         let cat = std::process::Command::new("/bin/busybox").args(["cat", "/etc/hello"]).output();
-        p.check("busybox runs in the container", cat.is_ok_and(|o| o.stdout == b"hello\n"));
+        let seen = format!("busybox runs in the container (got {cat:?})");
+        p.check(&seen, cat.is_ok_and(|o| o.stdout == b"hello\n"));
         Ok(p)
     });
     assert!(failures.is_empty(), "container probes failed:\n{}", failures.join("\n"));
