@@ -14,9 +14,6 @@ use oci_spec::runtime::{LinuxNamespaceType, LinuxResources, Spec};
 
 use super::SpecError;
 
-/// The list of active LSMs (securityfs).
-const LSM_LIST: &str = "/sys/kernel/security/lsm";
-
 /// The filesystem of namespace files (`NSFS_MAGIC` of linux/magic.h).
 const NSFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x6e73_6673);
 
@@ -163,40 +160,38 @@ fn check_bind_sources(spec: &Spec, bundle: &Path, found: &mut Vec<SpecError>) {
         let Some(source) = m.source().as_ref().filter(|_| binds) else { continue };
         // Relative sources are the bundle's, as the mount code reads them.
         let path = bundle.join(source);
+        // A source inside the rootfs may be made by an earlier mount (a bind of a directory
+        // of a tmpfs mounted before it); only the mount itself can tell.
+        let rootfs = spec.root().as_ref().map(|r| bundle.join(r.path()));
+        if rootfs.is_some_and(|r| path.starts_with(r)) {
+            continue;
+        }
         if let Err(e) = std::fs::metadata(&path) {
             found.push(problem(format!("mounts[{i}].source"), format!("{}: {e}", path.display())));
         }
     }
 }
 
-/// The active LSMs, or why they cannot be read.
-fn active_lsms() -> Result<Vec<String>, String> {
-    std::fs::read_to_string(LSM_LIST)
-        .map(|list| list.trim().split(',').map(str::to_owned).collect())
-        .map_err(|e| format!("cannot tell which LSMs are active ({LSM_LIST}: {e})"))
-}
-
-/// A label for an LSM the kernel does not run would silently not apply.
+/// A label for an LSM the kernel does not run would silently not apply. The same detection
+/// as the init's (crate::lsm), so `check` and `create` say the same thing.
 fn check_lsms(spec: &Spec, found: &mut Vec<SpecError>) {
     let process = spec.process().as_ref();
     let linux = spec.linux().as_ref();
     let requests = [
-        ("process.apparmorProfile", "apparmor", process.and_then(|p| p.apparmor_profile().clone())),
-        ("process.selinuxLabel", "selinux", process.and_then(|p| p.selinux_label().clone())),
-        ("linux.mountLabel", "selinux", linux.and_then(|l| l.mount_label().clone())),
+        ("process.apparmorProfile", "AppArmor", process.and_then(|p| p.apparmor_profile().clone())),
+        ("process.selinuxLabel", "SELinux", process.and_then(|p| p.selinux_label().clone())),
+        ("linux.mountLabel", "SELinux", linux.and_then(|l| l.mount_label().clone())),
     ];
-    let mut lsms = None;
     for (at, lsm, label) in requests {
         if !label.is_some_and(|l| !l.is_empty()) {
             continue;
         }
-        match lsms.get_or_insert_with(active_lsms) {
-            Ok(active) if active.iter().any(|a| a == lsm) => {}
-            Ok(active) => found.push(problem(
-                at,
-                format!("the {lsm} LSM is not active on this host (active: {})", active.join(",")),
-            )),
-            Err(why) => found.push(problem(at, why.clone())),
+        let enabled = match lsm {
+            "AppArmor" => crate::lsm::apparmor_enabled(),
+            _ => crate::lsm::selinux_enabled(),
+        };
+        if !enabled {
+            found.push(problem(at, format!("{lsm} is not enabled on this host")));
         }
     }
 }

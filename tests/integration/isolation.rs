@@ -114,6 +114,13 @@ fn tmpcopyup_copies_content_owners_and_modes() {
     let mut cfg = Config::sh(
         "stat -c '%n %a %u %g' /seed/a /seed/d /seed/d/b; readlink /seed/l; cat /seed/d/b; \
          grep ' /seed ' /proc/self/mountinfo | grep -c ' - tmpfs '",
+    )
+    // Root of the container needs it to search /seed/d (0710, owned by 1001).
+    .set(
+        "/process/capabilities",
+        json!({ "effective": ["CAP_DAC_OVERRIDE"],
+                                          "permitted": ["CAP_DAC_OVERRIDE"],
+                                          "bounding": ["CAP_DAC_OVERRIDE"] }),
     );
     push_mount(
         &mut cfg,
