@@ -68,7 +68,8 @@ pub fn check(bundle: &Path) -> Vec<SpecError> {
 }
 
 /// What in the bundle's config.json works but may not do what its author meant (unknown
-/// seccomp syscall names); empty when the config cannot be read.
+/// seccomp syscall names, missing poststart/poststop programs); empty when the config
+/// cannot be read.
 pub fn warnings(bundle: &Path) -> Vec<SpecError> {
     match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
         Ok(spec) => host::warnings(&spec),
