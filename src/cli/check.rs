@@ -14,10 +14,13 @@ pub struct Args {
     pub bundle: PathBuf,
 }
 
-/// `<config path>: <problem> (hint: …)`, the problem worded exactly as `create` words it.
+/// `<JSON pointer>: <problem> (hint: …)`, the problem worded exactly as `create` words it
+/// (which names the field in berth's dotted form, e.g. `/linux/namespaces/2/type:
+/// linux.namespaces[2].type: …`); whole-file problems have no pointer.
 fn line(err: &SpecError, warning: bool) -> String {
     let kind = if warning { "warning; " } else { "" };
-    format!("{} ({kind}hint: {})", berth::error::one_line(err), spec::hint(err))
+    let pointer = err.json_pointer().map(|p| format!("{p}: ")).unwrap_or_default();
+    format!("{pointer}{} ({kind}hint: {})", berth::error::one_line(err), spec::hint(err))
 }
 
 /// Prints every problem and warning; exit code 1 when there is a problem, 0 otherwise.

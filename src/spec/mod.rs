@@ -77,6 +77,40 @@ pub enum SpecError {
     },
 }
 
+impl SpecError {
+    /// The RFC 6901 JSON pointer of the field a problem is about (`linux.namespaces[2].type`
+    /// is `/linux/namespaces/2/type`), for `berth check`; None for whole-file problems.
+    pub fn json_pointer(&self) -> Option<String> {
+        match self {
+            SpecError::Invalid { path, .. } => Some(json_pointer(path)),
+            _ => None,
+        }
+    }
+}
+
+/// Objects whose keys hold dots themselves (sysctl names, cgroup file names, annotations).
+const MAP_FIELDS: &[&str] = &["linux.sysctl.", "linux.resources.unified.", "annotations."];
+
+/// Converts berth's dotted config path to a JSON pointer.
+fn json_pointer(path: &str) -> String {
+    let escape = |s: &str| s.replace('~', "~0").replace('/', "~1");
+    if let Some(prefix) = MAP_FIELDS.iter().find(|p| path.starts_with(**p)) {
+        let parent = json_pointer(prefix.trim_end_matches('.'));
+        return format!("{parent}/{}", escape(&path[prefix.len()..]));
+    }
+    let mut out = String::new();
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let mut parts = segment.split('[');
+        out.push('/');
+        out.push_str(&escape(parts.next().unwrap_or_default()));
+        for index in parts {
+            out.push('/');
+            out.push_str(index.trim_end_matches(']'));
+        }
+    }
+    out
+}
+
 /// A namespace kind, in the order berth joins and creates them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NamespaceKind {
@@ -328,4 +362,22 @@ impl ValidSpec {
 /// Where config.json lives in `bundle`.
 pub fn config_path(bundle: &Path) -> PathBuf {
     bundle.join("config.json")
+}
+
+#[cfg(test)]
+mod pointer_tests {
+    use super::json_pointer;
+
+    #[test]
+    fn dotted_paths_become_json_pointers() {
+        assert_eq!(json_pointer("linux.namespaces[2].type"), "/linux/namespaces/2/type");
+        assert_eq!(json_pointer("process.args"), "/process/args");
+        assert_eq!(json_pointer("mounts[3]"), "/mounts/3");
+        assert_eq!(
+            json_pointer("linux.sysctl.net.ipv4.ip_forward"),
+            "/linux/sysctl/net.ipv4.ip_forward"
+        );
+        assert_eq!(json_pointer("annotations.a/b~c"), "/annotations/a~1b~0c");
+        assert_eq!(json_pointer("linux.uidMappings[0][1]"), "/linux/uidMappings/0/1");
+    }
 }
