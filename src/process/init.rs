@@ -173,6 +173,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("restoring signals", restore_signals, Scope::All),
     ("closing inherited descriptors", close_inherited_fds, Scope::All),
     // Read by the next execve; late so hooks and the init's own work keep the runtime's.
+    // That execve is now the exec shim's, so the label applies from the shim on, and the
+    // program's execve happens inside it (untested: this host runs no LSM; under SELinux
+    // the memfd would need entrypoint permission — moving the write into the shim fixes it).
     ("setting LSM labels", set_lsm_labels, Scope::All),
     // The spec's "final" affinity: after the cgroup transition, right before execve.
     ("setting the final CPU affinity", set_final_cpu_affinity, Scope::Only(Role::Exec)),
