@@ -18,6 +18,8 @@
 //!        ◀──── SeccompListener + fd ─────── (a seccomp rule notifies: the listener)
 //!        ◀──── Ready{steps} ─────────────── set up; about to block on exec.fifo (step times when tracing)
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
+//!  (exec)  ◀──── end of file ─────────────── the exec shim executed the program, or
+//!          ◀──── errno, call NUL target ──── its execve failed (raw, not JSON: see shim.rs)
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
