@@ -558,3 +558,32 @@ fn cve_2019_5736_proc_self_exe_is_never_the_runtime() {
     assert_eq!(fs::read_to_string(probe.join("comm")).unwrap().trim(), "sh");
     assert!(fs::read(&copy).unwrap() == original, "the runtime binary changed");
 }
+
+/// The exec shim's execve can fail after the runtime's own checks passed (here a file that
+/// is executable but no program: ENOEXEC). `exec` and `run` must still report it as before
+/// the shim, one line naming execve and the path, 126 from `run`; a shim that lost the
+/// report would let `exec` succeed or print nothing.
+#[test]
+fn exec_shim_reports_a_failed_execve_like_the_runtime() {
+    let env = TestEnv::new("shimerr");
+    let want = "executing the process: execve /bad: ENOEXEC: Exec format error";
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
+    fs::write(bundle.join("rootfs/bad"), "no program\n\0").unwrap();
+    fs::set_permissions(bundle.join("rootfs/bad"), fs::Permissions::from_mode(0o755)).unwrap();
+    let a = env.id("a");
+    env.create(&a, &bundle);
+    env.start(&a);
+    let out = env.berth(&["exec", &a, "/bad"]);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains(want), "{out:#?}");
+    env.delete(&a, true);
+
+    let bundle = env.bundle(&Config::new(&["/bad"]));
+    fs::write(bundle.join("rootfs/bad"), "no program\n\0").unwrap();
+    fs::set_permissions(bundle.join("rootfs/bad"), fs::Permissions::from_mode(0o755)).unwrap();
+    let b = env.id("b");
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &b]);
+    assert_eq!(out.code(), 126, "{out:#?}");
+    assert!(out.stderr.contains(want), "{out:#?}");
+    env.delete(&b, true);
+}
