@@ -2,9 +2,11 @@
 //! `args[0]`), build argv and envp, and hand over to the container's program.
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::shim::Shim;
 use crate::spec::ValidProcess;
 
 /// PATH used when `process.env` has none.
@@ -59,17 +61,10 @@ impl Program {
         })
     }
 
-    /// execve(2); returns only on failure.
-    pub fn exec(&self) -> nix::errno::Errno {
-        match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
-            Err(errno) => errno,
-            Ok(never) => match never {},
-        }
-    }
-
-    /// The resolved path, for error messages.
-    pub fn path(&self) -> &str {
-        self.path.to_str().unwrap_or_default()
+    /// Executes the program through the exec shim (see [`Shim::exec`] for `keep`); returns
+    /// only when the shim itself could not be executed.
+    pub fn exec(&self, shim: &Shim, keep: &[RawFd]) -> nix::errno::Errno {
+        shim.exec(keep, &self.path, &self.argv, &self.envp)
     }
 }
 

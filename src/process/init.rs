@@ -11,6 +11,7 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 use nix::unistd::{Gid, Uid};
 
 use super::exec::Program;
+use super::shim::Shim;
 use super::sync::{Channel, FromInit, FromParent, SyncError};
 use crate::namespaces::OpenedNamespace;
 use crate::seccomp::Filter;
@@ -91,6 +92,7 @@ pub struct Init<'a> {
     /// Whether the init is the clone itself or the first stage's child.
     pub stage: Stage,
     pub(super) program: Option<Program>,
+    pub(super) shim: Option<Shim>,
     pub(super) seccomp_listener: Option<OwnedFd>,
     pub(super) hook_state: String,
     /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
@@ -145,6 +147,8 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("setting the I/O priority", set_io_priority, Scope::All),
     // Inherited by children and kept across execve, like the scheduler.
     ("setting the memory policy", set_memory_policy, Scope::All),
+    // Ahead of every seccomp point: memfd_create, write and fcntl need not be in the profile.
+    ("loading the exec shim", load_exec_shim, Scope::All),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
     ("installing seccomp before the user switch", install_seccomp_before_user_switch, Scope::All),
@@ -169,6 +173,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("restoring signals", restore_signals, Scope::All),
     ("closing inherited descriptors", close_inherited_fds, Scope::All),
     // Read by the next execve; late so hooks and the init's own work keep the runtime's.
+    // That execve is now the exec shim's, so the label applies from the shim on, and the
+    // program's execve happens inside it (untested: this host runs no LSM; under SELinux
+    // the memfd would need entrypoint permission — moving the write into the shim fixes it).
     ("setting LSM labels", set_lsm_labels, Scope::All),
     // The spec's "final" affinity: after the cgroup transition, right before execve.
     ("setting the final CPU affinity", set_final_cpu_affinity, Scope::Only(Role::Exec)),
@@ -194,6 +201,7 @@ impl<'a> Init<'a> {
             joined,
             stage,
             program: None,
+            shim: None,
             seccomp_listener: None,
             hook_state: String::new(),
             timings: Vec::new(),
@@ -221,10 +229,17 @@ impl<'a> Init<'a> {
             }
         }
         let program = self.program.take().expect("prepare_program ran");
-        let errno = program.exec();
+        let shim = self.shim.take().expect("load_exec_shim ran");
+        // The shim reports the program's execve failure on the socket, or on stderr when
+        // nobody listens; the fifo's close moves with it, so `start` returns once the
+        // program (not the shim) runs.
+        let keep: Vec<_> = std::iter::once(self.channel.as_raw_fd())
+            .chain(self.fifo.map(|f| f.as_raw_fd()))
+            .collect();
+        let errno = program.exec(&shim, &keep);
         let err = StepError {
             step: "executing the process",
-            source: Box::new(crate::sys::SysError::new("execve", program.path(), errno)),
+            source: Box::new(crate::sys::SysError::new("execveat", "exec shim", errno)),
         };
         // `exec` still listens (the socket closes only on a successful execve); after
         // `start` the parent is gone and the container's stderr is the only witness.
@@ -448,6 +463,11 @@ fn set_memory_policy(init: &mut Init) -> StepResult {
     let Some(policy) = &init.spec.memory_policy else { return Ok(()) };
     crate::sys::numa::set_mempolicy(policy.mode, policy.flags, &policy.nodes)
         .map_err(|source| FieldError { field: "linux.memoryPolicy", source })?;
+    Ok(())
+}
+
+fn load_exec_shim(init: &mut Init) -> StepResult {
+    init.shim = Some(Shim::load()?);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod exec;
 pub mod init;
+pub mod shim;
 pub mod signals;
 pub mod spawn;
 pub mod sync;

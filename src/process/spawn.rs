@@ -337,17 +337,7 @@ fn follow(
     }
     fault(Some(pid), "receiving Ready")?;
     if role == Role::Exec {
-        // The socket is close-on-exec: end of file means execve succeeded.
-        match channel.recv::<FromInit>() {
-            Err(SyncError::Closed) => {}
-            Ok((FromInit::Failed { chain }, _)) => {
-                return Err(sync(Some(pid))(SyncError::InitFailed { chain }))
-            }
-            Ok((got, _)) => {
-                return Err(sync(Some(pid))(SyncError::Unexpected { expected: "end of file", got }))
-            }
-            Err(err) => return Err(sync(Some(pid))(err)),
-        }
+        channel.expect_exec().map_err(sync(Some(pid)))?;
     }
     Ok(Spawned { pid, console, seccomp_listener })
 }

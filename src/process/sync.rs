@@ -18,6 +18,8 @@
 //!        ◀──── SeccompListener + fd ─────── (a seccomp rule notifies: the listener)
 //!        ◀──── Ready{steps} ─────────────── set up; about to block on exec.fifo (step times when tracing)
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
+//!  (exec)  ◀──── end of file ─────────────── the exec shim executed the program, or
+//!          ◀──── errno, call NUL target ──── its execve failed (raw, not JSON: see shim.rs)
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
@@ -176,6 +178,30 @@ impl Channel {
         &self,
         flags: MsgFlags,
     ) -> Result<(M, Option<OwnedFd>), SyncError> {
+        let (bytes, fd) = self.recv_bytes(flags)?;
+        Ok((decode(&bytes)?, fd))
+    }
+
+    /// After `Ready` of an exec'd process: end of file once the exec shim executed the
+    /// program (the socket is close-on-exec there), else the shim's or the init's report.
+    pub fn expect_exec(&self) -> Result<(), SyncError> {
+        let bytes = match self.recv_bytes(MsgFlags::empty()) {
+            Err(SyncError::Closed) => return Ok(()),
+            other => other?.0,
+        };
+        if let Some(err) = super::shim::parse_failure(&bytes) {
+            let err = super::init::StepError { step: "executing the process", source: err.into() };
+            return Err(SyncError::InitFailed { chain: crate::error::chain(&err) });
+        }
+        match decode::<FromInit>(&bytes)? {
+            FromInit::Failed { chain } => Err(SyncError::InitFailed { chain }),
+            got => Err(SyncError::Unexpected { expected: "end of file", got }),
+        }
+    }
+
+    /// One packet's bytes and the descriptor that rode along; [`SyncError::Closed`] at end
+    /// of file.
+    fn recv_bytes(&self, flags: MsgFlags) -> Result<(Vec<u8>, Option<OwnedFd>), SyncError> {
         let size = self.next_size(flags)?;
         if size > MAX_PACKET {
             return Err(SyncError::Malformed(format!("a message of {size} bytes")));
@@ -207,7 +233,8 @@ impl Channel {
         if len == 0 {
             return Err(SyncError::Closed);
         }
-        Ok((decode(&buf[..len])?, fd))
+        buf.truncate(len);
+        Ok((buf, fd))
     }
 
     /// The size of the next message, without taking it (0 when the other side closed):

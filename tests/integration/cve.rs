@@ -127,11 +127,12 @@ fn cve_2019_5736_waiting_init_does_not_expose_the_runtime_binary() {
 /// while `exec` sets a process up. A second container in the same pid namespace scans
 /// /proc/*/exe the whole time and tries to open everything that is not busybox.
 /// On a vulnerable runtime the exec prints `<runtime> version` from inside the container, or
-/// the scanner opens the runtime's clone (dumpable while it joins the container). Measured
-/// here: the 6.18 kernel of this host already refuses to execute /proc/self/exe when it
-/// leads outside the container's root (ENOENT), and a clone with the full permitted set is
-/// out of an unprivileged scanner's reach whether dumpable or not, so on this host the test
-/// guards against regressions of the kernel setup as much as of berth.
+/// the scanner opens the runtime's clone (dumpable while it joins the container). The kernel
+/// does not stop this: it executes /proc/self/exe even when it leads outside the container's
+/// root. A dynamically linked runtime used to fail here only by accident (its ELF
+/// interpreter, ld-linux, is missing from the busybox rootfs); the static binary ran. What
+/// keeps it out is the exec shim: the final execve happens in a sealed memfd copy of a tiny
+/// program (src/process/shim.rs), so /proc/self/exe is never the runtime's binary then.
 #[test]
 fn cve_2019_5736_exec_cannot_reach_the_runtime_binary() {
     let env = TestEnv::new("cve5736exec");
@@ -505,4 +506,84 @@ fn default_spec_protects_proc_and_sys() {
         let masked = mountinfo.lines().any(|l| l.split(' ').nth(4) == Some(path));
         assert!(masked, "{path} is not masked by a mount:\n{mountinfo}");
     }
+}
+
+/// CVE-2019-5736, each way /proc/self/exe can be named as the program: by `exec`, by a
+/// `#!/proc/self/exe` script, and as the init's own args. On a runtime whose clone executes
+/// the program itself, /proc/self/exe is the runtime's binary at that moment, and (the binary
+/// being static) it runs inside the container and prints its version. Through the shim it
+/// is the sealed shim, which refuses to run without its arguments. Also checks that the
+/// program, once running, sees itself (not the shim) as /proc/self/exe, argv[0] and comm.
+#[test]
+fn cve_2019_5736_proc_self_exe_is_never_the_runtime() {
+    let env = TestEnv::new("cve5736self");
+    let (copy, original) = runtime_copy(&env);
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
+    fs::write(bundle.join("rootfs/evil"), "#!/proc/self/exe\n").unwrap();
+    fs::set_permissions(bundle.join("rootfs/evil"), fs::Permissions::from_mode(0o755)).unwrap();
+    let a = env.id("a");
+    env.create(&a, &bundle);
+    env.start(&a);
+    for args in [&["/proc/self/exe", "--version"][..], &["/evil", "--version"]] {
+        let mut cmd = vec!["exec", &a];
+        cmd.extend_from_slice(args);
+        let out = env.berth(&cmd);
+        assert!(!out.stdout.contains("version"), "{cmd:?} ran the runtime: {out:#?}");
+        assert!(!out.status.success(), "{cmd:?} should fail: {out:#?}");
+    }
+    let out = env.berth(&[
+        "exec",
+        &a,
+        "sh",
+        "-c",
+        "readlink /proc/$$/exe; echo $0; cat /proc/$$/comm; true",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["/bin/busybox", "sh", "sh"], "{out:#?}");
+    env.delete(&a, true);
+
+    let init = env.id("init");
+    let bundle = env.bundle(&Config::new(&["/proc/self/exe", "--version"]));
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &init]);
+    assert!(!out.stdout.contains("version"), "the init ran the runtime: {out:#?}");
+    assert!(!out.status.success(), "the init should fail: {out:#?}");
+    env.delete(&init, true);
+
+    let probe = env.probe_dir();
+    let script = "readlink /proc/$$/exe > /probe/exe; cat /proc/$$/comm > /probe/comm; true";
+    let init = env.id("probe");
+    let cfg = Config::sh(script).probe(&probe);
+    env.berth(&["run", "--bundle", env.bundle(&cfg).to_str().unwrap(), &init]).ok();
+    assert_eq!(fs::read_to_string(probe.join("exe")).unwrap().trim(), "/bin/busybox");
+    assert_eq!(fs::read_to_string(probe.join("comm")).unwrap().trim(), "sh");
+    assert!(fs::read(&copy).unwrap() == original, "the runtime binary changed");
+}
+
+/// The exec shim's execve can fail after the runtime's own checks passed (here a file that
+/// is executable but no program: ENOEXEC). `exec` and `run` must still report it as before
+/// the shim, one line naming execve and the path, 126 from `run`; a shim that lost the
+/// report would let `exec` succeed or print nothing.
+#[test]
+fn exec_shim_reports_a_failed_execve_like_the_runtime() {
+    let env = TestEnv::new("shimerr");
+    let want = "executing the process: execve /bad: ENOEXEC: Exec format error";
+    let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
+    fs::write(bundle.join("rootfs/bad"), "no program\n\0").unwrap();
+    fs::set_permissions(bundle.join("rootfs/bad"), fs::Permissions::from_mode(0o755)).unwrap();
+    let a = env.id("a");
+    env.create(&a, &bundle);
+    env.start(&a);
+    let out = env.berth(&["exec", &a, "/bad"]);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains(want), "{out:#?}");
+    env.delete(&a, true);
+
+    let bundle = env.bundle(&Config::new(&["/bad"]));
+    fs::write(bundle.join("rootfs/bad"), "no program\n\0").unwrap();
+    fs::set_permissions(bundle.join("rootfs/bad"), fs::Permissions::from_mode(0o755)).unwrap();
+    let b = env.id("b");
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &b]);
+    assert_eq!(out.code(), 126, "{out:#?}");
+    assert!(out.stderr.contains(want), "{out:#?}");
+    env.delete(&b, true);
 }

@@ -1,0 +1,171 @@
+//! The exec shim against CVE-2019-5736: the init (a clone of the runtime) does not execve
+//! the container's program itself, because while the kernel resolves it (or a script's
+//! `#!/proc/self/exe`), /proc/self/exe would still be the runtime's binary on the host. It
+//! executes a tiny embedded program (shim/exec-shim.c) from a sealed memfd, and that program
+//! executes the container's: /proc/self/exe is then the sealed memfd, nothing to overwrite.
+//! Far cheaper than re-executing a sealed copy of the whole runtime (~2 KiB, not ~4 MiB).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+use crate::sys::{SysError, SysResult};
+
+/// The compiled shim (build.rs).
+static SHIM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/exec-shim"));
+
+/// The shim, loaded into a sealed memfd ahead of the exec.
+#[derive(Debug)]
+pub struct Shim {
+    memfd: OwnedFd,
+}
+
+impl Shim {
+    /// Writes the shim into a new close-on-exec memfd and seals it against any change.
+    pub fn load() -> SysResult<Self> {
+        let memfd = memfd_create()?;
+        let mut written = 0;
+        while written < SHIM.len() {
+            match nix::unistd::write(&memfd, &SHIM[written..]) {
+                Ok(n) => written += n,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(SysError::new("write", "exec shim memfd", errno)),
+            }
+        }
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: F_ADD_SEALS takes an int argument.
+        if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(SysError::new("fcntl(F_ADD_SEALS)", "exec shim memfd", Errno::last()));
+        }
+        Ok(Shim { memfd })
+    }
+
+    /// Executes `path` with `argv` and `envp` through the shim; returns only when the shim
+    /// itself could not be executed. `keep` (the sync socket first) stay open into the shim,
+    /// which marks them close-on-exec before it executes the program: the socket then reports
+    /// the program's execve failure, and its end of file (like exec.fifo's) its success.
+    pub fn exec(
+        &self,
+        keep: &[RawFd],
+        path: &CString,
+        argv: &[CString],
+        envp: &[CString],
+    ) -> Errno {
+        let fds = keep.iter().map(|fd| fd.to_string()).collect::<Vec<_>>().join(",");
+        let fds = CString::new(fds).expect("digits and commas");
+        let mut shim_argv: Vec<*const libc::c_char> = vec![fds.as_ptr(), path.as_ptr()];
+        shim_argv.extend(argv.iter().map(|a| a.as_ptr()));
+        shim_argv.push(std::ptr::null());
+        let mut shim_envp: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+        shim_envp.push(std::ptr::null());
+        for fd in keep {
+            // SAFETY: clears FD_CLOEXEC on a descriptor the init owns.
+            if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } < 0 {
+                return Errno::last();
+            }
+        }
+        // SAFETY: both vectors are NULL-terminated arrays of pointers into live CStrings.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                self.memfd.as_raw_fd(),
+                c"".as_ptr(),
+                shim_argv.as_ptr(),
+                shim_envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+        }
+        let errno = Errno::last();
+        if !matches!(errno, Errno::ENOSYS | Errno::EPERM | Errno::EACCES) {
+            return errno;
+        }
+        // A seccomp profile that refuses execveat allows execve, which the program needs.
+        let by_path = CString::new(format!("/proc/self/fd/{}", self.memfd.as_raw_fd()))
+            .expect("no NUL in a number");
+        // SAFETY: as above.
+        unsafe { libc::execve(by_path.as_ptr(), shim_argv.as_ptr(), shim_envp.as_ptr()) };
+        Errno::last()
+    }
+}
+
+fn memfd_create() -> SysResult<OwnedFd> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"berth-exec-shim";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // Kernels with vm.memfd_noexec (6.3+) want MFD_EXEC said; older ones refuse it (EINVAL).
+    // SAFETY: memfd_create reads one NUL-terminated name.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+    if fd < 0 && Errno::last() == Errno::EINVAL {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(SysError::new("memfd_create", "exec shim", Errno::last()));
+    }
+    // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A failure the shim reported on the sync socket: errno (4 bytes, native order), the
+/// call's name, NUL, its target. None when `packet` is not such a report.
+pub fn parse_failure(packet: &[u8]) -> Option<SysError> {
+    let (errno, rest) = packet.split_first_chunk::<4>()?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let call = match &rest[..nul] {
+        b"execve" => "execve",
+        b"fcntl" => "fcntl",
+        b"exec shim" => "exec shim",
+        _ => return None,
+    };
+    let target = String::from_utf8_lossy(&rest[nul + 1..]).into_owned();
+    Some(SysError::new(call, target, Errno::from_raw(i32::from_ne_bytes(*errno))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shim prints these itself when nobody listens: they must read like the runtime's.
+    #[test]
+    fn shim_errno_texts_match_the_runtime() {
+        let source = include_str!("shim/exec-shim.c");
+        let mut checked = 0;
+        for line in source.lines().filter_map(|l| l.trim().strip_prefix("ERRNO(")) {
+            let Some((num, text)) = line.split_once(", \"") else { continue };
+            let text = text.trim_end_matches("\")");
+            let errno = Errno::from_raw(num.parse().unwrap());
+            assert_eq!(text, errno.to_string(), "errno {num} in the shim's table");
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} errno texts found in the shim");
+    }
+
+    #[test]
+    fn failure_reports_parse() {
+        let mut packet = 2i32.to_ne_bytes().to_vec();
+        packet.extend_from_slice(b"execve\0/bin/nope");
+        let err = parse_failure(&packet).unwrap();
+        assert_eq!(
+            (err.call, err.target.as_str(), err.errno),
+            ("execve", "/bin/nope", Errno::ENOENT)
+        );
+        assert!(parse_failure(b"{\"Failed\":{}}").is_none());
+        assert!(parse_failure(&13i32.to_ne_bytes()).is_none());
+        let mut unknown = 13i32.to_ne_bytes().to_vec();
+        unknown.extend_from_slice(b"open\0x");
+        assert!(parse_failure(&unknown).is_none());
+    }
+
+    #[test]
+    fn shim_is_small_and_static() {
+        assert!(SHIM.starts_with(b"\x7fELF"));
+        assert!(SHIM.len() < 8192, "the shim grew to {} bytes", SHIM.len());
+        let memfd = Shim::load().unwrap();
+        // SAFETY: F_GET_SEALS takes no argument.
+        let seals = unsafe { libc::fcntl(memfd.memfd.as_raw_fd(), libc::F_GET_SEALS) };
+        assert_eq!(seals & libc::F_SEAL_WRITE, libc::F_SEAL_WRITE);
+        assert!(nix::unistd::write(&memfd.memfd, b"x").is_err(), "the memfd is writable");
+    }
+}

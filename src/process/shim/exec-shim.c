@@ -1,0 +1,190 @@
+/*
+ * berth's exec shim (CVE-2019-5736). The container's init and every `exec`ed process are
+ * clones of the runtime, so while the kernel resolves their program (or a script's
+ * `#!/proc/self/exe`), /proc/self/exe would be the runtime's binary on the host. They
+ * execute this shim from a sealed memfd instead, and the shim executes the program: during
+ * that execve /proc/self/exe is the sealed memfd, which nothing can write to.
+ *
+ * argv[0]  descriptors to make close-on-exec first, comma-separated; the first one is the
+ *          runtime's sync socket, where a failure is reported
+ * argv[1]  the program's path
+ * argv[2…] the program's argv; envp is passed on as is
+ *
+ * On failure the shim sends one packet to the socket: the errno (4 bytes, native order),
+ * the failed call's name, a NUL, its target. When nobody listens, it writes the line the
+ * runtime would have written to stderr. Exit status 127 for ENOENT, 126 otherwise.
+ * Freestanding: no libc, raw system calls, for x86_64 and aarch64.
+ */
+
+#if defined(__x86_64__)
+#define NR_WRITE 1
+#define NR_SENDMSG 46
+#define NR_EXECVE 59
+#define NR_FCNTL 72
+#define NR_EXIT_GROUP 231
+
+static long syscall3(long nr, long a, long b, long c)
+{
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* The kernel enters with argc at the stack pointer; hand that pointer to shim_main. */
+__asm__(".text\n.global _start\n_start:\n"
+	"xor %ebp, %ebp\n"
+	"mov %rsp, %rdi\n"
+	"and $-16, %rsp\n"
+	"call shim_main\n"
+	"hlt\n");
+
+#elif defined(__aarch64__)
+#define NR_FCNTL 25
+#define NR_WRITE 64
+#define NR_EXIT_GROUP 94
+#define NR_SENDMSG 211
+#define NR_EXECVE 221
+
+static long syscall3(long nr, long a, long b, long c)
+{
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	return x0;
+}
+
+/* sp is 16-byte aligned at entry and points at argc. */
+__asm__(".text\n.global _start\n_start:\n"
+	"mov x29, #0\n"
+	"mov x30, #0\n"
+	"mov x0, sp\n"
+	"bl shim_main\n"
+	"brk #0\n");
+
+#else
+#error "the exec shim supports x86_64 and aarch64"
+#endif
+
+#define F_SETFD 2
+#define FD_CLOEXEC 1
+#define MSG_NOSIGNAL 0x4000
+#define ENOENT 2
+
+struct iovec {
+	const void *base;
+	unsigned long len;
+};
+
+struct msghdr {
+	void *name;
+	unsigned int namelen;
+	struct iovec *iov;
+	unsigned long iovlen;
+	void *control;
+	unsigned long controllen;
+	int flags;
+};
+
+/*
+ * The texts the runtime prints for execve's errors (Rust's nix crate Display: "NAME: text");
+ * a unit test (src/process/shim.rs) checks every line against it.
+ */
+#define ERRNO(num, text) { num, text },
+static const struct {
+	int num;
+	const char *text;
+} errno_texts[] = {
+	ERRNO(1, "EPERM: Operation not permitted")
+	ERRNO(2, "ENOENT: No such file or directory")
+	ERRNO(5, "EIO: I/O error")
+	ERRNO(7, "E2BIG: Argument list too long")
+	ERRNO(8, "ENOEXEC: Exec format error")
+	ERRNO(9, "EBADF: Bad file number")
+	ERRNO(11, "EAGAIN: Try again")
+	ERRNO(12, "ENOMEM: Out of memory")
+	ERRNO(13, "EACCES: Permission denied")
+	ERRNO(14, "EFAULT: Bad address")
+	ERRNO(20, "ENOTDIR: Not a directory")
+	ERRNO(21, "EISDIR: Is a directory")
+	ERRNO(22, "EINVAL: Invalid argument")
+	ERRNO(23, "ENFILE: File table overflow")
+	ERRNO(24, "EMFILE: Too many open files")
+	ERRNO(26, "ETXTBSY: Text file busy")
+	ERRNO(36, "ENAMETOOLONG: File name too long")
+	ERRNO(38, "ENOSYS: Function not implemented")
+	ERRNO(40, "ELOOP: Too many symbolic links encountered")
+	ERRNO(80, "ELIBBAD: Accessing a corrupted shared library")
+};
+
+static unsigned long length(const char *s)
+{
+	unsigned long n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void put(const char *s)
+{
+	syscall3(NR_WRITE, 2, (long)s, (long)length(s));
+}
+
+static const char *errno_text(int num)
+{
+	for (unsigned long i = 0; i < sizeof(errno_texts) / sizeof(errno_texts[0]); i++)
+		if (errno_texts[i].num == num)
+			return errno_texts[i].text;
+	return "UnknownErrno: Unknown errno";
+}
+
+static void __attribute__((noreturn)) fail(int sync_fd, int num, const char *call, const char *target)
+{
+	struct iovec parts[3] = {
+		{ &num, sizeof(num) },
+		{ call, length(call) + 1 },
+		{ target, length(target) },
+	};
+	struct msghdr msg = { 0, 0, parts, 3, 0, 0, 0 };
+	if (sync_fd < 0 || syscall3(NR_SENDMSG, sync_fd, (long)&msg, MSG_NOSIGNAL) < 0) {
+		put("berth: executing the process: ");
+		put(call);
+		put(" ");
+		put(target);
+		put(": ");
+		put(errno_text(num));
+		put("\n");
+	}
+	syscall3(NR_EXIT_GROUP, num == ENOENT ? 127 : 126, 0, 0);
+	__builtin_unreachable();
+}
+
+void __attribute__((noreturn, used)) shim_main(long *stack)
+{
+	long argc = stack[0];
+	char **argv = (char **)(stack + 1);
+	char **envp = argv + argc + 1;
+	int sync_fd = -1;
+	if (argc < 3)
+		fail(sync_fd, 22, "exec shim", "arguments");
+	for (const char *p = argv[0]; *p;) {
+		int fd = 0;
+		while (*p >= '0' && *p <= '9')
+			fd = fd * 10 + (*p++ - '0');
+		if (*p == ',')
+			p++;
+		else if (*p)
+			fail(sync_fd, 22, "exec shim", "descriptor list");
+		if (sync_fd < 0)
+			sync_fd = fd;
+		long ret = syscall3(NR_FCNTL, fd, F_SETFD, FD_CLOEXEC);
+		if (ret < 0)
+			fail(sync_fd, (int)-ret, "fcntl", "F_SETFD");
+	}
+	long ret = syscall3(NR_EXECVE, (long)argv[1], (long)(argv + 2), (long)envp);
+	fail(sync_fd, (int)-ret, "execve", argv[1]);
+}
