@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -156,6 +156,34 @@ fn memory_limit(cgroup: &str) -> String {
         .to_string()
 }
 
+/// Where the pods of a test write their containers' logs.
+fn pod_logs(ctd: &Containerd) -> PathBuf {
+    ctd.env().dir.join("pod-logs")
+}
+
+/// Waits for both images and runs a pod sandbox named `name` through the handler under
+/// test, logging to a directory of the test's; returns its id and config.
+fn run_pod(ctd: &Containerd, cri: &Cri, name: &str) -> (String, PodSandboxConfig) {
+    cri.wait_for_image(PAUSE_IMAGE);
+    cri.wait_for_image(IMAGE);
+    let logs = pod_logs(ctd);
+    std::fs::create_dir_all(&logs).unwrap();
+    let pod = pod_config(name, &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
+    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
+    let pod_id =
+        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+    (pod_id, pod)
+}
+
+/// Stops and removes the pod sandbox, as the kubelet does last; the runtime must list nothing.
+fn remove_pod(ctd: &Containerd, cri: &Cri, pod_id: &str) {
+    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.to_owned() };
+    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
+    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id.to_owned() };
+    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
+    assert!(runtime_list(ctd).is_empty(), "the runtime still lists containers");
+}
+
 #[test]
 fn cri_pod_with_runtime_handler_berth_runs_execs_updates_and_stops() {
     let ctd = Containerd::start("cri-pod", &[K8S_NS]);
@@ -163,15 +191,7 @@ fn cri_pod_with_runtime_handler_berth_runs_execs_updates_and_stops() {
     let version =
         cri.call(|mut c| async move { c.version(VersionRequest::default()).await }).unwrap();
     assert_eq!(version.runtime_api_version, "v1alpha2");
-    cri.wait_for_image(PAUSE_IMAGE);
-    cri.wait_for_image(IMAGE);
-
-    let logs = ctd.env().dir.join("pod-logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let pod = pod_config("berth-pod", &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
-    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
-    let pod_id =
-        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+    let (pod_id, pod) = run_pod(&ctd, &cri, "berth-pod");
     // The handler routed the sandbox to the binary under test: its own state lists it.
     assert_eq!(runtime_list(&ctd).get(&pod_id).map(String::as_str), Some("running"));
 
@@ -232,31 +252,20 @@ fn cri_pod_with_runtime_handler_berth_runs_execs_updates_and_stops() {
     let stopped = status(&cri);
     assert_eq!(stopped.state, ContainerState::ContainerExited as i32);
     assert_eq!(stopped.exit_code, 42, "{stopped:?}");
-    let log = std::fs::read_to_string(logs.join("app.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(pod_logs(&ctd).join("app.log")).unwrap_or_default();
     assert!(log.contains(" stdout F started"), "container log: {log:?}");
 
     let req = RemoveContainerRequest { container_id: cid.clone() };
     cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
     assert!(!runtime_list(&ctd).contains_key(&cid), "the runtime still lists {cid}");
-    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
-    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
-    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id.clone() };
-    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
-    assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
+    remove_pod(&ctd, &cri, &pod_id);
 }
 
 #[test]
 fn cri_start_failure_carries_the_runtimes_error_and_leaves_nothing() {
     let ctd = Containerd::start("cri-fail", &[K8S_NS]);
     let cri = Cri::connect(&ctd.socket);
-    cri.wait_for_image(PAUSE_IMAGE);
-    cri.wait_for_image(IMAGE);
-    let logs = ctd.env().dir.join("pod-logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let pod = pod_config("berth-fail", &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
-    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
-    let pod_id =
-        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+    let (pod_id, pod) = run_pod(&ctd, &cri, "berth-fail");
 
     let req = CreateContainerRequest {
         pod_sandbox_id: pod_id.clone(),
@@ -274,25 +283,14 @@ fn cri_start_failure_carries_the_runtimes_error_and_leaves_nothing() {
 
     let req = RemoveContainerRequest { container_id: cid };
     cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
-    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
-    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
-    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id };
-    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
-    assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
+    remove_pod(&ctd, &cri, &pod_id);
 }
 
 #[test]
 fn cri_security_context_and_host_path_volume_reach_the_container() {
     let ctd = Containerd::start("cri-secctx", &[K8S_NS]);
     let cri = Cri::connect(&ctd.socket);
-    cri.wait_for_image(PAUSE_IMAGE);
-    cri.wait_for_image(IMAGE);
-    let logs = ctd.env().dir.join("pod-logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let pod = pod_config("berth-secctx", &ctd.env().id("uid"), &ctd.cgroup_parent, &logs);
-    let req = RunPodSandboxRequest { config: Some(pod.clone()), runtime_handler: RUNTIME.into() };
-    let pod_id =
-        cri.call(|mut c| async move { c.run_pod_sandbox(req).await }).unwrap().pod_sandbox_id;
+    let (pod_id, pod) = run_pod(&ctd, &cri, "berth-secctx");
 
     // A kubelet's restricted container: a user, read-only root, no privilege escalation,
     // RuntimeDefault seccomp, a pid namespace of its own, env, workingDir and a hostPath volume.
@@ -355,9 +353,5 @@ fn cri_security_context_and_host_path_volume_reach_the_container() {
     assert_eq!((st.state, st.exit_code), (ContainerState::ContainerExited as i32, 137));
     let req = RemoveContainerRequest { container_id: cid };
     cri.call(|mut c| async move { c.remove_container(req).await }).unwrap();
-    let req = StopPodSandboxRequest { pod_sandbox_id: pod_id.clone() };
-    cri.call(|mut c| async move { c.stop_pod_sandbox(req).await }).unwrap();
-    let req = RemovePodSandboxRequest { pod_sandbox_id: pod_id };
-    cri.call(|mut c| async move { c.remove_pod_sandbox(req).await }).unwrap();
-    assert!(runtime_list(&ctd).is_empty(), "the runtime still lists containers");
+    remove_pod(&ctd, &cri, &pod_id);
 }

@@ -14,6 +14,12 @@ fn run_lines(env: &TestEnv, cfg: Config) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
 
+/// The host's boot-time clock in seconds (first field of /proc/uptime).
+fn host_uptime() -> f64 {
+    let text = fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// Fields of /proc/self/stat after the comm field (field 3 is index 0).
 const STAT_FIELDS: &str = "cut -d')' -f2 /proc/self/stat";
 
@@ -71,13 +77,7 @@ fn time_namespace_offsets_shift_boottime() {
     cfg.0["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "time" }));
     let cfg =
         cfg.set("/linux/timeOffsets", json!({ "boottime": { "secs": 1000000, "nanosecs": 0 } }));
-    let host: f64 = fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let host = host_uptime();
     let out = run_lines(&env, cfg);
     let inside: f64 = out[0].split_whitespace().next().unwrap().parse().unwrap();
     assert!(
@@ -122,13 +122,7 @@ fn time_namespace_offsets_apply_in_a_new_user_namespace() {
     let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("k")]);
     assert_eq!(out.code(), 0, "{out:#?}");
     let inside: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
-    let host: f64 = fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let host = host_uptime();
     assert!(inside >= 1_000_000.0 && inside <= host + 1_000_000.0, "host {host}, inside {inside}");
 }
 
