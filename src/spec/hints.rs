@@ -12,6 +12,10 @@ const HINTS: &[(&str, &str)] = &[
     ("process.env", "entries of the form KEY=VALUE"),
     ("process.rlimits", "RLIMIT_* types with soft <= hard, within the host's limits"),
     ("process.capabilities", "capability names such as \"CAP_NET_BIND_SERVICE\""),
+    (
+        "process.capabilities.ambient",
+        "capability names such as \"CAP_NET_BIND_SERVICE\", each also permitted and inheritable",
+    ),
     ("process.oomScoreAdj", "a number from -1000 to 1000"),
     ("process.apparmorProfile", "leave it out, or run on a host whose kernel has that LSM"),
     ("process.selinuxLabel", "leave it out, or run on a host whose kernel has that LSM"),

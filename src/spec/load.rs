@@ -68,11 +68,15 @@ pub fn check(bundle: &Path) -> Vec<SpecError> {
 }
 
 /// What in the bundle's config.json works but may not do what its author meant (unknown
-/// seccomp syscall names, missing poststart/poststop programs); empty when the config
-/// cannot be read.
+/// seccomp syscall names, missing poststart/poststop programs, ambient capabilities that
+/// cannot be raised); empty when the config cannot be read.
 pub fn warnings(bundle: &Path) -> Vec<SpecError> {
     match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
-        Ok(spec) => host::warnings(&spec),
+        Ok(spec) => {
+            let mut found = validate::warnings(&spec);
+            found.extend(host::warnings(&spec));
+            found
+        }
         Err(_) => Vec::new(),
     }
 }

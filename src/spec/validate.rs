@@ -331,13 +331,52 @@ fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
         out.sort_by_key(|c| c.index());
         Ok(out)
     };
-    Ok(CapabilitySets {
+    let mut sets = CapabilitySets {
         bounding: set("bounding", c.bounding())?,
         effective: set("effective", c.effective())?,
         inheritable: set("inheritable", c.inheritable())?,
         permitted: set("permitted", c.permitted())?,
         ambient: set("ambient", c.ambient())?,
-    })
+    };
+    keep_raisable_ambient(&mut sets);
+    Ok(sets)
+}
+
+/// The kernel raises an ambient capability only when it is both permitted and inheritable.
+/// runc and crun skip the others instead of failing (`runc spec` itself writes ambient
+/// capabilities that are not inheritable), and so does berth, with a warning.
+fn keep_raisable_ambient(sets: &mut CapabilitySets) {
+    let (inheritable, permitted) = (&sets.inheritable, &sets.permitted);
+    sets.ambient.retain(|cap| {
+        let raisable = inheritable.contains(cap) && permitted.contains(cap);
+        if !raisable {
+            let msg = format!(
+                "process.capabilities.ambient: {cap} is not both permitted and inheritable; it is not raised"
+            );
+            crate::logging::log(crate::logging::Level::Warning, &msg);
+        }
+        raisable
+    });
+}
+
+/// What is valid but will not do what it says: ambient capabilities that are not both
+/// permitted and inheritable (skipped at create, see [`keep_raisable_ambient`]).
+pub(super) fn warnings(spec: &Spec) -> Vec<SpecError> {
+    let Some(c) = spec.process().as_ref().and_then(|p| p.capabilities().as_ref()) else {
+        return Vec::new();
+    };
+    let listed = |set: &Option<Capabilities>, cap| set.as_ref().is_some_and(|s| s.contains(cap));
+    let mut found = Vec::new();
+    for cap in c.ambient().iter().flatten() {
+        if !(listed(c.inheritable(), cap) && listed(c.permitted(), cap)) {
+            let name = capability(cap).map(|c| c.to_string()).unwrap_or_default();
+            found.push(invalid(
+                "process.capabilities.ambient",
+                format!("{name} is not both permitted and inheritable; it is not raised"),
+            ));
+        }
+    }
+    found
 }
 
 /// oci-spec's capability as the `caps` crate's, by its `CAP_*` name.
@@ -1358,8 +1397,10 @@ mod tests {
     fn build_resolves_values() {
         let mut v = base();
         v["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 5, "hard": 6 }]);
-        v["process"]["capabilities"] =
-            json!({ "bounding": ["CAP_KILL", "CAP_CHOWN"], "ambient": ["NET_RAW"] });
+        v["process"]["capabilities"] = json!({
+            "bounding": ["CAP_KILL", "CAP_CHOWN"], "ambient": ["NET_RAW", "CAP_KILL"],
+            "inheritable": ["CAP_NET_RAW"], "permitted": ["CAP_NET_RAW"]
+        });
         v["process"]["terminal"] = json!(true);
         v["process"]["consoleSize"] = json!({ "height": 24, "width": 80 });
         v["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "uts" }]);

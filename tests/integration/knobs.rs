@@ -138,3 +138,26 @@ fn no_capabilities_in_the_config_means_none_in_the_container() {
         assert!(line.ends_with("0000000000000000"), "{lines:?}");
     }
 }
+
+#[test]
+fn ambient_capabilities_that_cannot_be_raised_are_skipped_with_a_warning() {
+    // `runc spec` writes ambient capabilities that are not inheritable; runc and crun run it.
+    let env = TestEnv::new("ambient");
+    let mut cfg = Config::sh("grep -E '^Cap(Inh|Amb)' /proc/self/status");
+    let held = json!(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    cfg.0["process"]["capabilities"] = json!({
+        "bounding": held, "effective": held, "permitted": held,
+        "inheritable": ["CAP_KILL"], "ambient": held
+    });
+    let bundle = env.bundle(&cfg);
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("k")]);
+    assert_eq!(out.code(), 0, "{out:#?}");
+    // CAP_KILL is capability 5: raised; CAP_NET_BIND_SERVICE (10) is not inheritable: skipped.
+    assert_eq!(out.stdout, "CapInh:\t0000000000000020\nCapAmb:\t0000000000000020\n");
+    let warning = "process.capabilities.ambient: CAP_NET_BIND_SERVICE is not both permitted and inheritable; it is not raised";
+    assert!(out.stderr.contains(warning), "{out:#?}");
+    let check = env.berth(&["check", "--bundle", bundle.to_str().unwrap()]);
+    assert_eq!(check.code(), 0, "{check:#?}");
+    assert!(check.stdout.starts_with("/process/capabilities/ambient: "), "{check:#?}");
+    assert!(check.stdout.contains("CAP_NET_BIND_SERVICE is not both permitted"), "{check:#?}");
+}
