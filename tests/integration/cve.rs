@@ -127,7 +127,8 @@ fn cve_2019_5736_waiting_init_does_not_expose_the_runtime_binary() {
 /// while `exec` sets a process up. A second container in the same pid namespace scans
 /// /proc/*/exe the whole time and tries to open everything that is not busybox.
 /// On a vulnerable runtime the exec prints `<runtime> version` from inside the container, or
-/// the scanner opens the runtime's clone (dumpable while it joins the container). The kernel
+/// the scanner opens the runtime's clone (dumpable while it joins the container). The shim
+/// itself may be caught and opened (it is no copy of the runtime), but never written. The kernel
 /// does not stop this: it executes /proc/self/exe even when it leads outside the container's
 /// root. A dynamically linked runtime used to fail here only by accident (its ELF
 /// interpreter, ld-linux, is missing from the busybox rootfs); the static binary ran. What
@@ -151,6 +152,8 @@ fn cve_2019_5736_exec_cannot_reach_the_runtime_binary() {
                 l=$(readlink $p/exe 2>/dev/null) || continue
                 case \"$l\" in
                     /bin/busybox) ;;
+                    '/memfd:berth-exec-shim (deleted)')
+                        (echo PWNED >> $p/exe) 2>/dev/null && echo \"$p $l\" >> /probe/wrote ;;
                     *) (exec 3<$p/exe) 2>/dev/null && echo \"$p $l\" >> /probe/opened ;;
                 esac
             done
@@ -175,6 +178,8 @@ fn cve_2019_5736_exec_cannot_reach_the_runtime_binary() {
     await_file(&probe.join("stopped"), "the scanner");
     let opened = fs::read_to_string(probe.join("opened")).unwrap_or_default();
     assert!(opened.is_empty(), "the container opened runtime processes' binaries: {opened}");
+    let wrote = fs::read_to_string(probe.join("wrote")).unwrap_or_default();
+    assert!(wrote.is_empty(), "the container wrote to the sealed exec shim: {wrote}");
     assert!(fs::read(&copy).unwrap() == original, "the runtime binary changed");
     env.delete(&a, true);
     env.delete(&b, true);
