@@ -8,7 +8,7 @@ BERTH := target/$(HOST_TRIPLE)/release/berth
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench conformance soak fuzz clean
+.PHONY: all build deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions clean
 
 all: build
 
@@ -65,6 +65,11 @@ conformance: build
 # Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
 vm-test: build
 	$(CARGO) test --release --test integration vm:: -- --nocapture
+
+# Regenerates src/hot-functions.txt, the code layout build.rs gives the linker (see the
+# script), after a change to what the runtime's commands execute, its dependencies or rustc.
+hot-functions:
+	scripts/hot-functions.sh
 
 clean:
 	$(CARGO) clean

@@ -1,12 +1,58 @@
 //! Compiles the exec shim (src/process/shim/exec-shim.c), which berth embeds: a freestanding
-//! static program of about 1 KiB, built with the system C compiler for the target.
+//! static program of about 1 KiB, built with the system C compiler for the target. And lays
+//! out the binary's code: the hot functions (src/hot-functions.txt) first.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 const SOURCE: &str = "src/process/shim/exec-shim.c";
+const HOT_FUNCTIONS: &str = "src/hot-functions.txt";
 
 fn main() {
+    build_exec_shim();
+    order_hot_functions();
+}
+
+/// Hands src/hot-functions.txt to the linker when this build can use it: the same rustc and
+/// target it was made with (its symbol names carry hashes that change with either; that rustc
+/// links this target with lld). With BERTH_LINK_MAP set, the linker also writes a map there
+/// (scripts/hot-functions.sh reads it).
+fn order_hot_functions() {
+    println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
+    println!("cargo:rerun-if-env-changed=BERTH_LINK_MAP");
+    if let Some(map) = std::env::var_os("BERTH_LINK_MAP") {
+        let map = map.to_str().expect("BERTH_LINK_MAP is UTF-8");
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle,-Map={map}");
+    }
+    let list = std::fs::read_to_string(HOT_FUNCTIONS).unwrap_or_default();
+    let made_with = |key: &str| {
+        list.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("none")
+    };
+    let rustc = std::env::var("RUSTC").expect("cargo sets RUSTC");
+    let version = Command::new(&rustc).arg("-V").output().map(|o| o.stdout).unwrap_or_default();
+    let version = String::from_utf8_lossy(&version);
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    if made_with("# rustc:") != version.trim() || made_with("# target:") != target {
+        println!(
+            "cargo:warning={HOT_FUNCTIONS} was made for {} on {}, not this {} on {target}: \
+             code not laid out (run `make hot-functions`)",
+            made_with("# rustc:"),
+            made_with("# target:"),
+            version.trim()
+        );
+        return;
+    }
+    let path = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let path = path.join(HOT_FUNCTIONS);
+    // Functions renamed or gone since the list was made are skipped, without a warning each.
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
+        path.display()
+    );
+}
+
+/// Compiles the exec shim into OUT_DIR/exec-shim.
+fn build_exec_shim() {
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-env-changed=CC");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

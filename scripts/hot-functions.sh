@@ -1,0 +1,146 @@
+#!/bin/bash
+# Regenerates src/hot-functions.txt, the functions berth executes on the paths containerd,
+# CRI-O and podman call (run, create, state, start, exec, ps, list, kill, delete), in the order
+# the linker is to place them (build.rs). Run as root: `make hot-functions`.
+#
+# How: builds the release binary with a linker map (BERTH_LINK_MAP), takes every function's
+# entry from the map, and runs each command under scripts/first-calls.c, which reports the
+# functions reached. Functions more commands reach come first; among equals, the order first
+# reached. Everything runs in a private mount namespace and a temp dir, with the containers'
+# cgroups under /berth-test; all of it is removed at the end.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+out=src/hot-functions.txt
+triple=$(rustc -vV | sed -n 's/^host: //p')
+berth=$PWD/target/$triple/release/berth
+
+[ "$(id -u)" = 0 ] || { echo "hot-functions: run as root" >&2; exit 1; }
+if [ "${1:-}" != --in-namespace ]; then
+    work=$(mktemp -d /tmp/berth-hot-functions.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+    BERTH_LINK_MAP=$work/berth.map cargo build --release
+    cc -O2 -Wall -Werror -o "$work/first-calls" scripts/first-calls.c
+    WORK=$work unshare --mount --propagation private "$0" --in-namespace
+    exit
+fi
+
+work=$WORK
+state=$work/state
+log=$work/berth.log
+cgroup=berth-test/hot-functions-$$
+# The runtime's own global flags as containerd passes them.
+rt=("$berth" --root "$state" --log "$log" --log-format json)
+
+cleanup() {
+    for id in hot-run hot-box; do "${rt[@]}" delete --force "$id" >/dev/null 2>&1 || true; done
+    rmdir /sys/fs/cgroup/*/"$cgroup"/ /sys/fs/cgroup/unified/"$cgroup"/ 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Every function symbol in .text of the map: "offset name".
+awk '$5 ~ /^\.[a-z_.]*$/ { in_text = ($5 == ".text"); next }
+     in_text && NF == 5 && $4 == 1 && $3 != "0" && $5 !~ /[(:]/ { print $1, $5 }' \
+    "$work/berth.map" | sort -u -k1,1 > "$work/functions"
+cut -d' ' -f1 "$work/functions" > "$work/entries"
+
+scripts/demo-bundle.sh "$work/bundle" >/dev/null
+# The benchmark's container (runc's default config running /bin/true) and a long-running one.
+config() {
+    local args=$1
+    cat <<JSON
+{
+  "ociVersion": "1.0.2",
+  "root": { "path": "rootfs", "readonly": false },
+  "process": {
+    "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": $args,
+    "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/",
+    "capabilities": {
+      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    },
+    "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+    "noNewPrivileges": true
+  },
+  "hostname": "hot",
+  "mounts": [
+    { "destination": "/proc", "type": "proc", "source": "proc" },
+    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+      "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+    { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+      "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+      "options": ["nosuid", "noexec", "nodev"] },
+    { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+      "options": ["nosuid", "noexec", "nodev", "ro"] },
+    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+      "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
+  ],
+  "linux": {
+    "cgroupsPath": "/$cgroup",
+    "namespaces": [
+      { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+      { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
+    ],
+    "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+  }
+}
+JSON
+}
+config '["/bin/true"]' > "$work/bundle/config.json"
+cat > "$work/process.json" <<'JSON'
+{ "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": ["/bin/true"],
+  "env": ["PATH=/bin"], "cwd": "/" }
+JSON
+
+# trace NAME ARGS...: one berth command under first-calls, reached entries to $work/hits.NAME.
+trace() {
+    local name=$1
+    shift
+    "$work/first-calls" "$work/entries" "$work/hits.$name" -- "${rt[@]}" "$@" >/dev/null
+}
+status_of() { "${rt[@]}" state "$1" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
+
+trace run run --bundle "$work/bundle" hot-run
+# create leaves its init waiting for start, still traced: first-calls goes on in the background
+# until the init executes the container's program.
+config '["/bin/sleep", "1000"]' > "$work/bundle/config.json"
+trace create create --bundle "$work/bundle" --pid-file "$work/pid" hot-box &
+creating=$!
+until [ "$(status_of hot-box 2>/dev/null)" = created ]; do sleep 0.05; done
+trace state state hot-box
+trace start start hot-box
+wait "$creating"
+trace exec exec --process "$work/process.json" --pid-file "$work/exec.pid" hot-box
+trace ps ps --format json hot-box
+trace list list --format json
+trace kill kill hot-box 9
+until [ "$(status_of hot-box)" = stopped ]; do sleep 0.05; done
+trace delete delete hot-box
+
+commands=(run create state start exec ps list kill delete)
+{
+    cat <<HEADER
+# berth's hot functions in link order: build.rs hands this file to lld (--symbol-ordering-file)
+# so that what a start executes sits together at the start of .text, instead of spread over
+# the whole 3 MiB of it. A start then maps a third of the code pages it used to (the kernel
+# maps code in 64 KiB or larger blocks around each fault): less memory and fewer page faults.
+# Made by \`make hot-functions\` (scripts/hot-functions.sh) from: ${commands[*]}.
+# Symbol names carry crate hashes: build.rs uses the file only with the toolchain below.
+# rustc: $(rustc -V)
+# target: $triple
+HEADER
+    for i in "${!commands[@]}"; do
+        awk -v c="$i" '{ print $1, c, NR }' "$work/hits.${commands[$i]}"
+    done | awk '
+        NR == FNR { name[$1] = $2; next }
+        { uses[$1]++; if (!($1 in first)) first[$1] = sprintf("%02d %08d", $2, $3) }
+        END { for (f in uses) printf "%03d %s %s\n", 99 - uses[f], first[f], name[f] }
+    ' "$work/functions" - | sort | cut -d' ' -f4
+} > "$out.new"
+mv "$out.new" "$out"
+echo "hot-functions: $(grep -vc '^#' "$out") functions in $out"
