@@ -29,8 +29,12 @@ BENCH_ARGS ?=
 bench-deps: deps
 	@scripts/bench-deps.sh
 
+# The benchmark measures the release build (`make build`, what gets installed). Its harness
+# builds in a target dir of its own: `cargo bench` would otherwise replace the release binary
+# with one built under the bench profile, whose symbol names (hashed with the profile) the code
+# layout of src/hot-functions.txt does not match.
 bench: bench-deps build
-	$(CARGO) bench --bench compare -- $(BENCH_ARGS)
+	$(CARGO) bench --bench compare --target-dir target/bench -- --berth $(abspath $(BERTH)) $(BENCH_ARGS)
 
 # tests/integration/faults.rs drives a second berth built with the fault-injection feature.
 FAULT_TARGET := target/faults

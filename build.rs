@@ -25,9 +25,8 @@ fn order_hot_functions() {
         println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle,-Map={map}");
     }
     let list = std::fs::read_to_string(HOT_FUNCTIONS).unwrap_or_default();
-    let made_with = |key: &str| {
-        list.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("none")
-    };
+    let made_with =
+        |key: &str| list.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("none");
     let rustc = std::env::var("RUSTC").expect("cargo sets RUSTC");
     let version = Command::new(&rustc).arg("-V").output().map(|o| o.stdout).unwrap_or_default();
     let version = String::from_utf8_lossy(&version);

@@ -137,6 +137,8 @@ struct Bench {
     mask: Option<PathBuf>,
     /// Podman's default profile as OCI `linux.seccomp`, when installed.
     seccomp: Option<Value>,
+    /// benches/peak-rss.c, compiled, or why not.
+    peak_rss: Result<PathBuf, String>,
     runtimes: Vec<Runtime>,
     notes: Vec<String>,
     seq: AtomicUsize,
@@ -146,7 +148,7 @@ struct Bench {
     live: Mutex<Vec<(usize, String)>>,
 }
 
-/// One timed invocation: wall time and the peak RSS (KiB) of the process and what it reaped.
+/// One measured invocation: its wall time, or (op_peak_rss) its peak RSS in KiB with what it reaped.
 struct Timed {
     secs: f64,
     maxrss_kib: i64,
@@ -196,8 +198,10 @@ impl Bench {
                 None
             }
         };
+        let peak_rss = compile_peak_rss(&dir);
         let mut bench = Bench {
             seccomp,
+            peak_rss,
             dir,
             rootfs,
             volume,
@@ -297,6 +301,38 @@ impl Bench {
         Ok(t)
     }
 
+    /// `run ID` of /bin/true through benches/peak-rss.c: its peak RSS and what it reaped.
+    fn op_peak_rss(&self, rt: usize) -> Result<Timed, String> {
+        let peak_rss = self.peak_rss.as_ref().map_err(String::clone)?;
+        let runtime = &self.runtimes[rt];
+        let bundle = self.bundle(rt, 0, Variant::True)?;
+        let id = self.unique("rss");
+        self.track(rt, &id);
+        let what = format!("{} run (peak RSS)", runtime.name);
+        let err_path = self.dir.join(format!("stderr-{id}"));
+        let err = File::create(&err_path).map_err(|e| e.to_string())?;
+        let out = Command::new(peak_rss)
+            .arg(&runtime.bin)
+            .arg("--root")
+            .arg(&runtime.root)
+            .args(["run", "--bundle", path_str(&bundle), &id])
+            .stdin(Stdio::null())
+            .stderr(err)
+            .output()
+            .map_err(|e| format!("{what}: {e}"))?;
+        let stderr = fs::read_to_string(&err_path).unwrap_or_default();
+        let _ = fs::remove_file(&err_path);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (kib, status) = text.trim().split_once(' ').ok_or(format!("{what}: {stderr}"))?;
+        if status != "0" {
+            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+            return Err(format!("{what}: failed (status {status}): {first}"));
+        }
+        self.untrack(rt, &id);
+        let maxrss_kib = kib.parse().map_err(|e| format!("{what}: {text:?}: {e}"))?;
+        Ok(Timed { secs: 0.0, maxrss_kib })
+    }
+
     /// `create`, `start`, wait for the container's exit, `delete`: four invocations.
     fn op_lifecycle(&self, rt: usize) -> Result<Timed, String> {
         let bundle = self.bundle(rt, 0, Variant::True)?;
@@ -389,7 +425,7 @@ impl Bench {
         }
         let floor = Floor::new(&self.rootfs);
 
-        let (run, rss, floor_stats) = self.row_run(n, &floor);
+        let (run, floor_stats) = self.row_run(n, &floor);
         rows.push(run);
         rows.push(
             self.row("create + start + wait + delete", Unit::Millis, n, |b, rt| b.op_lifecycle(rt)),
@@ -400,7 +436,11 @@ impl Bench {
         rows.push(self.row_on_sleeper("exec /bin/true in a running container", n, |b, rt, id| {
             b.invoke(rt, &["exec", id, "/bin/true"])
         }));
-        rows.push(rss);
+        let rss_name = "peak RSS of `run` (runtime + what it reaps)";
+        rows.push(match &self.peak_rss {
+            Ok(_) => self.row(rss_name, Unit::Mebibytes, n, |b, rt| b.op_peak_rss(rt)),
+            Err(e) => Row::not_available(rss_name, self.runtimes.len(), e),
+        });
         let rounds = (n / 10).clamp(2, 5);
         let tp = self.row(
             &format!("{THROUGHPUT_CONTAINERS} × run, {THROUGHPUT_IN_FLIGHT} in flight"),
@@ -445,11 +485,10 @@ impl Bench {
         }
     }
 
-    /// The `run` row, which also yields the peak-RSS row and the floor (interleaved with it).
-    fn row_run(&self, n: usize, floor: &Floor) -> (Row, Row, Cell) {
+    /// The `run` row, and the floor (interleaved with it).
+    fn row_run(&self, n: usize, floor: &Floor) -> (Row, Cell) {
         let k = self.runtimes.len();
         let mut times: Vec<Cell> = (0..k).map(|_| Cell::Samples(Vec::new())).collect();
-        let mut rss: Vec<Cell> = (0..k).map(|_| Cell::Samples(Vec::new())).collect();
         let mut floor_cell = Cell::Samples(Vec::new());
         let warmup = 3;
         for i in 0..warmup + n {
@@ -464,25 +503,11 @@ impl Bench {
                 } else {
                     self.op_run(who, 0, Variant::True)
                 };
-                let (tc, rc) = if who == k {
-                    (&mut floor_cell, None)
-                } else {
-                    (&mut times[who], Some(&mut rss[who]))
-                };
+                let cell = if who == k { &mut floor_cell } else { &mut times[who] };
                 match result {
-                    Ok(t) if i >= warmup => {
-                        tc.push(t.secs * 1e3);
-                        if let Some(rc) = rc {
-                            rc.push(t.maxrss_kib as f64 / 1024.0);
-                        }
-                    }
+                    Ok(t) if i >= warmup => cell.push(t.secs * 1e3),
                     Ok(_) => {}
-                    Err(e) => {
-                        tc.fail(e.clone());
-                        if let Some(rc) = rc {
-                            rc.fail(e);
-                        }
-                    }
+                    Err(e) => cell.fail(e),
                 }
             }
         }
@@ -492,13 +517,7 @@ impl Bench {
             cells: times,
             warmup,
         };
-        let rss = Row {
-            name: "peak RSS of `run` (runtime + what it reaps)".into(),
-            unit: Unit::Mebibytes,
-            cells: rss,
-            warmup,
-        };
-        (run, rss, floor_cell)
+        (run, floor_cell)
     }
 
     /// A row timing `op` for every runtime, interleaved, after warm-up runs.
@@ -519,9 +538,11 @@ impl Bench {
                     continue;
                 }
                 match op(self, rt) {
-                    Ok(t) if i >= warmup => {
-                        cells[rt].push(if unit == Unit::Millis { t.secs * 1e3 } else { t.secs })
-                    }
+                    Ok(t) if i >= warmup => cells[rt].push(match unit {
+                        Unit::Millis => t.secs * 1e3,
+                        Unit::PerSecond => t.secs,
+                        Unit::Mebibytes => t.maxrss_kib as f64 / 1024.0,
+                    }),
                     Ok(_) => {}
                     Err(e) => cells[rt].fail(e),
                 }
@@ -598,7 +619,25 @@ impl Floor {
     }
 }
 
-/// Spawns `cmd` (stdio to /dev/null and a file), waits with wait4, returns time and peak RSS.
+/// Compiles benches/peak-rss.c into `dir` with the system C compiler.
+fn compile_peak_rss(dir: &Path) -> Result<PathBuf, String> {
+    let source = dir.join("peak-rss.c");
+    let binary = dir.join("peak-rss");
+    fs::write(&source, include_str!("peak-rss.c")).map_err(|e| e.to_string())?;
+    let out = Command::new("cc")
+        .args(["-O2", "-static", "-Wall", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .map_err(|e| format!("running cc for benches/peak-rss.c: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("cc failed on benches/peak-rss.c: {}", stderr.trim()));
+    }
+    Ok(binary)
+}
+
+/// Spawns `cmd` (stdio to /dev/null and a file), waits with wait4, returns the wall time.
 fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, String> {
     // A file, not a pipe: a created container inherits stderr and would hold a pipe open.
     let err_path =
@@ -628,7 +667,8 @@ fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, Strin
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         return Err(format!("{what}: failed ({status:#x}): {first}"));
     }
-    Ok(Timed { secs, maxrss_kib: usage.ru_maxrss })
+    // Not usage.ru_maxrss: see benches/peak-rss.c.
+    Ok(Timed { secs, maxrss_kib: 0 })
 }
 
 /// Waits until `pid` has exited: reaps it when it is our child (reparented to us as
