@@ -1,15 +1,37 @@
 //! Compiles the exec shim (src/process/shim/exec-shim.c), which berth embeds: a freestanding
-//! static program of about 1 KiB, built with the system C compiler for the target. And lays
-//! out the binary's code: the hot functions (src/hot-functions.txt) first.
+//! static program of about 1 KiB, built with the system C compiler for the target. Lays out
+//! the binary's code: the hot functions (src/hot-functions.txt) first. And compiles
+//! scripts/peak-rss.c, which the tests and the benchmark measure berth's peak RSS with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SOURCE: &str = "src/process/shim/exec-shim.c";
+const SHIM_SOURCE: &str = "src/process/shim/exec-shim.c";
+const PEAK_RSS_SOURCE: &str = "scripts/peak-rss.c";
 const HOT_FUNCTIONS: &str = "src/hot-functions.txt";
 
 fn main() {
-    build_exec_shim();
+    println!("cargo:rerun-if-env-changed=CC");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // No build id, no page-aligned segments: the file stays about 1 KiB.
+    let shim_flags = [
+        "-Os",
+        "-static",
+        "-nostdlib",
+        "-ffreestanding",
+        "-fno-builtin",
+        "-fno-pie",
+        "-no-pie",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+        "-fno-unwind-tables",
+        "-Wl,--build-id=none",
+        "-Wl,-z,noexecstack",
+        "-Wl,-n",
+        "-s",
+    ];
+    compile(SHIM_SOURCE, &out.join("exec-shim"), &shim_flags);
+    compile(PEAK_RSS_SOURCE, &out.join("peak-rss"), &["-O2", "-static"]);
     order_hot_functions();
 }
 
@@ -50,25 +72,19 @@ fn order_hot_functions() {
     );
 }
 
-/// Compiles the exec shim into OUT_DIR/exec-shim.
-fn build_exec_shim() {
-    println!("cargo:rerun-if-changed={SOURCE}");
-    println!("cargo:rerun-if-env-changed=CC");
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+/// Compiles the C program `source` into `output` with the target's C compiler.
+fn compile(source: &str, output: &Path, flags: &[&str]) {
+    println!("cargo:rerun-if-changed={source}");
     let target = std::env::var("TARGET").expect("cargo sets TARGET");
     let compiler = std::env::var(format!("CC_{}", target.replace('-', "_")))
         .or_else(|_| std::env::var("CC"))
         .unwrap_or_else(|_| "cc".into());
-    let shim = out.join("exec-shim");
     let status = Command::new(&compiler)
-        .args(["-Os", "-static", "-nostdlib", "-ffreestanding", "-fno-builtin"])
-        .args(["-fno-pie", "-no-pie", "-fno-stack-protector"])
-        .args(["-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wall", "-Werror"])
-        // No build id, no page-aligned segments: the file stays about 1 KiB.
-        .args(["-Wl,--build-id=none", "-Wl,-z,noexecstack", "-Wl,-n", "-s", "-o"])
-        .arg(&shim)
-        .arg(SOURCE)
+        .args(flags)
+        .args(["-Wall", "-Werror", "-o"])
+        .arg(output)
+        .arg(source)
         .status()
-        .unwrap_or_else(|e| panic!("running {compiler} for the exec shim: {e}"));
-    assert!(status.success(), "{compiler} failed to build the exec shim ({status})");
+        .unwrap_or_else(|e| panic!("running {compiler} for {source}: {e}"));
+    assert!(status.success(), "{compiler} failed to build {source} ({status})");
 }

@@ -27,6 +27,8 @@ const THROUGHPUT_IN_FLIGHT: usize = 4;
 const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
 /// The capabilities of the benchmark's containers (runc's default set).
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+/// scripts/peak-rss.c, which build.rs compiles.
+const PEAK_RSS: &str = concat!(env!("OUT_DIR"), "/peak-rss");
 /// The cgroup parent every container of the benchmark goes under.
 const CGROUP_PARENT: &str = "berth-test";
 
@@ -137,8 +139,6 @@ struct Bench {
     mask: Option<PathBuf>,
     /// Podman's default profile as OCI `linux.seccomp`, when installed.
     seccomp: Option<Value>,
-    /// benches/peak-rss.c, compiled, or why not.
-    peak_rss: Result<PathBuf, String>,
     runtimes: Vec<Runtime>,
     notes: Vec<String>,
     seq: AtomicUsize,
@@ -198,10 +198,8 @@ impl Bench {
                 None
             }
         };
-        let peak_rss = compile_peak_rss(&dir);
         let mut bench = Bench {
             seccomp,
-            peak_rss,
             dir,
             rootfs,
             volume,
@@ -301,36 +299,27 @@ impl Bench {
         Ok(t)
     }
 
-    /// `run ID` of /bin/true through benches/peak-rss.c: its peak RSS and what it reaped.
+    /// `run ID` of /bin/true through scripts/peak-rss.c: its peak RSS and what it reaped.
     fn op_peak_rss(&self, rt: usize) -> Result<Timed, String> {
-        let peak_rss = self.peak_rss.as_ref().map_err(String::clone)?;
         let runtime = &self.runtimes[rt];
         let bundle = self.bundle(rt, 0, Variant::True)?;
         let id = self.unique("rss");
         self.track(rt, &id);
+        let report = self.dir.join(format!("peak-rss-{id}"));
+        let mut cmd = Command::new(PEAK_RSS);
+        cmd.arg(&report).arg(&runtime.bin).arg("--root").arg(&runtime.root);
+        cmd.args(["run", "--bundle", path_str(&bundle), &id]);
         let what = format!("{} run (peak RSS)", runtime.name);
-        let err_path = self.dir.join(format!("stderr-{id}"));
-        let err = File::create(&err_path).map_err(|e| e.to_string())?;
-        let out = Command::new(peak_rss)
-            .arg(&runtime.bin)
-            .arg("--root")
-            .arg(&runtime.root)
-            .args(["run", "--bundle", path_str(&bundle), &id])
-            .stdin(Stdio::null())
-            .stderr(err)
-            .output()
-            .map_err(|e| format!("{what}: {e}"))?;
-        let stderr = fs::read_to_string(&err_path).unwrap_or_default();
-        let _ = fs::remove_file(&err_path);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (kib, status) = text.trim().split_once(' ').ok_or(format!("{what}: {stderr}"))?;
+        time_command(cmd, &self.dir, &what)?;
+        let text = fs::read_to_string(&report).map_err(|e| format!("{what}: {e}"))?;
+        let _ = fs::remove_file(&report);
+        let bad = || format!("{what}: peak-rss reported {text:?}");
+        let (kib, status) = text.trim().split_once(' ').ok_or_else(bad)?;
         if status != "0" {
-            let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            return Err(format!("{what}: failed (status {status}): {first}"));
+            return Err(format!("{what}: failed (wait status {status})"));
         }
         self.untrack(rt, &id);
-        let maxrss_kib = kib.parse().map_err(|e| format!("{what}: {text:?}: {e}"))?;
-        Ok(Timed { secs: 0.0, maxrss_kib })
+        Ok(Timed { secs: 0.0, maxrss_kib: kib.parse().map_err(|_| bad())? })
     }
 
     /// `create`, `start`, wait for the container's exit, `delete`: four invocations.
@@ -437,10 +426,7 @@ impl Bench {
             b.invoke(rt, &["exec", id, "/bin/true"])
         }));
         let rss_name = "peak RSS of `run` (runtime + what it reaps)";
-        rows.push(match &self.peak_rss {
-            Ok(_) => self.row(rss_name, Unit::Mebibytes, n, |b, rt| b.op_peak_rss(rt)),
-            Err(e) => Row::not_available(rss_name, self.runtimes.len(), e),
-        });
+        rows.push(self.row(rss_name, Unit::Mebibytes, n, |b, rt| b.op_peak_rss(rt)));
         let rounds = (n / 10).clamp(2, 5);
         let tp = self.row(
             &format!("{THROUGHPUT_CONTAINERS} × run, {THROUGHPUT_IN_FLIGHT} in flight"),
@@ -619,24 +605,6 @@ impl Floor {
     }
 }
 
-/// Compiles benches/peak-rss.c into `dir` with the system C compiler.
-fn compile_peak_rss(dir: &Path) -> Result<PathBuf, String> {
-    let source = dir.join("peak-rss.c");
-    let binary = dir.join("peak-rss");
-    fs::write(&source, include_str!("peak-rss.c")).map_err(|e| e.to_string())?;
-    let out = Command::new("cc")
-        .args(["-O2", "-static", "-Wall", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .map_err(|e| format!("running cc for benches/peak-rss.c: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("cc failed on benches/peak-rss.c: {}", stderr.trim()));
-    }
-    Ok(binary)
-}
-
 /// Spawns `cmd` (stdio to /dev/null and a file), waits with wait4, returns the wall time.
 fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, String> {
     // A file, not a pipe: a created container inherits stderr and would hold a pipe open.
@@ -667,7 +635,7 @@ fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, Strin
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         return Err(format!("{what}: failed ({status:#x}): {first}"));
     }
-    // Not usage.ru_maxrss: see benches/peak-rss.c.
+    // Not usage.ru_maxrss: see scripts/peak-rss.c.
     Ok(Timed { secs, maxrss_kib: 0 })
 }
 

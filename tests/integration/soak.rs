@@ -12,6 +12,9 @@ use serde_json::json;
 
 use crate::harness::{bin, reference_runc, Config, Out, TestEnv};
 
+/// scripts/peak-rss.c, which build.rs compiles.
+const PEAK_RSS: &str = concat!(env!("OUT_DIR"), "/peak-rss");
+
 /// What the host looks like, by the measures a leak would grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Snapshot {
@@ -46,35 +49,34 @@ fn snapshot(env: &TestEnv, cgroup: &str) -> Snapshot {
     }
 }
 
-/// Runs berth to its end and returns its output and peak RSS in KiB (`ru_maxrss` from
-/// wait4: the maximum over it and the processes it reaped).
-// The child is reaped by wait4, which std's wait does not offer.
-#[allow(clippy::zombie_processes)]
+/// Runs berth to its end and returns its output and peak RSS in KiB: the maximum over it and
+/// the processes it reaped, measured by scripts/peak-rss.c (not by our own wait4, which would
+/// report at least this test's own peak; see there).
 fn berth_measured(env: &TestEnv, args: &[&str]) -> (Out, i64) {
     let out = env.dir.join("soak.out");
     let err = env.dir.join("soak.err");
-    let child = Command::new(bin())
+    let report = env.dir.join("soak.rss");
+    let status = Command::new(PEAK_RSS)
+        .arg(&report)
+        .arg(bin())
         .arg("--root")
         .arg(&env.root)
         .args(args)
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out).unwrap())
         .stderr(fs::File::create(&err).unwrap())
-        .spawn()
+        .status()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, filling the two out-parameters.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4: {}", std::io::Error::last_os_error());
+    assert!(status.success(), "peak-rss failed: {}", fs::read_to_string(&err).unwrap_or_default());
+    let report = fs::read_to_string(&report).unwrap();
+    let (kib, wait_status) = report.trim().split_once(' ').expect("peak-rss: KiB and status");
     let out = Out {
         cmdline: format!("berth {}", args.join(" ")),
-        status: ExitStatus::from_raw(status),
+        status: ExitStatus::from_raw(wait_status.parse().unwrap()),
         stdout: fs::read_to_string(out).unwrap_or_default(),
         stderr: fs::read_to_string(err).unwrap_or_default(),
     };
-    (out, usage.ru_maxrss)
+    (out, kib.parse().unwrap())
 }
 
 /// Peak RSS (KiB) per command, over the first and the last `WINDOW` uses.
