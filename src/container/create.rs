@@ -111,10 +111,8 @@ pub(super) fn create_with_mask(
         seccomp: seccomp.as_ref(),
         idmapped: &idmapped,
     };
-    let on_clone = |pid: Pid| -> Result<(), BoxError> {
-        cgroup.join(pid.as_raw())?;
-        Ok(fault::point("placing the clone in its cgroup")?)
-    };
+    let entry = cgroup.entry()?;
+    let on_clone = |_: Pid| -> Result<(), BoxError> { Ok(fault::point("after the clone")?) };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
@@ -122,8 +120,13 @@ pub(super) fn create_with_mask(
         fault::point("running prestart and createRuntime hooks")?;
         Ok(json)
     };
-    let options =
-        SpawnOptions { fifo: Some(&fifo), init, on_clone: &on_clone, on_hooks: &on_hooks };
+    let options = SpawnOptions {
+        fifo: Some(&fifo),
+        init,
+        cgroup: Some(&entry),
+        on_clone: &on_clone,
+        on_hooks: &on_hooks,
+    };
     let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     // The init waits for `start`; its network namespace exists whichever clone path ran.

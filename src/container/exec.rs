@@ -143,17 +143,21 @@ fn exec_blocked(
         idmapped: &[],
     };
     // Children inherit both the cgroup and the resctrl group of the clone.
+    let entry = cgroup.map(|c| c.entry()).transpose()?;
     let on_clone = |pid: Pid| -> Result<(), crate::process::spawn::BoxError> {
-        if let Some(cgroup) = cgroup {
-            cgroup.join(pid.as_raw())?;
-        }
         if let Some(rdt) = &spec.intel_rdt {
             crate::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
         }
         Ok(())
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
-    let options = SpawnOptions { fifo: None, init, on_clone: &on_clone, on_hooks: &no_hooks };
+    let options = SpawnOptions {
+        fifo: None,
+        init,
+        cgroup: entry.as_ref(),
+        on_clone: &on_clone,
+        on_hooks: &no_hooks,
+    };
     let Spawned { pid, console, seccomp_listener } = spawn(spec, &options)?;
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Running);

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use super::init::{become_root, expect_setup_done, Init, InitOptions, Role, Stage};
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
+use crate::cgroups::Entry;
 use crate::logging;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
@@ -27,7 +28,9 @@ pub struct SpawnOptions<'a> {
     pub fifo: Option<&'a Path>,
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
-    /// Runs in the parent once the clone exists and before it may go on (cgroup placement).
+    /// The cgroup the clone moves itself into before it does anything else.
+    pub cgroup: Option<&'a Entry>,
+    /// Runs in the parent once the clone exists and before it may go on (resctrl placement).
     pub on_clone: &'a dyn Fn(Pid) -> Result<(), BoxError>,
     /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
     /// init's own hooks get. Called only when the config has hooks to run during create.
@@ -74,17 +77,19 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     let first = match forked {
         Forked::Child => {
             drop(parent);
+            // First of all, so that everything the container does is in its cgroup.
+            if let Some(Err(err)) = opts.cgroup.map(Entry::join_self) {
+                fail_in_clone(&child, &err);
+            }
             // The clone holds copies of all the runtime's descriptors, the state dir's lock
-            // among them; only what the init uses may stay (or `start` would wait for it).
+            // and the cgroup files among them; only what the init uses may stay (or `start`
+            // would wait for it).
             let mut keep = vec![child.as_raw_fd()];
             keep.extend(fifo.as_ref().map(|f| f.as_raw_fd()));
             keep.extend(joined.iter().map(|ns| ns.as_raw_fd()));
             keep.extend(opts.init.idmapped.iter().flatten().map(|t| t.as_raw_fd()));
             if let Err(err) = close_all_except(3 + opts.init.preserve_fds, &keep) {
-                let chain = crate::error::chain(&err);
-                let _ = child.send(&FromInit::Failed { chain }, None);
-                // SAFETY: leave the clone without running the parent's destructors.
-                unsafe { libc::_exit(1) }
+                fail_in_clone(&child, &err);
             }
             let init = Init::new(spec, &child, fifo.as_ref(), &opts.init, &joined, Stage::Single);
             if plan.two_stage {
@@ -109,6 +114,14 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         let status = waitpid(first, None).ok();
         err.into_process_error(status)
     })
+}
+
+/// Reports a failure of the clone before its init steps to the runtime, and ends the clone.
+fn fail_in_clone(child: &Channel, err: &(dyn std::error::Error + 'static)) -> ! {
+    let chain = crate::error::chain(err);
+    let _ = child.send(&FromInit::Failed { chain }, None);
+    // SAFETY: leave the clone without running the parent's destructors.
+    unsafe { libc::_exit(1) }
 }
 
 /// How the namespaces of a config are set up.
@@ -286,7 +299,7 @@ fn follow(
         }
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
-    logging::phase("placing the clone (cgroup)");
+    logging::phase("after the clone (resctrl)");
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) =

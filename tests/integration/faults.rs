@@ -209,8 +209,7 @@ fn points_of(env: &TestEnv, bundle: &Path) -> (Vec<Point>, Vec<Point>) {
     let ready = ready.unwrap_or_else(|| panic!("no 'reporting ready' step traced: {out:#?}"));
     let after_ready: Vec<Point> = all[ready + 1..].iter().filter(|p| p.step).cloned().collect();
     let before: Vec<Point> = all.iter().filter(|p| !after_ready.contains(p)).cloned().collect();
-    for expected in ["claiming the state dir", "placing the clone in its cgroup", "receiving Ready"]
-    {
+    for expected in ["claiming the state dir", "after the clone", "receiving Ready"] {
         assert!(before.iter().any(|p| !p.step && p.name == expected), "{expected}: {all:?}");
     }
     for expected in ["preparing the rootfs", "switching user", "running create hooks"] {
