@@ -45,53 +45,17 @@ awk '$5 ~ /^\.[a-z_.]*$/ { in_text = ($5 == ".text"); next }
 cut -d' ' -f1 "$work/functions" > "$work/entries"
 
 scripts/demo-bundle.sh "$work/bundle" >/dev/null
-# The benchmark's container (runc's default config running /bin/true) and a long-running one.
+# The benchmark's container: berth's default config (runc's), without a terminal, on a
+# writable rootfs, with a cgroup; running ARGS (a JSON list's items).
 config() {
-    local args=$1
-    cat <<JSON
-{
-  "ociVersion": "1.0.2",
-  "root": { "path": "rootfs", "readonly": false },
-  "process": {
-    "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": $args,
-    "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/",
-    "capabilities": {
-      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    },
-    "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
-    "noNewPrivileges": true
-  },
-  "hostname": "hot",
-  "mounts": [
-    { "destination": "/proc", "type": "proc", "source": "proc" },
-    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-      "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-    { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-      "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-    { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-      "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-    { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-      "options": ["nosuid", "noexec", "nodev"] },
-    { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-      "options": ["nosuid", "noexec", "nodev", "ro"] },
-    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-      "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-  ],
-  "linux": {
-    "cgroupsPath": "/$cgroup",
-    "namespaces": [
-      { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-      { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
-    ],
-    "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-  }
+    "$berth" spec --bundle "$work/spec"
+    sed -e "s|^\t\t\t\"sh\"$|$1|" -e 's|"terminal": true|"terminal": false|' \
+        -e 's|"readonly": true|"readonly": false|' \
+        -e "s|^\t\"linux\": {|&\"cgroupsPath\": \"/$cgroup\",|" "$work/spec/config.json"
+    rm "$work/spec/config.json"
 }
-JSON
-}
-config '["/bin/true"]' > "$work/bundle/config.json"
+mkdir "$work/spec"
+config '"/bin/true"' > "$work/bundle/config.json"
 cat > "$work/process.json" <<'JSON'
 { "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": ["/bin/true"],
   "env": ["PATH=/bin"], "cwd": "/" }
@@ -108,7 +72,7 @@ status_of() { "${rt[@]}" state "$1" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p
 trace run run --bundle "$work/bundle" hot-run
 # create leaves its init waiting for start, still traced: first-calls goes on in the background
 # until the init executes the container's program.
-config '["/bin/sleep", "1000"]' > "$work/bundle/config.json"
+config '"/bin/sleep", "1000"' > "$work/bundle/config.json"
 trace create create --bundle "$work/bundle" --pid-file "$work/pid" hot-box &
 creating=$!
 until [ "$(status_of hot-box 2>/dev/null)" = created ]; do sleep 0.05; done
