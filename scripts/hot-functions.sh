@@ -75,7 +75,10 @@ trace run run --bundle "$work/bundle" hot-run
 config '"/bin/sleep", "1000"' > "$work/bundle/config.json"
 trace create create --bundle "$work/bundle" --pid-file "$work/pid" hot-box &
 creating=$!
-until [ "$(status_of hot-box 2>/dev/null)" = created ]; do sleep 0.05; done
+until [ "$(status_of hot-box 2>/dev/null)" = created ]; do
+    kill -0 "$creating" 2>/dev/null || { echo "hot-functions: create failed ($log)" >&2; exit 1; }
+    sleep 0.05
+done
 trace state state hot-box
 trace start start hot-box
 wait "$creating"
