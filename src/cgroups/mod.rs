@@ -40,12 +40,21 @@ const FREEZE_WAIT: Duration = Duration::from_secs(5);
 /// single-threaded clone, without the global lock that moving a process by its pid takes,
 /// and so without its wait for an RCU grace period: 5–30 ms a `create` on this project's
 /// machine, when the runtime wrote the clone's pid to `cgroup.procs`.
+///
+/// On v2 a clone can be born in the cgroup instead (clone3's CLONE_INTO_CGROUP), which
+/// avoids the lock too: [`Entry::directory`].
 #[derive(Debug)]
 pub struct Entry {
     files: Vec<(std::fs::File, PathBuf)>,
+    directory: Option<std::fs::File>,
 }
 
 impl Entry {
+    /// The cgroup2 directory a clone can be born in; none on v1.
+    pub fn directory(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.directory.as_ref().map(std::os::fd::AsFd::as_fd)
+    }
+
     /// Moves the calling process, which must be single-threaded, into the cgroup.
     pub fn join_self(&self) -> Result<(), CgroupError> {
         for (file, path) in &self.files {
@@ -269,7 +278,20 @@ impl Cgroup {
                 Err(source) => Err(CgroupError::Io { what: "opening", path, source }),
             }
         };
-        Ok(Entry { files: self.dirs().into_iter().map(open).collect::<Result<_, _>>()? })
+        let directory = match self {
+            Cgroup::V1(_) => None,
+            Cgroup::V2(dir) => {
+                let mut options = std::fs::OpenOptions::new();
+                options.read(true);
+                std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_DIRECTORY);
+                let opened = options.open(dir);
+                let source =
+                    |source| CgroupError::Io { what: "opening", path: dir.clone(), source };
+                Some(opened.map_err(source)?)
+            }
+        };
+        let files = self.dirs().into_iter().map(open).collect::<Result<_, _>>()?;
+        Ok(Entry { files, directory })
     }
 
     /// The directory whose `cgroup.procs` lists the container's processes.
@@ -519,6 +541,45 @@ mod tests {
             ("cpuacct".to_owned(), dir.clone()),
         ]));
         assert_eq!(cg.dirs(), [dir.as_path()]);
+    }
+
+    /// A clone made with the entry's directory (CLONE_INTO_CGROUP) starts in the cgroup.
+    /// Needs root and a cgroup2 hierarchy.
+    #[test]
+    fn v2_clone_is_born_in_the_cgroup() {
+        let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .map(Path::new)
+            .find(|b| b.join("cgroup.subtree_control").exists());
+        let (Some(base), true) = (base, nix::unistd::geteuid().is_root()) else {
+            eprintln!("skipped: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let parent = base.join("berth-test").join(format!("born-{}", std::process::id()));
+        let cg = Cgroup::V2(parent.join("c"));
+        cg.create().unwrap();
+        let entry = cg.entry().unwrap();
+        let directory = entry.directory().expect("v2 has a directory");
+        let expected = format!("0::/berth-test/born-{}/c\n", std::process::id());
+        let result = crate::sys::process::clone_fork_into(0, directory);
+        if let Ok((crate::sys::process::Forked::Child, _)) = result {
+            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let ok = own.lines().any(|l| format!("{l}\n") == expected);
+            // SAFETY: leave the forked child at once.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        let outcome = result.map(|(forked, born_inside)| {
+            let crate::sys::process::Forked::Parent(pid) = forked else { unreachable!() };
+            (nix::sys::wait::waitpid(pid, None), born_inside)
+        });
+        let removed = cg.remove();
+        let _ = std::fs::remove_dir(&parent);
+        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        let (status, born_inside) = outcome.unwrap();
+        assert!(born_inside, "CLONE_INTO_CGROUP was not taken");
+        let in_cgroup = matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0)));
+        assert!(in_cgroup, "the clone did not start in the cgroup: {status:?}");
+        removed.unwrap();
     }
 
     /// create, entry, pids, freeze and remove on a real cgroup2 directory under berth-test

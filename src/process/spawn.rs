@@ -19,7 +19,7 @@ use crate::cgroups::Entry;
 use crate::logging;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
-use crate::sys::process::{clone_fork, close_all_except, Forked};
+use crate::sys::process::{clone_fork, clone_fork_into, close_all_except, Forked};
 use crate::sys::SysContext;
 
 /// How to start the init.
@@ -73,12 +73,17 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", nix::errno::Errno::from_raw(errno))
     })?;
     logging::phase("opening exec.fifo, namespaces, sync socket");
-    let forked = clone_fork(plan.clone_flags.bits() as u64)?;
+    let flags = plan.clone_flags.bits() as u64;
+    let (forked, born_inside) = match opts.cgroup.and_then(Entry::directory) {
+        Some(directory) => clone_fork_into(flags, directory)?,
+        None => (clone_fork(flags)?, false),
+    };
     let first = match forked {
         Forked::Child => {
             drop(parent);
             // First of all, so that everything the container does is in its cgroup.
-            if let Some(Err(err)) = opts.cgroup.map(Entry::join_self) {
+            let to_join = opts.cgroup.filter(|_| !born_inside);
+            if let Some(Err(err)) = to_join.map(Entry::join_self) {
                 fail_in_clone(&child, &err);
             }
             // The clone holds copies of all the runtime's descriptors, the state dir's lock

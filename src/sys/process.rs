@@ -39,15 +39,7 @@ pub enum Forked {
 /// clone3 is unavailable. The caller must be single-threaded.
 /// See <https://man7.org/linux/man-pages/man2/clone3.2.html>.
 pub fn clone_fork(flags: u64) -> SysResult<Forked> {
-    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
-    // SAFETY: clone3 with a null stack duplicates the (single-threaded) caller like fork.
-    let mut ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
+    let mut ret = clone3(flags, None);
     if ret < 0 && Errno::last() == Errno::ENOSYS {
         // SAFETY: as above; clone(2) with a null stack also behaves like fork.
         ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0, 0, 0, 0) };
@@ -56,6 +48,37 @@ pub fn clone_fork(flags: u64) -> SysResult<Forked> {
         -1 => Err(SysError::new("clone3", format!("flags {flags:#x}"), Errno::last())),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Like [`clone_fork`], with the child born in the cgroup2 directory `cgroup`
+/// (CLONE_INTO_CGROUP, Linux 5.7): no migration afterwards. Where that fails (an older kernel,
+/// or the cgroup refuses the process), the child is cloned where the caller is and must join
+/// by itself; the flag returned says which happened, in both processes.
+pub fn clone_fork_into(flags: u64, cgroup: BorrowedFd<'_>) -> SysResult<(Forked, bool)> {
+    match clone3(flags, Some(cgroup.as_raw_fd())) {
+        -1 => clone_fork(flags).map(|forked| (forked, false)),
+        0 => Ok((Forked::Child, true)),
+        pid => Ok((Forked::Parent(Pid::from_raw(pid as i32)), true)),
+    }
+}
+
+/// clone3(2) without a stack (fork-like) with `flags`, into `cgroup` when given; its raw result.
+fn clone3(flags: u64, cgroup: Option<RawFd>) -> libc::c_long {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = CloneArgs {
+        flags: flags | cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.map_or(0, |fd| fd as u64),
+        ..Default::default()
+    };
+    // SAFETY: clone3 with a null stack duplicates the (single-threaded) caller like fork.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
     }
 }
 
