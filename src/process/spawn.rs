@@ -28,7 +28,7 @@ pub struct SpawnOptions<'a> {
     pub fifo: Option<&'a Path>,
     /// What the init takes from `create`'s flags.
     pub init: InitOptions<'a>,
-    /// The cgroup the clone moves itself into before it does anything else.
+    /// The cgroup the clone is born in (v2) or moves itself into before anything else (v1).
     pub cgroup: Option<&'a Entry>,
     /// Runs in the parent once the clone exists and before it may go on (resctrl placement).
     pub on_clone: &'a dyn Fn(Pid) -> Result<(), BoxError>,
