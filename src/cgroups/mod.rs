@@ -543,21 +543,37 @@ mod tests {
         assert_eq!(cg.dirs(), [dir.as_path()]);
     }
 
-    /// A clone made with the entry's directory (CLONE_INTO_CGROUP) starts in the cgroup.
-    /// Needs root and a cgroup2 hierarchy.
-    #[test]
-    fn v2_clone_is_born_in_the_cgroup() {
+    /// A new cgroup2 cgroup `<base>/berth-test/<tag>-<pid>/c` (base: this host's hybrid
+    /// `unified` mount, or the v2 root) and its parent; None (the test is skipped) without root
+    /// or a cgroup2 hierarchy.
+    fn scratch_v2_cgroup(tag: &str) -> Option<(Cgroup, PathBuf)> {
         let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
             .into_iter()
             .map(Path::new)
             .find(|b| b.join("cgroup.subtree_control").exists());
         let (Some(base), true) = (base, nix::unistd::geteuid().is_root()) else {
             eprintln!("skipped: needs root and a cgroup2 hierarchy");
-            return;
+            return None;
         };
-        let parent = base.join("berth-test").join(format!("born-{}", std::process::id()));
+        let parent = base.join("berth-test").join(format!("{tag}-{}", std::process::id()));
         let cg = Cgroup::V2(parent.join("c"));
         cg.create().unwrap();
+        Some((cg, parent))
+    }
+
+    /// Removes what [`scratch_v2_cgroup`] made (berth-test too when nothing else uses it).
+    fn remove_scratch(cg: &Cgroup, parent: &Path) -> Result<(), CgroupError> {
+        let removed = cg.remove();
+        let _ = std::fs::remove_dir(parent);
+        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        removed
+    }
+
+    /// A clone made with the entry's directory (CLONE_INTO_CGROUP) starts in the cgroup.
+    /// Needs root and a cgroup2 hierarchy.
+    #[test]
+    fn v2_clone_is_born_in_the_cgroup() {
+        let Some((cg, parent)) = scratch_v2_cgroup("born") else { return };
         let entry = cg.entry().unwrap();
         let directory = entry.directory().expect("v2 has a directory");
         let expected = format!("0::/berth-test/born-{}/c\n", std::process::id());
@@ -572,9 +588,7 @@ mod tests {
             let crate::sys::process::Forked::Parent(pid) = forked else { unreachable!() };
             (nix::sys::wait::waitpid(pid, None), born_inside)
         });
-        let removed = cg.remove();
-        let _ = std::fs::remove_dir(&parent);
-        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        let removed = remove_scratch(&cg, &parent);
         let (status, born_inside) = outcome.unwrap();
         assert!(born_inside, "CLONE_INTO_CGROUP was not taken");
         let in_cgroup = matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0)));
@@ -586,17 +600,7 @@ mod tests {
     /// (this host's hybrid `unified` mount, or the v2 root). Needs root.
     #[test]
     fn v2_lifecycle_in_the_kernel() {
-        let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .into_iter()
-            .map(Path::new)
-            .find(|b| b.join("cgroup.subtree_control").exists());
-        let (Some(base), true) = (base, nix::unistd::geteuid().is_root()) else {
-            eprintln!("skipped: needs root and a cgroup2 hierarchy");
-            return;
-        };
-        let parent = base.join("berth-test").join(format!("unit-{}", std::process::id()));
-        let cg = Cgroup::V2(parent.join("c"));
-        cg.create().unwrap();
+        let Some((cg, parent)) = scratch_v2_cgroup("unit") else { return };
         let entry = cg.entry().unwrap();
         let mut sleep = std::process::Command::new("sleep");
         sleep.arg("10");
@@ -619,9 +623,7 @@ mod tests {
         })();
         let _ = child.kill();
         let _ = child.wait();
-        let removed = cg.remove();
-        let _ = std::fs::remove_dir(&parent);
-        let _ = std::fs::remove_dir(parent.parent().unwrap());
+        let removed = remove_scratch(&cg, &parent);
         checks.unwrap();
         removed.unwrap();
         assert!(!parent.join("c").exists());
