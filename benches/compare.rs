@@ -605,7 +605,8 @@ impl Floor {
     }
 }
 
-/// Spawns `cmd` (stdio to /dev/null and a file), waits with wait4, returns the wall time.
+/// Spawns `cmd` (stdio to /dev/null and a file), waits for it, returns the wall time. (Not
+/// its peak RSS: our wait4 would report at least our own; see scripts/peak-rss.c.)
 fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, String> {
     // A file, not a pipe: a created container inherits stderr and would hold a pipe open.
     let err_path =
@@ -613,29 +614,14 @@ fn time_command(mut cmd: Command, dir: &Path, what: &str) -> Result<Timed, Strin
     let err = File::create(&err_path).map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
     let begin = Instant::now();
-    let child = cmd.spawn().map_err(|e| format!("{what}: spawning: {e}"))?;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as i32;
-    loop {
-        // SAFETY: waits for our own child, by pid.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(format!("{what}: wait4: {e}"));
-        }
-    }
+    let mut child = cmd.spawn().map_err(|e| format!("{what}: spawning: {e}"))?;
+    let status = child.wait().map_err(|e| format!("{what}: waiting: {e}"))?;
     let secs = begin.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+    if !status.success() {
         let stderr = fs::read_to_string(&err_path).unwrap_or_default();
         let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        return Err(format!("{what}: failed ({status:#x}): {first}"));
+        return Err(format!("{what}: failed ({status}): {first}"));
     }
-    // Not usage.ru_maxrss: see scripts/peak-rss.c.
     Ok(Timed { secs, maxrss_kib: 0 })
 }
 
