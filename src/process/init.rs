@@ -551,6 +551,7 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 /// Where the init installs the seccomp filter: as late as its privileges and the listener
 /// allow, because every syscall of the init after it passes the filter too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // each names the step it precedes
 enum SeccompPoint {
     /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
     BeforeUserSwitch,
