@@ -160,8 +160,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("finding the executable", prepare_program, Scope::All),
     ("setting capabilities", set_capabilities, Scope::All),
     ("setting no_new_privs", set_no_new_privs, Scope::All),
-    // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
-    ("setting the personality", set_personality, Scope::Only(Role::Container)),
+    // Affects what the next execve sets up (e.g. LINUX32's uname and address space); an
+    // exec'd process gets it too, as runc and crun give it.
+    ("setting the personality", set_personality, Scope::All),
     // The listener must reach the agent during `create`: install before ready.
     ("installing seccomp with a listener", install_seccomp_before_ready, Scope::All),
     ("passing the seccomp listener on", send_seccomp_listener, Scope::All),
@@ -637,14 +638,12 @@ fn restore_signals(init: &mut Init) -> StepResult {
 }
 
 /// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
+///
+/// Nothing in 3..3+N is touched: a descriptor the caller passed is open and not close-on-exec
+/// (it came through the caller's execve), while every descriptor berth opens is close-on-exec,
+/// the placeholders that kept berth's own above the range (`fill_fd_gaps`) among them. So
+/// what the caller passed stays open and what it left closed is closed again in the program.
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    // A gap in the caller's preserved range may hold one of our own descriptors: those
-    // stay close-on-exec.
-    let own = [Some(init.channel.as_raw_fd()), init.fifo.map(|f| f.as_raw_fd())];
-    for fd in (3..3 + init.options.preserve_fds as i32).filter(|fd| !own.contains(&Some(*fd))) {
-        // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
     crate::sys::process::cloexec_from(3 + init.options.preserve_fds)?;
     Ok(())
 }

@@ -99,9 +99,9 @@ pub fn pivot(spec: &ValidSpec, no_pivot: bool) -> Result<(), RootfsError> {
     } else {
         pivot::pivot_root(&spec.root)?;
     }
-    // The rootfs was made private so pivot_root would accept it; a shared propagation the
-    // config asked for is restored on the new root.
-    mounts::restore_shared_root(spec)
+    // The rootfs was made private so pivot_root (and the rootfs bind) would accept it; a
+    // shared or unbindable propagation the config asked for is applied to the new root.
+    mounts::finish_root_propagation(spec)
 }
 
 /// After pivot: masked paths, read-only paths, and `root.readonly`.

@@ -605,13 +605,18 @@ fn check_capabilities(spec: &Spec, p: &mut Problems) {
 /// Linux's `HOST_NAME_MAX` and the limit of `setdomainname`.
 const UTS_NAME_MAX: usize = 64;
 
+/// A hostname or domainname needs a UTS namespace of the container's own: a new one, or one
+/// joined by path (set inside it, as runc and crun do), never the runtime's.
 fn check_uts(spec: &Spec, p: &mut Problems) {
-    let private_uts = matches!(namespace_entry(spec, LinuxNamespaceType::Uts), Some(None));
+    let private_uts = namespace_entry(spec, LinuxNamespaceType::Uts).is_some();
     let names = [("hostname", spec.hostname()), ("domainname", spec.domainname())];
     for (field, value) in names {
         let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { continue };
         if !private_uts {
-            p.push(field, format!("unable to set {field} without a private UTS namespace"));
+            p.push(
+                field,
+                format!("unable to set {field} without a UTS namespace in linux.namespaces"),
+            );
         }
         if value.len() > UTS_NAME_MAX || value.contains('\0') {
             p.push(field, format!("must be at most {UTS_NAME_MAX} bytes, without NUL"));
@@ -1037,6 +1042,13 @@ mod tests {
             base(),
             with("/ociVersion", json!("1.0.2-dev+build.5")),
             with("/process/env", json!(["A=1", "B=", "C==x"])),
+            {
+                // A hostname is set inside a UTS namespace joined by path.
+                let mut v = with("/hostname", json!("h"));
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
+                v
+            },
             with(
                 "/process/rlimits",
                 json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": 10 },
@@ -1073,12 +1085,6 @@ mod tests {
 
     #[test]
     fn bad_configs_name_their_path() {
-        let uts_hostname = {
-            let mut v = with("/hostname", json!("h"));
-            v["linux"]["namespaces"] =
-                json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
-            v
-        };
         let userns = |extra: Value| {
             let mut v = base();
             v["linux"] = json!({ "namespaces": [{ "type": "mount" }, { "type": "user" }] });
@@ -1146,7 +1152,6 @@ mod tests {
             (with("/linux/namespaces", json!([{ "type": "pid" }])), "linux.namespaces"),
             (with("/hostname", json!("h")), "hostname"),
             (with("/domainname", json!("d")), "domainname"),
-            (uts_hostname, "hostname"),
             (with("/linux/uidMappings", one_map.clone()), "linux.uidMappings"),
             (userns(json!({ "gidMappings": one_map.clone() })), "linux.uidMappings"),
             (
