@@ -31,7 +31,7 @@ pub enum ExecProcess {
 pub struct ExecFlags {
     /// The command and its arguments.
     pub args: Vec<String>,
-    /// `--env K=V`, added to the config's.
+    /// `--env K=V`, over the config's: each replaces the config's entry of its name.
     pub env: Vec<String>,
     /// `--cwd`.
     pub cwd: Option<PathBuf>,
