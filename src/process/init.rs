@@ -120,6 +120,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("creating the cgroup namespace", unshare_cgroup_namespace, Scope::Only(Role::Container)),
     // Joining by path uses the namespace fds opened before the clone.
     ("joining namespaces", join_namespaces, Scope::All),
+    // Joining a mount namespace gave an exec'd process the container's root; without one it
+    // still has the runtime's, and chroots into the init's.
+    ("entering the container's root", enter_shared_root, Scope::Only(Role::Exec)),
     // A new session detaches the container from the caller's terminal.
     ("creating a session", new_session, Scope::All),
     // Keys of the host's session must not be reachable from the container.
@@ -363,11 +366,16 @@ fn set_hostname(init: &mut Init) -> StepResult {
 }
 
 fn prepare_rootfs(init: &mut Init) -> StepResult {
-    // Mounting without a mount namespace of its own would change the host.
-    if init.spec.namespace(NamespaceKind::Mount).is_none() {
-        return Err("linux.namespaces: a mount namespace is required".into());
-    }
     Ok(crate::rootfs::prepare(init.spec, init.options.idmapped)?)
+}
+
+/// An exec'd process of a container without a mount namespace shares the runtime's mounts:
+/// it takes the init's root (`exec` points `root.path` at `/proc/<init>/root`).
+fn enter_shared_root(init: &mut Init) -> StepResult {
+    if crate::rootfs::has_mount_namespace(init.spec) {
+        return Ok(());
+    }
+    Ok(crate::rootfs::pivot(init.spec, false)?)
 }
 
 fn run_create_hooks(init: &mut Init) -> StepResult {
@@ -424,7 +432,9 @@ fn setup_console(init: &mut Init) -> StepResult {
     }
     // Only the init's terminal is the container's console: an exec'd process's pty goes away
     // with it, and a bind over /dev/console would outlive it in the container's mounts.
-    let console = init.options.role == Role::Container;
+    // Without a mount namespace the bind would land in the host's mount table.
+    let console =
+        init.options.role == Role::Container && crate::rootfs::has_mount_namespace(init.spec);
     let size = process.console_size.map(|s| (s.height, s.width));
     let master = crate::tty::setup_console(size, console)?;
     init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;

@@ -747,9 +747,29 @@ fn check_namespaces(spec: &Spec, p: &mut Problems) {
             }
         }
     }
-    // Without a mount namespace the rootfs setup (pivot_root) would act on the host's mounts.
     if !seen.contains(&LinuxNamespaceType::Mount) {
-        p.push("linux.namespaces", "a mount namespace is required");
+        check_without_mount_namespace(spec, p);
+    }
+}
+
+/// Without a mount namespace the container shares the runtime's, as the spec says of an
+/// absent namespace, and its process is only chrooted into `root.path`. Every field that
+/// would mount (and so change the host's mount table) needs a namespace of its own.
+fn check_without_mount_namespace(spec: &Spec, p: &mut Problems) {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<_>>| v.is_some_and(|v: &Vec<String>| !v.is_empty());
+    let asks = [
+        ("mounts", spec.mounts().as_ref().is_some_and(|m| !m.is_empty())),
+        ("linux.maskedPaths", non_empty(linux.and_then(|l| l.masked_paths().as_ref()))),
+        ("linux.readonlyPaths", non_empty(linux.and_then(|l| l.readonly_paths().as_ref()))),
+        ("linux.devices", linux.and_then(|l| l.devices().as_ref()).is_some_and(|d| !d.is_empty())),
+        ("linux.rootfsPropagation", linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some()),
+        ("root.readonly", spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false)),
+    ];
+    for (field, asked) in asks {
+        if asked {
+            p.push(field, "needs a mount namespace in linux.namespaces (without one berth leaves the host's mounts alone and only chroots into root.path)");
+        }
     }
 }
 
@@ -1042,6 +1062,8 @@ mod tests {
             base(),
             with("/ociVersion", json!("1.0.2-dev+build.5")),
             with("/process/env", json!(["A=1", "B=", "C==x"])),
+            // No mount namespace and nothing that mounts: the runtime's is shared.
+            with("/linux/namespaces", json!([{ "type": "pid" }])),
             {
                 // A hostname is set inside a UTS namespace joined by path.
                 let mut v = with("/hostname", json!("h"));
@@ -1149,7 +1171,30 @@ mod tests {
                 with("/linux/namespaces", json!([{ "type": "mount", "path": "ns/mnt" }])),
                 "linux.namespaces[0].path",
             ),
-            (with("/linux/namespaces", json!([{ "type": "pid" }])), "linux.namespaces"),
+            (
+                with(
+                    "/linux",
+                    json!({ "namespaces": [{ "type": "pid" }], "maskedPaths": ["/proc/kcore"] }),
+                ),
+                "linux.maskedPaths",
+            ),
+            (
+                {
+                    let mut v =
+                        with("/mounts", json!([{ "destination": "/proc", "type": "proc" }]));
+                    v["linux"]["namespaces"] = json!([]);
+                    v
+                },
+                "mounts",
+            ),
+            (
+                {
+                    let mut v = with("/root/readonly", json!(true));
+                    v["linux"]["namespaces"] = json!([{ "type": "pid" }]);
+                    v
+                },
+                "root.readonly",
+            ),
             (with("/hostname", json!("h")), "hostname"),
             (with("/domainname", json!("d")), "domainname"),
             (with("/linux/uidMappings", one_map.clone()), "linux.uidMappings"),

@@ -199,3 +199,38 @@ fn preserve_fds_leaves_closed_descriptors_closed() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout.lines().collect::<Vec<_>>(), ["open 5", "through fd 5"], "{out:?}");
 }
+
+#[test]
+fn without_a_mount_namespace_the_process_is_chrooted_and_shares_the_runtimes() {
+    // runc does its rootfs mounts (and a recursive rslave of /) in the host's namespace here.
+    if crate::harness::reference_runc() {
+        eprintln!("skipped: runc would change the host's mount propagation");
+        return;
+    }
+    let env = TestEnv::new("nomntns");
+    let cfg = Config::new(&["sleep", "60"]).without_namespace("mount").set("/mounts", json!([]));
+    let bundle = env.bundle(&cfg);
+    let rootfs = bundle.join("rootfs");
+    fs::write(rootfs.join("marker"), "in the rootfs\n").unwrap();
+    let id = env.id("c");
+    env.create(&id, &bundle);
+    env.start(&id);
+    let pid = env.pid_of(&id);
+    let link = |what: &str| fs::read_link(format!("/proc/{pid}/{what}")).unwrap();
+    assert_eq!(link("ns/mnt"), fs::read_link("/proc/self/ns/mnt").unwrap());
+    assert_eq!(link("root"), rootfs.canonicalize().unwrap());
+    assert_eq!(exec_lines(&env, &[&id, "cat", "/marker"]), ["in the rootfs"]);
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let bundle_path = bundle.display().to_string();
+    assert!(!mountinfo.contains(&bundle_path), "a mount under the bundle: {mountinfo}");
+}
+
+#[test]
+fn without_a_mount_namespace_fields_that_mount_are_refused() {
+    let env = TestEnv::new("nomntnsmounts");
+    let bundle = env.bundle(&Config::sh("true").without_namespace("mount"));
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("r")]);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("mounts: needs a mount namespace"), "{out:#?}");
+    assert_eq!(env.root_entries(), Vec::<String>::new());
+}
