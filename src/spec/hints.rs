@@ -25,7 +25,7 @@ const HINTS: &[(&str, &str)] = &[
     ("hooks", "an absolute path to an executable file on the host"),
     ("annotations", "a JSON object of string keys and string values"),
     ("linux", "see the `linux` object of the OCI runtime spec"),
-    ("linux.namespaces", "each of pid, network, mount, ipc, uts, user, cgroup, time at most once; a mount namespace is required"),
+    ("linux.namespaces", "each of pid, network, mount, ipc, uts, user, cgroup, time at most once"),
     ("linux.namespaces[", "a type from /proc/self/ns; a path must be that type's namespace file, e.g. /proc/<pid>/ns/net"),
     ("linux.uidMappings", "at most 340 non-overlapping ranges, with a user namespace of its own"),
     ("linux.gidMappings", "at most 340 non-overlapping ranges, with a user namespace of its own"),

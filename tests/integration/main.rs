@@ -33,6 +33,7 @@ mod podman;
 mod run;
 mod seccomp;
 mod soak;
+mod spec_exact;
 mod tmpcopyup;
 mod trace;
 mod tty;
