@@ -33,7 +33,7 @@ const HINTS: &[(&str, &str)] = &[
     ("linux.resources", "-1 means unlimited; the cgroup documentation of the kernel gives each file's range"),
     ("linux.sysctl", "only sysctls of a namespace the container has its own of (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"),
     ("linux.seccomp", "`berth features` lists the actions, architectures and flags berth applies"),
-    ("linux.devices", "absolute paths under /dev and types c, b, u or p"),
+    ("linux.devices", "absolute paths (usually under /dev) and types c, b, u or p"),
     ("linux.maskedPaths", "absolute paths inside the container"),
     ("linux.readonlyPaths", "absolute paths inside the container"),
     ("linux.rootfsPropagation", "one of shared, slave, private, unbindable (or their r-forms)"),

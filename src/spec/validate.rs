@@ -701,6 +701,21 @@ fn sysctl_namespace(key: &str) -> Option<(LinuxNamespaceType, &'static str)> {
     }
 }
 
+/// Why a UTS sysctl conflicts with the config field made for it: `kernel.hostname` always
+/// (the `hostname` field says it, as runc rules), `kernel.domainname` when `domainname`
+/// gives another value (which one would win depends on the order of two steps).
+fn uts_field_conflict(spec: &Spec, key: &str, value: &str) -> Option<&'static str> {
+    match key {
+        "kernel.hostname" => Some("conflicts with the `hostname` field; set that instead"),
+        "kernel.domainname" => spec
+            .domainname()
+            .as_deref()
+            .filter(|field| *field != value)
+            .map(|_| "conflicts with the `domainname` field, which gives another value"),
+        _ => None,
+    }
+}
+
 fn check_sysctl(spec: &Spec, p: &mut Problems) {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return };
     for key in sysctl.keys() {
@@ -716,6 +731,10 @@ fn check_sysctl(spec: &Spec, p: &mut Problems) {
             p.push(at, "is not namespaced: setting it would change the host");
             continue;
         };
+        if let Some(conflict) = uts_field_conflict(spec, key, &sysctl[key]) {
+            p.push(at, conflict);
+            continue;
+        }
         let owned = match namespace_entry(spec, typ) {
             Some(None) => true,
             // A joined network namespace is the container's own (e.g. a pod's); runc allows it.
