@@ -138,26 +138,34 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
         // capability names this build does not know, as the spec asks.
         Err(e) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Err(_) => Err(parse_err(e, None)),
-            Ok(mut value) => {
-                if !drop_unknown_capabilities(&mut value) {
-                    return Err(parse_err(e, Some(&value)));
+            Ok(original) => {
+                let mut value = original.clone();
+                let dropped = drop_unknown_capabilities(&mut value);
+                if dropped.is_empty() {
+                    return Err(parse_err(e, Some(&original)));
                 }
-                serde_json::from_value(value.clone()).map_err(|e| parse_err(e, Some(&value)))
+                // Errors name the field as the file has it, so locate them in the original.
+                let spec =
+                    serde_json::from_value(value).map_err(|e| parse_err(e, Some(&original)))?;
+                for warning in dropped {
+                    crate::logging::log(crate::logging::Level::Warning, &warning);
+                }
+                Ok(spec)
             }
         },
     }
 }
 
-/// Removes the names in `process.capabilities` that no kernel interface maps to, each with
-/// a warning: the runtime spec says such a value "MUST be logged as a warning by the
+/// Removes the names in `process.capabilities` that no kernel interface maps to, and returns
+/// a warning for each: the runtime spec says such a value "MUST be logged as a warning by the
 /// runtime" and the runtime "SHOULD NOT fail" (runc and crun ignore them too). Nothing is
-/// granted for a dropped name. Returns whether any name was dropped.
-fn drop_unknown_capabilities(config: &mut serde_json::Value) -> bool {
+/// granted for a dropped name.
+fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
+    let mut warnings = Vec::new();
     let Some(sets) = config.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut())
     else {
-        return false;
+        return warnings;
     };
-    let mut dropped = false;
     for (set, names) in sets.iter_mut() {
         let Some(names) = names.as_array_mut() else { continue };
         names.retain(|name| {
@@ -165,15 +173,14 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) -> bool {
             let known = caps::Capability::from_str(text).is_ok();
             if !known {
                 let shown: String = text.chars().take(64).collect();
-                let msg =
-                    format!("process.capabilities.{set}: unknown capability {shown:?} ignored");
-                crate::logging::log(crate::logging::Level::Warning, &msg);
-                dropped = true;
+                warnings.push(format!(
+                    "process.capabilities.{set}: unknown capability {shown:?} ignored"
+                ));
             }
             known
         });
     }
-    dropped
+    warnings
 }
 
 /// `root.path` resolved against the bundle, checked to be a directory.

@@ -151,8 +151,9 @@ fn type_and_required_cases(t: &mut Table) {
         v["process"]["env"].as_array_mut().unwrap().push(json!("=x"))
     });
     t.config("annotationint", "annotations", |v| v["annotations"] = json!({ "a": 1 }));
-    t.config("capunknown", "process.capabilities.bounding[0]", |v| {
-        v["process"]["capabilities"] = json!({ "bounding": ["CAP_NOT_A_CAP"] })
+    // An unknown capability *name* is ignored with a warning (compat.rs); a non-name is not.
+    t.config("capnotaname", "process.capabilities.bounding[1]", |v| {
+        v["process"]["capabilities"] = json!({ "bounding": ["CAP_NOT_A_CAP", 5] })
     });
     t.config("rlimitunknown", "process.rlimits[0].type", |v| {
         v["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOPE", "soft": 1, "hard": 1 }])
