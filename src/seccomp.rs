@@ -8,6 +8,7 @@
 
 use std::io::{IoSlice, Read, Seek};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -297,7 +298,9 @@ fn write_cached(
     key: &[u8],
     program: &[libc::sock_filter],
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // The cache may be the first thing under a new state root: every directory made here is
+    // 0700 as the state store makes the root, or container ids would be listable by all users.
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let mut bytes = (key.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(key);
     for insn in program {
