@@ -316,6 +316,42 @@ mod tests {
     }
 
     #[test]
+    fn a_hook_flooding_stderr_fails_with_its_last_line() {
+        let script = "head -c 300000 /dev/zero | tr '\\0' x >&2; echo >&2; echo end >&2; exit 2";
+        let err = run("createRuntime", &sh(script, Some(20)), b"{}").unwrap_err();
+        assert_eq!(err.to_string(), "createRuntime hook /bin/sh: exit status: 2, stderr: end");
+        let long = "head -c 300000 /dev/zero | tr '\\0' x >&2; exit 2";
+        let err = run("createRuntime", &sh(long, Some(20)), b"{}").unwrap_err().to_string();
+        assert!(err.len() < 400 && err.contains("characters left out"), "{err}");
+    }
+
+    #[test]
+    fn a_large_state_reaches_the_hook_whole() {
+        let out = std::env::temp_dir().join(format!("berth-hook-big-{}", std::process::id()));
+        let state = vec![b'x'; 300_000];
+        run("poststart", &sh(&format!("wc -c > {}", out.display()), Some(20)), &state).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(got.trim(), "300000");
+        // A hook that reads none of it still succeeds.
+        run("poststart", &sh("exit 0", Some(20)), &state).unwrap();
+    }
+
+    #[test]
+    fn a_child_of_the_hook_holding_stderr_is_not_waited_for() {
+        let pidfile = std::env::temp_dir().join(format!("berth-hook-bg-{}", std::process::id()));
+        let script =
+            format!("sleep 60 >&2 & echo $! > {}; echo bye >&2; exit 5", pidfile.display());
+        let err = run("prestart", &sh(&script, Some(20)), b"{}").unwrap_err();
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&pidfile).unwrap();
+        // SAFETY: kill(2) of the sleep this test's hook started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(matches!(err, HookError::Failed { .. }), "{err}");
+        assert!(err.to_string().ends_with("stderr: bye"), "{err}");
+    }
+
+    #[test]
     fn a_missing_program_fails_to_start() {
         let hook = Hook { path: "/no/such/hook".into(), args: vec![], env: vec![], timeout: None };
         assert!(matches!(run("poststop", &hook, b"{}"), Err(HookError::Spawn { .. })));

@@ -301,10 +301,45 @@ mod tests {
                 "linux.uidMappings[1].containerID",
             ),
             (many, "linux.uidMappings"),
+            (with("/process/user/uid", json!(4294967295u32)), "process.user.uid"),
+            (with("/process/user/gid", json!(2147483648u32)), "process.user.gid"),
+            (
+                with(
+                    "/process/user",
+                    json!({ "uid": 0, "gid": 0, "additionalGids": [1, 4294967295u32] }),
+                ),
+                "process.user.additionalGids[1]",
+            ),
+            (
+                with(
+                    "/process/user",
+                    json!({ "uid": 0, "gid": 0, "additionalGids": vec![1; 65_537] }),
+                ),
+                "process.user.additionalGids",
+            ),
         ];
         for (v, path) in cases {
             assert_eq!(paths_of(v.clone()), [path], "{v}");
         }
+    }
+
+    #[test]
+    fn process_ids_and_map_ranges_are_bounded() {
+        let mut v = base();
+        v["process"]["user"]["uid"] = json!(2147483647u32);
+        v["process"]["user"]["additionalGids"] = json!(vec![2147483647u32; 65_536]);
+        v["linux"]["gidMappings"] =
+            json!([{ "containerID": 1, "hostID": 0, "size": 4294967294u32 }]);
+        assert!(paths_of(v).is_empty());
+        let mut v = base();
+        v["linux"]["gidMappings"] =
+            json!([{ "containerID": 1, "hostID": 0, "size": 4294967295u32 }]);
+        assert_eq!(paths_of(v), ["linux.gidMappings[0]"]);
+        let mut v = base();
+        v["mounts"] = json!([{ "destination": "/m", "type": "bind", "source": "/", "options": ["idmap"],
+            "uidMappings": [{ "containerID": 0, "hostID": 1000, "size": 1 }],
+            "gidMappings": [{ "containerID": 0, "hostID": 4294967295u32, "size": 1 }] }]);
+        assert_eq!(paths_of(v), ["mounts[0].gidMappings[0]"]);
     }
 
     #[test]
