@@ -25,12 +25,13 @@ fn create(env: &TestEnv, bundle: &Path, id: &str) -> Out {
     env.berth(&["create", "--bundle", bundle.to_str().unwrap(), id])
 }
 
-/// Asserts a one-line failure that names `what` (berth's wording; runc words it its own way).
+/// Asserts a one-line failure; from berth, a short one that names `what` (runc words its
+/// errors its own way and quotes a hook's whole stderr).
 #[track_caller]
 fn refused_naming(out: &Out, what: &str) {
     out.fails_with_one_line();
-    assert!(out.stderr.len() < SHORT, "{} bytes: {:.300}", out.stderr.len(), out.stderr);
     if !reference_runc() {
+        assert!(out.stderr.len() < SHORT, "{} bytes: {:.300}", out.stderr.len(), out.stderr);
         assert!(out.stderr.contains(what), "should name {what}: {out:#?}");
     }
 }
@@ -164,6 +165,9 @@ fn a_hook_writing_more_than_a_pipe_holds_does_not_hang_create() {
 
 #[test]
 fn a_hook_that_exited_is_not_waited_for_through_its_childs_pipe() {
+    if reference_runc() {
+        return; // runc reads the pipe to its end, so it waits for the hook's child.
+    }
     let env = TestEnv::new("boundshookbg");
     let probe = env.probe_dir();
     let bg = probe.join("bg");
