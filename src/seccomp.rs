@@ -555,7 +555,9 @@ mod tests {
 
     #[test]
     fn the_cache_returns_the_same_program_and_only_for_the_same_profile() {
-        let dir = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        let base = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        // A state root that does not exist yet: the cache makes it, private as the store would.
+        let dir = base.join("root").join(CACHE_DIR);
         let a = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] }));
         let b = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
@@ -564,6 +566,10 @@ mod tests {
         let first = compile_cached(&a, &dir).unwrap().program;
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(files.len(), 1);
+        for made in [base.join("root"), dir.clone()] {
+            let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&made).unwrap());
+            assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+        }
         let second = compile_cached(&a, &dir).unwrap().program;
         let words = |p: &[libc::sock_filter]| -> Vec<(u16, u8, u8, u32)> {
             p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
@@ -579,7 +585,7 @@ mod tests {
             words(&compile_cached(&b, &dir).unwrap().program),
             words(&compile(&b).unwrap().program)
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
