@@ -180,12 +180,26 @@ impl HookIo<'_> {
             // Without a pidfd the exit is only seen by polling try_wait.
             let cap =
                 if pidfd.is_some() { Duration::from_secs(60) } else { Duration::from_millis(5) };
-            self.poll_once(pidfd.as_ref(), left.min(cap))?;
+            if self.poll_once(pidfd.as_ref(), left.min(cap)).is_err() {
+                return self.finish_blocking(child).map(Some);
+            }
         }
     }
 
+    /// Where poll is refused (a seccomp profile, under which startContainer hooks run):
+    /// the state whole, then stderr to its end, then the exit. Still no deadlock on a full
+    /// stderr pipe, but no timeout, and a child holding stderr is waited for.
+    fn finish_blocking(&mut self, child: &mut Child) -> std::io::Result<ExitStatus> {
+        if let Some(mut stdin) = self.stdin.take() {
+            // A hook need not read its stdin.
+            let _ = stdin.write_all(self.input);
+        }
+        while self.read_stderr() {}
+        child.wait()
+    }
+
     /// One poll over the pidfd and the open pipes, then one write and one read as ready.
-    fn poll_once(&mut self, pidfd: Option<&OwnedFd>, timeout: Duration) -> std::io::Result<()> {
+    fn poll_once(&mut self, pidfd: Option<&OwnedFd>, timeout: Duration) -> nix::Result<()> {
         let mut fds: Vec<PollFd> = Vec::with_capacity(3);
         if let Some(pidfd) = pidfd {
             slot(&mut fds, pidfd.as_fd(), PollFlags::POLLIN);
@@ -195,7 +209,7 @@ impl HookIo<'_> {
         let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         let ready =
             |at: Option<usize>| at.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());

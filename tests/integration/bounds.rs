@@ -259,3 +259,20 @@ fn a_state_root_first_made_for_the_seccomp_cache_is_private() {
         );
     }
 }
+
+#[test]
+fn a_start_container_hook_runs_under_a_profile_that_refuses_poll() {
+    // startContainer hooks run under the container's filter: waiting for one must not
+    // depend on calls a profile may refuse.
+    let env = TestEnv::new("boundshookseccomp");
+    let probe = env.probe_dir();
+    let refuse = ["poll", "ppoll", "pidfd_open"];
+    let profile = json!({ "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": refuse, "action": "SCMP_ACT_ERRNO" }] });
+    let hooks = json!({ "startContainer": [hook("echo ran > /probe/hook")] });
+    let cfg =
+        Config::new(&["true"]).probe(&probe).set("/linux/seccomp", profile).set("/hooks", hooks);
+    let bundle = env.bundle(&cfg);
+    env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("p")]).ok();
+    assert_eq!(fs::read_to_string(probe.join("hook")).unwrap(), "ran\n");
+}
