@@ -1,5 +1,6 @@
 //! The top-level error and helpers to flatten a cause chain onto one line.
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 
 /// Every failure a berth operation can report; each variant keeps its cause.
@@ -67,16 +68,37 @@ pub enum Error {
     Usage(String),
 }
 
+/// The most characters one message of an error chain keeps: a config value, a hook's
+/// stderr or a list echoed in an error must not make a line of hundreds of kilobytes.
+pub const MAX_MESSAGE: usize = 400;
+
+/// `text` if it has at most `max` characters; otherwise its start and its end (where serde
+/// and the kernel put the position and the cause) around a note of how many were left out.
+pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+    let count = text.chars().count();
+    if count <= max {
+        return Cow::Borrowed(text);
+    }
+    let (head, tail) = (max * 3 / 4, max / 4);
+    let left_out = count - head - tail;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    Cow::Owned(format!("{start}… [{left_out} characters left out] …{end}"))
+}
+
 /// The messages of `err` and each of its sources, outermost first, with empty ones and
-/// messages repeated verbatim by their wrapper dropped.
+/// messages repeated verbatim by their wrapper dropped, each at most [`MAX_MESSAGE`]
+/// characters (the one place error texts are bounded).
 pub fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut full: Option<String> = None;
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         let msg = e.to_string();
-        let repeated = out.last().is_some_and(|prev| prev.ends_with(&msg));
+        let repeated = full.as_ref().is_some_and(|prev| prev.ends_with(&msg));
         if !msg.is_empty() && !repeated {
-            out.push(msg);
+            out.push(bounded(&msg, MAX_MESSAGE).into_owned());
+            full = Some(msg);
         }
         cur = e.source();
     }
@@ -92,6 +114,18 @@ pub fn one_line(err: &(dyn StdError + 'static)) -> String {
 mod tests {
     use super::*;
     use nix::errno::Errno;
+
+    #[test]
+    fn long_messages_keep_their_start_and_end() {
+        assert_eq!(bounded("short", 10), "short");
+        let long = format!("path: {}end", "x".repeat(1000));
+        let cut = bounded(&long, 40);
+        assert!(cut.starts_with("path: xxx"), "{cut}");
+        assert!(cut.ends_with("xxxxxxxend"), "{cut}");
+        assert!(cut.contains("[969 characters left out]"), "{cut}");
+        let e = crate::spec::SpecError::Invalid { path: "a.b".into(), reason: "y".repeat(10_000) };
+        assert!(one_line(&e).len() < 2 * MAX_MESSAGE, "{}", one_line(&e));
+    }
 
     #[test]
     fn one_line_joins_causes() {

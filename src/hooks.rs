@@ -1,16 +1,34 @@
 //! Hooks: run a config hook with the container's state JSON on stdin, its own args and
 //! env, and its timeout; report failures with the hook's path and the end of its stderr.
+//!
+//! One poll loop feeds stdin, drains stderr and waits for the exit (no threads: berth is
+//! single-threaded), so a hook that writes more than a pipe holds, or reads nothing, never
+//! blocks the runtime. Only a bounded tail of stderr is kept.
 
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
 use crate::spec::Hook;
+
+/// How much of the end of a hook's stderr is kept for the error message.
+const STDERR_TAIL: usize = 4096;
+
+/// The longest stderr line an error quotes.
+const STDERR_LINE: usize = 200;
+
+/// What one write to the hook's stdin hands over: PIPE_BUF, which a pipe that polls
+/// writable takes without blocking.
+const STDIN_CHUNK: usize = 4096;
+
+/// How many reads of stderr follow the hook's exit: what it wrote before exiting is in the
+/// pipe already, and a background child of the hook that keeps writing is not waited for.
+const DRAIN_AFTER_EXIT: usize = 32;
 
 /// A hook that could not run, failed, or ran out of time.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +66,17 @@ pub enum HookError {
         /// The timeout.
         seconds: u32,
     },
+    /// Waiting for it failed.
+    #[error("{kind} hook {path}: waiting for it")]
+    Wait {
+        /// Lifecycle point.
+        kind: &'static str,
+        /// The hook's path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs `hooks` in order, stopping at the first failure.
@@ -58,6 +87,37 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<
 /// Runs one hook to its end (or its timeout).
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
     let path = hook.path.display().to_string();
+    let mut child =
+        spawn(hook).map_err(|source| HookError::Spawn { kind, path: path.clone(), source })?;
+    let deadline = hook.timeout.map(|s| Instant::now() + Duration::from_secs(s.into()));
+    let mut io = HookIo {
+        stdin: child.stdin.take(),
+        input: state_json,
+        stderr: child.stderr.take(),
+        tail: Vec::new(),
+    };
+    let waited = io.run_until_exit(&mut child, deadline);
+    let status = match waited {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HookError::TimedOut { kind, path, seconds: hook.timeout.unwrap_or(0) });
+        }
+        Err(source) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HookError::Wait { kind, path, source });
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    Err(HookError::Failed { kind, path, status, stderr: last_line(&io.tail) })
+}
+
+/// Starts the hook with piped stdin and stderr; it dies with the process that runs it.
+fn spawn(hook: &Hook) -> std::io::Result<Child> {
     let mut command = Command::new(&hook.path);
     if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
@@ -68,58 +128,168 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Hoo
             command.env(key, value);
         }
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| HookError::Spawn { kind, path: path.clone(), source })?;
-    // A hook that does not read its stdin must not make us fail: ignore EPIPE.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state_json);
+    let parent = nix::unistd::getpid();
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    unsafe {
+        command.pre_exec(move || die_with_parent(parent));
     }
-    let deadline = hook.timeout.map(|s| Instant::now() + Duration::from_secs(s.into()));
-    let status = match wait_until(&mut child, deadline) {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(HookError::TimedOut { kind, path, seconds: hook.timeout.unwrap_or(0) });
-        }
-    };
-    if status.success() {
-        return Ok(());
-    }
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
-    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let stderr = if last.is_empty() { String::new() } else { format!(", stderr: {}", last.trim()) };
-    Err(HookError::Failed { kind, path, status, stderr })
+    command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()
 }
 
-/// The child's exit status, or `None` once `deadline` passed. Waits on a pidfd, so no
-/// signal handling or polling loop is needed.
-fn wait_until(child: &mut std::process::Child, deadline: Option<Instant>) -> Option<ExitStatus> {
-    let pidfd = crate::sys::process::pidfd_open(Pid::from_raw(child.id() as i32)).ok();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let left = match deadline {
-            Some(d) => d.checked_duration_since(Instant::now())?,
-            None => Duration::from_secs(3600),
-        };
-        let timeout =
-            PollTimeout::try_from(left.min(Duration::from_secs(60))).unwrap_or(PollTimeout::MAX);
-        match &pidfd {
-            Some(fd) => {
-                let _ = poll(&mut [PollFd::new(fd.as_fd(), PollFlags::POLLIN)], timeout);
+/// In the forked hook: ask for SIGKILL when the runtime dies, and give up if it already
+/// has (it may die between the fork and the prctl). A seccomp profile that refuses prctl
+/// (startContainer hooks run under the container's filter) leaves the hook as it was.
+fn die_with_parent(parent: Pid) -> std::io::Result<()> {
+    // SAFETY: plain prctl with integer arguments.
+    let set = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if set == 0 && nix::unistd::getppid() != parent {
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
+}
+
+/// The hook's pipes while it runs: the state JSON still to write and the end of stderr.
+struct HookIo<'a> {
+    stdin: Option<ChildStdin>,
+    input: &'a [u8],
+    stderr: Option<ChildStderr>,
+    tail: Vec<u8>,
+}
+
+impl HookIo<'_> {
+    /// Feeds stdin and drains stderr until the hook exits; `None` once `deadline` passed.
+    fn run_until_exit(
+        &mut self,
+        child: &mut Child,
+        deadline: Option<Instant>,
+    ) -> std::io::Result<Option<ExitStatus>> {
+        let pidfd = crate::sys::process::pidfd_open(Pid::from_raw(child.id() as i32)).ok();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.stdin = None;
+                self.drain_after_exit();
+                return Ok(Some(status));
             }
-            None => std::thread::sleep(Duration::from_millis(1)),
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => left,
+                    None => return Ok(None),
+                },
+                None => Duration::from_secs(60),
+            };
+            // Without a pidfd the exit is only seen by polling try_wait.
+            let cap =
+                if pidfd.is_some() { Duration::from_secs(60) } else { Duration::from_millis(5) };
+            if self.poll_once(pidfd.as_ref(), left.min(cap)).is_err() {
+                return self.finish_blocking(child).map(Some);
+            }
         }
     }
+
+    /// Where poll is refused (a seccomp profile, under which startContainer hooks run):
+    /// the state whole, then stderr to its end, then the exit. Still no deadlock on a full
+    /// stderr pipe, but no timeout, and a child holding stderr is waited for.
+    fn finish_blocking(&mut self, child: &mut Child) -> std::io::Result<ExitStatus> {
+        if let Some(mut stdin) = self.stdin.take() {
+            // A hook need not read its stdin.
+            let _ = stdin.write_all(self.input);
+        }
+        while self.read_stderr() {}
+        child.wait()
+    }
+
+    /// One poll over the pidfd and the open pipes, then one write and one read as ready.
+    fn poll_once(&mut self, pidfd: Option<&OwnedFd>, timeout: Duration) -> nix::Result<()> {
+        let mut fds: Vec<PollFd> = Vec::with_capacity(3);
+        if let Some(pidfd) = pidfd {
+            slot(&mut fds, pidfd.as_fd(), PollFlags::POLLIN);
+        }
+        let stdin_at = self.stdin.as_ref().map(|s| slot(&mut fds, s.as_fd(), PollFlags::POLLOUT));
+        let stderr_at = self.stderr.as_ref().map(|s| slot(&mut fds, s.as_fd(), PollFlags::POLLIN));
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+        let ready =
+            |at: Option<usize>| at.and_then(|i| fds[i].revents()).is_some_and(|r| !r.is_empty());
+        let (write_ready, read_ready) = (ready(stdin_at), ready(stderr_at));
+        drop(fds);
+        if write_ready {
+            self.write_input();
+        }
+        if read_ready {
+            self.read_stderr();
+        }
+        Ok(())
+    }
+
+    /// Writes the next chunk of the state JSON; closes stdin when all of it is written or
+    /// the hook closed its end (a hook need not read its stdin).
+    fn write_input(&mut self) {
+        let Some(stdin) = self.stdin.as_mut() else { return };
+        let chunk = &self.input[..self.input.len().min(STDIN_CHUNK)];
+        match stdin.write(chunk) {
+            Ok(n) if n > 0 => self.input = &self.input[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => self.input = &[],
+        }
+        if self.input.is_empty() {
+            self.stdin = None;
+        }
+    }
+
+    /// Reads what stderr holds into the tail; returns false at end of file.
+    fn read_stderr(&mut self) -> bool {
+        let Some(stderr) = self.stderr.as_mut() else { return false };
+        let mut buf = [0u8; 8192];
+        match stderr.read(&mut buf) {
+            Ok(0) => {
+                self.stderr = None;
+                false
+            }
+            Ok(n) => {
+                self.tail.extend_from_slice(&buf[..n]);
+                let excess = self.tail.len().saturating_sub(STDERR_TAIL);
+                self.tail.drain(..excess);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            Err(_) => {
+                self.stderr = None;
+                false
+            }
+        }
+    }
+
+    /// Reads what the exited hook left in its stderr pipe, never waiting for a writer that
+    /// outlives it.
+    fn drain_after_exit(&mut self) {
+        for _ in 0..DRAIN_AFTER_EXIT {
+            let Some(stderr) = self.stderr.as_ref() else { return };
+            let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLIN)];
+            let ready = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0);
+            if !ready || !self.read_stderr() {
+                break;
+            }
+        }
+        self.stderr = None;
+    }
+}
+
+/// Adds `fd` to the poll set; its index there.
+fn slot<'a>(fds: &mut Vec<PollFd<'a>>, fd: BorrowedFd<'a>, flags: PollFlags) -> usize {
+    fds.push(PollFd::new(fd, flags));
+    fds.len() - 1
+}
+
+/// `, stderr: <last non-empty line>` (at most [`STDERR_LINE`] characters), or empty.
+fn last_line(tail: &[u8]) -> String {
+    let text = String::from_utf8_lossy(tail);
+    let Some(last) = text.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    format!(", stderr: {}", crate::error::bounded(last, STDERR_LINE))
 }
 
 #[cfg(test)]
@@ -157,6 +327,42 @@ mod tests {
         let err = run("prestart", &sh("sleep 30", Some(1)), b"{}").unwrap_err();
         assert!(matches!(err, HookError::TimedOut { seconds: 1, .. }), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_hook_flooding_stderr_fails_with_its_last_line() {
+        let script = "head -c 300000 /dev/zero | tr '\\0' x >&2; echo >&2; echo end >&2; exit 2";
+        let err = run("createRuntime", &sh(script, Some(20)), b"{}").unwrap_err();
+        assert_eq!(err.to_string(), "createRuntime hook /bin/sh: exit status: 2, stderr: end");
+        let long = "head -c 300000 /dev/zero | tr '\\0' x >&2; exit 2";
+        let err = run("createRuntime", &sh(long, Some(20)), b"{}").unwrap_err().to_string();
+        assert!(err.len() < 400 && err.contains("characters left out"), "{err}");
+    }
+
+    #[test]
+    fn a_large_state_reaches_the_hook_whole() {
+        let out = std::env::temp_dir().join(format!("berth-hook-big-{}", std::process::id()));
+        let state = vec![b'x'; 300_000];
+        run("poststart", &sh(&format!("wc -c > {}", out.display()), Some(20)), &state).unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(got.trim(), "300000");
+        // A hook that reads none of it still succeeds.
+        run("poststart", &sh("exit 0", Some(20)), &state).unwrap();
+    }
+
+    #[test]
+    fn a_child_of_the_hook_holding_stderr_is_not_waited_for() {
+        let pidfile = std::env::temp_dir().join(format!("berth-hook-bg-{}", std::process::id()));
+        let script =
+            format!("sleep 60 >&2 & echo $! > {}; echo bye >&2; exit 5", pidfile.display());
+        let err = run("prestart", &sh(&script, Some(20)), b"{}").unwrap_err();
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&pidfile).unwrap();
+        // SAFETY: kill(2) of the sleep this test's hook started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert!(matches!(err, HookError::Failed { .. }), "{err}");
+        assert!(err.to_string().ends_with("stderr: bye"), "{err}");
     }
 
     #[test]

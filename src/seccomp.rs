@@ -8,6 +8,7 @@
 
 use std::io::{IoSlice, Read, Seek};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -297,7 +298,9 @@ fn write_cached(
     key: &[u8],
     program: &[libc::sock_filter],
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // The cache may be the first thing under a new state root: every directory made here is
+    // 0700 as the state store makes the root, or container ids would be listable by all users.
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let mut bytes = (key.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(key);
     for insn in program {
@@ -552,7 +555,9 @@ mod tests {
 
     #[test]
     fn the_cache_returns_the_same_program_and_only_for_the_same_profile() {
-        let dir = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        let base = std::env::temp_dir().join(format!("berth-seccomp-cache-{}", std::process::id()));
+        // A state root that does not exist yet: the cache makes it, private as the store would.
+        let dir = base.join("root").join(CACHE_DIR);
         let a = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] }));
         let b = profile(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW",
@@ -561,6 +566,10 @@ mod tests {
         let first = compile_cached(&a, &dir).unwrap().program;
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(files.len(), 1);
+        for made in [base.join("root"), dir.clone()] {
+            let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&made).unwrap());
+            assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+        }
         let second = compile_cached(&a, &dir).unwrap().program;
         let words = |p: &[libc::sock_filter]| -> Vec<(u16, u8, u8, u32)> {
             p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
@@ -576,7 +585,7 @@ mod tests {
             words(&compile_cached(&b, &dir).unwrap().program),
             words(&compile(&b).unwrap().program)
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

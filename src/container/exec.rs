@@ -237,8 +237,17 @@ fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProce
         process.cwd = cwd;
     }
     if let Some((uid, gid)) = flags.user {
+        let out_of_range = std::iter::once(uid).chain(gid).find_map(crate::spec::id_out_of_range);
+        if let Some(reason) = out_of_range {
+            return Err(Error::Usage(format!("--user: {reason}")));
+        }
         process.uid = uid;
         process.gid = gid.unwrap_or(process.gid);
+    }
+    if let Some(reason) =
+        flags.additional_gids.iter().copied().find_map(crate::spec::id_out_of_range)
+    {
+        return Err(Error::Usage(format!("--additional-gids: {reason}")));
     }
     if !flags.additional_gids.is_empty() {
         process.additional_gids = flags.additional_gids;

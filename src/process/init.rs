@@ -507,8 +507,17 @@ fn switch_user(init: &mut Init) -> StepResult {
         // Keep the permitted set across setresuid; `set_capabilities` then trims it.
         prctl_result("prctl(PR_SET_KEEPCAPS)", prctl::set_keep_capabilities(true))?;
     }
+    // Checked when the config was read; (uid_t)-1 here would leave the process root.
+    if process.uid > crate::spec::MAX_ID || process.gid > crate::spec::MAX_ID {
+        return Err(format!(
+            "process.user: uid {} or gid {} out of range",
+            process.uid, process.gid
+        )
+        .into());
+    }
     let groups: Vec<Gid> = process.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&groups).sys("setgroups", format!("{:?}", process.additional_gids))?;
+    let target = format!("process.user.additionalGids ({} groups)", groups.len());
+    nix::unistd::setgroups(&groups).sys("setgroups", target)?;
     let gid = Gid::from_raw(process.gid);
     nix::unistd::setresgid(gid, gid, gid).sys("setresgid", process.gid)?;
     let uid = Uid::from_raw(process.uid);

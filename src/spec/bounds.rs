@@ -11,6 +11,15 @@ use super::validate::Problems;
 /// The kernel's limit on lines of one uid_map or gid_map (user_namespaces(7), since 4.15).
 const MAX_ID_MAP_LINES: usize = 340;
 
+/// The largest uid or gid a process may run as, as runc allows: (uid_t)-1 tells setresuid(2)
+/// and setresgid(2) to leave the id unchanged, so a process given 4294967295 would keep
+/// running as root with the container's capabilities, and ids above this are negative to
+/// parts of the kernel and libc.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// NGROUPS_MAX: the most supplementary groups setgroups(2) takes.
+const MAX_GROUPS: usize = 65_536;
+
 /// The largest `cpu.shares` cgroup v1 accepts (it clamps larger values silently).
 const MAX_CPU_SHARES: u64 = 262_144;
 
@@ -31,6 +40,46 @@ pub(super) fn check_root_stays_in_bundle(spec: &Spec, p: &mut Problems) {
     let path = root.path();
     if !path.is_absolute() && has_parent_component(path) {
         p.push("root.path", format!("{path:?} leads out of the bundle through \"..\""));
+    }
+}
+
+/// Why `id` cannot be a process's uid or gid, if it cannot.
+pub fn id_out_of_range(id: u32) -> Option<String> {
+    (id > MAX_ID).then(|| format!("{id} is outside 0..={MAX_ID}"))
+}
+
+/// `process.user` ids a process can really switch to (see [`MAX_ID`]), and no more
+/// supplementary groups than the kernel takes.
+pub(super) fn check_process_ids(spec: &Spec, p: &mut Problems) {
+    let Some(user) = spec.process().as_ref().map(|p| p.user()) else { return };
+    for (at, id) in [("process.user.uid", user.uid()), ("process.user.gid", user.gid())] {
+        if let Some(reason) = id_out_of_range(id) {
+            p.push(at, reason);
+        }
+    }
+    let gids = user.additional_gids().as_deref().unwrap_or_default();
+    if gids.len() > MAX_GROUPS {
+        p.push(
+            "process.user.additionalGids",
+            format!("{} entries; the kernel takes at most {MAX_GROUPS}", gids.len()),
+        );
+        return;
+    }
+    if let Some((i, reason)) =
+        gids.iter().enumerate().find_map(|(i, g)| Some((i, id_out_of_range(*g)?)))
+    {
+        p.push(format!("process.user.additionalGids[{i}]"), reason);
+    }
+}
+
+/// Id map entries whose range the kernel refuses: it must not reach past 4294967294 on
+/// either side ((u32)-1 is no id). `field` is the list's config path.
+pub(super) fn check_id_map_ranges(field: &str, list: &[LinuxIdMapping], p: &mut Problems) {
+    for (i, m) in list.iter().enumerate() {
+        let end = |start: u32| u64::from(start) + u64::from(m.size());
+        if end(m.container_id()) > u64::from(u32::MAX) || end(m.host_id()) > u64::from(u32::MAX) {
+            p.push(format!("{field}[{i}]"), "the range goes beyond 4294967294");
+        }
     }
 }
 
@@ -252,10 +301,45 @@ mod tests {
                 "linux.uidMappings[1].containerID",
             ),
             (many, "linux.uidMappings"),
+            (with("/process/user/uid", json!(4294967295u32)), "process.user.uid"),
+            (with("/process/user/gid", json!(2147483648u32)), "process.user.gid"),
+            (
+                with(
+                    "/process/user",
+                    json!({ "uid": 0, "gid": 0, "additionalGids": [1, 4294967295u32] }),
+                ),
+                "process.user.additionalGids[1]",
+            ),
+            (
+                with(
+                    "/process/user",
+                    json!({ "uid": 0, "gid": 0, "additionalGids": vec![1; 65_537] }),
+                ),
+                "process.user.additionalGids",
+            ),
         ];
         for (v, path) in cases {
             assert_eq!(paths_of(v.clone()), [path], "{v}");
         }
+    }
+
+    #[test]
+    fn process_ids_and_map_ranges_are_bounded() {
+        let mut v = base();
+        v["process"]["user"]["uid"] = json!(2147483647u32);
+        v["process"]["user"]["additionalGids"] = json!(vec![2147483647u32; 65_536]);
+        v["linux"]["gidMappings"] =
+            json!([{ "containerID": 1, "hostID": 0, "size": 4294967294u32 }]);
+        assert!(paths_of(v).is_empty());
+        let mut v = base();
+        v["linux"]["gidMappings"] =
+            json!([{ "containerID": 1, "hostID": 0, "size": 4294967295u32 }]);
+        assert_eq!(paths_of(v), ["linux.gidMappings[0]"]);
+        let mut v = base();
+        v["mounts"] = json!([{ "destination": "/m", "type": "bind", "source": "/", "options": ["idmap"],
+            "uidMappings": [{ "containerID": 0, "hostID": 1000, "size": 1 }],
+            "gidMappings": [{ "containerID": 0, "hostID": 4294967295u32, "size": 1 }] }]);
+        assert_eq!(paths_of(v), ["mounts[0].gidMappings[0]"]);
     }
 
     #[test]

@@ -321,6 +321,7 @@ pub(super) fn check_mount_idmaps(spec: &Spec, p: &mut Problems) {
                     if list.is_empty() || list.iter().any(|m| m.size() == 0) {
                         p.push(format!("mounts[{i}].{field}"), "needs entries of non-zero size");
                     }
+                    super::bounds::check_id_map_ranges(&format!("mounts[{i}].{field}"), list, p);
                 }
             }
             (None, None) if container_maps => {}

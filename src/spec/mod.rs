@@ -16,7 +16,7 @@ mod load;
 mod locate;
 mod validate;
 
-pub use bounds::is_under_proc;
+pub use bounds::{id_out_of_range, is_under_proc, MAX_ID};
 pub use defaults::default_spec;
 pub use hints::hint;
 pub use isolation::{ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};

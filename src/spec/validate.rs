@@ -44,6 +44,7 @@ const CHECKS: &[Check] = &[
     check_mounts,
     isolation::check_mount_idmaps,
     check_process,
+    bounds::check_process_ids,
     check_env,
     check_rlimits,
     check_capabilities,
@@ -87,6 +88,7 @@ pub(super) fn problems(spec: &Spec) -> Vec<SpecError> {
 /// The checks that concern `process` alone, for `exec --process`.
 const PROCESS_CHECKS: &[Check] = &[
     check_process,
+    bounds::check_process_ids,
     check_env,
     check_rlimits,
     check_capabilities,
@@ -828,11 +830,8 @@ fn check_id_mappings(spec: &Spec, p: &mut Problems) {
             if m.size() == 0 {
                 p.push(format!("{field}[{i}].size"), "must be more than 0");
             }
-            let overflow = |start: u32| start.checked_add(m.size()).is_none();
-            if overflow(m.container_id()) || overflow(m.host_id()) {
-                p.push(format!("{field}[{i}]"), "the range goes beyond 4294967295");
-            }
         }
+        bounds::check_id_map_ranges(field, list, p);
     }
 }
 

@@ -211,8 +211,8 @@ fn create_killed_in_a_create_runtime_hook_is_removed_by_delete_force() {
     }
     let left: Vec<PathBuf> = cgroup_dirs(&cg).into_iter().filter(|d| d.exists()).collect();
     assert!(left.is_empty(), "cgroups left: {left:?}");
-    // The hook ran outside the container, so it is not the runtime's to kill (runc leaves
-    // it too); it is this test's.
+    // berth's hooks die with it (bounds.rs tests that); runc leaves them, and then the
+    // hook is this test's to kill.
     if let Some(start) = hook_start.filter(|s| pid_alive(hook, *s)) {
         unsafe { libc::kill(hook, libc::SIGKILL) };
         wait_for(Duration::from_secs(5), || !pid_alive(hook, start));

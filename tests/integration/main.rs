@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod bounds;
 mod cgroups;
 mod cli;
 mod compat;
