@@ -254,7 +254,7 @@ fn io(dir: &Path, r: &LinuxResources) -> Result<(), CgroupError> {
         });
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
-        if let Some(w) = d.weight() {
+        if let Some(w) = d.weight().filter(|w| *w != 0) {
             let line = format!("{}:{} {}", d.major(), d.minor(), weight(w));
             write_file(dir, file, &line, &format!("linux.resources.blockIO.weightDevice[{i}]"))?;
         }
