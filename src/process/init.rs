@@ -550,6 +550,8 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 
 /// Where the init installs the seccomp filter: as late as its privileges and the listener
 /// allow, because every syscall of the init after it passes the filter too.
+// "Before" is the point of every variant: each names what the filter must precede.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SeccompPoint {
     /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
