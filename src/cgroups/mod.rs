@@ -19,6 +19,7 @@ mod bpf;
 pub mod devices;
 pub mod path;
 pub mod stats;
+mod unset;
 mod v1;
 pub mod v2;
 
@@ -248,7 +249,8 @@ impl Cgroup {
         }
     }
 
-    /// Applies `resources`; `devices` are the config's `linux.devices`, which (with runc's
+    /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,
+    /// quota, pids limit…: see [`unset`]); `devices` are the config's `linux.devices`, which (with runc's
     /// default nodes) are allowed after the rules when there are rules. `update` marks a
     /// change of a running container (memory.checkBeforeUpdate applies then).
     pub fn apply(
@@ -257,6 +259,7 @@ impl Cgroup {
         devices: &[LinuxDevice],
         update: bool,
     ) -> Result<(), CgroupError> {
+        let resources = &unset::effective(resources);
         let rules = devices::rules(resources, devices);
         warn_deprecated(resources);
         match self {

@@ -241,11 +241,11 @@ fn blkio(paths: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Result<(), Cg
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
         let config = format!("linux.resources.blockIO.weightDevice[{i}]");
-        if let Some(w) = d.weight() {
+        if let Some(w) = d.weight().filter(|w| *w != 0) {
             let file = weight_file("blkio.weight_device", "blkio.bfq.weight_device");
             set(paths, "blkio", file, &format!("{}:{} {w}", d.major(), d.minor()), &config)?;
         }
-        if let Some(w) = d.leaf_weight() {
+        if let Some(w) = d.leaf_weight().filter(|w| *w != 0) {
             set(
                 paths,
                 "blkio",

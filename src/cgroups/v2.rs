@@ -29,12 +29,13 @@ pub fn blkio_weight_to_io(weight: u64) -> u64 {
 /// The OCI swap limit is memory+swap; v2's memory.swap.max is swap alone. `None` leaves
 /// memory.swap.max alone; `Some(-1)` is "max".
 pub fn swap_to_v2(swap: Option<i64>, limit: Option<i64>) -> Result<Option<i64>, String> {
-    let Some(swap) = swap else { return Ok(None) };
     let limit = limit.unwrap_or(0);
-    // Unlimited memory with swap unset: both unlimited, as with v1.
-    if limit == -1 && swap == 0 {
+    // Unlimited memory with swap unset (absent or 0, which runc does not tell apart): both
+    // unlimited, as with v1.
+    if limit == -1 && swap.unwrap_or(0) == 0 {
         return Ok(Some(-1));
     }
+    let Some(swap) = swap else { return Ok(None) };
     if swap == -1 || swap == 0 {
         return Ok(if swap == 0 { None } else { Some(-1) });
     }
@@ -152,7 +153,12 @@ pub(super) fn apply(
             .map_err(|e| invalid("linux.resources.memory.swap", &e))?;
         // swap.max first: it is independent of memory.max, and a failing swap stays unapplied.
         if let Some(s) = swap {
-            set("memory.swap.max", &max_or(s), "linux.resources.memory.swap")?;
+            match set("memory.swap.max", &max_or(s), "linux.resources.memory.swap") {
+                // Without swap accounting there is no file, and nothing to lift or disable
+                // (runc ignores it for these two values too).
+                Err(CgroupError::Unavailable { .. }) if s == -1 || s == 0 => {}
+                other => other?,
+            }
         }
         if let Some(l) = m.limit() {
             set("memory.max", &max_or(l), "linux.resources.memory.limit")?;
@@ -254,7 +260,7 @@ fn io(dir: &Path, r: &LinuxResources) -> Result<(), CgroupError> {
         });
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
-        if let Some(w) = d.weight() {
+        if let Some(w) = d.weight().filter(|w| *w != 0) {
             let line = format!("{}:{} {}", d.major(), d.minor(), weight(w));
             write_file(dir, file, &line, &format!("linux.resources.blockIO.weightDevice[{i}]"))?;
         }
@@ -300,6 +306,8 @@ mod tests {
     #[test]
     fn swap_converts_to_swap_alone() {
         assert_eq!(swap_to_v2(None, Some(100)), Ok(None));
+        assert_eq!(swap_to_v2(None, Some(-1)), Ok(Some(-1)));
+        assert_eq!(swap_to_v2(None, None), Ok(None));
         assert_eq!(swap_to_v2(Some(300), Some(100)), Ok(Some(200)));
         assert_eq!(swap_to_v2(Some(100), Some(100)), Ok(Some(0)));
         assert_eq!(swap_to_v2(Some(-1), Some(100)), Ok(Some(-1)));

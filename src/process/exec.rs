@@ -13,7 +13,8 @@ use crate::spec::ValidProcess;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why the container's program cannot be executed. The texts follow runc's, because
-/// podman maps them to exit codes 127 (not found) and 126 (not executable).
+/// dockerd and podman map them to exit codes: 127 when they hold "no such file or directory"
+/// or "executable file not found", 126 for "permission denied".
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// No such file on PATH.
@@ -26,7 +27,16 @@ pub enum ExecError {
         name: String,
         /// The cause.
         #[source]
-        source: std::io::Error,
+        source: RuncErrno,
+    },
+    /// execve of the program failed (after `start`, through the exec shim); runc's wording.
+    #[error("exec {path}: {source}")]
+    Exec {
+        /// The program's path.
+        path: String,
+        /// The kernel's answer.
+        #[source]
+        source: RuncErrno,
     },
     /// The file exists but cannot be executed.
     #[error("exec: {0:?}: permission denied")]
@@ -34,6 +44,27 @@ pub enum ExecError {
     /// An argument or environment entry contains a NUL byte.
     #[error("process.{0} contains a NUL byte")]
     Nul(&'static str),
+}
+
+/// An errno in runc's (Go's) words: strerror in lower case, without Rust's
+/// "(os error N)", e.g. `no such file or directory`, `exec format error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.0.desc().to_lowercase())]
+pub struct RuncErrno(pub nix::errno::Errno);
+
+impl From<&std::io::Error> for RuncErrno {
+    fn from(e: &std::io::Error) -> Self {
+        RuncErrno(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
+}
+
+/// A failure the exec shim reported: the program's execve failure in runc's words
+/// ([`ExecError::Exec`]), the shim's own failures as they are.
+pub fn in_runc_words(err: crate::sys::SysError) -> Box<dyn std::error::Error + Send + Sync> {
+    match err.call {
+        "execve" => Box::new(ExecError::Exec { path: err.target, source: RuncErrno(err.errno) }),
+        _ => Box::new(err),
+    }
 }
 
 /// What execve needs, prepared before the init blocks on exec.fifo so nothing can fail
@@ -93,7 +124,7 @@ fn path_var(env: &[String]) -> &str {
 fn resolve(name: &str, path_var: &str) -> Result<PathBuf, ExecError> {
     if name.contains('/') {
         let meta = std::fs::metadata(name)
-            .map_err(|source| ExecError::Stat { name: name.into(), source })?;
+            .map_err(|e| ExecError::Stat { name: name.into(), source: (&e).into() })?;
         return if is_executable(&meta) {
             Ok(name.into())
         } else {
@@ -144,6 +175,20 @@ mod tests {
         assert!(matches!(resolve("no-such-program-x", "/bin"), Err(ExecError::NotFound(_))));
         assert!(matches!(resolve("passwd", "/etc"), Err(ExecError::NotExecutable(_))));
         assert!(matches!(resolve("/no/such", "/bin"), Err(ExecError::Stat { .. })));
+    }
+
+    /// dockerd and podman pick exit codes 127/126 by these lower-case phrases.
+    #[test]
+    fn errors_read_like_runc() {
+        let err = resolve("/no/such", "/bin").unwrap_err();
+        assert_eq!(
+            crate::error::one_line(&err),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
+        let exec = |errno| ExecError::Exec { path: "/bin/x".into(), source: RuncErrno(errno) };
+        let text = |errno| crate::error::one_line(&exec(errno));
+        assert_eq!(text(nix::errno::Errno::ENOEXEC), "exec /bin/x: exec format error");
+        assert_eq!(text(nix::errno::Errno::EACCES), "exec /bin/x: permission denied");
     }
 
     #[test]

@@ -570,6 +570,8 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 
 /// Where the init installs the seccomp filter: as late as its privileges and the listener
 /// allow, because every syscall of the init after it passes the filter too.
+// "Before" is the point of every variant: each names what the filter must precede.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(clippy::enum_variant_names)] // each names the step it precedes
 enum SeccompPoint {

@@ -136,7 +136,8 @@ mod tests {
             let Some((num, text)) = line.split_once(", \"") else { continue };
             let text = text.trim_end_matches("\")");
             let errno = Errno::from_raw(num.parse().unwrap());
-            assert_eq!(text, errno.to_string(), "errno {num} in the shim's table");
+            let runc = super::super::exec::RuncErrno(errno).to_string();
+            assert_eq!(text, runc, "errno {num} in the shim's table");
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} errno texts found in the shim");

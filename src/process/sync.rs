@@ -190,7 +190,8 @@ impl Channel {
             other => other?.0,
         };
         if let Some(err) = super::shim::parse_failure(&bytes) {
-            let err = super::init::StepError { step: "executing the process", source: err.into() };
+            let source = super::exec::in_runc_words(err);
+            let err = super::init::StepError { step: "executing the process", source };
             return Err(SyncError::InitFailed { chain: crate::error::chain(&err) });
         }
         match decode::<FromInit>(&bytes)? {

@@ -1,11 +1,14 @@
-//! The few fields of /proc/self/mountinfo the rootfs needs: where each mount is, whether it is
-//! shared, its filesystem type and its superblock options.
+//! The few fields of /proc/self/mountinfo the rootfs needs: where each mount is, which
+//! directory of its filesystem it shows, whether it is shared, its filesystem type and its
+//! superblock options; and where a cgroup hierarchy's mount shows this process's own cgroup.
 
 use std::path::PathBuf;
 
 /// One line of mountinfo (proc(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountInfo {
+    /// The directory of the filesystem the mount shows (`/` unless a bind of a subdirectory).
+    pub root: PathBuf,
     /// Where the mount is, relative to the process's root.
     pub mount_point: PathBuf,
     /// Whether the optional fields carry `shared:N`.
@@ -44,7 +47,8 @@ pub(crate) fn parse(text: &str) -> Vec<MountInfo> {
 
 fn parse_line(line: &str) -> Option<MountInfo> {
     let mut fields = line.split(' ');
-    let mount_point = unescape(fields.nth(4)?);
+    let root = unescape(fields.nth(3)?);
+    let mount_point = unescape(fields.next()?);
     let _options = fields.next()?;
     let mut shared = false;
     for f in fields.by_ref() {
@@ -56,12 +60,37 @@ fn parse_line(line: &str) -> Option<MountInfo> {
     let fstype = fields.next()?.to_string();
     let _source = fields.next()?;
     let super_options = fields.next()?.to_string();
-    Some(MountInfo { mount_point: PathBuf::from(mount_point), shared, fstype, super_options })
+    Some(MountInfo {
+        root: PathBuf::from(root),
+        mount_point: PathBuf::from(mount_point),
+        shared,
+        fstype,
+        super_options,
+    })
 }
 
 /// Reads this process's mountinfo.
 pub(crate) fn read() -> std::io::Result<Vec<MountInfo>> {
     Ok(parse(&std::fs::read_to_string("/proc/self/mountinfo")?))
+}
+
+/// Where the cgroup hierarchy mounted at `h` shows the process's own cgroup, from the
+/// process's /proc/self/cgroup text: `h`'s mount point joined with the cgroup's path below
+/// the mount's root. None when the text names no cgroup in that hierarchy, or one outside
+/// what the mount shows.
+pub(crate) fn own_cgroup(h: &MountInfo, proc_cgroup: &str) -> Option<PathBuf> {
+    let options: Vec<&str> = h.super_options.split(',').collect();
+    let path = proc_cgroup.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let ours = match h.fstype.as_str() {
+            "cgroup2" => id == "0" && controllers.is_empty(),
+            _ => !controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c)),
+        };
+        ours.then_some(path)
+    })?;
+    let below = std::path::Path::new(path).strip_prefix(&h.root).ok()?;
+    Some(h.mount_point.join(below))
 }
 
 /// The mount `path` lives on: the last-listed mount whose mount point is the longest prefix.
@@ -101,6 +130,23 @@ mod tests {
         assert_eq!(m[2].fstype, "cgroup");
         assert_eq!(m[2].super_options, "rw,cpu,cpuacct");
         assert_eq!(m[4].mount_point, Path::new("/tmp/a b"));
+    }
+
+    #[test]
+    fn own_cgroup_is_found_below_the_mount_root() {
+        let m = parse(SAMPLE);
+        let own = "4:cpu,cpuacct:/berth-test/a\n1:name=systemd:/x/y\n0::/u\n";
+        let cpu = own_cgroup(&m[2], own);
+        assert_eq!(cpu.as_deref(), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/berth-test/a")));
+        let named = own_cgroup(&m[3], own);
+        assert_eq!(named.as_deref(), Some(Path::new("/sys/fs/cgroup/systemd/x/y")));
+        let mut bound = m[2].clone();
+        bound.root = "/berth-test".into();
+        let below = own_cgroup(&bound, own);
+        assert_eq!(below.as_deref(), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct/a")));
+        bound.root = "/other".into();
+        assert_eq!(own_cgroup(&bound, own), None);
+        assert_eq!(own_cgroup(&m[2], "0::/u\n"), None);
     }
 
     #[test]

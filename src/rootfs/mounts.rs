@@ -116,7 +116,7 @@ pub(super) fn mount_entry(
         };
     }
     match typ {
-        "cgroup" => mount_cgroup(root, &entry),
+        "cgroup" => mount_cgroup(root, &entry, spec.namespace(NamespaceKind::Cgroup).is_some()),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
         // that, runc binds the host's /sys instead.
         "sysfs" if !may_mount_sysfs(spec) => bind(root, &entry.recursive(), Path::new("/sys")),
@@ -287,11 +287,32 @@ fn mount_fs(
 }
 
 /// `cgroup`: cgroup2 on a pure v2 host; otherwise a tmpfs holding each host hierarchy
-/// (v1 controllers, named hierarchies, and a hybrid host's unified cgroup2).
-fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+/// (v1 controllers, named hierarchies, and a hybrid host's unified cgroup2). In a cgroup
+/// namespace (`cgroupns`) a new mount of a hierarchy shows the namespace's root, the
+/// container's cgroup. Without one a new v1 mount would show the host's whole hierarchy
+/// (every other cgroup, and the root's unlimited memory.limit_in_bytes), so, like runc,
+/// the container's own cgroup directory of each hierarchy is bound there instead.
+fn mount_cgroup(
+    root: BorrowedFd<'_>,
+    entry: &Entry<'_>,
+    cgroupns: bool,
+) -> Result<(), RootfsError> {
     let host = Path::new("/sys/fs/cgroup");
+    let io_err = |path: &'static str| {
+        let what = entry.what.clone();
+        move |e| RootfsError::Io { what, path: path.into(), source: e }
+    };
     if sys::is_cgroup2(host).map_err(sys_err(&entry.what))? {
-        mount_hierarchy(root, entry, host, "cgroup2", "")?;
+        // Only where the kernel refuses the mount (a user namespace without its own cgroup
+        // namespace): bind the container's own cgroup, found then.
+        let own_or_host = || -> Result<PathBuf, RootfsError> {
+            let mounts = mountinfo::read().map_err(io_err("/proc/self/mountinfo"))?;
+            let own = std::fs::read_to_string("/proc/self/cgroup")
+                .map_err(io_err("/proc/self/cgroup"))?;
+            let h = mounts.iter().rev().find(|m| m.fstype == "cgroup2" && m.mount_point == host);
+            Ok(h.and_then(|h| mountinfo::own_cgroup(h, &own)).unwrap_or_else(|| host.into()))
+        };
+        mount_hierarchy(root, entry, "cgroup2", "", own_or_host)?;
         return set_tree_attributes(root, entry);
     }
     let readonly = entry.opts.flags.contains(MsFlags::MS_RDONLY);
@@ -306,11 +327,8 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
     };
     mount_fs(root, &tmpfs, Path::new("tmpfs"), "tmpfs")?;
 
-    let mounts = mountinfo::read().map_err(|e| RootfsError::Io {
-        what: entry.what.clone(),
-        path: "/proc/self/mountinfo".into(),
-        source: e,
-    })?;
+    let mounts = mountinfo::read().map_err(io_err("/proc/self/mountinfo"))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(io_err("/proc/self/cgroup"))?;
     let hierarchies = mounts.iter().filter(|m| {
         (m.fstype == "cgroup" || m.fstype == "cgroup2") && m.mount_point.parent() == Some(host)
     });
@@ -321,8 +339,20 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
         };
         let sub = entry.dest.join(name);
         let sub_entry = Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone() };
-        let data = if h.fstype == "cgroup" { v1_options(&h.super_options) } else { String::new() };
-        mount_hierarchy(root, &sub_entry, &h.mount_point, &h.fstype, &data)?;
+        let own_dir = mountinfo::own_cgroup(h, &own);
+        match own_dir {
+            // A hierarchy the container has no cgroup of (berth places it in the v1
+            // controllers only: the named systemd one and a hybrid host's unified one stay
+            // at the host's root) is left out; runc 1.1 leaves the unified one out too.
+            Some(own_dir) if !cgroupns && own_dir == h.mount_point => continue,
+            Some(own_dir) if !cgroupns => bind(root, &sub_entry.recursive(), &own_dir)?,
+            _ => {
+                let data =
+                    if h.fstype == "cgroup" { v1_options(&h.super_options) } else { String::new() };
+                let fallback = || Ok(own_dir.clone().unwrap_or_else(|| h.mount_point.clone()));
+                mount_hierarchy(root, &sub_entry, &h.fstype, &data, fallback)?;
+            }
+        }
         // A co-mounted hierarchy (cpu,cpuacct) is also reachable by each controller's name.
         let name = name.to_string_lossy();
         for controller in name.split(',').filter(|c| *c != name && !c.contains('=')) {
@@ -343,13 +373,13 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
 }
 
 /// Mounts one cgroup hierarchy; where the kernel refuses (a user namespace without its own
-/// cgroup namespace) the host's mount of it is bound instead, as runc does.
+/// cgroup namespace) the directory `fallback` names is bound instead, as runc does.
 fn mount_hierarchy(
     root: BorrowedFd<'_>,
     entry: &Entry<'_>,
-    host: &Path,
     fstype: &str,
     data: &str,
+    fallback: impl FnOnce() -> Result<PathBuf, RootfsError>,
 ) -> Result<(), RootfsError> {
     let fd = dest_fd(root, entry, Create::Dir)?;
     let flags = entry.opts.flags - REMOUNT_ONLY;
@@ -357,7 +387,7 @@ fn mount_hierarchy(
     match sys::mount_on(Some(Path::new(fstype)), fd.as_fd(), entry.dest, Some(fstype), flags, data)
     {
         Ok(()) => propagate(root, entry),
-        Err(e) if e.errno == Errno::EPERM => bind(root, &entry.recursive(), host),
+        Err(e) if e.errno == Errno::EPERM => bind(root, &entry.recursive(), &fallback()?),
         Err(e) => Err(sys_err(&entry.what)(e)),
     }
 }

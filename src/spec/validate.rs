@@ -989,7 +989,8 @@ fn check_resources(spec: &Spec, p: &mut Problems) {
         }
     }
     if let Some(swappiness) = r.memory().as_ref().and_then(|m| m.swappiness()) {
-        if swappiness > 100 {
+        // u64::MAX is -1 as the unsigned field holds it: runc's (and dockerd's) "unset".
+        if swappiness > 100 && swappiness != u64::MAX {
             p.push("linux.resources.memory.swappiness", format!("{swappiness} is more than 100"));
         }
     }

@@ -566,12 +566,12 @@ fn cve_2019_5736_proc_self_exe_is_never_the_runtime() {
 
 /// The exec shim's execve can fail after the runtime's own checks passed (here a file that
 /// is executable but no program: ENOEXEC). `exec` and `run` must still report it as before
-/// the shim, one line naming execve and the path, 126 from `run`; a shim that lost the
+/// the shim, one line in runc's words (`exec /bad: exec format error`), 126 from `run`; a shim that lost the
 /// report would let `exec` succeed or print nothing.
 #[test]
 fn exec_shim_reports_a_failed_execve_like_the_runtime() {
     let env = TestEnv::new("shimerr");
-    let want = "executing the process: execve /bad: ENOEXEC: Exec format error";
+    let want = "executing the process: exec /bad: exec format error";
     let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
     fs::write(bundle.join("rootfs/bad"), "no program\n\0").unwrap();
     fs::set_permissions(bundle.join("rootfs/bad"), fs::Permissions::from_mode(0o755)).unwrap();

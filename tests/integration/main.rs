@@ -18,6 +18,7 @@ mod containerd_daemon;
 mod cri;
 mod crio_argv;
 mod cve;
+mod docker;
 mod errors;
 mod exec;
 mod faults;

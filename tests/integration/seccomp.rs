@@ -139,11 +139,13 @@ fn refused_signals(env: &TestEnv, args: Value) -> Vec<u64> {
     out.stdout.lines().map(|l| l.parse().unwrap()).collect()
 }
 
+/// An operator, its value and mask, and which values it lets through.
+type ArgCase = (&'static str, u64, u64, fn(u64) -> bool);
+
 #[test]
 fn argument_filters_match_only_their_values_for_every_operator() {
     let env = TestEnv::new("scargs");
-    type Case = (&'static str, u64, u64, fn(u64) -> bool);
-    let cases: [Case; 7] = [
+    let cases: [ArgCase; 7] = [
         ("SCMP_CMP_EQ", 18, 0, |s| s == 18),
         ("SCMP_CMP_NE", 18, 0, |s| s != 18),
         ("SCMP_CMP_LT", 18, 0, |s| s < 18),

@@ -12,7 +12,7 @@
  *
  * On failure the shim sends one packet to the socket: the errno (4 bytes, native order),
  * the failed call's name, a NUL, its target. When nobody listens, it writes the line the
- * runtime would have written to stderr. Exit status 127 for ENOENT, 126 otherwise.
+ * runtime would have written to stderr (runc's: `exec <path>: <error>`). Exit status 127 for ENOENT, 126 otherwise.
  * Freestanding: no libc, raw system calls, for x86_64 and aarch64.
  */
 
@@ -91,34 +91,35 @@ struct msghdr {
 };
 
 /*
- * The texts the runtime prints for execve's errors (Rust's nix crate Display: "NAME: text");
- * a unit test (src/process/shim.rs) checks every line against it.
+ * The texts the runtime prints for execve's errors, in runc's words (strerror in lower case:
+ * dockerd and podman choose exit codes 127/126 by "no such file or directory" and
+ * "permission denied"); a unit test (src/process/shim.rs) checks every line against it.
  */
 #define ERRNO(num, text) { num, text },
 static const struct {
 	int num;
 	const char *text;
 } errno_texts[] = {
-	ERRNO(1, "EPERM: Operation not permitted")
-	ERRNO(2, "ENOENT: No such file or directory")
-	ERRNO(5, "EIO: I/O error")
-	ERRNO(7, "E2BIG: Argument list too long")
-	ERRNO(8, "ENOEXEC: Exec format error")
-	ERRNO(9, "EBADF: Bad file number")
-	ERRNO(11, "EAGAIN: Try again")
-	ERRNO(12, "ENOMEM: Out of memory")
-	ERRNO(13, "EACCES: Permission denied")
-	ERRNO(14, "EFAULT: Bad address")
-	ERRNO(20, "ENOTDIR: Not a directory")
-	ERRNO(21, "EISDIR: Is a directory")
-	ERRNO(22, "EINVAL: Invalid argument")
-	ERRNO(23, "ENFILE: File table overflow")
-	ERRNO(24, "EMFILE: Too many open files")
-	ERRNO(26, "ETXTBSY: Text file busy")
-	ERRNO(36, "ENAMETOOLONG: File name too long")
-	ERRNO(38, "ENOSYS: Function not implemented")
-	ERRNO(40, "ELOOP: Too many symbolic links encountered")
-	ERRNO(80, "ELIBBAD: Accessing a corrupted shared library")
+	ERRNO(1, "operation not permitted")
+	ERRNO(2, "no such file or directory")
+	ERRNO(5, "i/o error")
+	ERRNO(7, "argument list too long")
+	ERRNO(8, "exec format error")
+	ERRNO(9, "bad file number")
+	ERRNO(11, "try again")
+	ERRNO(12, "out of memory")
+	ERRNO(13, "permission denied")
+	ERRNO(14, "bad address")
+	ERRNO(20, "not a directory")
+	ERRNO(21, "is a directory")
+	ERRNO(22, "invalid argument")
+	ERRNO(23, "file table overflow")
+	ERRNO(24, "too many open files")
+	ERRNO(26, "text file busy")
+	ERRNO(36, "file name too long")
+	ERRNO(38, "function not implemented")
+	ERRNO(40, "too many symbolic links encountered")
+	ERRNO(80, "accessing a corrupted shared library")
 };
 
 static unsigned long length(const char *s)
@@ -139,8 +140,11 @@ static const char *errno_text(int num)
 	for (unsigned long i = 0; i < sizeof(errno_texts) / sizeof(errno_texts[0]); i++)
 		if (errno_texts[i].num == num)
 			return errno_texts[i].text;
-	return "UnknownErrno: Unknown errno";
+	return "unknown error";
 }
+
+/* The program's execve, reported by this name on the socket. */
+static const char EXECVE[] = "execve";
 
 static void __attribute__((noreturn)) fail(int sync_fd, int num, const char *call, const char *target)
 {
@@ -152,7 +156,8 @@ static void __attribute__((noreturn)) fail(int sync_fd, int num, const char *cal
 	struct msghdr msg = { 0, 0, parts, 3, 0, 0, 0 };
 	if (sync_fd < 0 || syscall3(NR_SENDMSG, sync_fd, (long)&msg, MSG_NOSIGNAL) < 0) {
 		put("berth: executing the process: ");
-		put(call);
+		/* runc's wording for the program's execve: "exec /path: exec format error" */
+		put(call == EXECVE ? "exec" : call);
 		put(" ");
 		put(target);
 		put(": ");
@@ -186,5 +191,5 @@ void __attribute__((noreturn, used)) shim_main(long *stack)
 			fail(sync_fd, (int)-ret, "fcntl", "F_SETFD");
 	}
 	long ret = syscall3(NR_EXECVE, (long)argv[1], (long)(argv + 2), (long)envp);
-	fail(sync_fd, (int)-ret, "execve", argv[1]);
+	fail(sync_fd, (int)-ret, EXECVE, argv[1]);
 }
