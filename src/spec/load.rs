@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
-use super::{config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
+use super::{bounds, config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -74,6 +74,7 @@ pub fn warnings(bundle: &Path) -> Vec<SpecError> {
     match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
         Ok(spec) => {
             let mut found = validate::warnings(&spec);
+            found.extend(bounds::cgroups_path_warning(&spec));
             found.extend(host::warnings(&spec));
             found
         }

@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod cgroup_ownership;
 mod cgroups;
 mod cli;
 mod concurrency;
