@@ -42,7 +42,9 @@ impl Foreign {
     /// Makes `rel` (e.g. `berth-test/<unique>`), its child `sub`, and a sleeper in each.
     fn new(rel: &str) -> Self {
         let mut foreign = Foreign { rel: rel.to_owned(), made: Vec::new(), sleepers: Vec::new() };
-        for leaf in [rel.to_owned(), format!("{rel}/sub")] {
+        // runc 1.1 cannot deny all devices in a v1 cgroup that has children: no `sub` then.
+        let subs = if reference_runc() { 0 } else { 1 };
+        for leaf in [rel.to_owned(), format!("{rel}/sub")].into_iter().take(1 + subs) {
             let dirs = foreign.make(&leaf);
             let sleeper = Command::new("sleep").arg("1000").spawn().unwrap();
             let pid = sleeper.id();
@@ -205,6 +207,9 @@ fn failed_create_spares_an_existing_cgroup() {
 
 #[test]
 fn kill_all_spares_other_processes_in_an_existing_cgroup() {
+    if reference_runc() {
+        return; // runc 1.1 signals the whole cgroup here; berth spares what it did not start
+    }
     let env = TestEnv::new("cgown-killall");
     let foreign = Foreign::new(&unique_rel(&env, "fg"));
     let bundle = bundle_in(&env, Config::sh("sleep 1000 & exec sleep 1000"), &foreign);
@@ -223,6 +228,9 @@ fn kill_all_spares_other_processes_in_an_existing_cgroup() {
 
 #[test]
 fn kill_all_in_an_existing_cgroup_reaches_the_init_descendants() {
+    if reference_runc() {
+        return; // runc 1.1 signals the whole cgroup here; berth spares what it did not start
+    }
     let env = TestEnv::new("cgown-killall2");
     let foreign = Foreign::new(&unique_rel(&env, "fg"));
     let cfg = Config::sh("sleep 1000 & exec sleep 1000").without_namespace("pid");
@@ -242,6 +250,9 @@ fn kill_all_in_an_existing_cgroup_reaches_the_init_descendants() {
 
 #[test]
 fn delete_force_spares_other_processes_in_an_existing_cgroup() {
+    if reference_runc() {
+        return; // runc 1.1 signals the whole cgroup here; berth spares what it did not start
+    }
     let env = TestEnv::new("cgown-force");
     let foreign = Foreign::new(&unique_rel(&env, "fg"));
     // No pid namespace: the init's child is found as its descendant.
