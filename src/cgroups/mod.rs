@@ -392,12 +392,21 @@ impl Cgroup {
     /// may share it). A directory of the cgroup berth did not make stays, with a warning
     /// when processes are left in it. Missing directories are fine.
     pub fn remove_created(&self, created: &[PathBuf]) -> Result<(), CgroupError> {
+        let owned = self.is_owned(created);
         let mut warned = false;
         for dir in self.dirs() {
-            if created.iter().any(|c| c == dir) {
-                remove_tree(dir)?;
-            } else if !warned {
-                warned = warn_left_in_place(dir);
+            if !created.iter().any(|c| c == dir) {
+                warned = warned || warn_left_in_place(dir);
+                continue;
+            }
+            match remove_tree(dir) {
+                Err(err) if !owned => {
+                    // Partly berth's (a v1 hierarchy where the directory was new): the
+                    // processes left there were not berth's to kill.
+                    let msg = crate::error::one_line(&err);
+                    crate::logging::log(crate::logging::Level::Warning, &msg);
+                }
+                other => other?,
             }
         }
         for parent in created.iter().rev().filter(|c| !self.dirs().contains(&c.as_path())) {

@@ -63,10 +63,17 @@ pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Resul
     Ok(cgroup_of(&state)?.apply(resources, &[], true)?)
 }
 
-/// The pids of every process in the container's cgroup (`berth ps`).
+/// The pids of every process of the container (`berth ps`): all of its cgroup when berth
+/// made it, else those [`super::kill::container_pids`] finds there.
 pub fn pids(store: &StateStore, id: &str) -> Result<Vec<i32>, Error> {
     let state = store.read(&ContainerId::parse(id)?)?;
-    Ok(cgroup_of(&state)?.pids()?)
+    let cgroup = cgroup_of(&state)?;
+    if cgroup.is_owned(&state.cgroup_created) {
+        return Ok(cgroup.pids()?);
+    }
+    let mut pids = super::kill::container_pids(&cgroup, state.pid, state.pid_start_time)?;
+    pids.sort_unstable();
+    Ok(pids)
 }
 
 /// One record of `berth events`, in runc's schema.

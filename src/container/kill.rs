@@ -110,3 +110,19 @@ fn signal_pids(pids: &[i32], signal: i32) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_descends_from_this_process() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let (me, pid) = (std::process::id() as i32, child.id() as i32);
+        let (down, up) = (descends_from(pid, me), descends_from(me, pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(down, "a child of this process is its descendant");
+        assert!(!up, "this process is not its child's descendant");
+    }
+}
