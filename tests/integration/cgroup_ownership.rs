@@ -118,6 +118,11 @@ impl Foreign {
 
 impl Drop for Foreign {
     fn drop(&mut self) {
+        // A runtime that froze the cgroup would leave the sleepers unable to die.
+        for dir in &self.made {
+            let _ = fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = fs::write(dir.join("cgroup.freeze"), "0");
+        }
         for (child, _) in &mut self.sleepers {
             let _ = child.kill();
             let _ = child.wait();
@@ -269,6 +274,27 @@ fn delete_force_spares_other_processes_in_an_existing_cgroup() {
     env.delete(&id, true);
     assert!(wait_for(Duration::from_secs(10), || foreign.others().is_empty()));
     foreign.assert_untouched("delete --force");
+}
+
+#[test]
+fn pause_refuses_and_ps_lists_only_the_container_in_an_existing_cgroup() {
+    if reference_runc() {
+        return; // runc freezes and lists the whole cgroup
+    }
+    let env = TestEnv::new("cgown-pause");
+    let foreign = Foreign::new(&unique_rel(&env, "fg"));
+    let bundle = bundle_in(&env, Config::new(&["sleep", "1000"]), &foreign);
+    let id = env.id("c");
+    env.create(&id, &bundle);
+    env.start(&id);
+    env.berth(&["pause", &id]).fails_with_one_line();
+    assert_eq!(env.status(&id), "running");
+    let ps = env.berth(&["ps", "--format", "json", &id]);
+    ps.ok();
+    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+    assert_eq!(pids, [env.pid_of(&id)], "ps listed more than the container");
+    env.delete(&id, true);
+    foreign.assert_untouched("pause, ps and delete --force");
 }
 
 #[test]
