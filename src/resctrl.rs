@@ -45,7 +45,7 @@ pub enum RdtError {
 /// Whether resctrl is mounted at [`RESCTRL`].
 pub fn mounted() -> bool {
     nix::sys::statfs::statfs(Path::new(RESCTRL))
-        .is_ok_and(|s| i64::from(s.filesystem_type().0) == RESCTRL_MAGIC)
+        .is_ok_and(|s| s.filesystem_type().0 == RESCTRL_MAGIC)
 }
 
 /// Refuses `linux.intelRdt` (`asked`) where resctrl is not mounted.

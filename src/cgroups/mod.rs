@@ -576,6 +576,20 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     }
 }
 
+/// Kernel memory limits are deprecated by the spec and gone from current kernels; like runc,
+/// berth does not apply them, and says so instead of staying silent.
+fn warn_deprecated(resources: &LinuxResources) {
+    let Some(memory) = resources.memory() else { return };
+    for (field, set) in
+        [("kernel", memory.kernel().is_some()), ("kernelTCP", memory.kernel_tcp().is_some())]
+    {
+        if set {
+            let msg = format!("linux.resources.memory.{field} is deprecated and not applied");
+            crate::logging::log(crate::logging::Level::Warning, &msg);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,19 +716,5 @@ mod tests {
         checks.unwrap();
         removed.unwrap();
         assert!(!parent.exists());
-    }
-}
-
-/// Kernel memory limits are deprecated by the spec and gone from current kernels; like runc,
-/// berth does not apply them, and says so instead of staying silent.
-fn warn_deprecated(resources: &LinuxResources) {
-    let Some(memory) = resources.memory() else { return };
-    for (field, set) in
-        [("kernel", memory.kernel().is_some()), ("kernelTCP", memory.kernel_tcp().is_some())]
-    {
-        if set {
-            let msg = format!("linux.resources.memory.{field} is deprecated and not applied");
-            crate::logging::log(crate::logging::Level::Warning, &msg);
-        }
     }
 }

@@ -87,7 +87,7 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
             cwd: args.cwd,
             user: args.user.as_deref().map(parse_user).transpose()?,
             additional_gids: args.additional_gids,
-            caps: args.cap.iter().map(|c| parse_cap(c)).collect::<Result<_, _>>()?,
+            caps: args.cap.iter().filter_map(|c| parse_cap(c)).collect(),
             no_new_privs: args.no_new_privs,
             tty: args.tty,
         }),
@@ -109,10 +109,18 @@ fn parse_user(text: &str) -> Result<(u32, Option<u32>), Error> {
     }
 }
 
-fn parse_cap(text: &str) -> Result<caps::Capability, Error> {
+/// The capability `--cap` names; an unknown name is ignored with a warning, as the runtime
+/// spec asks for capabilities that cannot be granted (runc and crun do the same).
+fn parse_cap(text: &str) -> Option<caps::Capability> {
     let name = text.to_ascii_uppercase();
     let name = if name.starts_with("CAP_") { name } else { format!("CAP_{name}") };
-    name.parse().map_err(|_| Error::Usage(format!("--cap {text:?}: unknown capability")))
+    let cap = name.parse().ok();
+    if cap.is_none() {
+        let shown: String = text.chars().take(64).collect();
+        let msg = format!("--cap {shown:?}: unknown capability ignored");
+        berth::logging::log(berth::logging::Level::Warning, &msg);
+    }
+    cap
 }
 
 #[cfg(test)]
@@ -125,6 +133,6 @@ mod tests {
         assert_eq!(parse_user("1000:100").unwrap(), (1000, Some(100)));
         assert!(parse_user("root").is_err());
         assert_eq!(parse_cap("net_admin").unwrap(), caps::Capability::CAP_NET_ADMIN);
-        assert!(parse_cap("CAP_NOPE").is_err());
+        assert!(parse_cap("CAP_NOPE").is_none());
     }
 }

@@ -31,7 +31,7 @@ pub enum ExecProcess {
 pub struct ExecFlags {
     /// The command and its arguments.
     pub args: Vec<String>,
-    /// `--env K=V`, added to the config's.
+    /// `--env K=V`, over the config's: each replaces the config's entry of its name.
     pub env: Vec<String>,
     /// `--cwd`.
     pub cwd: Option<PathBuf>,
@@ -179,9 +179,15 @@ fn exec_blocked(
     Ok(ExecOutcome::Exited(wait_forwarding(pid, console.map(crate::tty::Proxy::new))?))
 }
 
-/// The container's spec with `process` in place of its own, and every namespace joined
-/// through the init's `/proc/<pid>/ns` links.
+/// The container's spec with `process` in place of its own, every namespace joined through
+/// the init's `/proc/<pid>/ns` links, and, for a container without a mount namespace, the
+/// init's root as `root.path` (the process chroots there).
 fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> ValidSpec {
+    let root = if crate::rootfs::has_mount_namespace(&container) {
+        container.root.clone()
+    } else {
+        PathBuf::from(format!("/proc/{}/root", state.pid))
+    };
     let namespaces = container
         .namespaces
         .iter()
@@ -190,7 +196,7 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
             path: Some(PathBuf::from(format!("/proc/{}/ns/{}", state.pid, proc_name(ns.kind)))),
         })
         .collect();
-    ValidSpec { process, namespaces, ..container }
+    ValidSpec { process, namespaces, root, ..container }
 }
 
 /// `--apparmor` and `--process-label`, each refused by its flag where its LSM is absent.

@@ -46,10 +46,11 @@ pub struct Program {
 }
 
 impl Program {
-    /// Resolves `process.args[0]` and prepares argv and envp (adding HOME when missing).
+    /// Resolves `process.args[0]` and prepares argv and envp (one entry per name, adding
+    /// HOME when missing).
     pub fn prepare(process: &ValidProcess) -> Result<Self, ExecError> {
         let path = resolve(&process.args[0], path_var(&process.env))?;
-        let mut env = process.env.clone();
+        let mut env = dedup_env(&process.env);
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", home_of(process.uid)));
         }
@@ -66,6 +67,22 @@ impl Program {
     pub fn exec(&self, shim: &Shim, keep: &[RawFd]) -> nix::errno::Errno {
         shim.exec(keep, &self.path, &self.argv, &self.envp)
     }
+}
+
+/// One entry per name, at the place the name first appears, holding its last value: a later
+/// `K=V` replaces an earlier one (`exec --env` over the config's, or a repeat within one
+/// list), as runc, crun and youki do. getenv(3) would otherwise return the first.
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    let name = |e: &str| e.split_once('=').map_or(e.len(), |(k, _)| k.len());
+    for entry in env {
+        let key = &entry[..name(entry)];
+        match out.iter_mut().find(|e| e[..name(e)] == *key) {
+            Some(seen) => seen.clone_from(entry),
+            None => out.push(entry.clone()),
+        }
+    }
+    out
 }
 
 fn path_var(env: &[String]) -> &str {
@@ -135,6 +152,14 @@ mod tests {
             ExecError::NotFound("foo".into()).to_string(),
             "exec: \"foo\": executable file not found in $PATH"
         );
+    }
+
+    #[test]
+    fn a_later_entry_replaces_an_earlier_one_in_place() {
+        let env: Vec<String> =
+            ["PATH=/bin", "K=spec", "A=1", "K=flag", "KEY=x", "A=2"].map(String::from).into();
+        assert_eq!(dedup_env(&env), ["PATH=/bin", "K=flag", "A=2", "KEY=x"]);
+        assert_eq!(dedup_env(&["K=".into(), "K==x".into()]), ["K==x"]);
     }
 
     #[test]

@@ -120,6 +120,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("creating the cgroup namespace", unshare_cgroup_namespace, Scope::Only(Role::Container)),
     // Joining by path uses the namespace fds opened before the clone.
     ("joining namespaces", join_namespaces, Scope::All),
+    // Joining a mount namespace gave an exec'd process the container's root; without one it
+    // still has the runtime's, and chroots into the init's.
+    ("entering the container's root", enter_shared_root, Scope::Only(Role::Exec)),
     // A new session detaches the container from the caller's terminal.
     ("creating a session", new_session, Scope::All),
     // Keys of the host's session must not be reachable from the container.
@@ -160,8 +163,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("finding the executable", prepare_program, Scope::All),
     ("setting capabilities", set_capabilities, Scope::All),
     ("setting no_new_privs", set_no_new_privs, Scope::All),
-    // Affects what the next execve sets up (e.g. LINUX32's uname and address space).
-    ("setting the personality", set_personality, Scope::Only(Role::Container)),
+    // Affects what the next execve sets up (e.g. LINUX32's uname and address space); an
+    // exec'd process gets it too, as runc and crun give it.
+    ("setting the personality", set_personality, Scope::All),
     // The listener must reach the agent during `create`: install before ready.
     ("installing seccomp with a listener", install_seccomp_before_ready, Scope::All),
     ("passing the seccomp listener on", send_seccomp_listener, Scope::All),
@@ -362,11 +366,16 @@ fn set_hostname(init: &mut Init) -> StepResult {
 }
 
 fn prepare_rootfs(init: &mut Init) -> StepResult {
-    // Mounting without a mount namespace of its own would change the host.
-    if init.spec.namespace(NamespaceKind::Mount).is_none() {
-        return Err("linux.namespaces: a mount namespace is required".into());
-    }
     Ok(crate::rootfs::prepare(init.spec, init.options.idmapped)?)
+}
+
+/// An exec'd process of a container without a mount namespace shares the runtime's mounts:
+/// it takes the init's root (`exec` points `root.path` at `/proc/<init>/root`).
+fn enter_shared_root(init: &mut Init) -> StepResult {
+    if crate::rootfs::has_mount_namespace(init.spec) {
+        return Ok(());
+    }
+    Ok(crate::rootfs::pivot(init.spec, false)?)
 }
 
 fn run_create_hooks(init: &mut Init) -> StepResult {
@@ -423,7 +432,9 @@ fn setup_console(init: &mut Init) -> StepResult {
     }
     // Only the init's terminal is the container's console: an exec'd process's pty goes away
     // with it, and a bind over /dev/console would outlive it in the container's mounts.
-    let console = init.options.role == Role::Container;
+    // Without a mount namespace the bind would land in the host's mount table.
+    let console =
+        init.options.role == Role::Container && crate::rootfs::has_mount_namespace(init.spec);
     let size = process.console_size.map(|s| (s.height, s.width));
     let master = crate::tty::setup_console(size, console)?;
     init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;
@@ -551,6 +562,7 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 /// Where the init installs the seccomp filter: as late as its privileges and the listener
 /// allow, because every syscall of the init after it passes the filter too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // each names the step it precedes
 enum SeccompPoint {
     /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
     BeforeUserSwitch,
@@ -637,14 +649,12 @@ fn restore_signals(init: &mut Init) -> StepResult {
 }
 
 /// Only stdio and the `--preserve-fds` ones survive execve (CVE-2024-21626 class).
+///
+/// Nothing in 3..3+N is touched: a descriptor the caller passed is open and not close-on-exec
+/// (it came through the caller's execve), while every descriptor berth opens is close-on-exec,
+/// the placeholders that kept berth's own above the range (`fill_fd_gaps`) among them. So
+/// what the caller passed stays open and what it left closed is closed again in the program.
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    // A gap in the caller's preserved range may hold one of our own descriptors: those
-    // stay close-on-exec.
-    let own = [Some(init.channel.as_raw_fd()), init.fifo.map(|f| f.as_raw_fd())];
-    for fd in (3..3 + init.options.preserve_fds as i32).filter(|fd| !own.contains(&Some(*fd))) {
-        // SAFETY: clearing FD_CLOEXEC on a descriptor that may not exist is harmless.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
     crate::sys::process::cloexec_from(3 + init.options.preserve_fds)?;
     Ok(())
 }

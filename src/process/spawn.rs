@@ -153,7 +153,7 @@ impl Plan {
         let two_stage = joins(NamespaceKind::User)
             || joins(NamespaceKind::Pid)
             || joins(NamespaceKind::Time)
-            || !spec.time_offsets.is_empty()
+            || writes_time_offsets(spec)
             || (new_user_ns && joins_other);
         // The cgroup namespace waits for the cgroup placement: the init unshares it.
         let clone_flags = if two_stage {
@@ -206,10 +206,20 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Whether `linux.timeOffsets` is to be written: only into a time namespace made for this
+/// config. A joined one (an `exec`, or a path in the config) has its offsets already, and the
+/// kernel takes them only before a process enters.
+fn writes_time_offsets(spec: &ValidSpec) -> bool {
+    !spec.time_offsets.is_empty() && spec.creates_namespace(NamespaceKind::Time)
+}
+
 /// Writes `linux.timeOffsets` for the time namespace just unshared. The switch to the user
 /// namespace's root made this process non-dumpable, which leaves its /proc files owned by
 /// the host's root and so unwritable from inside: dumpable only for the write.
 fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
+    if !writes_time_offsets(spec) {
+        return Ok(());
+    }
     let in_user_ns = spec.namespace(NamespaceKind::User).is_some();
     let dumpable = |on: bool| {
         prctl::set_dumpable(on).map_err(|errno| {
@@ -217,7 +227,7 @@ fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
             crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", on.to_string(), errno)
         })
     };
-    if in_user_ns && !spec.time_offsets.is_empty() {
+    if in_user_ns {
         dumpable(true)?;
         namespaces::write_time_offsets(&spec.time_offsets)?;
         return dumpable(false);

@@ -15,7 +15,7 @@ use crate::sys::{mount as sys, SysError};
 /// A device node to create: where, its type and permission bits, its number and owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
-    /// Absolute path below /dev.
+    /// Absolute path inside the container (usually below /dev).
     pub path: PathBuf,
     /// File type bits (`S_IFCHR`, `S_IFBLK`, `S_IFIFO`) and permission bits.
     pub mode: libc::mode_t,

@@ -76,10 +76,19 @@ fn sys_err(what: &str) -> impl Fn(SysError) -> RootfsError + '_ {
     move |source| RootfsError::Sys { what: what.to_string(), source }
 }
 
+/// Whether the config has a mount namespace of its own (new or joined). Without one, nothing
+/// here mounts: the checks refused every field that would, and the root is only a chroot.
+pub fn has_mount_namespace(spec: &ValidSpec) -> bool {
+    spec.namespace(crate::spec::NamespaceKind::Mount).is_some()
+}
+
 /// Before pivot: sets root propagation, bind-mounts the rootfs onto itself, mounts every
 /// entry of `mounts` in order, and populates /dev (default nodes, `linux.devices`, symlinks).
 /// `idmapped[i]` is the id-mapped tree ([`detached_tree`]) that `mounts[i]` attaches.
 pub fn prepare(spec: &ValidSpec, idmapped: &[Option<OwnedFd>]) -> Result<(), RootfsError> {
+    if !has_mount_namespace(spec) {
+        return Ok(());
+    }
     // Propagation first: every later mount must stay out of the host's namespace.
     mounts::set_root_propagation(spec)?;
     mounts::bind_rootfs(spec)?;
@@ -92,20 +101,27 @@ pub fn prepare(spec: &ValidSpec, idmapped: &[Option<OwnedFd>]) -> Result<(), Roo
     devices::create(spec, root.as_fd())
 }
 
-/// Makes the rootfs the process's `/`: pivot_root, or MS_MOVE + chroot when `no_pivot`.
+/// Makes the rootfs the process's `/`: pivot_root, or MS_MOVE + chroot when `no_pivot`;
+/// only chroot when the config has no mount namespace (it shares the runtime's).
 pub fn pivot(spec: &ValidSpec, no_pivot: bool) -> Result<(), RootfsError> {
+    if !has_mount_namespace(spec) {
+        return pivot::chroot_only(&spec.root);
+    }
     if no_pivot {
         pivot::move_root(&spec.root)?;
     } else {
         pivot::pivot_root(&spec.root)?;
     }
-    // The rootfs was made private so pivot_root would accept it; a shared propagation the
-    // config asked for is restored on the new root.
-    mounts::restore_shared_root(spec)
+    // The rootfs was made private so pivot_root (and the rootfs bind) would accept it; a
+    // shared or unbindable propagation the config asked for is applied to the new root.
+    mounts::finish_root_propagation(spec)
 }
 
 /// After pivot: masked paths, read-only paths, and `root.readonly`.
 pub fn finish(spec: &ValidSpec) -> Result<(), RootfsError> {
+    if !has_mount_namespace(spec) {
+        return Ok(());
+    }
     let root = open_root(Path::new("/"), "/")?;
     protect::mask(root.as_fd(), &spec.masked_paths)?;
     protect::readonly(root.as_fd(), &spec.readonly_paths)?;

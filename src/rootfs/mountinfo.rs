@@ -71,8 +71,7 @@ pub(crate) fn containing<'a>(
 ) -> Option<&'a MountInfo> {
     let mut best: Option<&MountInfo> = None;
     for m in mounts.iter().filter(|m| path.starts_with(&m.mount_point)) {
-        if best.map_or(true, |b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len())
-        {
+        if best.is_none_or(|b| m.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len()) {
             best = Some(m);
         }
     }

@@ -22,7 +22,8 @@ const LABELLED: &[&str] = &["tmpfs", "devpts", "mqueue"];
 const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC).union(MsFlags::MS_REMOUNT);
 
 /// Sets `linux.rootfsPropagation` (default rslave) on `/`, so nothing mounted for the
-/// container reaches the host.
+/// container reaches the host. An unbindable tree cannot be the source of the rootfs bind
+/// (or of any bind mount): it is made private now, and unbindable after pivot.
 pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = "linux.rootfsPropagation";
     let flags = match spec.rootfs_propagation.as_deref() {
@@ -31,6 +32,11 @@ pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> 
             what: what.into(),
             reason: format!("unknown propagation {v:?}"),
         })?,
+    };
+    let flags = if flags.contains(MsFlags::MS_UNBINDABLE) {
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC
+    } else {
+        flags
     };
     sys::mount(None, Path::new("/"), None, flags, None).map_err(sys_err(what))
 }
@@ -59,11 +65,13 @@ pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
     sys::mount(Some(&spec.root), &spec.root, None, flags, None).map_err(sys_err(&what))
 }
 
-/// Re-applies a shared `linux.rootfsPropagation` to the new `/` after pivot.
-pub(super) fn restore_shared_root(spec: &ValidSpec) -> Result<(), RootfsError> {
+/// Applies a shared or unbindable `linux.rootfsPropagation` to the new `/` after pivot: the
+/// rootfs bind and pivot_root needed it otherwise until then.
+pub(super) fn finish_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = "linux.rootfsPropagation";
+    let deferred = MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE;
     match spec.rootfs_propagation.as_deref().and_then(options::root_propagation) {
-        Some(flags) if flags.contains(MsFlags::MS_SHARED) => {
+        Some(flags) if flags.intersects(deferred) => {
             sys::mount(None, Path::new("/"), None, flags, None).map_err(sys_err(what))
         }
         _ => Ok(()),

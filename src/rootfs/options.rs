@@ -113,10 +113,13 @@ fn effect(option: &str) -> Option<Effect> {
         "rdiratime" => RecClear(attr::ATTR_NODIRATIME),
         "rnosymfollow" => RecSet(attr::ATTR_NOSYMFOLLOW),
         "rsymfollow" => RecClear(attr::ATTR_NOSYMFOLLOW),
-        // mount(8)'s atime and norelatime/nostrictatime leave the kernel default: relatime.
-        "ratime" | "rrelatime" | "rnostrictatime" => RecAtime(attr::ATTR_RELATIME),
+        // As mount(8) names them: atime ("do not use noatime"), norelatime ("do not use
+        // relatime", strictatime being the separate option for full updates) and
+        // nostrictatime ("the kernel's default") all leave the kernel default, relatime.
+        // The kernel takes the access time as one mode, so each replaces the tree's mode.
+        "ratime" | "rrelatime" | "rnorelatime" | "rnostrictatime" => RecAtime(attr::ATTR_RELATIME),
         "rnoatime" => RecAtime(attr::ATTR_NOATIME),
-        "rstrictatime" | "rnorelatime" => RecAtime(attr::ATTR_STRICTATIME),
+        "rstrictatime" => RecAtime(attr::ATTR_STRICTATIME),
         "tmpcopyup" => CopyUp,
         "idmap" | "ridmap" => Nothing,
         _ => return None,
@@ -364,6 +367,52 @@ mod tests {
         assert_eq!(o.rec_clear, attr::ATTR_RDONLY | attr::ATTR_ATIME_MASK);
         assert!(parse(&["tmpcopyup", "mode=755"]).copy_up);
         assert_eq!(parse(&["nosymfollow"]).flags, MS_NOSYMFOLLOW);
+    }
+
+    /// Every recursive option alone, as (attributes set, attributes cleared).
+    #[test]
+    fn recursive_attribute_table_reads_as_mount8() {
+        use attr::*;
+        let atime = |mode| (mode, ATTR_ATIME_MASK);
+        let table = [
+            ("rro", (ATTR_RDONLY, 0)),
+            ("rrw", (0, ATTR_RDONLY)),
+            ("rnosuid", (ATTR_NOSUID, 0)),
+            ("rsuid", (0, ATTR_NOSUID)),
+            ("rnodev", (ATTR_NODEV, 0)),
+            ("rdev", (0, ATTR_NODEV)),
+            ("rnoexec", (ATTR_NOEXEC, 0)),
+            ("rexec", (0, ATTR_NOEXEC)),
+            ("rnodiratime", (ATTR_NODIRATIME, 0)),
+            ("rdiratime", (0, ATTR_NODIRATIME)),
+            ("rnosymfollow", (ATTR_NOSYMFOLLOW, 0)),
+            ("rsymfollow", (0, ATTR_NOSYMFOLLOW)),
+            ("rnoatime", atime(ATTR_NOATIME)),
+            ("ratime", atime(ATTR_RELATIME)),
+            ("rrelatime", atime(ATTR_RELATIME)),
+            ("rnorelatime", atime(ATTR_RELATIME)),
+            ("rstrictatime", atime(ATTR_STRICTATIME)),
+            ("rnostrictatime", atime(ATTR_RELATIME)),
+        ];
+        for (name, (set, clear)) in table {
+            let o = parse(&[name]);
+            assert_eq!((o.rec_set, o.rec_clear), (set, clear), "{name}");
+            assert_eq!(o.flags, MsFlags::empty(), "{name}");
+            assert!(o.data.is_empty(), "{name}");
+        }
+        // The table covers every recursive attribute option berth knows.
+        let recursive: Vec<&str> = KNOWN
+            .iter()
+            .copied()
+            .filter(|o| {
+                o.starts_with('r')
+                    && matches!(
+                        effect(o),
+                        Some(Effect::RecSet(_) | Effect::RecClear(_) | Effect::RecAtime(_))
+                    )
+            })
+            .collect();
+        assert_eq!(recursive.len(), table.len(), "{recursive:?}");
     }
 
     #[test]

@@ -95,16 +95,16 @@ pub(crate) fn create_in_root(
 }
 
 /// Splits a `linux.devices[].path` into its directory and file name, checking that it is an
-/// absolute path below `/dev` without `..`.
+/// absolute path without `..` naming something below `/`. Like runc and crun, a node may sit
+/// outside /dev (the spec does not restrict it); it is still resolved inside the rootfs.
 pub(crate) fn device_location(path: &Path) -> Result<(PathBuf, PathBuf), String> {
     if !path.is_absolute() {
         return Err("must be an absolute path".into());
     }
     let parts = components(path).map_err(|_| "must not contain ..".to_string())?;
-    if parts.len() < 2 || parts[0] != "dev" {
-        return Err("must be below /dev".into());
-    }
-    let (name, dirs) = parts.split_last().expect("at least two components");
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err("must name a file below /".into());
+    };
     let dir: PathBuf =
         std::iter::once(std::ffi::OsStr::new("/")).chain(dirs.iter().copied()).collect();
     Ok((dir, PathBuf::from(name)))
@@ -130,9 +130,12 @@ mod tests {
             device_location(Path::new("/dev/net/tun")).unwrap(),
             (PathBuf::from("/dev/net"), PathBuf::from("tun"))
         );
+        assert_eq!(
+            device_location(Path::new("/subdir/foo-dev")).unwrap(),
+            (PathBuf::from("/subdir"), PathBuf::from("foo-dev"))
+        );
         assert!(device_location(Path::new("dev/null")).is_err());
-        assert!(device_location(Path::new("/dev")).is_err());
-        assert!(device_location(Path::new("/etc/passwd")).is_err());
+        assert!(device_location(Path::new("/")).is_err());
         assert!(device_location(Path::new("/dev/../etc/passwd")).is_err());
     }
 }

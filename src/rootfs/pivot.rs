@@ -32,3 +32,13 @@ pub(super) fn move_root(root: &Path) -> Result<(), RootfsError> {
     sys::chroot(Path::new(".")).map_err(&err)?;
     sys::chdir(Path::new("/")).map_err(&err)
 }
+
+/// Without a mount namespace: chroot into the rootfs, nothing mounted or moved (pivot_root
+/// and MS_MOVE would act on the host's own mount table).
+pub(super) fn chroot_only(root: &Path) -> Result<(), RootfsError> {
+    let what = format!("chroot ({})", root.display());
+    let err = sys_err(&what);
+    sys::chdir(root).map_err(&err)?;
+    sys::chroot(Path::new(".")).map_err(&err)?;
+    sys::chdir(Path::new("/")).map_err(&err)
+}

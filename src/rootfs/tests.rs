@@ -398,7 +398,7 @@ fn dev_null_must_be_the_null_device() {
         return;
     }
     let dir = bundle();
-    let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[]);
+    let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[NamespaceKind::Mount]);
     s.masked_paths = vec!["/etc/secret".into()];
     std::fs::create_dir_all(s.root.join("etc")).unwrap();
     std::fs::write(s.root.join("etc/secret"), "secret").unwrap();
@@ -473,7 +473,7 @@ fn shared_root_propagation_still_pivots() {
         return;
     }
     let dir = bundle();
-    let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[]);
+    let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[NamespaceKind::Mount]);
     s.rootfs_propagation = Some("rshared".into());
     let failures = in_container(CloneFlags::empty(), || {
         run_steps(&s, false, || {})?;

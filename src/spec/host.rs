@@ -183,7 +183,7 @@ fn check_lsms(spec: &Spec, found: &mut Vec<SpecError>) {
         ("linux.mountLabel", "SELinux", linux.and_then(|l| l.mount_label().clone())),
     ];
     for (at, lsm, label) in requests {
-        if !label.is_some_and(|l| !l.is_empty()) {
+        if label.is_none_or(|l| l.is_empty()) {
             continue;
         }
         let enabled = match lsm {

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use oci_spec::runtime::Spec;
 
@@ -120,12 +121,10 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    let parse_err = |e: serde_json::Error, value: Option<&serde_json::Value>| {
         // Only a type error in valid JSON has a config path worth naming.
         let at = match e.classify() {
-            serde_json::error::Category::Data => {
-                serde_json::from_slice(&bytes).ok().and_then(|v| locate::locate(&v))
-            }
+            serde_json::error::Category::Data => value.and_then(locate::locate),
             _ => None,
         };
         let message = match at {
@@ -133,7 +132,49 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
             None => e.to_string(),
         };
         SpecError::Parse { path: path.clone(), message }
-    })
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(spec) => Ok(spec),
+        // The fast path failed: read the JSON as a tree to name the field, and to drop
+        // capability names this build does not know, as the spec asks.
+        Err(e) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(_) => Err(parse_err(e, None)),
+            Ok(mut value) => {
+                if !drop_unknown_capabilities(&mut value) {
+                    return Err(parse_err(e, Some(&value)));
+                }
+                serde_json::from_value(value.clone()).map_err(|e| parse_err(e, Some(&value)))
+            }
+        },
+    }
+}
+
+/// Removes the names in `process.capabilities` that no kernel interface maps to, each with
+/// a warning: the runtime spec says such a value "MUST be logged as a warning by the
+/// runtime" and the runtime "SHOULD NOT fail" (runc and crun ignore them too). Nothing is
+/// granted for a dropped name. Returns whether any name was dropped.
+fn drop_unknown_capabilities(config: &mut serde_json::Value) -> bool {
+    let Some(sets) = config.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut())
+    else {
+        return false;
+    };
+    let mut dropped = false;
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else { continue };
+        names.retain(|name| {
+            let Some(text) = name.as_str() else { return true };
+            let known = caps::Capability::from_str(text).is_ok();
+            if !known {
+                let shown: String = text.chars().take(64).collect();
+                let msg =
+                    format!("process.capabilities.{set}: unknown capability {shown:?} ignored");
+                crate::logging::log(crate::logging::Level::Warning, &msg);
+                dropped = true;
+            }
+            known
+        });
+    }
+    dropped
 }
 
 /// `root.path` resolved against the bundle, checked to be a directory.

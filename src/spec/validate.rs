@@ -605,13 +605,18 @@ fn check_capabilities(spec: &Spec, p: &mut Problems) {
 /// Linux's `HOST_NAME_MAX` and the limit of `setdomainname`.
 const UTS_NAME_MAX: usize = 64;
 
+/// A hostname or domainname needs a UTS namespace of the container's own: a new one, or one
+/// joined by path (set inside it, as runc and crun do), never the runtime's.
 fn check_uts(spec: &Spec, p: &mut Problems) {
-    let private_uts = matches!(namespace_entry(spec, LinuxNamespaceType::Uts), Some(None));
+    let private_uts = namespace_entry(spec, LinuxNamespaceType::Uts).is_some();
     let names = [("hostname", spec.hostname()), ("domainname", spec.domainname())];
     for (field, value) in names {
         let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else { continue };
         if !private_uts {
-            p.push(field, format!("unable to set {field} without a private UTS namespace"));
+            p.push(
+                field,
+                format!("unable to set {field} without a UTS namespace in linux.namespaces"),
+            );
         }
         if value.len() > UTS_NAME_MAX || value.contains('\0') {
             p.push(field, format!("must be at most {UTS_NAME_MAX} bytes, without NUL"));
@@ -696,6 +701,21 @@ fn sysctl_namespace(key: &str) -> Option<(LinuxNamespaceType, &'static str)> {
     }
 }
 
+/// Why a UTS sysctl conflicts with the config field made for it: `kernel.hostname` always
+/// (the `hostname` field says it, as runc rules), `kernel.domainname` when `domainname`
+/// gives another value (which one would win depends on the order of two steps).
+fn uts_field_conflict(spec: &Spec, key: &str, value: &str) -> Option<&'static str> {
+    match key {
+        "kernel.hostname" => Some("conflicts with the `hostname` field; set that instead"),
+        "kernel.domainname" => spec
+            .domainname()
+            .as_deref()
+            .filter(|field| *field != value)
+            .map(|_| "conflicts with the `domainname` field, which gives another value"),
+        _ => None,
+    }
+}
+
 fn check_sysctl(spec: &Spec, p: &mut Problems) {
     let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return };
     for key in sysctl.keys() {
@@ -711,6 +731,10 @@ fn check_sysctl(spec: &Spec, p: &mut Problems) {
             p.push(at, "is not namespaced: setting it would change the host");
             continue;
         };
+        if let Some(conflict) = uts_field_conflict(spec, key, &sysctl[key]) {
+            p.push(at, conflict);
+            continue;
+        }
         let owned = match namespace_entry(spec, typ) {
             Some(None) => true,
             // A joined network namespace is the container's own (e.g. a pod's); runc allows it.
@@ -742,9 +766,29 @@ fn check_namespaces(spec: &Spec, p: &mut Problems) {
             }
         }
     }
-    // Without a mount namespace the rootfs setup (pivot_root) would act on the host's mounts.
     if !seen.contains(&LinuxNamespaceType::Mount) {
-        p.push("linux.namespaces", "a mount namespace is required");
+        check_without_mount_namespace(spec, p);
+    }
+}
+
+/// Without a mount namespace the container shares the runtime's, as the spec says of an
+/// absent namespace, and its process is only chrooted into `root.path`. Every field that
+/// would mount (and so change the host's mount table) needs a namespace of its own.
+fn check_without_mount_namespace(spec: &Spec, p: &mut Problems) {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<_>>| v.is_some_and(|v: &Vec<String>| !v.is_empty());
+    let asks = [
+        ("mounts", spec.mounts().as_ref().is_some_and(|m| !m.is_empty())),
+        ("linux.maskedPaths", non_empty(linux.and_then(|l| l.masked_paths().as_ref()))),
+        ("linux.readonlyPaths", non_empty(linux.and_then(|l| l.readonly_paths().as_ref()))),
+        ("linux.devices", linux.and_then(|l| l.devices().as_ref()).is_some_and(|d| !d.is_empty())),
+        ("linux.rootfsPropagation", linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some()),
+        ("root.readonly", spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false)),
+    ];
+    for (field, asked) in asks {
+        if asked {
+            p.push(field, "needs a mount namespace in linux.namespaces (without one berth leaves the host's mounts alone and only chroots into root.path)");
+        }
     }
 }
 
@@ -1037,6 +1081,15 @@ mod tests {
             base(),
             with("/ociVersion", json!("1.0.2-dev+build.5")),
             with("/process/env", json!(["A=1", "B=", "C==x"])),
+            // No mount namespace and nothing that mounts: the runtime's is shared.
+            with("/linux/namespaces", json!([{ "type": "pid" }])),
+            {
+                // A hostname is set inside a UTS namespace joined by path.
+                let mut v = with("/hostname", json!("h"));
+                v["linux"]["namespaces"] =
+                    json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
+                v
+            },
             with(
                 "/process/rlimits",
                 json!([{ "type": "RLIMIT_NOFILE", "soft": 10, "hard": 10 },
@@ -1073,12 +1126,6 @@ mod tests {
 
     #[test]
     fn bad_configs_name_their_path() {
-        let uts_hostname = {
-            let mut v = with("/hostname", json!("h"));
-            v["linux"]["namespaces"] =
-                json!([{ "type": "mount" }, { "type": "uts", "path": "/proc/1/ns/uts" }]);
-            v
-        };
         let userns = |extra: Value| {
             let mut v = base();
             v["linux"] = json!({ "namespaces": [{ "type": "mount" }, { "type": "user" }] });
@@ -1143,10 +1190,32 @@ mod tests {
                 with("/linux/namespaces", json!([{ "type": "mount", "path": "ns/mnt" }])),
                 "linux.namespaces[0].path",
             ),
-            (with("/linux/namespaces", json!([{ "type": "pid" }])), "linux.namespaces"),
+            (
+                with(
+                    "/linux",
+                    json!({ "namespaces": [{ "type": "pid" }], "maskedPaths": ["/proc/kcore"] }),
+                ),
+                "linux.maskedPaths",
+            ),
+            (
+                {
+                    let mut v =
+                        with("/mounts", json!([{ "destination": "/proc", "type": "proc" }]));
+                    v["linux"]["namespaces"] = json!([]);
+                    v
+                },
+                "mounts",
+            ),
+            (
+                {
+                    let mut v = with("/root/readonly", json!(true));
+                    v["linux"]["namespaces"] = json!([{ "type": "pid" }]);
+                    v
+                },
+                "root.readonly",
+            ),
             (with("/hostname", json!("h")), "hostname"),
             (with("/domainname", json!("d")), "domainname"),
-            (uts_hostname, "hostname"),
             (with("/linux/uidMappings", one_map.clone()), "linux.uidMappings"),
             (userns(json!({ "gidMappings": one_map.clone() })), "linux.uidMappings"),
             (

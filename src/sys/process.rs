@@ -250,7 +250,9 @@ pub fn personality(persona: u64) -> SysResult<()> {
 }
 
 /// Opens /dev/null on every closed descriptor in `first..first + count`, so that descriptors
-/// the runtime opens later can never land in a range passed on to the container.
+/// the runtime opens later are allocated above a range passed on to the container. The
+/// placeholders are close-on-exec: they vanish at the container's execve, which so finds
+/// closed what the caller left closed.
 pub fn fill_fd_gaps(first: i32, count: u32) -> SysResult<()> {
     for fd in first..first.saturating_add(count as i32) {
         // SAFETY: F_GETFD only queries the descriptor.

@@ -28,7 +28,7 @@ pub fn set_mode_filter(program: &[libc::sock_filter], flags: u64) -> SysResult<O
     if ret < 0 {
         return Err(SysError::new("seccomp", "SECCOMP_SET_MODE_FILTER", Errno::last()));
     }
-    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64 == 0 {
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
         return Ok(None);
     }
     // SAFETY: with NEW_LISTENER the result is a new descriptor we own.

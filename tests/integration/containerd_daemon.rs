@@ -274,7 +274,7 @@ impl Containerd {
                 let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
                 args.first().is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
-                    && args.iter().any(|a| *a == needle.as_bytes())
+                    && args.contains(&needle.as_bytes())
             })
             .filter_map(|pid| Some((pid, proc_stat(pid)?.0)))
             .collect()

@@ -142,7 +142,8 @@ fn refused_signals(env: &TestEnv, args: Value) -> Vec<u64> {
 #[test]
 fn argument_filters_match_only_their_values_for_every_operator() {
     let env = TestEnv::new("scargs");
-    let cases: [(&str, u64, u64, fn(u64) -> bool); 7] = [
+    type Case = (&'static str, u64, u64, fn(u64) -> bool);
+    let cases: [Case; 7] = [
         ("SCMP_CMP_EQ", 18, 0, |s| s == 18),
         ("SCMP_CMP_NE", 18, 0, |s| s != 18),
         ("SCMP_CMP_LT", 18, 0, |s| s < 18),
