@@ -231,22 +231,29 @@ impl Cgroup {
         dirs
     }
 
-    /// Creates the directories (and parents); on v1 a new cpuset inherits its parent's cpus
-    /// and mems (else no task could join it), on v2 each parent enables its controllers for
-    /// its children.
-    pub fn create(&self) -> Result<(), CgroupError> {
+    /// Creates the directories (and parents), adding each directory it makes to `created`
+    /// (parents first) as soon as it exists, so a caller keeps the list even when a later
+    /// step fails. On v1 a new cpuset inherits its parent's cpus and mems (else no task
+    /// could join it), on v2 each parent enables its controllers for its children.
+    pub fn create(&self, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
         match self {
             Cgroup::V1(paths) => {
                 for (controller, dir) in paths {
-                    mkdir_all(dir)?;
+                    make_dir(dir, created)?;
                     if controller == "cpuset" {
                         v1::inherit_cpuset(dir)?;
                     }
                 }
                 Ok(())
             }
-            Cgroup::V2(dir) => v2::create(dir),
+            Cgroup::V2(dir) => v2::create(dir, created),
         }
+    }
+
+    /// Whether berth made every directory of the cgroup (listed in `created`): only then
+    /// is every process in it the container's, and the cgroup berth's to freeze.
+    pub fn is_owned(&self, created: &[PathBuf]) -> bool {
+        self.dirs().iter().all(|dir| created.iter().any(|c| c == dir))
     }
 
     /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,
@@ -382,14 +389,50 @@ impl Cgroup {
         }
     }
 
-    /// Removes the directories (and any the container made below them), retrying while
-    /// they are busy with processes still being reaped. Missing directories are fine.
-    pub fn remove(&self) -> Result<(), CgroupError> {
+    /// Removes the directories berth made (`created`): the container's own ones with any
+    /// the container made below them, retrying while they are busy with processes still
+    /// being reaped; then the parents berth made, each only when empty (another container
+    /// may share it). A directory of the cgroup berth did not make stays, with a warning
+    /// when processes are left in it. Missing directories are fine.
+    pub fn remove_created(&self, created: &[PathBuf]) -> Result<(), CgroupError> {
+        let owned = self.is_owned(created);
+        let mut warned = false;
         for dir in self.dirs() {
-            remove_tree(dir)?;
+            if !created.iter().any(|c| c == dir) {
+                warned = warned || warn_left_in_place(dir);
+                continue;
+            }
+            match remove_tree(dir) {
+                Err(err) if !owned => {
+                    // Partly berth's (a v1 hierarchy where the directory was new): the
+                    // processes left there were not berth's to kill.
+                    let msg = crate::error::one_line(&err);
+                    crate::logging::log(crate::logging::Level::Warning, &msg);
+                }
+                other => other?,
+            }
+        }
+        for parent in created.iter().rev().filter(|c| !self.dirs().contains(&c.as_path())) {
+            // EBUSY or ENOTEMPTY: in use by another container, which removes it later.
+            let _ = std::fs::remove_dir(parent);
         }
         Ok(())
     }
+}
+
+/// Warns (and says so) when `dir`, which berth did not create, stays with processes in it.
+fn warn_left_in_place(dir: &Path) -> bool {
+    let mut pids = Vec::new();
+    let busy = collect_pids(dir, &mut pids).is_ok() && !pids.is_empty();
+    if busy {
+        let msg = format!(
+            "cgroup {} was not created by berth and still has {} processes: left in place",
+            dir.display(),
+            pids.len()
+        );
+        crate::logging::log(crate::logging::Level::Warning, &msg);
+    }
+    busy
 }
 
 /// Writes `value` to `dir/file` (never creating it); `config` names the setting in errors.
@@ -450,21 +493,37 @@ fn wait_until(
     Ok(())
 }
 
-fn mkdir_all(dir: &Path) -> Result<(), CgroupError> {
-    // Another runtime may remove an empty shared parent between the steps of
-    // create_dir_all; a second attempt recreates it.
+/// Makes `dir` and its missing parents, adding each one this call made to `created`.
+fn make_dir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    // Another runtime may remove an empty shared parent between two steps; a second
+    // attempt recreates it.
     let mut attempt = 0;
     loop {
-        match std::fs::create_dir_all(dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
-            other => {
-                return other.map_err(|source| CgroupError::Io {
-                    what: "creating cgroup",
-                    path: dir.to_path_buf(),
-                    source,
-                })
+        let mut missing: Vec<&Path> = dir.ancestors().take_while(|p| !p.exists()).collect();
+        missing.reverse();
+        let mut gone = false;
+        for path in missing {
+            match std::fs::create_dir(path) {
+                Ok(()) => created.push(path.to_path_buf()),
+                // Made meanwhile by someone else: not berth's to remove.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => {
+                    gone = true;
+                    break;
+                }
+                Err(source) => {
+                    return Err(CgroupError::Io {
+                        what: "creating cgroup",
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
             }
         }
+        if !gone {
+            return Ok(());
+        }
+        attempt += 1;
     }
 }
 
@@ -563,7 +622,7 @@ mod tests {
     /// A new cgroup2 cgroup `<base>/berth-test/<tag>-<pid>/c` (base: this host's hybrid
     /// `unified` mount, or the v2 root) and its parent; None (the test is skipped) without root
     /// or a cgroup2 hierarchy.
-    fn scratch_v2_cgroup(tag: &str) -> Option<(Cgroup, PathBuf)> {
+    fn scratch_v2_cgroup(tag: &str) -> Option<(Cgroup, PathBuf, Vec<PathBuf>)> {
         let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
             .into_iter()
             .map(Path::new)
@@ -574,23 +633,39 @@ mod tests {
         };
         let parent = base.join("berth-test").join(format!("{tag}-{}", std::process::id()));
         let cg = Cgroup::V2(parent.join("c"));
-        cg.create().unwrap();
-        Some((cg, parent))
+        let mut created = Vec::new();
+        cg.create(&mut created).unwrap();
+        assert!(cg.is_owned(&created));
+        assert!(created.contains(&parent));
+        Some((cg, parent, created))
     }
 
-    /// Removes what [`scratch_v2_cgroup`] made (berth-test too when nothing else uses it).
-    fn remove_scratch(cg: &Cgroup, parent: &Path) -> Result<(), CgroupError> {
-        let removed = cg.remove();
-        let _ = std::fs::remove_dir(parent);
-        let _ = std::fs::remove_dir(parent.parent().unwrap());
-        removed
+    /// A cgroup that existed before is not owned; removal leaves it and its processes alone
+    /// and takes only the directories berth made. Needs root and a cgroup2 hierarchy.
+    #[test]
+    fn v2_existing_cgroup_is_left_in_place() {
+        let Some((cg, parent, created)) = scratch_v2_cgroup("owned") else { return };
+        let mut again = Vec::new();
+        cg.create(&mut again).unwrap();
+        assert!(again.is_empty(), "nothing new was made: {again:?}");
+        assert!(!cg.is_owned(&again));
+        let inner = Cgroup::V2(parent.join("c").join("inner"));
+        let mut inner_created = Vec::new();
+        inner.create(&mut inner_created).unwrap();
+        assert_eq!(inner_created, [parent.join("c").join("inner")]);
+        cg.remove_created(&again).unwrap();
+        assert!(parent.join("c").join("inner").exists());
+        inner.remove_created(&inner_created).unwrap();
+        assert!(parent.join("c").exists());
+        cg.remove_created(&created).unwrap();
+        assert!(!parent.exists());
     }
 
     /// A clone made with the entry's directory (CLONE_INTO_CGROUP) starts in the cgroup.
     /// Needs root and a cgroup2 hierarchy.
     #[test]
     fn v2_clone_is_born_in_the_cgroup() {
-        let Some((cg, parent)) = scratch_v2_cgroup("born") else { return };
+        let Some((cg, _, created)) = scratch_v2_cgroup("born") else { return };
         let entry = cg.entry().unwrap();
         let directory = entry.directory().expect("v2 has a directory");
         let expected = format!("0::/berth-test/born-{}/c\n", std::process::id());
@@ -605,7 +680,7 @@ mod tests {
             let crate::sys::process::Forked::Parent(pid) = forked else { unreachable!() };
             (nix::sys::wait::waitpid(pid, None), born_inside)
         });
-        let removed = remove_scratch(&cg, &parent);
+        let removed = cg.remove_created(&created);
         let (status, born_inside) = outcome.unwrap();
         assert!(born_inside, "CLONE_INTO_CGROUP was not taken");
         let in_cgroup = matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0)));
@@ -617,7 +692,7 @@ mod tests {
     /// (this host's hybrid `unified` mount, or the v2 root). Needs root.
     #[test]
     fn v2_lifecycle_in_the_kernel() {
-        let Some((cg, parent)) = scratch_v2_cgroup("unit") else { return };
+        let Some((cg, parent, created)) = scratch_v2_cgroup("unit") else { return };
         let entry = cg.entry().unwrap();
         let mut sleep = std::process::Command::new("sleep");
         sleep.arg("10");
@@ -640,9 +715,9 @@ mod tests {
         })();
         let _ = child.kill();
         let _ = child.wait();
-        let removed = remove_scratch(&cg, &parent);
+        let removed = cg.remove_created(&created);
         checks.unwrap();
         removed.unwrap();
-        assert!(!parent.join("c").exists());
+        assert!(!parent.exists());
     }
 }

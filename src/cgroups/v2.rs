@@ -1,7 +1,7 @@
 //! cgroup v2: one directory; v1-style values converted as runc documents them, device
 //! rules as an eBPF program.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
@@ -96,7 +96,7 @@ pub(super) fn rdma_lines(r: &LinuxResources) -> Vec<(String, String)> {
 /// Creates `dir` and its parents, each parent enabling the controllers it has for its
 /// children. A controller that cannot be enabled shows later as a missing file, named
 /// with the value that needed it.
-pub(super) fn create(dir: &Path) -> Result<(), CgroupError> {
+pub(super) fn create(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
     // Every parent up to the hierarchy's root: those still to be made, and existing cgroups.
     let mut ancestors: Vec<&Path> = dir
         .ancestors()
@@ -105,7 +105,7 @@ pub(super) fn create(dir: &Path) -> Result<(), CgroupError> {
         .collect();
     ancestors.reverse();
     for parent in ancestors {
-        super::mkdir_all(parent)?;
+        super::make_dir(parent, created)?;
         let available = read_trimmed(&parent.join("cgroup.controllers"))?;
         let enabled = read_trimmed(&parent.join("cgroup.subtree_control"))?;
         for controller in
@@ -119,7 +119,7 @@ pub(super) fn create(dir: &Path) -> Result<(), CgroupError> {
             );
         }
     }
-    super::mkdir_all(dir)
+    super::make_dir(dir, created)
 }
 
 /// Applies every resource the config sets.

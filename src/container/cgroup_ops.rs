@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::Serialize;
 
 use super::start::status_name;
-use super::{cgroup_of, current_status, still_running};
+use super::{cgroup_of, current_status, owned_cgroup, still_running};
 use crate::cgroups::stats::Stats;
 use crate::state::{ContainerId, State, StateStore, Status};
 use crate::Error;
@@ -27,7 +27,7 @@ pub fn pause(store: &StateStore, id: &str) -> Result<(), Error> {
     if !matches!(status, Status::Running | Status::Created) {
         return Err(wrong(&state, status, "only a running or created container can be paused"));
     }
-    Ok(cgroup_of(&state)?.freeze(true)?)
+    Ok(freezable(&state)?.freeze(true)?)
 }
 
 /// `berth resume ID`: thaws a paused container.
@@ -38,7 +38,18 @@ pub fn resume(store: &StateStore, id: &str) -> Result<(), Error> {
     if status != Status::Paused {
         return Err(wrong(&state, status, "only a paused container can be resumed"));
     }
-    Ok(cgroup_of(&state)?.freeze(false)?)
+    Ok(freezable(&state)?.freeze(false)?)
+}
+
+/// The container's cgroup, when berth made it: freezing a cgroup that existed before
+/// would freeze the host's processes in it too.
+fn freezable(state: &State) -> Result<crate::cgroups::Cgroup, Error> {
+    cgroup_of(state)?;
+    owned_cgroup(state).ok_or_else(|| Error::WrongStatus {
+        id: state.id.clone(),
+        status: "in a cgroup berth did not create".into(),
+        reason: "berth freezes only cgroups it created (linux.cgroupsPath named an existing one)",
+    })
 }
 
 /// `berth update ID`: applies `resources` to the container's cgroup.
@@ -52,10 +63,17 @@ pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Resul
     Ok(cgroup_of(&state)?.apply(resources, &[], true)?)
 }
 
-/// The pids of every process in the container's cgroup (`berth ps`).
+/// The pids of every process of the container (`berth ps`): all of its cgroup when berth
+/// made it, else those [`super::kill::container_pids`] finds there.
 pub fn pids(store: &StateStore, id: &str) -> Result<Vec<i32>, Error> {
     let state = store.read(&ContainerId::parse(id)?)?;
-    Ok(cgroup_of(&state)?.pids()?)
+    let cgroup = cgroup_of(&state)?;
+    if cgroup.is_owned(&state.cgroup_created) {
+        return Ok(cgroup.pids()?);
+    }
+    let mut pids = super::kill::container_pids(&cgroup, state.pid, state.pid_start_time)?;
+    pids.sort_unstable();
+    Ok(pids)
 }
 
 /// One record of `berth events`, in runc's schema.

@@ -12,7 +12,9 @@ use crate::cgroups::Cgroup;
 use crate::process::init::{InitOptions, Role};
 use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
-use crate::state::{process_start_time, ContainerDir, ContainerId, State, StateStore, Status};
+use crate::state::{
+    process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateStore, Status,
+};
 use crate::sys::SysContext;
 use crate::Error;
 use crate::{fault, logging};
@@ -84,13 +86,17 @@ pub(super) fn create_with_mask(
     let dir = store.create(&id)?;
     let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None };
     fault::point("claiming the state dir")?;
-    // Recorded first: if this process dies before state.json exists, `delete --force`
-    // still finds the cgroup and whatever runs in it.
-    cleanup.dir.as_ref().expect("set above").save_cgroup(&cgroup.to_paths())?;
+    // Recorded first, and again once the directories exist: if this process dies before
+    // state.json exists, `delete --force` still finds the cgroup, knows which directories
+    // are berth's, and (in a cgroup berth did not make) spares the processes there.
+    let mut record = CgroupRecord { paths: cgroup.to_paths(), ..CgroupRecord::default() };
+    cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("recording the cgroup")?;
     // Limits are in place before any process of the container runs in the cgroup.
-    cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create()?;
+    let made = cgroup.create(&mut record.created);
+    cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
+    made?;
+    cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
     cgroup.apply(&spec.resources, &spec.devices, false)?;
     fault::point("applying cgroup limits")?;
@@ -114,6 +120,8 @@ pub(super) fn create_with_mask(
     let entry = cgroup.entry()?;
     let on_clone = |_: Pid| -> Result<(), BoxError> { Ok(fault::point("after the clone")?) };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
+        // The hooks may take long: a `create` killed meanwhile must leave its init findable.
+        record_init(dir, &record, pid)?;
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
@@ -129,6 +137,7 @@ pub(super) fn create_with_mask(
     };
     let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
+    record_init(dir, &record, pid)?;
     // The init waits for `start`; its network namespace exists whichever clone path ran.
     move_net_devices(&spec, pid)?;
     if let Some(rdt) = &spec.intel_rdt {
@@ -139,7 +148,8 @@ pub(super) fn create_with_mask(
         fault::point("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid);
-    state.cgroup_paths = cgroup.to_paths();
+    state.cgroup_paths = record.paths.clone();
+    state.cgroup_created = record.created.clone();
     state.intel_rdt_path = cleanup.rdt_group.clone();
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Creating);
@@ -153,6 +163,13 @@ pub(super) fn create_with_mask(
     let dir = cleanup.disarm();
     logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+}
+
+/// Adds the init to what `create` has recorded, for a `delete --force` after its death.
+fn record_init(dir: &ContainerDir, record: &CgroupRecord, pid: Pid) -> Result<(), Error> {
+    let start = process_start_time(pid.as_raw()).unwrap_or(0);
+    let record = CgroupRecord { init: Some((pid.as_raw(), start)), ..record.clone() };
+    Ok(dir.save_cgroup(&record)?)
 }
 
 /// Refuses, before anything exists, what this host cannot give the config: an LSM label
@@ -225,6 +242,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         owner: String::new(),
         annotations: spec.annotations.clone(),
         cgroup_paths: Default::default(),
+        cgroup_created: vec![],
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
         intel_rdt_path: None,
@@ -242,12 +260,14 @@ pub(super) fn write_pid_file(path: &Path, pid: Pid) -> Result<(), Error> {
     })
 }
 
-/// Undoes a half-done create: kills the init, removes the cgroup and the state directory.
-/// The one place cleanup happens; its own errors never replace the root cause.
+/// Undoes a half-done create: kills the init, removes the cgroup directories berth made and
+/// the state directory. The one place cleanup happens; its own errors never replace the
+/// root cause.
 struct Cleanup {
     dir: Option<ContainerDir>,
     pid: Option<Pid>,
-    cgroup: Option<Cgroup>,
+    /// The cgroup and the directories made for it.
+    cgroup: Option<(Cgroup, Vec<PathBuf>)>,
     rdt_group: Option<PathBuf>,
 }
 
@@ -258,21 +278,32 @@ impl Cleanup {
         self.rdt_group = None;
         self.dir.take().expect("disarmed once")
     }
+
+    /// What to kill besides the init: in a cgroup berth made, whatever is left there (a
+    /// two-stage init is not this process's child); in another, only the init's own.
+    fn others(&self) -> Vec<i32> {
+        let Some((cgroup, created)) = &self.cgroup else { return Vec::new() };
+        if cgroup.is_owned(created) {
+            return cgroup.pids().unwrap_or_default();
+        }
+        let Some(pid) = self.pid else { return Vec::new() };
+        let start = process_start_time(pid.as_raw()).unwrap_or(0);
+        super::kill::container_pids(cgroup, pid.as_raw(), start).unwrap_or_default()
+    }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        let others = self.others();
         if let Some(pid) = self.pid {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
         }
-        if let Some(cgroup) = self.cgroup.take() {
-            // A two-stage init is not our child: kill whatever is left in the cgroup too.
-            for pid in cgroup.pids().unwrap_or_default() {
-                let _ =
-                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = cgroup.remove();
+        for pid in others {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some((cgroup, created)) = self.cgroup.take() {
+            let _ = cgroup.remove_created(&created);
         }
         if let Some(group) = self.rdt_group.take() {
             let _ = crate::resctrl::remove(&group);

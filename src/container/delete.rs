@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::start::status_name;
-use super::{current_status, signal_init, wait_gone};
+use super::{current_status, owned_cgroup, signal_init, wait_gone};
 use crate::cgroups::Cgroup;
-use crate::state::{ContainerId, StateError, StateStore, Status};
+use crate::state::{process_start_time, ContainerId, StateError, StateStore, Status};
 use crate::Error;
 
 /// How long `delete` waits for a SIGKILLed init to die.
@@ -21,12 +21,11 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
         Err(StateError::Creating(_)) if force => return remove_half_created(dir),
         Err(err) => return Err(err.into()),
     };
-    let cgroup = Cgroup::from_paths(&state.cgroup_paths);
     let status = current_status(&state, &dir.fifo_path());
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&state, cgroup.as_ref())?,
-        _ if force => kill_and_wait(&state, cgroup.as_ref())?,
+        Status::Created => kill_and_wait(&state)?,
+        _ if force => kill_and_wait(&state)?,
         _ => {
             return Err(Error::WrongStatus {
                 id: state.id,
@@ -38,17 +37,19 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
     remove(dir, &state)
 }
 
-/// Removes a stopped container's cgroup and directory, then runs its poststop hooks.
-/// Without a pid namespace, processes can outlive the init; they go with the cgroup.
+/// Removes a stopped container's cgroup directories and its state directory, then runs its
+/// poststop hooks. Without a pid namespace, processes can outlive the init; in a cgroup
+/// berth made they go with it, in any other they are left (they cannot be told from the
+/// processes that were there before).
 pub(super) fn remove(
     dir: crate::state::ContainerDir,
     state: &crate::state::State,
 ) -> Result<(), Error> {
     if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
-        if !cgroup.pids()?.is_empty() {
+        if cgroup.is_owned(&state.cgroup_created) && !cgroup.pids()?.is_empty() {
             super::kill::signal_all(&cgroup, libc::SIGKILL)?;
         }
-        cgroup.remove()?;
+        cgroup.remove_created(&state.cgroup_created)?;
     }
     if let Some(group) = &state.intel_rdt_path {
         crate::resctrl::remove(group)?;
@@ -58,13 +59,26 @@ pub(super) fn remove(
     Ok(())
 }
 
-/// Removes what a `create` that died before writing state.json left: the processes in its
-/// recorded cgroup (the init may be waiting on exec.fifo), the cgroup, the directory.
+/// Removes what a `create` that died before writing state.json left: its init (which may
+/// be waiting on exec.fifo) and, in a cgroup berth made, every process there; the cgroup
+/// directories berth made; the directory.
 fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
-    if let Some(cgroup) = dir.load_cgroup()?.and_then(|paths| Cgroup::from_paths(&paths)) {
+    if let Some(record) = dir.load_cgroup()? {
+        let cgroup = Cgroup::from_paths(&record.paths);
+        let mut pids = Vec::new();
+        if let Some(cgroup) = cgroup.as_ref() {
+            if cgroup.is_owned(&record.created) {
+                pids = cgroup.pids()?;
+                // On v1 the init joins the cgroup itself: it may have died before that.
+                let same = |&(pid, start): &(i32, u64)| process_start_time(pid) == Some(start);
+                pids.extend(record.init.filter(same).map(|(pid, _)| pid));
+            } else if let Some((init, start)) = record.init {
+                pids = super::kill::container_pids(cgroup, init, start)?;
+            }
+        }
         // Not frozen first: the cgroup may be half made (no freezer directory yet), and
         // nothing in it was ever started, so only a create hook could fork meanwhile.
-        for pid in cgroup.pids()? {
+        for pid in pids {
             let pid = nix::unistd::Pid::from_raw(pid);
             match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
@@ -73,15 +87,25 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
                 }
             }
         }
-        cgroup.remove()?;
+        if let Some(cgroup) = cgroup {
+            cgroup.remove_created(&record.created)?;
+        }
     }
     Ok(dir.remove()?)
 }
 
-fn kill_and_wait(state: &crate::state::State, cgroup: Option<&Cgroup>) -> Result<(), Error> {
-    signal_init(state, libc::SIGKILL)?;
+/// SIGKILLs the container (in a cgroup berth did not make, the init's descendants first:
+/// they cannot be found once it is gone) and waits for the init to die.
+fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
+    let cgroup = Cgroup::from_paths(&state.cgroup_paths);
+    match cgroup.as_ref() {
+        Some(cgroup) if !cgroup.is_owned(&state.cgroup_created) => {
+            super::kill::signal_container(state, cgroup, libc::SIGKILL)?
+        }
+        _ => signal_init(state, libc::SIGKILL)?,
+    }
     // A frozen process cannot act on SIGKILL until it is thawed.
-    if let Some(cgroup) = cgroup.filter(|c| c.is_frozen()) {
+    if let Some(cgroup) = owned_cgroup(state).filter(|c| c.is_frozen()) {
         cgroup.freeze(false)?;
     }
     if wait_gone(state, KILL_WAIT) {

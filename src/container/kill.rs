@@ -1,13 +1,16 @@
-//! `kill`: signal the init (or, with `--all`, every process in the container's cgroup).
+//! `kill`: signal the init (or, with `--all`, every process of the container).
 
 use nix::sys::signal::kill as kill_pid;
 use nix::unistd::Pid;
 
 use super::{cgroup_of, signal_init, still_running};
 use crate::cgroups::Cgroup;
-use crate::state::{ContainerId, StateStore};
+use crate::state::{process_stat, ContainerId, State, StateStore};
 use crate::sys::SysContext;
 use crate::Error;
+
+/// How far up the parent chain a process is followed in search of the init.
+const MAX_ANCESTRY: usize = 256;
 
 /// `berth kill [--all] ID SIGNAL`.
 pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), Error> {
@@ -15,7 +18,7 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
     let state = store.read(&id)?;
     if all {
         // Processes may outlive an init that had no pid namespace: --all reaches them too.
-        return signal_all(&cgroup_of(&state)?, signal);
+        return signal_container(&state, &cgroup_of(&state)?, signal);
     }
     if !still_running(&state) {
         return Err(Error::WrongStatus {
@@ -27,27 +30,99 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
     signal_init(&state, signal)
 }
 
+/// Signals every process of the container: all of `cgroup` when berth made it, else only
+/// the init and the processes of its pid namespace or below it (the cgroup may be one the
+/// host's own processes live in, such as /system.slice).
+pub(super) fn signal_container(state: &State, cgroup: &Cgroup, signal: i32) -> Result<(), Error> {
+    if cgroup.is_owned(&state.cgroup_created) {
+        return signal_all(cgroup, signal);
+    }
+    let pids = container_pids(cgroup, state.pid, state.pid_start_time)?;
+    signal_pids(&pids, signal)
+}
+
 /// Signals every process of `cgroup`, frozen meanwhile so that none forks past the list.
-/// A SIGKILL leaves the cgroup thawed, so the processes can die.
+/// A SIGKILL leaves the cgroup thawed, so the processes can die. Only for a cgroup berth
+/// made.
 pub(super) fn signal_all(cgroup: &Cgroup, signal: i32) -> Result<(), Error> {
     let was_frozen = cgroup.is_frozen();
     if !was_frozen {
         cgroup.freeze(true)?;
     }
-    let result = signal_pids(cgroup, signal);
+    let result = cgroup.pids().map_err(Error::from).and_then(|pids| signal_pids(&pids, signal));
     if !was_frozen || signal == libc::SIGKILL {
         cgroup.freeze(false)?;
     }
     result
 }
 
-fn signal_pids(cgroup: &Cgroup, signal: i32) -> Result<(), Error> {
+/// The processes of `cgroup` that belong to the container whose init is `init` (checked
+/// against its start time): the init, the members of its pid namespace when it has its
+/// own, and its descendants. Empty when the init is gone: then nothing in the cgroup can
+/// be told from the host's processes.
+pub(super) fn container_pids(cgroup: &Cgroup, init: i32, start: u64) -> Result<Vec<i32>, Error> {
+    if process_stat(init).is_none_or(|s| s.start_time != start) {
+        return Ok(Vec::new());
+    }
+    let own_ns = pid_namespace("self");
+    let init_ns = pid_namespace(&init.to_string()).filter(|ns| Some(*ns) != own_ns);
+    let mut pids: Vec<i32> = cgroup
+        .pids()?
+        .into_iter()
+        .filter(|&pid| {
+            pid == init
+                || (init_ns.is_some() && pid_namespace(&pid.to_string()) == init_ns)
+                || descends_from(pid, init)
+        })
+        .collect();
+    if !pids.contains(&init) {
+        pids.push(init);
+    }
+    Ok(pids)
+}
+
+/// The inode of `/proc/<which>/ns/pid`.
+fn pid_namespace(which: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{which}/ns/pid")).ok().map(|m| m.ino())
+}
+
+/// Whether `ancestor` is found up the parent chain of `pid`.
+fn descends_from(pid: i32, ancestor: i32) -> bool {
+    let mut current = pid;
+    for _ in 0..MAX_ANCESTRY {
+        match process_stat(current) {
+            Some(stat) if stat.ppid == ancestor => return true,
+            Some(stat) if stat.ppid > 1 => current = stat.ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn signal_pids(pids: &[i32], signal: i32) -> Result<(), Error> {
     let signal = nix::sys::signal::Signal::try_from(signal).ok();
-    for pid in cgroup.pids()? {
+    for &pid in pids {
         match kill_pid(Pid::from_raw(pid), signal) {
             Err(nix::errno::Errno::ESRCH) => {}
             other => other.sys("kill", pid)?,
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_descends_from_this_process() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let (me, pid) = (std::process::id() as i32, child.id() as i32);
+        let (down, up) = (descends_from(pid, me), descends_from(me, pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(down, "a child of this process is its descendant");
+        assert!(!up, "this process is not its child's descendant");
+    }
 }

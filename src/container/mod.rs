@@ -35,10 +35,16 @@ fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
     })
 }
 
-/// The status of `state` with `paused` for a live container whose cgroup is frozen.
+/// The cgroup recorded in `state`, when berth made it (and so may freeze it).
+fn owned_cgroup(state: &State) -> Option<Cgroup> {
+    Cgroup::from_paths(&state.cgroup_paths).filter(|c| c.is_owned(&state.cgroup_created))
+}
+
+/// The status of `state` with `paused` for a live container whose cgroup is frozen (only
+/// berth's own cgroups: berth never freezes another).
 fn current_status(state: &State, fifo: &std::path::Path) -> Status {
     let status = crate::state::status(state, fifo);
-    let frozen = || Cgroup::from_paths(&state.cgroup_paths).is_some_and(|c| c.is_frozen());
+    let frozen = || owned_cgroup(state).is_some_and(|c| c.is_frozen());
     if matches!(status, Status::Running | Status::Created) && frozen() {
         Status::Paused
     } else {

@@ -74,7 +74,7 @@ fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
     if let Some(cgroup) = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths) {
-        let _ = cgroup.remove();
+        let _ = cgroup.remove_created(&state.cgroup_created);
     }
     let _ = dir.remove();
 }

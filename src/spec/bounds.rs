@@ -7,6 +7,7 @@ use std::path::{Component, Path};
 use oci_spec::runtime::{LinuxIdMapping, LinuxResources, Spec};
 
 use super::validate::Problems;
+use super::SpecError;
 
 /// The kernel's limit on lines of one uid_map or gid_map (user_namespaces(7), since 4.15).
 const MAX_ID_MAP_LINES: usize = 340;
@@ -128,6 +129,29 @@ pub(super) fn check_cgroups_path(spec: &Spec, p: &mut Problems) {
     if has_parent_component(path) {
         p.push("linux.cgroupsPath", format!("{path:?} must not contain \"..\""));
     }
+}
+
+/// The host cgroups a service manager owns: their processes are the host's, and limits
+/// written there apply to all of them.
+const HOST_CGROUPS: &[&str] = &["/", "/system.slice", "/init.scope", "/user.slice"];
+
+/// A warning when `linux.cgroupsPath` names a cgroup the host's service manager owns (its
+/// root slices, or any `*.slice`, `*.scope` or `*.service` unit): berth places the container
+/// among the host's processes there, and leaves them and the cgroup alone on delete.
+pub(super) fn cgroups_path_warning(spec: &Spec) -> Option<SpecError> {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref())?;
+    let text = path.to_str()?;
+    let trimmed = text.trim_end_matches('/');
+    let unit = |c: &str| [".slice", ".scope", ".service"].iter().any(|s| c.ends_with(s));
+    let host = HOST_CGROUPS.contains(&if trimmed.is_empty() { "/" } else { trimmed })
+        || trimmed.split('/').any(unit);
+    host.then(|| SpecError::Invalid {
+        path: "linux.cgroupsPath".into(),
+        reason: format!(
+            "{text:?} is a cgroup the host's service manager owns: the container shares it \
+             with host processes and its limits apply to them too"
+        ),
+    })
 }
 
 /// Numbers of `linux.resources` outside what the kernel takes.
@@ -365,5 +389,23 @@ mod tests {
         let mut v = base();
         v["linux"]["cgroupsPath"] = json!("/berth-test/../../x");
         assert_eq!(paths_of(v), ["linux.cgroupsPath"]);
+    }
+
+    #[test]
+    fn host_cgroups_are_warned_about() {
+        let warned = |path: &str| {
+            let mut v = base();
+            v["linux"]["cgroupsPath"] = json!(path);
+            let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+            super::cgroups_path_warning(&spec).is_some()
+        };
+        for path in
+            ["/", "/system.slice", "/init.scope/", "/user.slice", "a.slice/b", "/x/ssh.service"]
+        {
+            assert!(warned(path), "{path}");
+        }
+        for path in ["/berth-test/a", "mycontainer", "/slice/x"] {
+            assert!(!warned(path), "{path}");
+        }
     }
 }

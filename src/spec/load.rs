@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use oci_spec::runtime::Spec;
 
-use super::{config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
+use super::{bounds, config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -75,6 +75,7 @@ pub fn warnings(bundle: &Path) -> Vec<SpecError> {
     match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
         Ok(spec) => {
             let mut found = validate::warnings(&spec);
+            found.extend(bounds::cgroups_path_warning(&spec));
             found.extend(host::warnings(&spec));
             found
         }

@@ -152,6 +152,11 @@ pub struct State {
     /// The container's cgroup directories: per v1 controller, or `unified` on v2.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cgroup_paths: BTreeMap<String, PathBuf>,
+    /// The cgroup directories berth made for the container, parents first. Only these are
+    /// removed, and the cgroup is berth's to kill in and freeze only when its own
+    /// directories are among them (a cgroup that existed before may hold host processes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_created: Vec<PathBuf>,
     /// `hooks.poststart`, run by `start`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<crate::spec::Hook>,
@@ -161,6 +166,20 @@ pub struct State {
     /// The resctrl group berth created for `linux.intelRdt`, removed by `delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt_path: Option<PathBuf>,
+}
+
+/// What a `create` records before state.json exists, so that `delete --force` after its
+/// death knows what to undo and what to spare.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    /// The container's cgroup directories, as in [`State::cgroup_paths`].
+    pub paths: BTreeMap<String, PathBuf>,
+    /// The directories made so far, as in [`State::cgroup_created`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<PathBuf>,
+    /// The init's pid and start time, once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<(i32, u64)>,
 }
 
 /// The store rooted at `--root`.
@@ -350,18 +369,18 @@ impl ContainerDir {
         fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
     }
 
-    /// Records the cgroup `create` is about to make (temp file and rename, no fsync: it
-    /// only has to outlive a crash of the runtime, not of the host).
-    pub fn save_cgroup(&self, paths: &BTreeMap<String, PathBuf>) -> Result<(), StateError> {
+    /// Records what `create` has made so far (temp file and rename, no fsync: it only has
+    /// to outlive a crash of the runtime, not of the host).
+    pub fn save_cgroup(&self, record: &CgroupRecord) -> Result<(), StateError> {
         let path = self.path.join(CGROUP_FILE);
         let tmp = self.path.join(format!("{CGROUP_FILE}.tmp"));
-        let json = serde_json::to_vec(paths).expect("paths always serialize");
+        let json = serde_json::to_vec(record).expect("a record always serializes");
         fs::write(&tmp, json).map_err(io_err("writing", &tmp))?;
         fs::rename(&tmp, &path).map_err(io_err("replacing", &path))
     }
 
     /// The cgroup recorded by [`ContainerDir::save_cgroup`], if `create` got that far.
-    pub fn load_cgroup(&self) -> Result<Option<BTreeMap<String, PathBuf>>, StateError> {
+    pub fn load_cgroup(&self) -> Result<Option<CgroupRecord>, StateError> {
         let path = self.path.join(CGROUP_FILE);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -415,6 +434,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
             cgroup_paths: BTreeMap::from([("memory".to_owned(), "/sys/fs/cgroup/memory/x".into())]),
+            cgroup_created: vec!["/sys/fs/cgroup/memory/x".into()],
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,
@@ -541,9 +561,14 @@ mod tests {
         let store = StateStore::new(tmp.path());
         let dir = store.create(&id("half")).unwrap();
         assert_eq!(dir.load_cgroup().unwrap(), None);
-        let paths = sample_state("half").cgroup_paths;
-        dir.save_cgroup(&paths).unwrap();
-        assert_eq!(dir.load_cgroup().unwrap(), Some(paths));
+        let state = sample_state("half");
+        let record = CgroupRecord {
+            paths: state.cgroup_paths,
+            created: state.cgroup_created,
+            init: Some((state.pid, state.pid_start_time)),
+        };
+        dir.save_cgroup(&record).unwrap();
+        assert_eq!(dir.load_cgroup().unwrap(), Some(record));
         assert!(matches!(dir.load(), Err(StateError::Creating(_))));
     }
 

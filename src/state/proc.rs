@@ -10,6 +10,8 @@ use super::{State, Status};
 pub struct ProcStat {
     /// Field 3: `R`, `S`, `D`, `Z`, `X`, ….
     pub state: char,
+    /// Field 4: the parent's pid.
+    pub ppid: i32,
     /// Field 22: start time in clock ticks since boot.
     pub start_time: u64,
 }
@@ -51,9 +53,10 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     let after_comm = &text[text.rfind(')')? + 1..];
     let mut fields = after_comm.split_whitespace();
     let state = fields.next()?.chars().next()?;
-    // Fields 4..=21 lie between the state (3) and the start time (22).
-    let start_time = fields.nth(22 - 4)?.parse().ok()?;
-    Some(ProcStat { state, start_time })
+    let ppid = fields.next()?.parse().ok()?;
+    // Fields 5..=21 lie between the parent (4) and the start time (22).
+    let start_time = fields.nth(22 - 5)?.parse().ok()?;
+    Some(ProcStat { state, ppid, start_time })
 }
 
 #[cfg(test)]
@@ -73,13 +76,13 @@ mod tests {
     #[test]
     fn parses_plain_stat() {
         let stat = parse_stat(&stat_line("sh", 'S', 987654)).unwrap();
-        assert_eq!(stat, ProcStat { state: 'S', start_time: 987654 });
+        assert_eq!(stat, ProcStat { state: 'S', ppid: 4, start_time: 987654 });
     }
 
     #[test]
     fn parses_comm_with_parens_and_spaces() {
         let stat = parse_stat(&stat_line("a) (b Z 1 2", 'R', 42)).unwrap();
-        assert_eq!(stat, ProcStat { state: 'R', start_time: 42 });
+        assert_eq!(stat, ProcStat { state: 'R', ppid: 4, start_time: 42 });
     }
 
     #[test]
@@ -110,6 +113,7 @@ mod tests {
             owner: String::new(),
             annotations: Default::default(),
             cgroup_paths: Default::default(),
+            cgroup_created: vec![],
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,

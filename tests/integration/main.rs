@@ -8,6 +8,7 @@
 mod harness;
 
 mod bounds;
+mod cgroup_ownership;
 mod cgroups;
 mod cli;
 mod compat;
