@@ -35,6 +35,9 @@ pub enum Error {
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// A hook whose failure fails the operation (e.g. poststart, which stops the container).
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     /// The operation is not valid for the container's current status.
     #[error("container {id} is {status}: {reason}")]
     WrongStatus {

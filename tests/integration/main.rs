@@ -32,6 +32,7 @@ mod namespaces;
 mod podman;
 mod run;
 mod seccomp;
+mod seccomp_profiles;
 mod soak;
 mod tmpcopyup;
 mod trace;
