@@ -70,6 +70,26 @@ pub enum Error {
     Usage(String),
 }
 
+impl Error {
+    /// The exit code for this error: 127 and 126 when the container's program could not be
+    /// executed (not found, or any other execve failure, as a shell and runc's callers
+    /// expect), else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Process(crate::process::ProcessError::Init { chain })
+                if chain.first().is_some_and(|step| step == "executing the process") =>
+            {
+                if chain.iter().any(|m| m.starts_with("ENOENT")) {
+                    127
+                } else {
+                    126
+                }
+            }
+            _ => 1,
+        }
+    }
+}
+
 /// The messages of `err` and each of its sources, outermost first, with empty ones and
 /// messages repeated verbatim by their wrapper dropped.
 pub fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
