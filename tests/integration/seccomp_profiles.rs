@@ -225,13 +225,21 @@ fn a_profile_without_fcntl_runs_the_program() {
 }
 
 /// Also the error a failed cwd check gives: it used to claim cwd `/` led out of the root.
+/// runc (1.1.5 as patched for CVE-2024-21626) refuses to start here: its cwd check runs after
+/// the filter and fails with EPERM; berth checks before the filter loads.
 #[test]
 fn a_profile_without_getcwd_runs_the_program() {
+    if crate::harness::reference_runc() {
+        return;
+    }
     program_runs_without("scpgetcwd", "getcwd");
 }
 
 #[test]
 fn a_profile_without_any_of_them_runs_the_program() {
+    if crate::harness::reference_runc() {
+        return; // getcwd: see above
+    }
     let env = TestEnv::new("scpnone");
     for nnp in [false, true] {
         let omit = ["close_range", "execveat", "fcntl", "getcwd"];
@@ -285,6 +293,9 @@ fn run_fails_when_a_profile_kills_the_init_before_exec() {
 /// A startContainer hook SIGKILLs the init (no pid namespace, so the signal reaches it).
 #[test]
 fn start_fails_when_the_init_is_killed_before_exec() {
+    if crate::harness::reference_runc() {
+        return; // runc 1.1.5's start succeeds here: the bug these tests are about
+    }
     let env = TestEnv::new("scpsigkill");
     let hook = json!({ "path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID; sleep 5"] });
     let cfg = Config::sh("echo ran")
@@ -303,6 +314,9 @@ fn start_fails_when_the_init_is_killed_before_exec() {
 /// A step that fails after `start` (here a startContainer hook): its error, not success.
 #[test]
 fn start_reports_the_error_of_a_step_after_start() {
+    if crate::harness::reference_runc() {
+        return; // runc 1.1.5's start succeeds here: the bug these tests are about
+    }
     let env = TestEnv::new("scpstep");
     let hook = json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 7"] });
     let cfg = Config::sh("echo ran").set("/hooks", json!({ "startContainer": [hook] }));
@@ -320,6 +334,9 @@ fn start_reports_the_error_of_a_step_after_start() {
 /// The program's own execve failing after `start` (it vanished since create).
 #[test]
 fn start_reports_a_failed_execve_of_the_program() {
+    if crate::harness::reference_runc() {
+        return; // runc 1.1.5's start succeeds here: the bug these tests are about
+    }
     let env = TestEnv::new("scpexecfail");
     let bundle = env.bundle(&Config::new(&["/bin/gone"]));
     fs::copy(bundle.join("rootfs/bin/busybox"), bundle.join("rootfs/bin/gone")).unwrap();
@@ -338,6 +355,9 @@ fn start_reports_a_failed_execve_of_the_program() {
 /// runtime.md, lifecycle step 9: a failing poststart hook is an error and stops the container.
 #[test]
 fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
+    if crate::harness::reference_runc() {
+        return; // runc 1.1.5 runs poststart hooks during create
+    }
     let env = TestEnv::new("scppoststart");
     let hook = json!({ "path": "/bin/sh", "args": ["sh", "-c", "echo no >&2; exit 3"] });
     let cfg = Config::new(&["sleep", "60"]).set("/hooks", json!({ "poststart": [hook] }));
