@@ -26,6 +26,9 @@ pub fn start(store: &StateStore, id: &str) -> Result<(), Error> {
 /// succeeded; otherwise the init is killed (and waited for), so the state says stopped.
 pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
     let fifo_path = dir.fifo_path();
+    // Opened before the status check, which compares the start time: a pidfd open then
+    // names the init itself, to wait for its end and never signal a reused pid.
+    let init = open_init(state)?;
     let status = super::current_status(state, &fifo_path);
     if status != Status::Created {
         let reason = match status {
@@ -38,9 +41,7 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
             reason,
         });
     }
-    // Opened before the init is let go, so that its end can be waited for and a reused
-    // pid is never signalled.
-    let Some(init) = open_init(state)? else { return Err(init_gone(state)) };
+    let Some(init) = init else { return Err(init_gone(state)) };
     let result = execute(state, &fifo_path).and_then(|()| {
         std::fs::remove_file(&fifo_path).map_err(|source| Error::Io {
             what: "removing",
@@ -138,15 +139,15 @@ fn read_fifo(path: &Path) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// A pidfd of the init, checked against the recorded start time after it is open; None
-/// when the init is gone.
+/// A pidfd of the process with the init's pid (the caller checks its start time after);
+/// None when there is none.
 fn open_init(state: &State) -> Result<Option<OwnedFd>, Error> {
-    let pidfd = match crate::sys::process::pidfd_open(Pid::from_raw(state.pid)) {
-        Err(err) if err.errno == nix::errno::Errno::ESRCH => return Ok(None),
-        other => other?,
-    };
-    let same = crate::state::process_start_time(state.pid) == Some(state.pid_start_time);
-    Ok(same.then_some(pidfd))
+    match crate::sys::process::pidfd_open(Pid::from_raw(state.pid)) {
+        Err(err) if matches!(err.errno, nix::errno::Errno::ESRCH | nix::errno::Errno::EINVAL) => {
+            Ok(None)
+        }
+        other => Ok(Some(other?)),
+    }
 }
 
 /// Kills the init and waits until it has exited (a pidfd polls readable then), so that
