@@ -248,6 +248,30 @@ fn a_profile_without_any_of_them_runs_the_program() {
     }
 }
 
+/// `exec` goes through the same steps after the same filter points.
+#[test]
+fn exec_runs_under_a_profile_without_any_of_them() {
+    let env = TestEnv::new("scpexec");
+    let omit = ["close_range", "execveat", "fcntl", "getcwd"];
+    for nnp in [false, true] {
+        let profile = if crate::harness::reference_runc() {
+            allow_list_without(&omit[..3]) // getcwd: see above
+        } else {
+            allow_list_without(&omit)
+        };
+        let cfg = Config::new(&["sleep", "60"])
+            .set("/process/noNewPrivileges", json!(nnp))
+            .set("/linux/seccomp", profile);
+        let bundle = env.bundle(&cfg);
+        let id = env.id("e");
+        env.create(&id, &bundle);
+        env.start(&id);
+        let out = env.berth(&["exec", &id, "sh", "-c", "echo ok"]);
+        assert_eq!((out.code(), out.stdout.as_str()), (0, "ok\n"), "nnp {nnp}: {out:#?}");
+        env.delete(&id, true);
+    }
+}
+
 /// A container whose init a profile kills after `start` (the filter loads before the user
 /// switch without no_new_privs, and the init closes descriptors with close_range later).
 fn killed_after_start_config() -> Config {
