@@ -687,7 +687,15 @@ fn restore_signals(init: &mut Init) -> StepResult {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
         // SAFETY: installing SIG_DFL is always sound.
-        unsafe { sigaction(signal, &default) }.sys("sigaction", signal)?;
+        match unsafe { sigaction(signal, &default) } {
+            Ok(_) => {}
+            // A profile that refuses the call: the program starts with the dispositions the
+            // runtime had (SIGPIPE ignored), as it would have to live with them anyway.
+            Err(_) if init.filtered => break,
+            Err(errno) => {
+                return Err(crate::sys::SysError::new("sigaction", signal.to_string(), errno).into())
+            }
+        }
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None)
         .sys("sigprocmask", "")?;

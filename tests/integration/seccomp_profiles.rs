@@ -235,6 +235,25 @@ fn a_profile_without_getcwd_runs_the_program() {
     program_runs_without("scpgetcwd", "getcwd");
 }
 
+/// The init resets every signal's disposition after start (without no_new_privs, behind
+/// the filter); a program may well live without sigaction.
+#[test]
+fn a_profile_without_sigaction_runs_the_program() {
+    if crate::harness::reference_runc() {
+        return; // runc's init is a Go program: its runtime needs rt_sigaction
+    }
+    let env = TestEnv::new("scpsigaction");
+    for nnp in [false, true] {
+        let profile = allow_list_without(&["rt_sigaction"]);
+        let cfg = Config::new(&["echo", "ok"])
+            .set("/process/noNewPrivileges", json!(nnp))
+            .set("/linux/seccomp", profile);
+        let bundle = env.bundle(&cfg);
+        let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("p")]);
+        assert_eq!((out.code(), out.stdout.as_str()), (0, "ok\n"), "nnp {nnp}: {out:#?}");
+    }
+}
+
 #[test]
 fn a_profile_without_any_of_them_runs_the_program() {
     if crate::harness::reference_runc() {
