@@ -36,6 +36,9 @@ pub enum Error {
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// A hook whose failure fails the operation (e.g. poststart, which stops the container).
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     /// The operation is not valid for the container's current status.
     #[error("container {id} is {status}: {reason}")]
     WrongStatus {
@@ -84,6 +87,26 @@ pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
     let start: String = text.chars().take(head).collect();
     let end: String = text.chars().skip(count - tail).collect();
     Cow::Owned(format!("{start}… [{left_out} characters left out] …{end}"))
+}
+
+impl Error {
+    /// The exit code for this error: 127 and 126 when the container's program could not be
+    /// executed (not found, or any other execve failure, as a shell and runc's callers
+    /// expect), else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Process(crate::process::ProcessError::Init { chain })
+                if chain.first().is_some_and(|step| step == "executing the process") =>
+            {
+                if chain.iter().any(|m| m.starts_with("ENOENT")) {
+                    127
+                } else {
+                    126
+                }
+            }
+            _ => 1,
+        }
+    }
 }
 
 /// The messages of `err` and each of its sources, outermost first, with empty ones and

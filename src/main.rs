@@ -24,7 +24,7 @@ fn main() {
                 logging::log(Level::Error, &msg);
             }
             eprintln!("berth: {msg}");
-            1
+            err.exit_code()
         }
     };
     logging::write_trace(command);

@@ -2,11 +2,10 @@
 //! `args[0]`), build argv and envp, and hand over to the container's program.
 
 use std::ffi::CString;
-use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::shim::Shim;
+use super::shim::{Report, Shim};
 use crate::spec::ValidProcess;
 
 /// PATH used when `process.env` has none.
@@ -93,10 +92,10 @@ impl Program {
         })
     }
 
-    /// Executes the program through the exec shim (see [`Shim::exec`] for `keep`); returns
-    /// only when the shim itself could not be executed.
-    pub fn exec(&self, shim: &Shim, keep: &[RawFd]) -> nix::errno::Errno {
-        shim.exec(keep, &self.path, &self.argv, &self.envp)
+    /// Executes the program through the exec shim (see [`Shim::exec`] for `report`);
+    /// returns only when the shim itself could not be executed.
+    pub fn exec(&self, shim: &Shim, report: Report) -> nix::errno::Errno {
+        shim.exec(report, &self.path, &self.argv, &self.envp)
     }
 }
 

@@ -95,6 +95,14 @@ pub struct Init<'a> {
     pub(super) shim: Option<Shim>,
     pub(super) seccomp_listener: Option<OwnedFd>,
     pub(super) hook_state: String,
+    /// `start` released the init: from now on failures go into exec.fifo, where `start`
+    /// reads them (nobody listens on the sync socket any more).
+    pub(super) started: bool,
+    /// The seccomp filter is loaded: every later call of the init passes it.
+    pub(super) filtered: bool,
+    /// cwd was checked to lie in the container before the filter was loaded, so a refused
+    /// getcwd afterwards does not stop the container.
+    pub(super) cwd_checked: bool,
     /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
     pub(super) timings: Vec<(String, u64)>,
 }
@@ -208,6 +216,9 @@ impl<'a> Init<'a> {
             shim: None,
             seccomp_listener: None,
             hook_state: String::new(),
+            started: false,
+            filtered: false,
+            cwd_checked: false,
             timings: Vec::new(),
         }
     }
@@ -234,40 +245,46 @@ impl<'a> Init<'a> {
         }
         let program = self.program.take().expect("prepare_program ran");
         let shim = self.shim.take().expect("load_exec_shim ran");
-        // The shim reports the program's execve failure on the socket, or on stderr when
-        // nobody listens; the fifo's close moves with it, so `start` returns once the
-        // program (not the shim) runs.
-        let keep: Vec<_> = std::iter::once(self.channel.as_raw_fd())
-            .chain(self.fifo.map(|f| f.as_raw_fd()))
-            .collect();
-        let errno = program.exec(&shim, &keep);
+        // The shim reports the program's execve failure where the runtime listens: on the
+        // socket for `exec`, in exec.fifo for `start` (whose close moves with it, so `start`
+        // returns once the program, not the shim, runs), else on stderr.
+        let report = match self.fifo {
+            Some(fifo) if self.started => super::shim::Report::Fifo(fifo.as_raw_fd()),
+            _ => super::shim::Report::Socket(self.channel.as_raw_fd()),
+        };
+        let errno = program.exec(&shim, report);
         let err = StepError {
             step: "executing the process",
             source: Box::new(crate::sys::SysError::new("execveat", "exec shim", errno)),
         };
-        // `exec` still listens (the socket closes only on a successful execve); after
-        // `start` the parent is gone and the container's stderr is the only witness.
-        if self.channel.send(&FromInit::Failed { chain: crate::error::chain(&err) }, None).is_err()
-        {
-            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(&err));
-        }
+        self.report(&err, false);
         let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
         // SAFETY: _exit is always safe; no destructors should run in the clone.
         unsafe { libc::_exit(code) }
     }
 
     fn fail(&self, err: &StepError) -> ! {
-        let chain = crate::error::chain(err);
-        // After `start` nobody listens any more (e.g. a failed startContainer hook): the
-        // container's stderr is then the only place the error can go. Unless the socket
-        // closed under a step that waited for the runtime: it gave up and says why itself.
+        // Unless the socket closed under a step that waited for the runtime: it gave up and
+        // says why itself.
         let runtime_gave_up =
             matches!(err.source.downcast_ref::<SyncError>(), Some(SyncError::Closed));
-        if self.channel.send(&FromInit::Failed { chain }, None).is_err() && !runtime_gave_up {
-            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
-        }
+        self.report(err, runtime_gave_up);
         // SAFETY: see above.
         unsafe { libc::_exit(1) }
+    }
+
+    /// Tells the runtime why the init gives up: on the socket until `start`, then in
+    /// exec.fifo, where `start` reads it once the init is gone. When neither takes it (or
+    /// `quiet` when the socket refuses), the container's stderr is the only witness left.
+    fn report(&self, err: &StepError, quiet: bool) {
+        let failed = FromInit::Failed { chain: crate::error::chain(err) };
+        let reported = match self.fifo {
+            Some(fifo) if self.started => super::sync::report_into_fifo(fifo, &failed).is_ok(),
+            _ => self.channel.send(&failed, None).is_ok() || quiet,
+        };
+        if !reported {
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
+        }
     }
 }
 
@@ -531,15 +548,41 @@ fn switch_user(init: &mut Init) -> StepResult {
     Ok(())
 }
 
+/// getcwd(2) failed while checking that process.cwd lies in the container.
+#[derive(Debug, thiserror::Error)]
+#[error("process.cwd: checking that {cwd} lies in the container{hint}")]
+struct CwdCheckError {
+    cwd: String,
+    /// Says that the seccomp filter was loaded, the likely reason for a refused call.
+    hint: &'static str,
+    #[source]
+    source: crate::sys::SysError,
+}
+
 fn change_cwd(init: &mut Init) -> StepResult {
+    match enter_cwd(init) {
+        // Checked before the filter was loaded (the same descriptors, the same mounts): the
+        // profile may refuse getcwd to the init as to the program.
+        Err(err) if init.cwd_checked && err.is::<CwdCheckError>() => Ok(()),
+        other => other,
+    }
+}
+
+/// chdir to process.cwd and make sure it lies in the container: a magic link such as
+/// /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
+fn enter_cwd(init: &Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     nix::unistd::chdir(cwd).sys("chdir", format!("process.cwd {}", cwd.display()))?;
-    // A magic link such as /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
-    if !crate::sys::process::cwd_is_reachable() {
-        let reason = format!("process.cwd: {} resolves outside the container", cwd.display());
-        return Err(reason.into());
+    match crate::sys::process::cwd_is_reachable() {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            Err(format!("process.cwd: {} resolves outside the container", cwd.display()).into())
+        }
+        Err(source) => {
+            let hint = if init.filtered { " (the seccomp filter is loaded)" } else { "" };
+            Err(CwdCheckError { cwd: cwd.display().to_string(), hint, source }.into())
+        }
     }
-    Ok(())
 }
 
 fn prepare_program(init: &mut Init) -> StepResult {
@@ -602,11 +645,23 @@ fn install_seccomp_at(init: &mut Init, point: SeccompPoint) -> StepResult {
     let Some(filter) = init.options.seccomp else { return Ok(()) };
     if seccomp_point(init.spec, filter) == point {
         init.seccomp_listener = filter.install()?;
+        init.filtered = true;
     }
     Ok(())
 }
 
+fn installs_at(init: &Init, point: SeccompPoint) -> bool {
+    init.options.seccomp.is_some_and(|filter| seccomp_point(init.spec, filter) == point)
+}
+
+/// The cwd check needs getcwd, which a profile may refuse: while nothing filters the init
+/// yet, enter cwd (as root) and check it, before the filter; `change_cwd` enters it again
+/// as the user after.
 fn install_seccomp_before_user_switch(init: &mut Init) -> StepResult {
+    if installs_at(init, SeccompPoint::BeforeUserSwitch) {
+        enter_cwd(init)?;
+        init.cwd_checked = true;
+    }
     install_seccomp_at(init, SeccompPoint::BeforeUserSwitch)
 }
 
@@ -639,7 +694,10 @@ fn wait_for_start(init: &mut Init) -> StepResult {
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(fifo, &mut byte) {
-            Ok(1) => return Ok(()),
+            Ok(1) => {
+                init.started = true;
+                return Ok(());
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => return Err("exec.fifo: unexpected end of file".into()),
             Err(errno) => return Err(crate::sys::SysError::new("read", "exec.fifo", errno).into()),
@@ -652,7 +710,15 @@ fn restore_signals(init: &mut Init) -> StepResult {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
         // SAFETY: installing SIG_DFL is always sound.
-        unsafe { sigaction(signal, &default) }.sys("sigaction", signal)?;
+        match unsafe { sigaction(signal, &default) } {
+            Ok(_) => {}
+            // A profile that refuses the call: the program starts with the dispositions the
+            // runtime had (SIGPIPE ignored), as it would have to live with them anyway.
+            Err(_) if init.filtered => break,
+            Err(errno) => {
+                return Err(crate::sys::SysError::new("sigaction", signal.to_string(), errno).into())
+            }
+        }
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(init.options.sigmask), None)
         .sys("sigprocmask", "")?;
@@ -666,6 +732,13 @@ fn restore_signals(init: &mut Init) -> StepResult {
 /// the placeholders that kept berth's own above the range (`fill_fd_gaps`) among them. So
 /// what the caller passed stays open and what it left closed is closed again in the program.
 fn close_inherited_fds(init: &mut Init) -> StepResult {
-    crate::sys::process::cloexec_from(3 + init.options.preserve_fds)?;
+    // Descriptors the init still needs: where close_range is refused and the fallback
+    // cannot mark one close-on-exec, it closes the others but not these.
+    let own: Vec<_> = [Some(init.channel.as_raw_fd()), init.fifo.map(|f| f.as_raw_fd())]
+        .into_iter()
+        .chain([init.shim.as_ref().map(Shim::as_raw_fd)])
+        .flatten()
+        .collect();
+    crate::sys::process::cloexec_from(3 + init.options.preserve_fds, &own)?;
     Ok(())
 }

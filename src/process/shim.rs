@@ -21,6 +21,19 @@ pub struct Shim {
     memfd: OwnedFd,
 }
 
+/// Where the shim reports a failed execve of the program. Either descriptor stays open into
+/// the shim, which makes it close-on-exec: its end of file then means the program runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Report {
+    /// The sync socket (`exec`): one packet, the runtime waits for it.
+    Socket(RawFd),
+    /// exec.fifo (`start`): the shim first writes [`EXECUTING`], then any failure.
+    Fifo(RawFd),
+}
+
+/// The byte the shim writes into exec.fifo once only the program's execve is left.
+pub const EXECUTING: u8 = b'+';
+
 impl Shim {
     /// Writes the shim into a new close-on-exec memfd and seals it against any change.
     pub fn load() -> SysResult<Self> {
@@ -42,30 +55,33 @@ impl Shim {
         Ok(Shim { memfd })
     }
 
+    /// The memfd's descriptor (close-on-exec; the init must not close it before the exec).
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.memfd.as_raw_fd()
+    }
+
     /// Executes `path` with `argv` and `envp` through the shim; returns only when the shim
-    /// itself could not be executed. `keep` (the sync socket first) stay open into the shim,
-    /// which marks them close-on-exec before it executes the program: the socket then reports
-    /// the program's execve failure, and its end of file (like exec.fifo's) its success.
+    /// itself could not be executed. `report` stays open into the shim, which marks it
+    /// close-on-exec before it executes the program: it then reports the program's execve
+    /// failure, and its end of file its success. Where a seccomp profile refuses fcntl or
+    /// execveat the shim still runs, with fewer witnesses (see [`keep_across_exec`]).
     pub fn exec(
         &self,
-        keep: &[RawFd],
+        report: Report,
         path: &CString,
         argv: &[CString],
         envp: &[CString],
     ) -> Errno {
-        let fds = keep.iter().map(|fd| fd.to_string()).collect::<Vec<_>>().join(",");
-        let fds = CString::new(fds).expect("digits and commas");
+        let fds = match report {
+            Report::Socket(fd) => keep_across_exec(fd).map(|fd| fd.to_string()),
+            Report::Fifo(fd) => keep_across_exec(fd).map(|fd| format!("+{fd}")),
+        };
+        let fds = CString::new(fds.unwrap_or_default()).expect("digits and a plus");
         let mut shim_argv: Vec<*const libc::c_char> = vec![fds.as_ptr(), path.as_ptr()];
         shim_argv.extend(argv.iter().map(|a| a.as_ptr()));
         shim_argv.push(std::ptr::null());
         let mut shim_envp: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
         shim_envp.push(std::ptr::null());
-        for fd in keep {
-            // SAFETY: clears FD_CLOEXEC on a descriptor the init owns.
-            if unsafe { libc::fcntl(*fd, libc::F_SETFD, 0) } < 0 {
-                return Errno::last();
-            }
-        }
         // SAFETY: both vectors are NULL-terminated arrays of pointers into live CStrings.
         unsafe {
             libc::syscall(
@@ -88,6 +104,21 @@ impl Shim {
         unsafe { libc::execve(by_path.as_ptr(), shim_argv.as_ptr(), shim_envp.as_ptr()) };
         Errno::last()
     }
+}
+
+/// `fd` itself with FD_CLOEXEC cleared, or where fcntl is refused a dup(2) of it (dup's
+/// copy is never close-on-exec, and the original closes at the exec); None when both are
+/// refused. The init's seccomp filter may be loaded already, and neither call need be in
+/// the profile: without the descriptor the shim reports on stderr, and its close-on-exec
+/// original ends at the shim's execve instead of the program's.
+fn keep_across_exec(fd: RawFd) -> Option<RawFd> {
+    // SAFETY: clears FD_CLOEXEC on a descriptor the init owns.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == 0 {
+        return Some(fd);
+    }
+    // SAFETY: dup creates a new descriptor and changes nothing else; it is left to the exec.
+    let copy = unsafe { libc::dup(fd) };
+    (copy >= 0).then_some(copy)
 }
 
 fn memfd_create() -> SysResult<OwnedFd> {
@@ -116,6 +147,7 @@ pub fn parse_failure(packet: &[u8]) -> Option<SysError> {
     let call = match &rest[..nul] {
         b"execve" => "execve",
         b"fcntl" => "fcntl",
+        b"close" => "close",
         b"exec shim" => "exec shim",
         _ => return None,
     };

@@ -271,6 +271,56 @@ impl Channel {
     }
 }
 
+/// What the init left in exec.fifo once `start` released it: the fifo is its only witness
+/// then (nobody listens on the sync socket any more), and `start` reads it after the init
+/// let go of the fifo, by executing the program or by dying.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FifoReport {
+    /// The exec shim wrote [`super::shim::EXECUTING`]: only the program's execve was left.
+    pub executing: bool,
+    /// Why the init or the shim gave up, outermost message first.
+    pub failure: Option<Vec<String>>,
+}
+
+/// Writes `msg` (a `Failed` report) into exec.fifo, in one write: a report is far below
+/// PIPE_BUF, so it lands whole.
+pub fn report_into_fifo(fifo: &OwnedFd, msg: &FromInit) -> Result<(), SyncError> {
+    let bytes = serde_json::to_vec(msg).map_err(|e| SyncError::Malformed(e.to_string()))?;
+    loop {
+        match nix::unistd::write(fifo, &bytes) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(n) if n == bytes.len() => return Ok(()),
+            Ok(n) => {
+                return Err(SyncError::Malformed(format!("wrote {n} of {} bytes", bytes.len())))
+            }
+            Err(errno) => return Err(SysError::new("write", "exec.fifo", errno).into()),
+        }
+    }
+}
+
+/// Reads what `bytes` (all of exec.fifo's content) says: the byte `start` wrote when the init
+/// never read it, then the shim's [`super::shim::EXECUTING`], then a report: the init's JSON
+/// `Failed` or the shim's raw one.
+pub fn parse_fifo_report(bytes: &[u8]) -> FifoReport {
+    let bytes = bytes.strip_prefix(b"0").unwrap_or(bytes);
+    let (executing, bytes) = match bytes.strip_prefix(&[super::shim::EXECUTING]) {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    let failure = if bytes.is_empty() {
+        None
+    } else if let Some(err) = super::shim::parse_failure(bytes) {
+        let err = super::init::StepError { step: "executing the process", source: err.into() };
+        Some(crate::error::chain(&err))
+    } else {
+        match decode::<FromInit>(bytes) {
+            Ok(FromInit::Failed { chain }) => Some(chain),
+            _ => Some(vec![format!("exec.fifo: a malformed report of {} bytes", bytes.len())]),
+        }
+    };
+    FifoReport { executing, failure }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +337,24 @@ mod tests {
         init.send(&FromInit::ConsoleMaster, Some(file.as_raw_fd())).unwrap();
         let (_, fd) = parent.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).unwrap();
         assert!(fd.is_some());
+    }
+
+    #[test]
+    fn fifo_reports_parse() {
+        assert_eq!(parse_fifo_report(b""), FifoReport::default());
+        assert_eq!(parse_fifo_report(b"0"), FifoReport::default());
+        let executing = parse_fifo_report(b"+");
+        assert_eq!(executing, FifoReport { executing: true, failure: None });
+        let json = serde_json::to_vec(&FromInit::Failed { chain: vec!["a".into(), "b".into()] });
+        let failed = parse_fifo_report(&json.unwrap());
+        assert_eq!(failed.failure, Some(vec!["a".to_string(), "b".to_string()]));
+        let mut packet = b"+".to_vec();
+        packet.extend_from_slice(&2i32.to_ne_bytes());
+        packet.extend_from_slice(b"execve\0/bin/gone");
+        let shim = parse_fifo_report(&packet);
+        assert!(shim.executing);
+        let chain = shim.failure.unwrap().join(": ");
+        assert!(chain.starts_with("executing the process: execve /bin/gone"), "{chain}");
     }
 
     #[test]

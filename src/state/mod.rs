@@ -16,7 +16,7 @@ mod proc;
 pub(crate) mod tempdir;
 mod time;
 
-pub use proc::{process_start_time, process_stat, status, ProcStat};
+pub use proc::{exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
 pub use time::now_rfc3339;
 
 /// The file that holds a container's [`State`].

@@ -46,6 +46,43 @@ pub fn process_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&text)
 }
 
+/// Whether a process has executed a program since it was forked, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecStat {
+    /// Field 3.
+    pub state: char,
+    /// Field 22.
+    pub start_time: u64,
+    /// PF_FORKNOEXEC of field 9 (the task's flags) is clear: it called execve since.
+    pub executed: bool,
+    /// Field 52: its wait status, once it exited (a zombie).
+    pub exit_code: i32,
+}
+
+/// [`ExecStat`] of `pid`, if the process (or its zombie) exists.
+pub fn exec_stat(pid: i32) -> Option<ExecStat> {
+    if pid <= 0 {
+        return None;
+    }
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_exec_stat(&text)
+}
+
+fn parse_exec_stat(text: &str) -> Option<ExecStat> {
+    const PF_FORKNOEXEC: u64 = 0x40;
+    let stat = parse_stat(text)?;
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is field 3.
+    let flags: u64 = fields.get(9 - 3)?.parse().ok()?;
+    let exit_code = fields.get(52 - 3).and_then(|f| f.parse().ok()).unwrap_or(0);
+    Some(ExecStat {
+        state: stat.state,
+        start_time: stat.start_time,
+        executed: flags & PF_FORKNOEXEC == 0,
+        exit_code,
+    })
+}
+
 /// Parses the text of /proc/<pid>/stat (see proc_pid_stat(5)).
 fn parse_stat(text: &str) -> Option<ProcStat> {
     // Field 2 is the command name in parentheses and may itself contain spaces and `)`;
@@ -83,6 +120,26 @@ mod tests {
     fn parses_comm_with_parens_and_spaces() {
         let stat = parse_stat(&stat_line("a) (b Z 1 2", 'R', 42)).unwrap();
         assert_eq!(stat, ProcStat { state: 'R', ppid: 4, start_time: 42 });
+    }
+
+    #[test]
+    fn exec_stat_tells_forked_from_executed() {
+        // This test process was executed; a fork of it that waits has not.
+        let me = exec_stat(std::process::id() as i32).unwrap();
+        assert!(me.executed);
+        // SAFETY: the child only sleeps and exits.
+        match unsafe { libc::fork() } {
+            0 => unsafe {
+                libc::pause();
+                libc::_exit(0)
+            },
+            pid => {
+                let child = exec_stat(pid).unwrap();
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                assert!(!child.executed, "{child:?}");
+            }
+        }
     }
 
     #[test]

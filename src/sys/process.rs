@@ -111,15 +111,49 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> SysResult<()> {
     Ok(())
 }
 
-/// close_range(2) with CLOSE_RANGE_CLOEXEC: marks every fd from `first` up close-on-exec.
-pub fn cloexec_from(first: u32) -> SysResult<()> {
+/// Marks every fd from `first` up close-on-exec: close_range(2) with CLOSE_RANGE_CLOEXEC,
+/// or where that is refused (an older kernel, or a seccomp profile that predates the call)
+/// fcntl(F_SETFD) on each fd /proc/self/fd lists; a descriptor fcntl cannot mark either is
+/// closed, unless it is one of `own` (which the caller opened close-on-exec itself).
+pub fn cloexec_from(first: u32, own: &[RawFd]) -> SysResult<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: only sets flags on descriptors; nothing is closed.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if ret < 0 {
-        return Err(SysError::new("close_range", format!("{first}.."), Errno::last()));
+    if ret == 0 {
+        return Ok(());
+    }
+    let refused = SysError::new("close_range", format!("{first}.."), Errno::last());
+    let fds = match open_fds() {
+        Ok(fds) => fds,
+        // Without /proc/self/fd the descriptors cannot be known: the first error stands.
+        Err(_) => return Err(refused),
+    };
+    for fd in fds.into_iter().filter(|fd| *fd >= first as RawFd) {
+        // SAFETY: sets the flags of a descriptor; it may have been closed meanwhile (EBADF).
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0
+            || Errno::last() == Errno::EBADF
+            || own.contains(&fd)
+        {
+            continue;
+        }
+        // SAFETY: the caller declared every descriptor from `first` up but `own` unneeded.
+        if unsafe { libc::close(fd) } < 0 && Errno::last() != Errno::EBADF {
+            return Err(SysError::new("close", fd.to_string(), Errno::last()));
+        }
     }
     Ok(())
+}
+
+/// The descriptors open in this process, from /proc/self/fd (the directory's own is gone
+/// again by the time this returns).
+fn open_fds() -> std::io::Result<Vec<RawFd>> {
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        if let Some(fd) = entry?.file_name().to_str().and_then(|n| n.parse().ok()) {
+            fds.push(fd);
+        }
+    }
+    Ok(fds)
 }
 
 /// close_range(2): closes every descriptor from `first` up except those in `keep`.
@@ -278,9 +312,15 @@ pub fn fill_fd_gaps(first: i32, count: u32) -> SysResult<()> {
 
 /// Whether the working directory lies under the process's root: getcwd(2) (the raw call,
 /// not glibc's) marks a directory outside it with "(unreachable)" or fails with ENOENT.
-pub fn cwd_is_reachable() -> bool {
+/// Any other failure is getcwd's own (e.g. refused by a seccomp profile): an error.
+pub fn cwd_is_reachable() -> SysResult<bool> {
     let mut buf = [0u8; 4096];
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
     let ret = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
-    ret > 0 && buf[0] == b'/'
+    match ret {
+        ret if ret > 0 => Ok(buf[0] == b'/'),
+        0 => Ok(false),
+        _ if Errno::last() == Errno::ENOENT => Ok(false),
+        _ => Err(SysError::new("getcwd", "", Errno::last())),
+    }
 }

@@ -106,21 +106,6 @@ fn a_hook_past_its_timeout_is_killed_and_fails_create() {
 }
 
 #[test]
-fn a_failing_poststart_hook_only_warns() {
-    let env = TestEnv::new("hookspoststart");
-    let probe = env.probe_dir();
-    let hooks = json!({ "poststart": [hook("exit 1")] });
-    let bundle =
-        env.bundle(&Config::sh("echo ran > /probe/ran").probe(&probe).set("/hooks", hooks));
-    let id = env.id("h");
-    env.create(&id, &bundle);
-    let out = env.start(&id);
-    out.ok();
-    env.wait_status(&id, "stopped");
-    assert_eq!(fs::read_to_string(probe.join("ran")).unwrap(), "ran\n");
-}
-
-#[test]
 fn sysctls_apply_inside_only() {
     let env = TestEnv::new("sysctl");
     let host_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();

@@ -36,6 +36,7 @@ mod namespaces;
 mod podman;
 mod run;
 mod seccomp;
+mod seccomp_profiles;
 mod soak;
 mod spec_exact;
 mod tmpcopyup;

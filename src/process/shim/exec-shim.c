@@ -5,19 +5,25 @@
  * execute this shim from a sealed memfd instead, and the shim executes the program: during
  * that execve /proc/self/exe is the sealed memfd, which nothing can write to.
  *
- * argv[0]  descriptors to make close-on-exec first, comma-separated; the first one is the
- *          runtime's sync socket, where a failure is reported
+ * argv[0]  descriptors to make close-on-exec first, comma-separated; the first one is
+ *          where a failure is reported: the runtime's sync socket, or (after a `+`, for
+ *          `start`) exec.fifo, into which the shim first writes `+` once only the program's
+ *          execve is left to do
  * argv[1]  the program's path
  * argv[2…] the program's argv; envp is passed on as is
  *
- * On failure the shim sends one packet to the socket: the errno (4 bytes, native order),
- * the failed call's name, a NUL, its target. When nobody listens, it writes the line the
- * runtime would have written to stderr (runc's: `exec <path>: <error>`). Exit status 127 for ENOENT, 126 otherwise.
+ * On failure the shim sends one packet to the socket (or one write to the fifo): the errno
+ * (4 bytes, native order), the failed call's name, a NUL, its target. A seccomp profile may
+ * refuse fcntl: a descriptor it cannot mark close-on-exec is closed instead. When nobody
+ * listens, it writes the line the runtime would have written to stderr (runc's:
+ * `exec <path>: <error>`). Exit status 127 for ENOENT, 126 otherwise.
  * Freestanding: no libc, raw system calls, for x86_64 and aarch64.
  */
 
 #if defined(__x86_64__)
 #define NR_WRITE 1
+#define NR_CLOSE 3
+#define NR_WRITEV 20
 #define NR_SENDMSG 46
 #define NR_EXECVE 59
 #define NR_FCNTL 72
@@ -43,7 +49,9 @@ __asm__(".text\n.global _start\n_start:\n"
 
 #elif defined(__aarch64__)
 #define NR_FCNTL 25
+#define NR_CLOSE 57
 #define NR_WRITE 64
+#define NR_WRITEV 66
 #define NR_EXIT_GROUP 94
 #define NR_SENDMSG 211
 #define NR_EXECVE 221
@@ -74,6 +82,7 @@ __asm__(".text\n.global _start\n_start:\n"
 #define FD_CLOEXEC 1
 #define MSG_NOSIGNAL 0x4000
 #define ENOENT 2
+#define ENOTSOCK 88
 
 struct iovec {
 	const void *base;
@@ -154,7 +163,10 @@ static void __attribute__((noreturn)) fail(int sync_fd, int num, const char *cal
 		{ target, length(target) },
 	};
 	struct msghdr msg = { 0, 0, parts, 3, 0, 0, 0 };
-	if (sync_fd < 0 || syscall3(NR_SENDMSG, sync_fd, (long)&msg, MSG_NOSIGNAL) < 0) {
+	long sent = sync_fd < 0 ? -1 : syscall3(NR_SENDMSG, sync_fd, (long)&msg, MSG_NOSIGNAL);
+	if (sent == -ENOTSOCK)
+		sent = syscall3(NR_WRITEV, sync_fd, (long)parts, 3);
+	if (sent < 0) {
 		put("berth: executing the process: ");
 		/* runc's wording for the program's execve: "exec /path: exec format error" */
 		put(call == EXECVE ? "exec" : call);
@@ -176,7 +188,11 @@ void __attribute__((noreturn, used)) shim_main(long *stack)
 	int sync_fd = -1;
 	if (argc < 3)
 		fail(sync_fd, 22, "exec shim", "arguments");
-	for (const char *p = argv[0]; *p;) {
+	const char *p = argv[0];
+	int announce = *p == '+';
+	if (announce)
+		p++;
+	for (int first = 1; *p; first = 0) {
 		int fd = 0;
 		while (*p >= '0' && *p <= '9')
 			fd = fd * 10 + (*p++ - '0');
@@ -184,12 +200,19 @@ void __attribute__((noreturn, used)) shim_main(long *stack)
 			p++;
 		else if (*p)
 			fail(sync_fd, 22, "exec shim", "descriptor list");
-		if (sync_fd < 0)
+		if (first)
 			sync_fd = fd;
-		long ret = syscall3(NR_FCNTL, fd, F_SETFD, FD_CLOEXEC);
-		if (ret < 0)
-			fail(sync_fd, (int)-ret, "fcntl", "F_SETFD");
+		if (syscall3(NR_FCNTL, fd, F_SETFD, FD_CLOEXEC) < 0) {
+			/* Refused (a seccomp profile): it must not reach the program either way. */
+			long ret = syscall3(NR_CLOSE, fd, 0, 0);
+			if (fd == sync_fd)
+				sync_fd = -1;
+			if (ret < 0)
+				fail(sync_fd, (int)-ret, "close", "inherited descriptor");
+		}
 	}
+	if (announce && sync_fd >= 0)
+		syscall3(NR_WRITE, sync_fd, (long)"+", 1);
 	long ret = syscall3(NR_EXECVE, (long)argv[1], (long)(argv + 2), (long)envp);
 	fail(sync_fd, (int)-ret, EXECVE, argv[1]);
 }

@@ -421,8 +421,9 @@ fn wait_gone(pid: i64) -> bool {
     false
 }
 
-/// Hooks that fail or time out: create fails and leaves nothing; poststart and poststop
-/// failures are warnings only.
+/// Hooks that fail or time out: create fails and leaves nothing; a poststart failure fails
+/// start and stops the container (runtime.md, lifecycle step 9); a poststop failure is a
+/// warning only.
 fn failing_hooks(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
     let dir = ws.scratch("failing");
     let fail = json!({ "path": "/bin/sh", "args": ["sh", "-c", "exit 3"] });
@@ -456,7 +457,13 @@ fn failing_hooks(rt: &Runtime, ws: &Workspace, c: &mut Checks) {
         return;
     }
     let out = rt.run(&["start", &id]);
-    c.holds("start succeeds when a poststart hook fails (a warning)", out.ok(), out.why());
+    c.holds("start fails when a poststart hook fails", out.failed_cleanly(), out.why());
+    let status = rt.wait_status(&id, "stopped");
+    c.holds(
+        "a failing poststart hook stops the container",
+        status.as_deref() == Some("stopped"),
+        format!("status {status:?}"),
+    );
     let _ = rt.run(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
     let out = rt.run(&["delete", &id]);
