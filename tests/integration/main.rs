@@ -9,6 +9,7 @@ mod harness;
 
 mod cgroups;
 mod cli;
+mod cli_compat;
 mod concurrency;
 mod conformance;
 mod containerd;
