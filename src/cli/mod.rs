@@ -58,6 +58,10 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Path to criu (runc's flag). Accepted and ignored: berth has no checkpoint/restore
+    /// yet, so it never runs criu.
+    #[arg(long, global = true, value_name = "PATH")]
+    criu: Option<PathBuf>,
     /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
     /// global, as `spec --rootless` is a flag of its own.
     #[arg(long, value_name = "true|false|auto")]

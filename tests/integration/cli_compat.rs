@@ -135,3 +135,133 @@ fn events_stats_is_one_line_of_json() {
     assert_eq!(record["id"], id.as_str());
     env.delete(&id, true);
 }
+
+#[test]
+fn run_keep_leaves_a_stopped_container_for_delete() {
+    let env = TestEnv::new("clirunkeep");
+    let bundle = env.bundle(&Config::sh("exit 3"));
+    let id = env.id("k");
+    let out = env.berth(&["run", "--keep", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(out.code(), 3, "{out:#?}");
+    assert_eq!(env.status(&id), "stopped");
+    assert_eq!(env.root_entries(), [id.clone()], "the state must stay until delete");
+    env.delete(&id, false);
+    assert!(env.root_entries().is_empty());
+}
+
+/// The parent pid of the orphan a `run` container leaves behind (it has no pid namespace,
+/// so the orphan goes to the nearest subreaper); `run` is the berth pid.
+fn orphan_parent(env: &TestEnv, flags: &[&str]) -> (i32, i32) {
+    let probe = env.probe_dir();
+    let script = "(sleep 30 & echo $! > /probe/bg); while [ ! -e /probe/go ]; do sleep 1; done";
+    let cfg = Config::sh(script).without_namespace("pid").probe(&probe);
+    let bundle = env.bundle(&cfg);
+    let id = env.id("r");
+    let mut args = vec!["run"];
+    args.extend(flags);
+    args.extend(["--bundle", bundle.to_str().unwrap(), &id]);
+    let run = env.spawn(&args);
+    assert!(appears(&probe.join("bg")));
+    let bg: i32 = fs::read_to_string(probe.join("bg")).unwrap().trim().parse().unwrap();
+    env.note_pid(bg);
+    let status = fs::read_to_string(format!("/proc/{bg}/status")).unwrap();
+    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).unwrap().trim().parse();
+    let berth = run.pid() as i32;
+    fs::write(probe.join("go"), "").unwrap();
+    run.wait().ok();
+    (ppid.unwrap(), berth)
+}
+
+#[test]
+fn run_no_subreaper_leaves_orphans_to_the_host() {
+    let env = TestEnv::new("clinosubreaper");
+    let (ppid, berth) = orphan_parent(&env, &[]);
+    assert_eq!(ppid, berth, "by default the foreground run reaps the container's orphans");
+    let (ppid, berth) = orphan_parent(&env, &["--no-subreaper"]);
+    assert_ne!(ppid, berth, "--no-subreaper: the orphan must not go to berth");
+}
+
+/// Whether the host runs cgroup v2 only.
+fn unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The `/proc/self/cgroup` lines of a process exec'd with `flags`, for the cgroup `cg`.
+fn exec_cgroup_lines(env: &TestEnv, id: &str, cg: &str, flags: &[&str]) -> Vec<String> {
+    let mut args = vec!["exec"];
+    args.extend(flags);
+    args.extend([id, "cat", "/proc/self/cgroup"]);
+    let out = env.berth(&args);
+    out.ok();
+    out.stdout.lines().filter(|l| l.contains(cg)).map(String::from).collect()
+}
+
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_of_the_container() {
+    let env = TestEnv::new("cliexeccg");
+    let cg = env.id("cg");
+    let cfg =
+        Config::new(&["sleep", "60"]).set("/linux/cgroupsPath", json!(format!("/berth-test/{cg}")));
+    let id = started(&env, &cfg);
+    for dir in crate::harness::cgroup_dirs(&cg).iter().filter(|d| d.is_dir()) {
+        fs::create_dir_all(dir.join("sub")).unwrap();
+        // A new v1 cpuset has no cpus or mems until given some; no task could join it.
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(value) = fs::read_to_string(dir.join(file)) {
+                fs::write(dir.join("sub").join(file), value.trim()).unwrap();
+            }
+        }
+    }
+    let plain = exec_cgroup_lines(&env, &id, &cg, &["--cgroup", "sub"]);
+    assert!(!plain.is_empty());
+    assert!(plain.iter().all(|l| l.ends_with(&format!("{cg}/sub"))), "{plain:#?}");
+    let plain = exec_cgroup_lines(&env, &id, &cg, &["--cgroup", "/sub/../sub"]);
+    assert!(plain.iter().all(|l| l.ends_with(&format!("{cg}/sub"))), "{plain:#?}");
+    if !unified() {
+        // cgroup v1: only the named controller goes down.
+        let lines = exec_cgroup_lines(&env, &id, &cg, &["--cgroup", "pids:sub"]);
+        let pids: Vec<_> = lines.iter().filter(|l| l.contains(":pids:")).collect();
+        assert!(pids.len() == 1 && pids[0].ends_with("/sub"), "{lines:#?}");
+        let others: Vec<_> = lines.iter().filter(|l| !l.contains(":pids:")).collect();
+        assert!(!others.is_empty() && others.iter().all(|l| l.ends_with(&cg)), "{lines:#?}");
+    }
+    for bad in ["../..", "nope", "a:b:c"] {
+        let out = env.berth(&["exec", "--cgroup", bad, &id, "true"]);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains("--cgroup"), "{out:#?}");
+    }
+    env.delete(&id, true);
+}
+
+#[test]
+fn list_owner_is_the_owner_of_the_state_dir() {
+    let env = TestEnv::new("clilistowner");
+    let id = env.id("o");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "60"])));
+    let owner = |env: &TestEnv| {
+        let out = env.berth(&["list", "--format", "json"]);
+        out.ok();
+        let list: Value = serde_json::from_str(&out.stdout).unwrap();
+        list[0]["owner"].as_str().unwrap().to_string()
+    };
+    assert_eq!(owner(&env), "root");
+    let table = env.berth(&["list"]);
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap().to_string();
+    assert!(row.ends_with(" root"), "{table:#?}");
+    // An owner without a passwd entry shows as #UID, as with runc.
+    std::os::unix::fs::chown(env.root.join(&id), Some(54321), None).unwrap();
+    assert_eq!(owner(&env), "#54321");
+    assert_eq!(env.state(&id)["owner"], "", "state leaves the owner empty, as runc");
+    env.delete(&id, true);
+}
+
+#[test]
+fn the_criu_flag_is_accepted_and_ignored() {
+    let env = TestEnv::new("clicriu");
+    let id = env.id("c");
+    let bundle = env.bundle(&Config::new(&["true"]));
+    let b = bundle.to_str().unwrap();
+    let out = env.berth(&["--criu", "/no/such/criu", "run", "--bundle", b, &id]);
+    out.ok();
+    env.berth(&["--criu", "/no/such/criu", "list"]).ok();
+}
