@@ -161,7 +161,10 @@ impl Cli {
     /// Runs the command; the process exit code on success.
     pub fn run(self) -> Result<i32, Error> {
         if self.version {
-            println!("berth version {}\nspec: {}", env!("CARGO_PKG_VERSION"), berth::OCI_VERSION);
+            // runc's first three lines (version, commit, spec): go-runc's Version() parses
+            // exactly those; berth has no build-time commit, so the line names the release.
+            let version = env!("CARGO_PKG_VERSION");
+            println!("berth version {version}\ncommit: v{version}\nspec: {}", berth::OCI_VERSION);
             return Ok(0);
         }
         self.global.check_supported()?;
