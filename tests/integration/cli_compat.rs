@@ -148,7 +148,7 @@ fn run_keep_leaves_a_stopped_container_for_delete() {
     let out = env.berth(&["run", "--keep", "--bundle", bundle.to_str().unwrap(), &id]);
     assert_eq!(out.code(), 3, "{out:#?}");
     assert_eq!(env.status(&id), "stopped");
-    assert_eq!(env.root_entries(), [id.clone()], "the state must stay until delete");
+    assert_eq!(env.root_entries(), std::slice::from_ref(&id), "the state must stay until delete");
     env.delete(&id, false);
     assert!(env.root_entries().is_empty());
 }
