@@ -84,11 +84,36 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<
     hooks.iter().try_for_each(|hook| run(kind, hook, state_json))
 }
 
-/// Runs one hook to its end (or its timeout).
+/// Runs `hooks` in order like [`run_all`], but a hook without `env` gets `process_env`, the
+/// container process's environment: what runc, crun and youki give a startContainer hook,
+/// which runs in the container just before its program.
+pub fn run_all_in_container(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    process_env: &[String],
+) -> Result<(), HookError> {
+    hooks.iter().try_for_each(|hook| run_with_env(kind, hook, state_json, Some(process_env)))
+}
+
+/// Runs one hook to its end (or its timeout), with only its own `env`.
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
+    run_with_env(kind, hook, state_json, None)
+}
+
+/// Runs one hook; `fallback_env` replaces an empty `env` when given.
+fn run_with_env(
+    kind: &'static str,
+    hook: &Hook,
+    state_json: &[u8],
+    fallback_env: Option<&[String]>,
+) -> Result<(), HookError> {
     let path = hook.path.display().to_string();
-    let mut child =
-        spawn(hook).map_err(|source| HookError::Spawn { kind, path: path.clone(), source })?;
+    let mut child = spawn(hook, fallback_env).map_err(|source| HookError::Spawn {
+        kind,
+        path: path.clone(),
+        source,
+    })?;
     let deadline = hook.timeout.map(|s| Instant::now() + Duration::from_secs(s.into()));
     let mut io = HookIo {
         stdin: child.stdin.take(),
@@ -116,14 +141,19 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), Hoo
     Err(HookError::Failed { kind, path, status, stderr: last_line(&io.tail) })
 }
 
-/// Starts the hook with piped stdin and stderr; it dies with the process that runs it.
-fn spawn(hook: &Hook) -> std::io::Result<Child> {
+/// Starts the hook with piped stdin and stderr and its `env` (or `fallback_env` when that is
+/// empty); it dies with the process that runs it.
+fn spawn(hook: &Hook, fallback_env: Option<&[String]>) -> std::io::Result<Child> {
     let mut command = Command::new(&hook.path);
     if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
     }
     command.env_clear();
-    for entry in &hook.env {
+    let env = match fallback_env {
+        Some(fallback) if hook.env.is_empty() => fallback,
+        _ => &hook.env,
+    };
+    for entry in env {
         if let Some((key, value)) = entry.split_once('=') {
             command.env(key, value);
         }
@@ -313,6 +343,19 @@ mod tests {
         let got = std::fs::read_to_string(&out).unwrap();
         std::fs::remove_file(&out).unwrap();
         assert_eq!(got, "{\"id\":\"x\"} m \n");
+    }
+
+    #[test]
+    fn a_container_hook_without_env_gets_the_process_env() {
+        let out = std::env::temp_dir().join(format!("berth-hook-env-{}", std::process::id()));
+        let mut hook = sh(&format!("echo \"$MARK $FROM\" > {}", out.display()), None);
+        let process_env = ["FROM=process".to_string()];
+        run_all_in_container("startContainer", &[hook.clone()], b"{}", &process_env).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "m \n", "its own env wins");
+        hook.env.clear();
+        run_all_in_container("startContainer", &[hook], b"{}", &process_env).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), " process\n");
+        std::fs::remove_file(&out).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod bpf;
 pub mod devices;
 pub mod path;
 pub mod stats;
+pub mod sub;
 mod unset;
 mod v1;
 pub mod v2;
@@ -300,7 +301,15 @@ impl Cgroup {
                 Some(opened.map_err(source)?)
             }
         };
-        let files = self.dirs().into_iter().map(open).collect::<Result<_, _>>()?;
+        // The v1 freezer last: a process that joins a frozen (paused) container stops
+        // there, and should stop already in every other cgroup of the container.
+        let freezer = match self {
+            Cgroup::V1(paths) => paths.get("freezer").map(PathBuf::as_path),
+            Cgroup::V2(_) => None,
+        };
+        let mut dirs = self.dirs();
+        dirs.sort_by_key(|d| Some(*d) == freezer);
+        let files = dirs.into_iter().map(open).collect::<Result<_, _>>()?;
         Ok(Entry { files, directory })
     }
 

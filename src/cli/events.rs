@@ -42,17 +42,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
-    if args.stats {
-        super::print_json(&berth::container::stats(store, &args.id)?)?;
-        return Ok(0);
-    }
     let stdout = std::io::stdout();
-    // A reader that goes away ends the stream; that is not an error.
-    berth::container::events(store, &args.id, args.interval, &mut |event| {
-        let Ok(line) = serde_json::to_string(&event) else { return false };
+    // Each record is ONE line of JSON, `--stats` included: containerd and other callers
+    // read the stream line by line. A reader that goes away ends the stream; that is not
+    // an error.
+    let print = |event: &berth::container::Event| {
+        let Ok(line) = serde_json::to_string(event) else { return false };
         let mut out = stdout.lock();
         writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
-    })?;
+    };
+    if args.stats {
+        print(&berth::container::stats(store, &args.id)?);
+        return Ok(0);
+    }
+    berth::container::events(store, &args.id, args.interval, &mut |event| print(&event))?;
     Ok(0)
 }
 

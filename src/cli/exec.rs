@@ -51,9 +51,14 @@ pub struct Args {
     /// Pass N extra file descriptors (3 .. 3+N-1).
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Sub-cgroup to run in (not supported until cgroups land).
+    /// Run the process in an existing sub-cgroup of the container's cgroup (runc 1.2):
+    /// `PATH`, or `CONTROLLER[,CONTROLLER]:PATH` per cgroup v1 controller (repeatable).
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
+    /// Exec into a paused container too: the process stays frozen, and a foreground exec
+    /// waits (SIGINT or SIGTERM end the wait), until `resume`.
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub ignore_paused: bool,
     /// Container id.
     pub id: String,
     /// Command and arguments.
@@ -62,9 +67,6 @@ pub struct Args {
 }
 
 pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
-    if args.cgroup.is_some() {
-        return Err(Error::Unsupported("--cgroup"));
-    }
     let options = ExecOptions {
         detach: args.detach,
         pid_file: args.pid_file.as_ref().map(std::path::absolute).transpose().map_err(
@@ -78,6 +80,8 @@ pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
         preserve_fds: args.preserve_fds,
         apparmor: args.apparmor.clone(),
         process_label: args.process_label.clone(),
+        ignore_paused: args.ignore_paused,
+        sub_cgroup: berth::cgroups::sub::parse(&args.cgroup)?,
     };
     let process = match args.process {
         Some(file) => ExecProcess::File(file),

@@ -12,13 +12,18 @@ pub struct Args {
     pub all: bool,
     /// Container id.
     pub id: String,
-    /// Signal name (KILL, SIGKILL) or number (9).
+    /// Signal name (KILL, SIGKILL, RTMIN+3) or number (9, 37); 0 only checks that the
+    /// container's init is alive (success) or not (an error), as `kill(2)` with signal 0.
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
 }
 
 pub fn execute(store: &StateStore, args: Args) -> Result<i32, Error> {
-    let signal = parse_signal(&args.signal).map_err(Error::Usage)?;
+    // runc 1.1 takes 0 like any number; elsewhere (a config, `run`'s forwarding) 0 is no signal.
+    let signal = match args.signal.as_str() {
+        "0" => 0,
+        text => parse_signal(text).map_err(Error::Usage)?,
+    };
     berth::container::kill(store, &args.id, signal, args.all)?;
     Ok(0)
 }

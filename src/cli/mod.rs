@@ -58,6 +58,10 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Path to criu (runc's flag). Accepted and ignored: berth has no checkpoint/restore
+    /// yet, so it never runs criu.
+    #[arg(long, global = true, value_name = "PATH")]
+    criu: Option<PathBuf>,
     /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
     /// global, as `spec --rootless` is a flag of its own.
     #[arg(long, value_name = "true|false|auto")]
@@ -157,7 +161,10 @@ impl Cli {
     /// Runs the command; the process exit code on success.
     pub fn run(self) -> Result<i32, Error> {
         if self.version {
-            println!("berth version {}\nspec: {}", env!("CARGO_PKG_VERSION"), berth::OCI_VERSION);
+            // runc's first three lines (version, commit, spec): go-runc's Version() parses
+            // exactly those; berth has no build-time commit, so the line names the release.
+            let version = env!("CARGO_PKG_VERSION");
+            println!("berth version {version}\ncommit: v{version}\nspec: {}", berth::OCI_VERSION);
             return Ok(0);
         }
         self.global.check_supported()?;

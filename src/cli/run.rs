@@ -1,6 +1,6 @@
 //! `berth run`.
 
-use berth::container::RunOutcome;
+use berth::container::{RunFlags, RunOutcome};
 use berth::state::StateStore;
 use berth::Error;
 
@@ -14,17 +14,21 @@ pub struct Args {
     /// Return once the container runs instead of waiting for it.
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container after it exits (status stopped) until `delete` removes it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not become the reaper of orphaned container processes (they go to the host's
+    /// init). berth stays one anyway when the config makes its init a grandchild (joined
+    /// user or pid namespace, time offsets), since waiting for the init needs it.
+    #[arg(long)]
+    pub no_subreaper: bool,
     /// Container id.
     pub id: String,
 }
 
 pub fn execute(store: &StateStore, args: Args, systemd_cgroup: bool) -> Result<i32, Error> {
-    match berth::container::run(
-        store,
-        &args.id,
-        &args.opts.to_options(systemd_cgroup)?,
-        args.detach,
-    )? {
+    let flags = RunFlags { detach: args.detach, keep: args.keep, no_subreaper: args.no_subreaper };
+    match berth::container::run(store, &args.id, &args.opts.to_options(systemd_cgroup)?, flags)? {
         RunOutcome::Detached => Ok(0),
         RunOutcome::Exited(code) => Ok(code),
     }

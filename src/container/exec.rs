@@ -62,6 +62,11 @@ pub struct ExecOptions {
     pub apparmor: Option<String>,
     /// `--process-label`: its SELinux label, likewise.
     pub process_label: Option<String>,
+    /// `--ignore-paused`: exec into a paused container too; the process then stays frozen
+    /// (and `exec` waits, SIGINT or SIGTERM ending the wait) until `resume`.
+    pub ignore_paused: bool,
+    /// `--cgroup`: the sub-cgroup of the container's cgroup the process joins instead.
+    pub sub_cgroup: crate::cgroups::sub::SubPaths,
 }
 
 /// How `exec` ended.
@@ -82,11 +87,8 @@ pub fn exec(
 ) -> Result<ExecOutcome, Error> {
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
-    let status = crate::state::status(&state, &store.fifo_path(&id));
-    if !matches!(status, Status::Created | Status::Running) {
-        let reason = "cannot exec in a container that is not running";
-        return Err(Error::WrongStatus { id: state.id, status: status_name(status), reason });
-    }
+    let status = super::current_status(&state, &store.fifo_path(&id));
+    check_status(&state, status, opts.ignore_paused)?;
     let container = crate::spec::load(&state.bundle)?;
     let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
@@ -96,32 +98,84 @@ pub fn exec(
     apply_labels(&mut process, opts)?;
     crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
+    let cgroup = exec_cgroup(&state, &opts.sub_cgroup)?;
     if !opts.detach {
         crate::process::signals::become_subreaper()?;
     }
     let mask = block_all()?;
-    let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
-    let result = exec_blocked(
-        &spec,
-        opts,
-        &mask,
-        cgroup.as_ref(),
-        &state,
-        &store.root().join(crate::seccomp::CACHE_DIR),
-    );
+    let blocked = ExecContext {
+        paused: status == Status::Paused,
+        mask: &mask,
+        cgroup: cgroup.as_ref(),
+        state: &state,
+        cache: &store.root().join(crate::seccomp::CACHE_DIR),
+    };
+    let result = exec_blocked(&spec, opts, &blocked);
     restore(&mask)?;
     result
 }
 
-/// `cgroup`: the container's, which the new process joins before it runs.
+/// The cgroup the new process joins: the container's, or (`--cgroup`) one below it.
+fn exec_cgroup(
+    state: &State,
+    sub: &crate::cgroups::sub::SubPaths,
+) -> Result<Option<crate::cgroups::Cgroup>, Error> {
+    if sub.is_empty() {
+        return Ok(crate::cgroups::Cgroup::from_paths(&state.cgroup_paths));
+    }
+    Ok(Some(super::cgroup_of(state)?.sub_cgroup(sub)?))
+}
+
+/// exec needs a created or running container; a paused one only with `--ignore-paused`
+/// (runc's rule and error text): its new process would be frozen until `resume`.
+fn check_status(state: &State, status: Status, ignore_paused: bool) -> Result<(), Error> {
+    let reason = match status {
+        Status::Created | Status::Running => return Ok(()),
+        Status::Paused if ignore_paused => return Ok(()),
+        Status::Paused => "cannot exec in a paused container (use --ignore-paused to override)",
+        _ => "cannot exec in a container that is not running",
+    };
+    Err(Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason })
+}
+
+/// The signals that end berth while it waits for the process of an exec into a paused
+/// container, which stays frozen (and cannot say "ready") until `resume`: without them the
+/// wait could only end by SIGKILL. The frozen process finds its parent gone once thawed.
+const WAY_OUT: [nix::sys::signal::Signal; 4] = {
+    use nix::sys::signal::Signal::*;
+    [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+};
+
+/// Lets [`WAY_OUT`] signals through (`unblock`) or blocks them again.
+fn way_out(unblock: bool) -> Result<(), Error> {
+    use nix::sys::signal::SigmaskHow;
+    let set: SigSet = WAY_OUT.iter().copied().collect();
+    let how = if unblock { SigmaskHow::SIG_UNBLOCK } else { SigmaskHow::SIG_BLOCK };
+    nix::sys::signal::sigprocmask(how, Some(&set), None)
+        .map_err(|errno| crate::sys::SysError::new("sigprocmask", "exec way out", errno))?;
+    Ok(())
+}
+
+/// What [`exec_blocked`] needs besides the spec and the options.
+struct ExecContext<'a> {
+    /// The container is paused (`--ignore-paused`): the new process will be frozen.
+    paused: bool,
+    /// The signal mask to restore in the new process.
+    mask: &'a SigSet,
+    /// The container's cgroup, which the new process joins before it runs.
+    cgroup: Option<&'a crate::cgroups::Cgroup>,
+    /// The container's state.
+    state: &'a State,
+    /// The compiled-seccomp cache directory.
+    cache: &'a std::path::Path,
+}
+
 fn exec_blocked(
     spec: &ValidSpec,
     opts: &ExecOptions,
-    mask: &SigSet,
-    cgroup: Option<&crate::cgroups::Cgroup>,
-    state: &State,
-    cache: &std::path::Path,
+    ctx: &ExecContext<'_>,
 ) -> Result<ExecOutcome, Error> {
+    let ExecContext { mask, cgroup, state, cache, .. } = *ctx;
     // The container's filter applies to every process in it (runc does the same).
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, cache)).transpose()?;
@@ -158,7 +212,14 @@ fn exec_blocked(
         on_clone: &on_clone,
         on_hooks: &no_hooks,
     };
-    let Spawned { pid, console, seccomp_listener } = spawn(spec, &options)?;
+    if ctx.paused {
+        way_out(true)?;
+    }
+    let spawned = spawn(spec, &options);
+    if ctx.paused {
+        way_out(false)?;
+    }
+    let Spawned { pid, console, seccomp_listener } = spawned?;
     if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
         let view = super::query::StateView::new(state.clone(), Status::Running);
         filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;

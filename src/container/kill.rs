@@ -1,12 +1,11 @@
 //! `kill`: signal the init (or, with `--all`, every process of the container).
 
-use nix::sys::signal::kill as kill_pid;
 use nix::unistd::Pid;
 
 use super::{cgroup_of, signal_init, still_running};
 use crate::cgroups::Cgroup;
 use crate::state::{process_stat, ContainerId, State, StateStore};
-use crate::sys::SysContext;
+use crate::sys::process::kill_raw;
 use crate::Error;
 
 /// How far up the parent chain a process is followed in search of the init.
@@ -100,12 +99,13 @@ fn descends_from(pid: i32, ancestor: i32) -> bool {
     false
 }
 
+/// The raw number goes to kill(2): converting it to nix's `Signal` turned every real-time
+/// signal (SIGRTMIN+3, which systemd in a container takes as "halt") into signal 0.
 fn signal_pids(pids: &[i32], signal: i32) -> Result<(), Error> {
-    let signal = nix::sys::signal::Signal::try_from(signal).ok();
     for &pid in pids {
-        match kill_pid(Pid::from_raw(pid), signal) {
-            Err(nix::errno::Errno::ESRCH) => {}
-            other => other.sys("kill", pid)?,
+        match kill_raw(Pid::from_raw(pid), signal) {
+            Err(err) if err.errno == nix::errno::Errno::ESRCH => {}
+            other => other?,
         }
     }
     Ok(())

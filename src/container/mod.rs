@@ -16,7 +16,7 @@ pub use delete::delete;
 pub use exec::{exec, ExecFlags, ExecOptions, ExecOutcome, ExecProcess};
 pub use kill::kill;
 pub use query::{list, state, StateView};
-pub use run::{run, RunOutcome};
+pub use run::{run, RunFlags, RunOutcome};
 pub use start::start;
 
 use std::time::{Duration, Instant};

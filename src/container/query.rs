@@ -89,15 +89,48 @@ fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
     }
 }
 
-/// `berth list`: every container in the store; one vanishing meanwhile is skipped.
+/// `berth list`: every container in the store; one vanishing meanwhile is skipped. As in
+/// runc, `owner` is the user owning the container's state directory (`state` leaves it empty).
 pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     let mut views = Vec::new();
     for id in store.list()? {
         match view(store, &id) {
-            Ok(v) => views.push(v),
+            Ok(mut v) => {
+                v.owner = owner_of(&store.root().join(id.as_str())).unwrap_or_default();
+                views.push(v)
+            }
             Err(Error::State(StateError::NotFound(_))) => {}
             Err(err) => return Err(err),
         }
     }
     Ok(views)
+}
+
+/// The name of the user owning `dir` (from /etc/passwd), or `#UID` as runc shows an unknown
+/// one; `None` when the directory is gone.
+fn owner_of(dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(dir).ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    Some(user_name(&passwd, uid).unwrap_or_else(|| format!("#{uid}")))
+}
+
+/// The name of `uid` in the text of an /etc/passwd (`name:x:uid:…` lines).
+fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_names_come_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nbroken\nalice:x:1000:1000::/home/a:/bin/sh\n";
+        assert_eq!(super::user_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::user_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(super::user_name(passwd, 5), None);
+    }
 }

@@ -19,29 +19,52 @@ pub enum RunOutcome {
     Exited(i32),
 }
 
-/// `berth run [--detach] ID`.
+/// `run`'s own flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    /// `--detach`: return once the container runs.
+    pub detach: bool,
+    /// `--keep`: in the foreground, leave the stopped container for `delete` (its state,
+    /// cgroup and poststop hooks) instead of removing it.
+    pub keep: bool,
+    /// `--no-subreaper`: do not become the reaper of orphaned container processes, unless
+    /// the foreground wait needs it (an init started in two stages is a grandchild).
+    pub no_subreaper: bool,
+}
+
+/// `berth run [--detach] [--keep] [--no-subreaper] ID`.
 pub fn run(
     store: &StateStore,
     id: &str,
     opts: &CreateOptions,
-    detach: bool,
+    flags: RunFlags,
 ) -> Result<RunOutcome, Error> {
-    if !detach {
+    if !flags.detach && needs_subreaper(opts, flags)? {
         crate::process::signals::become_subreaper()?;
     }
     let mask = block_all()?;
-    let result = run_blocked(store, id, opts, detach, &mask);
+    let result = run_blocked(store, id, opts, flags, &mask);
     restore(&mask)?;
     result
+}
+
+/// Whether the foreground `run` becomes a subreaper: always, except with `--no-subreaper`
+/// when its init is its own child (read from the config, only for that flag).
+fn needs_subreaper(opts: &CreateOptions, flags: RunFlags) -> Result<bool, Error> {
+    if !flags.no_subreaper {
+        return Ok(true);
+    }
+    Ok(crate::process::spawn::init_is_grandchild(&crate::spec::load(&opts.bundle)?))
 }
 
 fn run_blocked(
     store: &StateStore,
     id: &str,
     opts: &CreateOptions,
-    detach: bool,
+    flags: RunFlags,
     mask: &nix::sys::signal::SigSet,
 ) -> Result<RunOutcome, Error> {
+    let detach = flags.detach;
     let keeps_console = !detach && opts.console_socket.is_none();
     let created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
@@ -57,6 +80,9 @@ fn run_blocked(
     drop(created.dir);
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
     logging::phase("container running");
+    if flags.keep {
+        return Ok(RunOutcome::Exited(code));
+    }
     let id = ContainerId::parse(id)?;
     match store.open(&id) {
         Ok(dir) => {

@@ -413,9 +413,11 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
     )?)
 }
 
+/// A hook without `env` gets the container process's environment, as with runc and crun.
 fn run_start_container_hooks(init: &mut Init) -> StepResult {
     let hooks = &init.spec.hooks.start_container;
-    Ok(crate::hooks::run_all("startContainer", hooks, init.hook_state.as_bytes())?)
+    let (state, env) = (init.hook_state.as_bytes(), &init.spec.process.env);
+    Ok(crate::hooks::run_all_in_container("startContainer", hooks, state, env)?)
 }
 
 fn pivot_root(init: &mut Init) -> StepResult {

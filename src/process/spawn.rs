@@ -129,6 +129,12 @@ fn fail_in_clone(child: &Channel, err: &(dyn std::error::Error + 'static)) -> ! 
     unsafe { libc::_exit(1) }
 }
 
+/// Whether the init of `spec` is started in two stages, and so is the runtime's grandchild
+/// (a foreground `run` must then be a subreaper to wait for it).
+pub fn init_is_grandchild(spec: &ValidSpec) -> bool {
+    Plan::for_spec(spec).two_stage
+}
+
 /// How the namespaces of a config are set up.
 struct Plan {
     /// Flags for the clone itself.

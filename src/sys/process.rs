@@ -111,6 +111,16 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> SysResult<()> {
     Ok(())
 }
 
+/// kill(2) with a raw signal number: real-time signals (SIGRTMIN..SIGRTMAX), which nix's
+/// `Signal` type cannot hold, and 0 (only check that the process exists) included.
+pub fn kill_raw(pid: Pid, signal: i32) -> SysResult<()> {
+    // SAFETY: kill(2) takes any pid and signal number; a bad one is an errno, not UB.
+    if unsafe { libc::kill(pid.as_raw(), signal) } < 0 {
+        return Err(SysError::new("kill", format!("pid {pid} signal {signal}"), Errno::last()));
+    }
+    Ok(())
+}
+
 /// Marks every fd from `first` up close-on-exec: close_range(2) with CLOSE_RANGE_CLOEXEC,
 /// or where that is refused (an older kernel, or a seccomp profile that predates the call)
 /// fcntl(F_SETFD) on each fd /proc/self/fd lists; a descriptor fcntl cannot mark either is

@@ -11,6 +11,7 @@ mod bounds;
 mod cgroup_ownership;
 mod cgroups;
 mod cli;
+mod cli_compat;
 mod compat;
 mod concurrency;
 mod conformance;
