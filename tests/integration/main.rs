@@ -30,6 +30,7 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod podman;
+mod procfs_safety;
 mod run;
 mod seccomp;
 mod soak;
