@@ -9,7 +9,7 @@ use oci_spec::runtime::Mount;
 
 use super::copyup;
 use super::options::{self, MountOptions};
-use super::paths::{create_in_root, open_in_root, Create};
+use super::paths::{create_in_root, landing, open_in_root, path_in_root, Create};
 use super::{mountinfo, sys_err, RootfsError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
@@ -70,11 +70,27 @@ pub(super) fn restore_shared_root(spec: &ValidSpec) -> Result<(), RootfsError> {
     }
 }
 
+/// The files below /proc a mount may cover: the ones lxcfs-style tools bind their own
+/// versions over (runc's list).
+const PROC_FILES_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
 /// One `mounts[i]` entry on its way to the kernel.
 struct Entry<'a> {
     what: String,
     dest: &'a Path,
     opts: MountOptions,
+    /// Whether it may land on /proc itself: a proc mount, or a bind of a procfs.
+    procfs: bool,
 }
 
 /// Mounts `mounts[index]` inside the rootfs open at `root`.
@@ -86,18 +102,19 @@ pub(super) fn mount_entry(
     idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
-    let mut entry = Entry {
-        what: format!("mounts[{index}] ({})", dest.display()),
-        dest,
-        opts: options::parse(m.options().as_deref().unwrap_or(&[])),
-    };
     let typ = m.typ().as_deref().unwrap_or("");
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
+    let procfs = typ == "proc"
+        || (is_bind && bind_source(spec, m).is_some_and(|s| crate::sys::procfs::is_procfs(&s)));
+    let mut entry =
+        Entry { what: format!("mounts[{index}] ({})", dest.display()), dest, opts, procfs };
     if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
         let data = &mut entry.opts.data;
         data.push_str(if data.is_empty() { "" } else { "," });
         data.push_str(&crate::lsm::mount_context(label));
     }
-    if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
+    if is_bind {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "a bind mount needs a source".into(),
@@ -136,7 +153,7 @@ impl Entry<'_> {
     fn recursive(&self) -> Self {
         let mut opts = self.opts.clone();
         opts.flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
-        Entry { what: self.what.clone(), dest: self.dest, opts }
+        Entry { what: self.what.clone(), dest: self.dest, opts, procfs: self.procfs }
     }
 }
 
@@ -146,11 +163,44 @@ fn bind_source(spec: &ValidSpec, m: &Mount) -> Option<PathBuf> {
 }
 
 fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<OwnedFd, RootfsError> {
-    create_in_root(root, entry.dest, last).map_err(|e| RootfsError::Resolve {
+    let resolve_err = |e| RootfsError::Resolve {
         what: entry.what.clone(),
         path: entry.dest.to_path_buf(),
         source: e,
-    })
+    };
+    // Judged before anything is created for it, and again on what was opened.
+    refuse_inside_proc(entry, &landing(root, entry.dest).map_err(resolve_err)?)?;
+    let fd = create_in_root(root, entry.dest, last).map_err(resolve_err)?;
+    refuse_inside_proc(entry, &path_in_root(root, fd.as_fd()).map_err(resolve_err)?)?;
+    Ok(fd)
+}
+
+/// Refuses a destination that landed (after the image's symlinks) inside /proc: a mount
+/// there would cover a procfs file the runtime or the container relies on (a bind over
+/// /proc/sys/net would catch sysctl writes). Allowed: proc or a procfs bind at /proc itself,
+/// and the lxcfs-style files of [`PROC_FILES_ALLOWED`].
+fn refuse_inside_proc(entry: &Entry<'_>, landed: &Path) -> Result<(), RootfsError> {
+    let Ok(below) = landed.strip_prefix("/proc") else { return Ok(()) };
+    let reason = if below.as_os_str().is_empty() {
+        if entry.procfs {
+            return Ok(());
+        }
+        "only proc, or a bind of a procfs, may be mounted at /proc".to_string()
+    } else {
+        if PROC_FILES_ALLOWED.iter().any(|f| Path::new(f) == landed) {
+            return Ok(());
+        }
+        let via = if landed == entry.dest {
+            String::new()
+        } else {
+            format!("resolves through a symlink to {}, which ", landed.display())
+        };
+        format!(
+            "{via}is inside /proc, where only {} may be mounted over",
+            PROC_FILES_ALLOWED.join(", ")
+        )
+    };
+    Err(RootfsError::Invalid { what: entry.what.clone(), reason })
 }
 
 /// Reopens the destination after a mount, so the fd names the new mount, not the directory
@@ -295,6 +345,7 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
             data: "mode=755".into(),
             ..MountOptions::default()
         },
+        procfs: false,
     };
     mount_fs(root, &tmpfs, Path::new("tmpfs"), "tmpfs")?;
 
@@ -312,7 +363,8 @@ fn mount_cgroup(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsErr
             continue;
         };
         let sub = entry.dest.join(name);
-        let sub_entry = Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone() };
+        let sub_entry =
+            Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone(), procfs: false };
         let data = if h.fstype == "cgroup" { v1_options(&h.super_options) } else { String::new() };
         mount_hierarchy(root, &sub_entry, &h.mount_point, &h.fstype, &data)?;
         // A co-mounted hierarchy (cpu,cpuacct) is also reachable by each controller's name.

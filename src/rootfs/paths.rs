@@ -39,6 +39,42 @@ pub(crate) fn open_existing(
     }
 }
 
+/// Where the file open at `fd` sits inside the rootfs open at `root`, as an absolute path
+/// of the container (`/proc/sys` for `<rootfs>/proc/sys`): every symlink already resolved,
+/// since it is read back from the descriptors. EXDEV when `fd` is not below `root`.
+pub(crate) fn path_in_root(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, SysError> {
+    let read = |fd: BorrowedFd<'_>| {
+        let link = sys::fd_path(fd);
+        nix::fcntl::readlink(&link)
+            .map(PathBuf::from)
+            .map_err(|e| SysError::new("readlink", link.display().to_string(), e))
+    };
+    let (root_path, path) = (read(root)?, read(fd)?);
+    match path.strip_prefix(&root_path) {
+        Ok(rest) => Ok(Path::new("/").join(rest)),
+        Err(_) => Err(SysError::new("resolve", path.display().to_string(), Errno::EXDEV)),
+    }
+}
+
+/// Where `path` would land inside the rootfs open at `root` ([`path_in_root`] of its
+/// deepest existing ancestor, with the missing components appended as written): lets a
+/// destination be judged before anything is created for it.
+pub(crate) fn landing(root: BorrowedFd<'_>, path: &Path) -> Result<PathBuf, SysError> {
+    let parts =
+        components(path).map_err(|e| SysError::new("resolve", path.display().to_string(), e))?;
+    for existing in (0..=parts.len()).rev() {
+        let prefix: PathBuf = std::iter::once(std::ffi::OsStr::new("/"))
+            .chain(parts[..existing].iter().copied())
+            .collect();
+        if let Some(fd) = open_existing(root, &prefix)? {
+            let mut landed = path_in_root(root, fd.as_fd())?;
+            landed.extend(&parts[existing..]);
+            return Ok(landed);
+        }
+    }
+    Err(SysError::new("resolve", "/", Errno::ENOENT))
+}
+
 /// The normal components of `path`, refusing `..` so a config path cannot walk upwards.
 pub(crate) fn components(path: &Path) -> Result<Vec<&std::ffi::OsStr>, Errno> {
     let mut out = Vec::new();

@@ -101,6 +101,11 @@ impl ProcFs {
     }
 }
 
+/// Whether `path` is on a procfs, by statfs(2) (false when it cannot be read).
+pub fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC)
+}
+
 /// Checks with fstatfs(2) that `fd` is on a procfs.
 fn ensure_procfs(fd: BorrowedFd<'_>, path: &Path) -> SysResult<()> {
     let stat = fstatfs(fd).map_err(|e| SysError::new("fstatfs", path.display().to_string(), e))?;
