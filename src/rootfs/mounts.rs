@@ -127,8 +127,8 @@ pub(super) fn mount_entry(
     match typ {
         "cgroup" => mount_cgroup(root, &entry),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
-        // that, runc binds the host's /sys instead.
-        "sysfs" if !may_mount_sysfs(spec) => bind(root, &entry.recursive(), Path::new("/sys")),
+        // that the host's /sys is bound instead, read-only all the way down.
+        "sysfs" if !may_mount_sysfs(spec) => bind_host_sys(root, &entry),
         "" => Err(RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "no type and not a bind mount".into(),
@@ -140,13 +140,31 @@ pub(super) fn mount_entry(
     }
 }
 
-/// Whether the init will be privileged over its network namespace: one it creates, or one
-/// it joins while still in the host's user namespace.
+/// Whether the init will be privileged over its network namespace: without a user
+/// namespace it is root over every one, the host's included (a sysfs of its own, as runc
+/// mounts it, rather than the host's /sys with the host's cgroup trees writable in it);
+/// in a user namespace only over a network namespace it creates there.
 fn may_mount_sysfs(spec: &ValidSpec) -> bool {
-    match spec.namespace(NamespaceKind::Network) {
-        None => false,
-        Some(net) => net.path.is_none() || spec.namespace(NamespaceKind::User).is_none(),
+    match (spec.namespace(NamespaceKind::User), spec.namespace(NamespaceKind::Network)) {
+        (None, _) => true,
+        (Some(_), Some(net)) => net.path.is_none(),
+        (Some(_), None) => false,
     }
+}
+
+/// Binds the host's /sys for a `sysfs` entry that cannot be mounted, read-only, nosuid,
+/// nodev and noexec recursively whatever the entry asked: every mount beneath it (the
+/// host's cgroup hierarchies among them) is the host's, and the container must not write
+/// any host file through it.
+fn bind_host_sys(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let locked = mount_api::ATTR_RDONLY
+        | mount_api::ATTR_NOSUID
+        | mount_api::ATTR_NODEV
+        | mount_api::ATTR_NOEXEC;
+    let mut entry = entry.recursive();
+    entry.opts.rec_set |= locked;
+    entry.opts.rec_clear &= !locked;
+    bind(root, &entry, Path::new("/sys"))
 }
 
 impl Entry<'_> {
@@ -318,6 +336,9 @@ fn mount_fs(
             }
             return bind(root, &entry.recursive(), host);
         }
+        // The same for sysfs where the kernel refuses it (a network namespace of another
+        // user namespace, or a host /sys too covered to be shown again).
+        Err(e) if e.errno == Errno::EPERM && typ == "sysfs" => return bind_host_sys(root, entry),
         result => result.map_err(sys_err(&entry.what))?,
     }
     if let Some(image_dir) = image_dir {
