@@ -85,6 +85,9 @@ fn sysctl_is_not_written_into_a_file_covering_proc_sys() {
     sysctl_stayed_out_of(&out, &decoy, "linux.sysctl.net.ipv4.ip_forward");
 }
 
+/// A refused bind: destination, source, and a symlink the image has as (path, target).
+type Refused<'a> = (&'a str, &'a Path, Option<(&'a str, &'a str)>);
+
 /// Mount destinations that land inside /proc, directly or through a symlink of the image,
 /// are refused with the config path and the reason, and leave nothing behind.
 #[test]
@@ -94,8 +97,7 @@ fn mounts_landing_inside_proc_are_refused() {
     fs::create_dir(&src).unwrap();
     let file = env.dir.join("file");
     fs::write(&file, "fake\n").unwrap();
-    // (destination, bind source, symlink in the image as (path, target))
-    let cases: &[(&str, &Path, Option<(&str, &str)>)] = &[
+    let cases: &[Refused] = &[
         ("/mnt/ps", &src, Some(("mnt/ps", "/proc/sys"))),
         ("/proc/sys", &src, None),
         ("/proc/self/attr/current", &file, None),
