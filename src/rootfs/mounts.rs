@@ -441,6 +441,29 @@ fn v1_options(super_options: &str) -> String {
 mod tests {
     use super::*;
 
+    fn entry(dest: &Path, procfs: bool) -> Entry<'_> {
+        Entry { what: "mounts[0]".into(), dest, opts: MountOptions::default(), procfs }
+    }
+
+    #[test]
+    fn destinations_inside_proc_are_refused_but_the_allowed_ones() {
+        let at = |dest: &str, landed: &str, procfs: bool| {
+            refuse_inside_proc(&entry(Path::new(dest), procfs), Path::new(landed)).is_ok()
+        };
+        assert!(at("/proc", "/proc", true));
+        assert!(!at("/proc", "/proc", false));
+        assert!(at("/proc/uptime", "/proc/uptime", false));
+        assert!(at("/proc/sys/kernel/ns_last_pid", "/proc/sys/kernel/ns_last_pid", false));
+        assert!(!at("/proc/sys", "/proc/sys", false));
+        assert!(!at("/mnt/ps", "/proc/sys", true));
+        assert!(!at("/proc/self/attr/current", "/proc/1/attr/current", false));
+        assert!(at("/procfs", "/procfs", false));
+        assert!(at("/data", "/srv/data", false));
+        let err = refuse_inside_proc(&entry(Path::new("/mnt/ps"), false), Path::new("/proc/sys"));
+        let text = err.unwrap_err().to_string();
+        assert!(text.starts_with("mounts[0]: resolves through a symlink to /proc/sys"), "{text}");
+    }
+
     #[test]
     fn v1_options_keep_controllers_and_name() {
         assert_eq!(v1_options("rw,cpu,cpuacct"), "cpu,cpuacct");

@@ -151,6 +151,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn landing_follows_symlinks_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("berth-landing-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc/sys")).unwrap();
+        std::os::unix::fs::symlink("/proc/sys", dir.join("ps")).unwrap();
+        let root = crate::sys::mount::open(&dir, libc::O_PATH | libc::O_DIRECTORY).unwrap();
+        let landed = |p: &str| landing(root.as_fd(), Path::new(p)).unwrap();
+        assert_eq!(landed("/ps"), Path::new("/proc/sys"));
+        assert_eq!(landed("/ps/net/ipv4"), Path::new("/proc/sys/net/ipv4"));
+        assert_eq!(landed("/srv/x"), Path::new("/srv/x"));
+        assert_eq!(landed("/"), Path::new("/"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn components_refuse_parent() {
         assert_eq!(components(Path::new("/a/./b/")).unwrap(), vec!["a", "b"]);
         assert_eq!(components(Path::new("/a/../b")), Err(Errno::EINVAL));
