@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::spec::ValidProcess;
+use crate::sys::procfs::ProcFs;
 
 /// A label the host cannot apply, or could not write.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +26,10 @@ pub enum LsmError {
         /// The label.
         label: String,
         /// The attribute file.
-        path: &'static str,
+        path: String,
         /// The cause.
         #[source]
-        source: std::io::Error,
+        source: crate::sys::SysError,
     },
 }
 
@@ -62,33 +63,38 @@ pub fn check_mount_label(label: Option<&str>) -> Result<(), LsmError> {
     Ok(())
 }
 
-/// Sets the labels the next execve gives the process (the container's /proc must be
-/// mounted). AppArmor's own attribute file comes first; older kernels only have the shared
+/// Sets the labels the next execve gives the process, through `procfs` (the container's
+/// /proc). AppArmor's own attribute file comes first; older kernels only have the shared
 /// one.
-pub fn set_exec_labels(process: &ValidProcess) -> Result<(), LsmError> {
+pub fn set_exec_labels(procfs: &ProcFs, process: &ValidProcess) -> Result<(), LsmError> {
     if let Some(profile) = &process.apparmor_profile {
         let field = "process.apparmorProfile";
         let text = format!("exec {profile}");
-        let own = "/proc/self/attr/apparmor/exec";
-        let path = if Path::new(own).exists() { own } else { "/proc/self/attr/exec" };
-        write_attr(field, path, &text, profile)?;
+        let own = "attr/apparmor/exec";
+        let name = match procfs.own_dir() {
+            Ok(dir) if procfs.exists(&dir.join(own)) => own,
+            _ => "attr/exec",
+        };
+        write_attr(procfs, field, name, &text, profile)?;
     }
     if let Some(label) = &process.selinux_label {
-        write_attr("process.selinuxLabel", "/proc/self/attr/exec", label, label)?;
+        write_attr(procfs, "process.selinuxLabel", "attr/exec", label, label)?;
     }
     Ok(())
 }
 
+/// Writes `text` to the calling process's attribute file `name` (`/proc/self/<name>`).
 fn write_attr(
+    procfs: &ProcFs,
     field: &'static str,
-    path: &'static str,
+    name: &str,
     text: &str,
     label: &str,
 ) -> Result<(), LsmError> {
-    std::fs::write(path, text).map_err(|source| LsmError::Write {
+    procfs.write_own(name, text.as_bytes()).map_err(|source| LsmError::Write {
         field,
         label: label.to_string(),
-        path,
+        path: format!("/proc/self/{name}"),
         source,
     })
 }

@@ -1,8 +1,6 @@
 //! Namespaces: the ordered table of kinds, joining by path (setns), creating (unshare or
 //! clone flags) and the uid/gid maps the parent writes for a new user namespace.
 
-use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -12,6 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::spec::{IdMap, NamespaceKind, TimeClock, ValidSpec};
+use crate::sys::procfs::ProcFs;
 use crate::sys::{SysContext, SysResult};
 
 /// The `CLONE_NEW*` flag of `kind`.
@@ -96,13 +95,15 @@ pub fn unshare(flags: CloneFlags) -> SysResult<()> {
     nix::sched::unshare(flags).sys("unshare", format!("{:#x}", flags.bits()))
 }
 
-/// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings.
-pub fn write_id_maps(pid: Pid, spec: &ValidSpec) -> SysResult<()> {
-    write_map(&proc_file(pid, "uid_map"), &spec.uid_mappings)?;
-    write_map(&proc_file(pid, "gid_map"), &spec.gid_mappings)
+/// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings, through the
+/// runtime's procfs handle.
+pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> SysResult<()> {
+    write_map(procfs, pid, "uid_map", &spec.uid_mappings)?;
+    write_map(procfs, pid, "gid_map", &spec.gid_mappings)
 }
 
-/// Writes the offsets of a time namespace just unshared (none of its processes exist yet).
+/// Writes the offsets of a time namespace just unshared (none of its processes exist yet)
+/// to `/proc/self/timens_offsets`, through a procfs handle on `/proc`.
 pub fn write_time_offsets(offsets: &[(TimeClock, i64, u32)]) -> SysResult<()> {
     if offsets.is_empty() {
         return Ok(());
@@ -117,10 +118,7 @@ pub fn write_time_offsets(offsets: &[(TimeClock, i64, u32)]) -> SysResult<()> {
             format!("{name} {secs} {nanos}\n")
         })
         .collect();
-    let path = Path::new("/proc/self/timens_offsets");
-    let errno =
-        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    std::fs::write(path, text).map_err(errno).sys("write", path.display())
+    ProcFs::open(Path::new("/proc"))?.write_own("timens_offsets", text.as_bytes())
 }
 
 fn proc_file(pid: Pid, name: &str) -> PathBuf {
@@ -140,8 +138,9 @@ pub fn user_namespace_fd(uids: &[IdMap], gids: &[IdMap]) -> SysResult<OwnedFd> {
         Forked::Parent(pid) => pid,
     };
     let opened = (|| {
-        write_map(&proc_file(child, "uid_map"), uids)?;
-        write_map(&proc_file(child, "gid_map"), gids)?;
+        let procfs = ProcFs::open(Path::new("/proc"))?;
+        write_map(&procfs, child, "uid_map", uids)?;
+        write_map(&procfs, child, "gid_map", gids)?;
         let path = proc_file(child, "ns/user");
         nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .sys("open", path.display())
@@ -151,15 +150,11 @@ pub fn user_namespace_fd(uids: &[IdMap], gids: &[IdMap]) -> SysResult<OwnedFd> {
     opened
 }
 
-/// The map file takes all lines in one write(2).
-fn write_map(path: &Path, maps: &[IdMap]) -> SysResult<()> {
+/// The map file `/proc/<pid>/<name>` takes all lines in one write(2).
+fn write_map(procfs: &ProcFs, pid: Pid, name: &str, maps: &[IdMap]) -> SysResult<()> {
     let text: String =
         maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect();
-    let errno =
-        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    let mut file =
-        File::options().write(true).open(path).map_err(errno).sys("open", path.display())?;
-    file.write_all(text.as_bytes()).map_err(errno).sys("write", path.display())
+    procfs.write_pid(pid.as_raw(), name, text.as_bytes())
 }
 
 #[cfg(test)]

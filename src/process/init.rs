@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
@@ -16,6 +17,7 @@ use super::sync::{Channel, FromInit, FromParent, SyncError};
 use crate::namespaces::OpenedNamespace;
 use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
+use crate::sys::procfs::ProcFs;
 use crate::sys::SysContext;
 
 type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
@@ -105,6 +107,8 @@ pub struct Init<'a> {
     pub(super) cwd_checked: bool,
     /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
     pub(super) timings: Vec<(String, u64)>,
+    /// The container's /proc, opened (and proven procfs) by the first step that writes there.
+    pub(super) procfs: Option<ProcFs>,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -220,7 +224,17 @@ impl<'a> Init<'a> {
             filtered: false,
             cwd_checked: false,
             timings: Vec::new(),
+            procfs: None,
         }
+    }
+
+    /// The container's /proc as a [`ProcFs`] handle, opened on first use: every write the
+    /// init makes under /proc goes through it.
+    fn procfs(&mut self) -> Result<&ProcFs, crate::sys::SysError> {
+        if self.procfs.is_none() {
+            self.procfs = Some(ProcFs::open(Path::new("/proc"))?);
+        }
+        Ok(self.procfs.as_ref().expect("just opened"))
     }
 
     /// Runs every step and execs the container's program; never returns.
@@ -431,13 +445,30 @@ fn create_cwd(init: &mut Init) -> StepResult {
     Ok(())
 }
 
+/// Each value goes through the procfs handle, so a mount over part of /proc/sys (or a
+/// symlink) makes the write fail instead of landing in whatever covers it.
 fn set_sysctls(init: &mut Init) -> StepResult {
-    for (key, value) in &init.spec.sysctl {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| format!("linux.sysctl.{key}: writing {path}: {e}"))?;
+    let spec = init.spec;
+    if spec.sysctl.is_empty() {
+        return Ok(());
+    }
+    let procfs = init.procfs().map_err(|source| SysctlError { key: None, source })?;
+    for (key, value) in &spec.sysctl {
+        let path = crate::sys::procfs::sysctl_path(key);
+        procfs
+            .write(&path, value.as_bytes())
+            .map_err(|source| SysctlError { key: Some(key.clone()), source })?;
     }
     Ok(())
+}
+
+/// Writing `linux.sysctl` (one key, or all of them when /proc is not a procfs) failed.
+#[derive(Debug, thiserror::Error)]
+#[error("linux.sysctl{}", key.as_ref().map(|k| format!(".{k}")).unwrap_or_default())]
+struct SysctlError {
+    key: Option<String>,
+    #[source]
+    source: crate::sys::SysError,
 }
 
 fn finish_rootfs(init: &mut Init) -> StepResult {
@@ -502,7 +533,17 @@ fn load_exec_shim(init: &mut Init) -> StepResult {
 }
 
 fn set_lsm_labels(init: &mut Init) -> StepResult {
-    Ok(crate::lsm::set_exec_labels(&init.spec.process)?)
+    let process = &init.spec.process;
+    if process.apparmor_profile.is_none() && process.selinux_label.is_none() {
+        return Ok(());
+    }
+    let field = if process.apparmor_profile.is_some() {
+        "process.apparmorProfile"
+    } else {
+        "process.selinuxLabel"
+    };
+    let procfs = init.procfs().map_err(|source| FieldError { field, source })?;
+    Ok(crate::lsm::set_exec_labels(procfs, process)?)
 }
 
 fn set_final_cpu_affinity(init: &mut Init) -> StepResult {

@@ -20,6 +20,7 @@ use crate::logging;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::process::{clone_fork, clone_fork_into, close_all_except, Forked};
+use crate::sys::procfs::ProcFs;
 use crate::sys::SysContext;
 
 /// How to start the init.
@@ -279,11 +280,8 @@ fn describe(status: Option<WaitStatus>) -> String {
 /// the host's root: the non-dumpable init's own /proc files belong to the host's root, which a
 /// user-namespaced init cannot write, and lowering the value needs CAP_SYS_RESOURCE in the
 /// host's user namespace.
-fn set_oom_score_adj(pid: Pid, adj: i32) -> crate::sys::SysResult<()> {
-    let path = format!("/proc/{pid}/oom_score_adj");
-    let errno =
-        |e: std::io::Error| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    std::fs::write(&path, adj.to_string()).map_err(errno).sys("write", &path)
+fn set_oom_score_adj(procfs: &ProcFs, pid: Pid, adj: i32) -> crate::sys::SysResult<()> {
+    procfs.write_pid(pid.as_raw(), "oom_score_adj", adj.to_string().as_bytes())
 }
 
 /// Walks the protocol of [`super::sync`] in its documented order.
@@ -304,20 +302,27 @@ fn follow(
     let sync = |init_pid: Option<Pid>| {
         move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) }
     };
-    if plan.new_user_ns {
+    let oom_score_adj = spec.process.oom_score_adj.filter(|_| role == Role::Container);
+    // The runtime's /proc, proven procfs, for the files it writes for the clone.
+    let procfs = match plan.new_user_ns || oom_score_adj.is_some() {
+        true => {
+            Some(ProcFs::open(Path::new("/proc")).map_err(|e| fail(None)(FollowCause::Sys(e)))?)
+        }
+        false => None,
+    };
+    if let (true, Some(procfs)) = (plan.new_user_ns, &procfs) {
         if plan.two_stage {
             channel
                 .expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady)
                 .map_err(sync(None))?;
         }
-        namespaces::write_id_maps(first, spec).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        namespaces::write_id_maps(procfs, first, spec)
+            .map_err(|e| fail(None)(FollowCause::Sys(e)))?;
         fault(None, "writing id maps")?;
         logging::phase("writing id maps");
     }
-    if role == Role::Container {
-        if let Some(adj) = spec.process.oom_score_adj {
-            set_oom_score_adj(first, adj).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
-        }
+    if let (Some(adj), Some(procfs)) = (oom_score_adj, &procfs) {
+        set_oom_score_adj(procfs, first, adj).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("after the clone (resctrl)");

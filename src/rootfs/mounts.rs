@@ -9,7 +9,7 @@ use oci_spec::runtime::Mount;
 
 use super::copyup;
 use super::options::{self, MountOptions};
-use super::paths::{create_in_root, open_in_root, Create};
+use super::paths::{create_in_root, landing, open_in_root, path_in_root, Create};
 use super::{mountinfo, sys_err, RootfsError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
@@ -78,11 +78,27 @@ pub(super) fn finish_root_propagation(spec: &ValidSpec) -> Result<(), RootfsErro
     }
 }
 
+/// The files below /proc a mount may cover: the ones lxcfs-style tools bind their own
+/// versions over (runc's list).
+const PROC_FILES_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
 /// One `mounts[i]` entry on its way to the kernel.
 struct Entry<'a> {
     what: String,
     dest: &'a Path,
     opts: MountOptions,
+    /// Whether it may land on /proc itself: a proc mount, or a bind of a procfs.
+    procfs: bool,
 }
 
 /// Mounts `mounts[index]` inside the rootfs open at `root`.
@@ -94,18 +110,19 @@ pub(super) fn mount_entry(
     idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
-    let mut entry = Entry {
-        what: format!("mounts[{index}] ({})", dest.display()),
-        dest,
-        opts: options::parse(m.options().as_deref().unwrap_or(&[])),
-    };
     let typ = m.typ().as_deref().unwrap_or("");
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
+    let procfs = typ == "proc"
+        || (is_bind && bind_source(spec, m).is_some_and(|s| crate::sys::procfs::is_procfs(&s)));
+    let mut entry =
+        Entry { what: format!("mounts[{index}] ({})", dest.display()), dest, opts, procfs };
     if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
         let data = &mut entry.opts.data;
         data.push_str(if data.is_empty() { "" } else { "," });
         data.push_str(&crate::lsm::mount_context(label));
     }
-    if typ == "bind" || entry.opts.flags.contains(MsFlags::MS_BIND) {
+    if is_bind {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "a bind mount needs a source".into(),
@@ -118,8 +135,8 @@ pub(super) fn mount_entry(
     match typ {
         "cgroup" => mount_cgroup(root, &entry, spec.namespace(NamespaceKind::Cgroup).is_some()),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
-        // that, runc binds the host's /sys instead.
-        "sysfs" if !may_mount_sysfs(spec) => bind(root, &entry.recursive(), Path::new("/sys")),
+        // that the host's /sys is bound instead, read-only all the way down.
+        "sysfs" if !may_mount_sysfs(spec) => bind_host_sys(root, &entry),
         "" => Err(RootfsError::Invalid {
             what: entry.what.clone(),
             reason: "no type and not a bind mount".into(),
@@ -131,20 +148,38 @@ pub(super) fn mount_entry(
     }
 }
 
-/// Whether the init will be privileged over its network namespace: one it creates, or one
-/// it joins while still in the host's user namespace.
+/// Whether the init will be privileged over its network namespace: without a user
+/// namespace it is root over every one, the host's included (a sysfs of its own, as runc
+/// mounts it, rather than the host's /sys with the host's cgroup trees writable in it);
+/// in a user namespace only over a network namespace it creates there.
 fn may_mount_sysfs(spec: &ValidSpec) -> bool {
-    match spec.namespace(NamespaceKind::Network) {
-        None => false,
-        Some(net) => net.path.is_none() || spec.namespace(NamespaceKind::User).is_none(),
+    match (spec.namespace(NamespaceKind::User), spec.namespace(NamespaceKind::Network)) {
+        (None, _) => true,
+        (Some(_), Some(net)) => net.path.is_none(),
+        (Some(_), None) => false,
     }
+}
+
+/// Binds the host's /sys for a `sysfs` entry that cannot be mounted, read-only, nosuid,
+/// nodev and noexec recursively whatever the entry asked: every mount beneath it (the
+/// host's cgroup hierarchies among them) is the host's, and the container must not write
+/// any host file through it.
+fn bind_host_sys(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    let locked = mount_api::ATTR_RDONLY
+        | mount_api::ATTR_NOSUID
+        | mount_api::ATTR_NODEV
+        | mount_api::ATTR_NOEXEC;
+    let mut entry = entry.recursive();
+    entry.opts.rec_set |= locked;
+    entry.opts.rec_clear &= !locked;
+    bind(root, &entry, Path::new("/sys"))
 }
 
 impl Entry<'_> {
     fn recursive(&self) -> Self {
         let mut opts = self.opts.clone();
         opts.flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
-        Entry { what: self.what.clone(), dest: self.dest, opts }
+        Entry { what: self.what.clone(), dest: self.dest, opts, procfs: self.procfs }
     }
 }
 
@@ -154,11 +189,44 @@ fn bind_source(spec: &ValidSpec, m: &Mount) -> Option<PathBuf> {
 }
 
 fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<OwnedFd, RootfsError> {
-    create_in_root(root, entry.dest, last).map_err(|e| RootfsError::Resolve {
+    let resolve_err = |e| RootfsError::Resolve {
         what: entry.what.clone(),
         path: entry.dest.to_path_buf(),
         source: e,
-    })
+    };
+    // Judged before anything is created for it, and again on what was opened.
+    refuse_inside_proc(entry, &landing(root, entry.dest).map_err(resolve_err)?)?;
+    let fd = create_in_root(root, entry.dest, last).map_err(resolve_err)?;
+    refuse_inside_proc(entry, &path_in_root(root, fd.as_fd()).map_err(resolve_err)?)?;
+    Ok(fd)
+}
+
+/// Refuses a destination that landed (after the image's symlinks) inside /proc: a mount
+/// there would cover a procfs file the runtime or the container relies on (a bind over
+/// /proc/sys/net would catch sysctl writes). Allowed: proc or a procfs bind at /proc itself,
+/// and the lxcfs-style files of [`PROC_FILES_ALLOWED`].
+fn refuse_inside_proc(entry: &Entry<'_>, landed: &Path) -> Result<(), RootfsError> {
+    let Ok(below) = landed.strip_prefix("/proc") else { return Ok(()) };
+    let reason = if below.as_os_str().is_empty() {
+        if entry.procfs {
+            return Ok(());
+        }
+        "only proc, or a bind of a procfs, may be mounted at /proc".to_string()
+    } else {
+        if PROC_FILES_ALLOWED.iter().any(|f| Path::new(f) == landed) {
+            return Ok(());
+        }
+        let via = if landed == entry.dest {
+            String::new()
+        } else {
+            format!("resolves through a symlink to {}, which ", landed.display())
+        };
+        format!(
+            "{via}is inside /proc, where only {} may be mounted over",
+            PROC_FILES_ALLOWED.join(", ")
+        )
+    };
+    Err(RootfsError::Invalid { what: entry.what.clone(), reason })
 }
 
 /// Reopens the destination after a mount, so the fd names the new mount, not the directory
@@ -276,6 +344,9 @@ fn mount_fs(
             }
             return bind(root, &entry.recursive(), host);
         }
+        // The same for sysfs where the kernel refuses it (a network namespace of another
+        // user namespace, or a host /sys too covered to be shown again).
+        Err(e) if e.errno == Errno::EPERM && typ == "sysfs" => return bind_host_sys(root, entry),
         result => result.map_err(sys_err(&entry.what))?,
     }
     if let Some(image_dir) = image_dir {
@@ -324,6 +395,7 @@ fn mount_cgroup(
             data: "mode=755".into(),
             ..MountOptions::default()
         },
+        procfs: false,
     };
     mount_fs(root, &tmpfs, Path::new("tmpfs"), "tmpfs")?;
 
@@ -338,7 +410,8 @@ fn mount_cgroup(
             continue;
         };
         let sub = entry.dest.join(name);
-        let sub_entry = Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone() };
+        let sub_entry =
+            Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone(), procfs: false };
         let own_dir = mountinfo::own_cgroup(h, &own);
         match own_dir {
             // A hierarchy the container has no cgroup of (berth places it in the v1
@@ -405,6 +478,29 @@ fn v1_options(super_options: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(dest: &Path, procfs: bool) -> Entry<'_> {
+        Entry { what: "mounts[0]".into(), dest, opts: MountOptions::default(), procfs }
+    }
+
+    #[test]
+    fn destinations_inside_proc_are_refused_but_the_allowed_ones() {
+        let at = |dest: &str, landed: &str, procfs: bool| {
+            refuse_inside_proc(&entry(Path::new(dest), procfs), Path::new(landed)).is_ok()
+        };
+        assert!(at("/proc", "/proc", true));
+        assert!(!at("/proc", "/proc", false));
+        assert!(at("/proc/uptime", "/proc/uptime", false));
+        assert!(at("/proc/sys/kernel/ns_last_pid", "/proc/sys/kernel/ns_last_pid", false));
+        assert!(!at("/proc/sys", "/proc/sys", false));
+        assert!(!at("/mnt/ps", "/proc/sys", true));
+        assert!(!at("/proc/self/attr/current", "/proc/1/attr/current", false));
+        assert!(at("/procfs", "/procfs", false));
+        assert!(at("/data", "/srv/data", false));
+        let err = refuse_inside_proc(&entry(Path::new("/mnt/ps"), false), Path::new("/proc/sys"));
+        let text = err.unwrap_err().to_string();
+        assert!(text.starts_with("mounts[0]: resolves through a symlink to /proc/sys"), "{text}");
+    }
 
     #[test]
     fn v1_options_keep_controllers_and_name() {

@@ -39,6 +39,42 @@ pub(crate) fn open_existing(
     }
 }
 
+/// Where the file open at `fd` sits inside the rootfs open at `root`, as an absolute path
+/// of the container (`/proc/sys` for `<rootfs>/proc/sys`): every symlink already resolved,
+/// since it is read back from the descriptors. EXDEV when `fd` is not below `root`.
+pub(crate) fn path_in_root(root: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> Result<PathBuf, SysError> {
+    let read = |fd: BorrowedFd<'_>| {
+        let link = sys::fd_path(fd);
+        nix::fcntl::readlink(&link)
+            .map(PathBuf::from)
+            .map_err(|e| SysError::new("readlink", link.display().to_string(), e))
+    };
+    let (root_path, path) = (read(root)?, read(fd)?);
+    match path.strip_prefix(&root_path) {
+        Ok(rest) => Ok(Path::new("/").join(rest)),
+        Err(_) => Err(SysError::new("resolve", path.display().to_string(), Errno::EXDEV)),
+    }
+}
+
+/// Where `path` would land inside the rootfs open at `root` ([`path_in_root`] of its
+/// deepest existing ancestor, with the missing components appended as written): lets a
+/// destination be judged before anything is created for it.
+pub(crate) fn landing(root: BorrowedFd<'_>, path: &Path) -> Result<PathBuf, SysError> {
+    let parts =
+        components(path).map_err(|e| SysError::new("resolve", path.display().to_string(), e))?;
+    for existing in (0..=parts.len()).rev() {
+        let prefix: PathBuf = std::iter::once(std::ffi::OsStr::new("/"))
+            .chain(parts[..existing].iter().copied())
+            .collect();
+        if let Some(fd) = open_existing(root, &prefix)? {
+            let mut landed = path_in_root(root, fd.as_fd())?;
+            landed.extend(&parts[existing..]);
+            return Ok(landed);
+        }
+    }
+    Err(SysError::new("resolve", "/", Errno::ENOENT))
+}
+
 /// The normal components of `path`, refusing `..` so a config path cannot walk upwards.
 pub(crate) fn components(path: &Path) -> Result<Vec<&std::ffi::OsStr>, Errno> {
     let mut out = Vec::new();
@@ -113,6 +149,20 @@ pub(crate) fn device_location(path: &Path) -> Result<(PathBuf, PathBuf), String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn landing_follows_symlinks_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("berth-landing-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc/sys")).unwrap();
+        std::os::unix::fs::symlink("/proc/sys", dir.join("ps")).unwrap();
+        let root = crate::sys::mount::open(&dir, libc::O_PATH | libc::O_DIRECTORY).unwrap();
+        let landed = |p: &str| landing(root.as_fd(), Path::new(p)).unwrap();
+        assert_eq!(landed("/ps"), Path::new("/proc/sys"));
+        assert_eq!(landed("/ps/net/ipv4"), Path::new("/proc/sys/net/ipv4"));
+        assert_eq!(landed("/srv/x"), Path::new("/srv/x"));
+        assert_eq!(landed("/"), Path::new("/"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn components_refuse_parent() {

@@ -8,6 +8,7 @@ pub mod mount;
 pub mod mount_api;
 pub mod netlink;
 pub mod numa;
+pub mod procfs;
 
 /// A failed system call: which call, on what, and the errno.
 #[derive(Debug, thiserror::Error)]

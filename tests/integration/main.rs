@@ -35,6 +35,7 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod podman;
+mod procfs_safety;
 mod run;
 mod seccomp;
 mod seccomp_profiles;
