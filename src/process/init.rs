@@ -659,7 +659,6 @@ fn set_no_new_privs(init: &mut Init) -> StepResult {
 // "Before" is the point of every variant: each names what the filter must precede.
 #[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(clippy::enum_variant_names)] // each names the step it precedes
 enum SeccompPoint {
     /// Neither no_new_privs nor CAP_SYS_ADMIN will be left after the user switch.
     BeforeUserSwitch,
