@@ -98,7 +98,11 @@ impl Error {
             Error::Process(crate::process::ProcessError::Init { chain })
                 if chain.first().is_some_and(|step| step == "executing the process") =>
             {
-                if chain.iter().any(|m| m.starts_with("ENOENT")) {
+                // The shim's execve failure is in runc's words; the init's own in errno names.
+                let not_found = |m: &String| {
+                    m.starts_with("ENOENT") || m.ends_with("no such file or directory")
+                };
+                if chain.iter().any(not_found) {
                     127
                 } else {
                     126

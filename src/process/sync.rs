@@ -310,7 +310,8 @@ pub fn parse_fifo_report(bytes: &[u8]) -> FifoReport {
     let failure = if bytes.is_empty() {
         None
     } else if let Some(err) = super::shim::parse_failure(bytes) {
-        let err = super::init::StepError { step: "executing the process", source: err.into() };
+        let source = super::exec::in_runc_words(err);
+        let err = super::init::StepError { step: "executing the process", source };
         Some(crate::error::chain(&err))
     } else {
         match decode::<FromInit>(bytes) {
@@ -354,7 +355,7 @@ mod tests {
         let shim = parse_fifo_report(&packet);
         assert!(shim.executing);
         let chain = shim.failure.unwrap().join(": ");
-        assert!(chain.starts_with("executing the process: execve /bin/gone"), "{chain}");
+        assert_eq!(chain, "executing the process: exec /bin/gone: no such file or directory");
     }
 
     #[test]

@@ -268,8 +268,9 @@ fn fail_each_point(path: ClonePath) {
         if point.name == "waiting for start" {
             assert!(out.stderr.lines().all(|l| l.starts_with("berth: ")), "{out:#?}");
         } else {
+            // After start the init reports through exec.fifo ("container process: …").
             out.fails_with_one_line();
-            let expected = format!("berth: {}: injected fault", point.name);
+            let expected = format!("{}: injected fault", point.name);
             assert!(out.stderr.contains(&expected), "{point:?}: {out:#?}");
         }
         assert_nothing_left(&env, &cgroup, &format!("run failing at {point:?}"));
