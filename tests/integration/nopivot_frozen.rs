@@ -139,3 +139,72 @@ fn no_pivot_does_not_expose_bare_proc() {
     assert!(!out.stdout.contains("MOUNTED"), "{out:#?}");
     assert!(out.stderr.contains("permission denied"), "{out:#?}");
 }
+
+/// A v1 freezer cgroup under `berth-test` that the test makes and freezes before the
+/// container; on drop (also after a failure) it is thawed and removed.
+struct FrozenCgroup {
+    name: String,
+    dir: PathBuf,
+}
+
+impl FrozenCgroup {
+    fn new(env: &TestEnv) -> Self {
+        let name = env.id("frozen");
+        let dir = Path::new("/sys/fs/cgroup/freezer/berth-test").join(&name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+        FrozenCgroup { name, dir }
+    }
+
+    fn state(&self) -> String {
+        fs::read_to_string(self.dir.join("freezer.state")).unwrap().trim().to_string()
+    }
+
+    fn procs(&self) -> String {
+        fs::read_to_string(self.dir.join("cgroup.procs")).unwrap()
+    }
+}
+
+impl Drop for FrozenCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.dir.join("freezer.state"), "THAWED");
+        let gone = || fs::remove_dir(&self.dir).is_ok() || !self.dir.exists();
+        crate::harness::wait_for(std::time::Duration::from_secs(5), gone);
+    }
+}
+
+/// runc's "runc run/create should refuse pre-existing frozen cgroup": berth refuses with one
+/// line naming linux.cgroupsPath instead of waiting forever for an init that joined a frozen
+/// cgroup, leaves no state, process or cgroup of its own, and leaves the frozen one as it was.
+fn refuses_frozen_cgroup(command: &str) {
+    if !Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        eprintln!("no cgroup v1 freezer on this host; skipped");
+        return;
+    }
+    let env = TestEnv::new(&format!("frozen-{command}"));
+    let frozen = FrozenCgroup::new(&env);
+    let cfg = Config::new(&["true"])
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{}", frozen.name)));
+    let bundle = env.bundle(&cfg);
+    let id = env.id("c");
+    // Bounded: the harness gives up (and fails) when the command does not end in time.
+    let out = env.berth(&[command, "--bundle", bundle.to_str().unwrap(), &id]);
+    out.fails_with_one_line();
+    if !crate::harness::reference_runc() {
+        assert!(out.stderr.contains("linux.cgroupsPath"), "{out:#?}");
+    }
+    assert!(out.stderr.contains("frozen"), "{out:#?}");
+    assert_eq!(frozen.procs(), "", "a process was left in the frozen cgroup");
+    assert_eq!(frozen.state(), "FROZEN", "the test's cgroup was changed");
+    assert!(env.root_entries().is_empty(), "state left: {:?}", env.root_entries());
+}
+
+#[test]
+fn run_refuses_frozen_cgroup() {
+    refuses_frozen_cgroup("run");
+}
+
+#[test]
+fn create_refuses_frozen_cgroup() {
+    refuses_frozen_cgroup("create");
+}
