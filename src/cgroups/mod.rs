@@ -335,6 +335,23 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Refuses a cgroup that is already frozen (runc does too): a process joining it stops at
+    /// once, so `create` would wait forever for an init that never reports.
+    pub fn refuse_frozen(&self) -> Result<(), CgroupError> {
+        if !self.is_frozen() {
+            return Ok(());
+        }
+        let file = match self {
+            Cgroup::V1(paths) => paths.get("freezer").map(|d| d.join("freezer.state")),
+            Cgroup::V2(dir) => Some(dir.join("cgroup.freeze")),
+        };
+        let file = file.map(|f| f.display().to_string()).unwrap_or_default();
+        Err(CgroupError::Invalid {
+            config: "linux.cgroupsPath".into(),
+            reason: format!("the container's cgroup is already frozen ({file}); thaw it first"),
+        })
+    }
+
     /// Whether the freezer holds the cgroup frozen.
     pub fn is_frozen(&self) -> bool {
         match self {

@@ -100,6 +100,8 @@ pub(super) fn create_with_mask(
     fault::point("creating the cgroup")?;
     cgroup.apply(&spec.resources, &spec.devices, false)?;
     fault::point("applying cgroup limits")?;
+    // The init joins the cgroup first thing: in a frozen one it would never report back.
+    cgroup.refuse_frozen()?;
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;

@@ -34,6 +34,7 @@ mod knobs;
 mod lifecycle;
 mod list;
 mod namespaces;
+mod nopivot_frozen;
 mod podman;
 mod procfs_safety;
 mod run;
