@@ -381,6 +381,19 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_message_crosses_with_its_fd() {
+        let (parent, init) = channel_pair().unwrap();
+        let bytes = Channel::prepare(&FromInit::SeccompListener).unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        init.send_prepared(&bytes, file.as_raw_fd()).unwrap();
+        let (_, fd) =
+            parent.expect("SeccompListener", |m| *m == FromInit::SeccompListener).unwrap();
+        let fd = fd.expect("the descriptor rides along");
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert_eq!(link, std::path::Path::new("/dev/null"));
+    }
+
+    #[test]
     fn fifo_reports_parse() {
         assert_eq!(parse_fifo_report(b""), FifoReport::default());
         assert_eq!(parse_fifo_report(b"0"), FifoReport::default());

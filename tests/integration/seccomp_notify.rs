@@ -1,6 +1,10 @@
 //! SCMP_ACT_NOTIFY on the syscalls the init itself makes while it finishes setting up
 //! (runc's seccomp-notify.bats): the listener must reach the agent before any of them can be
 //! notified, and `create` fails with one line when no agent listens at `listenerPath`.
+//!
+//! runc 1.1.5 (the reference installed here) refuses NOTIFY on write and the like outright
+//! ("SCMP_ACT_NOTIFY cannot be used for the write syscall"); later runc runs these profiles,
+//! which is what its seccomp-notify.bats checks and what these tests expect.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
