@@ -51,8 +51,17 @@ pub enum SeccompError {
     /// A syscall failed.
     #[error(transparent)]
     Sys(#[from] SysError),
-    /// Connecting or sending to `listenerPath` failed.
-    #[error("linux.seccomp.listenerPath {path}")]
+    /// Nothing accepts connections at `listenerPath`.
+    #[error("failed to connect with the seccomp agent at linux.seccomp.listenerPath {path}")]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Sending to the agent at `listenerPath` failed.
+    #[error("sending the listener to the seccomp agent at linux.seccomp.listenerPath {path}")]
     Listener {
         /// The socket path.
         path: PathBuf,
@@ -201,7 +210,8 @@ impl Filter {
         };
         let bytes = serde_json::to_vec(&message).expect("the state always serializes");
         let io = |source| SeccompError::Listener { path: path.clone(), source };
-        let stream = UnixStream::connect(path).map_err(io)?;
+        let stream = UnixStream::connect(path)
+            .map_err(|source| SeccompError::Connect { path: path.clone(), source })?;
         let fds = [listener.as_raw_fd()];
         sendmsg::<()>(
             stream.as_raw_fd(),

@@ -1,6 +1,6 @@
 //! `create`: validate the bundle, claim the id, clone the init and record its state.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigSet;
@@ -130,14 +130,23 @@ pub(super) fn create_with_mask(
         fault::point("running prestart and createRuntime hooks")?;
         Ok(json)
     };
+    let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), BoxError> {
+        let Some(filter) = &seccomp else { return Ok(()) };
+        let mut state = initial_state(&spec, &id, pid);
+        state.cgroup_paths = record.paths.clone();
+        state.cgroup_created = record.created.clone();
+        let view = super::query::StateView::new(state, Status::Creating);
+        Ok(filter.send_listener(listener, pid.as_raw(), &view)?)
+    };
     let options = SpawnOptions {
         fifo: Some(&fifo),
         init,
         cgroup: Some(&entry),
         on_clone: &on_clone,
         on_hooks: &on_hooks,
+        on_listener: &on_listener,
     };
-    let Spawned { pid, console, seccomp_listener } = spawn(&spec, &options)?;
+    let Spawned { pid, console } = spawn(&spec, &options)?;
     cleanup.pid = Some(pid);
     record_init(dir, &record, pid)?;
     // The init waits for `start`; its network namespace exists whichever clone path ran.
@@ -153,10 +162,6 @@ pub(super) fn create_with_mask(
     state.cgroup_paths = record.paths.clone();
     state.cgroup_created = record.created.clone();
     state.intel_rdt_path = cleanup.rdt_group.clone();
-    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
-        let view = super::query::StateView::new(state.clone(), Status::Creating);
-        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
-    }
     dir.save(&state)?;
     fault::point("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {

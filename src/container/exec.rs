@@ -1,7 +1,7 @@
 //! `exec`: run another process in a running container, in all its namespaces, with the
 //! process settings of the config (or of a process.json) adjusted by flags.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use nix::sys::signal::SigSet;
@@ -205,12 +205,20 @@ fn exec_blocked(
         Ok(())
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
+    let on_listener = |pid: Pid,
+                       listener: std::os::fd::BorrowedFd|
+     -> Result<(), crate::process::spawn::BoxError> {
+        let Some(filter) = &seccomp else { return Ok(()) };
+        let view = super::query::StateView::new(state.clone(), Status::Running);
+        Ok(filter.send_listener(listener, pid.as_raw(), &view)?)
+    };
     let options = SpawnOptions {
         fifo: None,
         init,
         cgroup: entry.as_ref(),
         on_clone: &on_clone,
         on_hooks: &no_hooks,
+        on_listener: &on_listener,
     };
     if ctx.paused {
         way_out(true)?;
@@ -219,11 +227,7 @@ fn exec_blocked(
     if ctx.paused {
         way_out(false)?;
     }
-    let Spawned { pid, console, seccomp_listener } = spawned?;
-    if let (Some(filter), Some(listener)) = (&seccomp, &seccomp_listener) {
-        let view = super::query::StateView::new(state.clone(), Status::Running);
-        filter.send_listener(listener.as_fd(), pid.as_raw(), &view)?;
-    }
+    let Spawned { pid, console } = spawned?;
     let console = match (&opts.console_socket, console) {
         (Some(socket), Some(master)) => {
             crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;

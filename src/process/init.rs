@@ -95,7 +95,6 @@ pub struct Init<'a> {
     pub stage: Stage,
     pub(super) program: Option<Program>,
     pub(super) shim: Option<Shim>,
-    pub(super) seccomp_listener: Option<OwnedFd>,
     pub(super) hook_state: String,
     /// `start` released the init: from now on failures go into exec.fifo, where `start`
     /// reads them (nobody listens on the sync socket any more).
@@ -178,9 +177,9 @@ const STEPS: &[(&str, Step, Scope)] = &[
     // Affects what the next execve sets up (e.g. LINUX32's uname and address space); an
     // exec'd process gets it too, as runc and crun give it.
     ("setting the personality", set_personality, Scope::All),
-    // The listener must reach the agent during `create`: install before ready.
+    // The listener must reach the agent during `create`: install (and hand the listener
+    // over at once) before ready.
     ("installing seccomp with a listener", install_seccomp_before_ready, Scope::All),
-    ("passing the seccomp listener on", send_seccomp_listener, Scope::All),
     ("reporting ready", report_ready, Scope::All),
     // Blocks until `start` writes into the fifo.
     ("waiting for start", wait_for_start, Scope::Only(Role::Container)),
@@ -218,7 +217,6 @@ impl<'a> Init<'a> {
             stage,
             program: None,
             shim: None,
-            seccomp_listener: None,
             hook_state: String::new(),
             started: false,
             filtered: false,
@@ -685,10 +683,24 @@ fn seccomp_point(spec: &ValidSpec, filter: &Filter) -> SeccompPoint {
 
 fn install_seccomp_at(init: &mut Init, point: SeccompPoint) -> StepResult {
     let Some(filter) = init.options.seccomp else { return Ok(()) };
-    if seccomp_point(init.spec, filter) == point {
-        init.seccomp_listener = filter.install()?;
-        init.filtered = true;
+    if seccomp_point(init.spec, filter) != point {
+        return Ok(());
     }
+    if !filter.notifies() {
+        filter.install()?;
+        init.filtered = true;
+        return Ok(());
+    }
+    // From the install on, any call of the init may be one the profile notifies, and only
+    // the agent can answer it: so the listener goes to the parent (which forwards it to the
+    // agent at once) in a sendmsg prepared beforehand, with no other syscall in between.
+    // sendmsg itself may not be notified (validation refuses that). Everything after it,
+    // closing the listener included, is answered by the agent like the program's calls.
+    let message = Channel::prepare(&FromInit::SeccompListener)?;
+    let listener = filter.install()?;
+    init.filtered = true;
+    let listener = listener.ok_or("seccomp gave no listener for a notifying filter")?;
+    init.channel.send_prepared(&message, listener.as_raw_fd())?;
     Ok(())
 }
 
@@ -713,15 +725,6 @@ fn install_seccomp_before_ready(init: &mut Init) -> StepResult {
 
 fn install_seccomp_before_exec(init: &mut Init) -> StepResult {
     install_seccomp_at(init, SeccompPoint::BeforeExec)
-}
-
-/// The parent forwards the listener to `listenerPath`: the init cannot reach a host path
-/// after pivot_root, nor does it know its own pid in the runtime's pid namespace.
-fn send_seccomp_listener(init: &mut Init) -> StepResult {
-    if let Some(listener) = init.seccomp_listener.take() {
-        init.channel.send(&FromInit::SeccompListener, Some(listener.as_raw_fd()))?;
-    }
-    Ok(())
 }
 
 fn report_ready(init: &mut Init) -> StepResult {

@@ -2,7 +2,7 @@
 //! stage when namespaces must be joined or a user namespace made before the others), write
 //! the id maps, and follow the init through the sync protocol until it is ready.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -36,6 +36,9 @@ pub struct SpawnOptions<'a> {
     /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
     /// init's own hooks get. Called only when the config has hooks to run during create.
     pub on_hooks: &'a dyn Fn(Pid) -> Result<String, BoxError>,
+    /// Hands the seccomp notify listener of the init `Pid` to the agent. Called as soon as
+    /// the listener arrives: the init may already be stopped in a call only the agent answers.
+    pub on_listener: &'a dyn Fn(Pid, BorrowedFd) -> Result<(), BoxError>,
 }
 
 /// A cause from a caller's hook, kept whole.
@@ -48,8 +51,6 @@ pub struct Spawned {
     pub pid: Pid,
     /// The pty master when `process.terminal` is true.
     pub console: Option<OwnedFd>,
-    /// The seccomp notify listener when a rule of `linux.seccomp` notifies.
-    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Starts the container init and waits until it is ready (or failed, in which case nothing
@@ -357,17 +358,15 @@ fn follow(
     } else {
         None
     };
-    let seccomp_listener = if opts.init.seccomp.is_some_and(|f| f.notifies()) {
+    if opts.init.seccomp.is_some_and(|f| f.notifies()) {
         let (_, fd) = channel
             .expect("SeccompListener", |m| *m == FromInit::SeccompListener)
             .map_err(sync(init_pid))?;
         let fd = fd.ok_or_else(|| {
             sync(init_pid)(SyncError::Malformed("SeccompListener without a descriptor".into()))
         })?;
-        Some(fd)
-    } else {
-        None
-    };
+        (opts.on_listener)(pid, fd.as_fd()).map_err(|e| fail(init_pid)(FollowCause::Parent(e)))?;
+    }
     let (ready, _) =
         channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
     logging::phase("waiting for the init's Ready");
@@ -378,5 +377,5 @@ fn follow(
     if role == Role::Exec {
         channel.expect_exec().map_err(sync(Some(pid)))?;
     }
-    Ok(Spawned { pid, console, seccomp_listener })
+    Ok(Spawned { pid, console })
 }

@@ -148,6 +148,47 @@ impl Channel {
         Ok(())
     }
 
+    /// `msg` encoded ahead of time, for [`Channel::send_prepared`].
+    pub fn prepare<M: Serialize>(msg: &M) -> Result<Vec<u8>, SyncError> {
+        serde_json::to_vec(msg).map_err(|e| SyncError::Malformed(e.to_string()))
+    }
+
+    /// Sends `bytes` (from [`Channel::prepare`]) with `fd` as SCM_RIGHTS in one sendmsg(2)
+    /// and no other syscall: no allocation, no retry. For the init right after it loaded a
+    /// notifying filter, when any other call could be stopped with nobody yet to answer it.
+    pub fn send_prepared(&self, bytes: &[u8], fd: RawFd) -> Result<(), SyncError> {
+        // CMSG_SPACE of one descriptor is 24 bytes on 64-bit, 16 on 32-bit; u64s align it.
+        let mut control = [0u64; 4];
+        // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
+        let (space, len) = unsafe {
+            (libc::CMSG_SPACE(size_of::<RawFd>() as u32), libc::CMSG_LEN(size_of::<RawFd>() as u32))
+        };
+        assert!(space as usize <= size_of_val(&control), "room for one descriptor");
+        let mut iov =
+            libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
+        // SAFETY: an all-zero msghdr is a valid empty one; the fields are set below.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = control.as_mut_ptr().cast();
+        hdr.msg_controllen = space as _;
+        // SAFETY: `control` holds `space` bytes, so the first header and its data fit; the
+        // kernel reads `bytes` and `control` only during the call, while both live.
+        let ret = unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = len as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
+            libc::sendmsg(self.fd.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL)
+        };
+        if ret < 0 {
+            let errno = nix::errno::Errno::last();
+            return Err(SysError::new("sendmsg", "sync socket", errno).into());
+        }
+        Ok(())
+    }
+
     /// Makes room for a packet of `len` bytes (the kernel counts overhead too, so twice);
     /// as root past net.core.wmem_max.
     fn grow_send_buffer(&self, len: usize) -> Result<(), SyncError> {
@@ -338,6 +379,19 @@ mod tests {
         init.send(&FromInit::ConsoleMaster, Some(file.as_raw_fd())).unwrap();
         let (_, fd) = parent.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).unwrap();
         assert!(fd.is_some());
+    }
+
+    #[test]
+    fn a_prepared_message_crosses_with_its_fd() {
+        let (parent, init) = channel_pair().unwrap();
+        let bytes = Channel::prepare(&FromInit::SeccompListener).unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        init.send_prepared(&bytes, file.as_raw_fd()).unwrap();
+        let (_, fd) =
+            parent.expect("SeccompListener", |m| *m == FromInit::SeccompListener).unwrap();
+        let fd = fd.expect("the descriptor rides along");
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert_eq!(link, std::path::Path::new("/dev/null"));
     }
 
     #[test]

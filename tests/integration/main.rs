@@ -39,6 +39,7 @@ mod podman;
 mod procfs_safety;
 mod run;
 mod seccomp;
+mod seccomp_notify;
 mod seccomp_profiles;
 mod soak;
 mod spec_exact;

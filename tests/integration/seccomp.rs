@@ -284,7 +284,7 @@ fn a_profile_libseccomp_refuses_fails_create_and_leaves_nothing() {
 }
 
 /// Receives one message and the descriptor riding along from a connected socket.
-fn recv_with_fd(sock: RawFd) -> (Vec<u8>, OwnedFd) {
+pub fn recv_with_fd(sock: RawFd) -> (Vec<u8>, OwnedFd) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
     let mut iov = [IoSliceMut::new(&mut buf)];
