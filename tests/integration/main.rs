@@ -41,6 +41,7 @@ mod seccomp;
 mod seccomp_profiles;
 mod soak;
 mod spec_exact;
+mod suite_found;
 mod tmpcopyup;
 mod trace;
 mod tty;
