@@ -422,11 +422,10 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
             return Err(format!("sync protocol: expected HooksDone, got {other:?}").into())
         }
     }
-    Ok(crate::hooks::run_all(
-        "createContainer",
-        &init.spec.hooks.create_container,
-        init.hook_state.as_bytes(),
-    )?)
+    let spec = init.spec;
+    let state = init.hook_state.as_bytes();
+    let hooks = &spec.hooks.create_container;
+    Ok(crate::hooks::run_create_container(hooks, state, &spec.process.env, &spec.root)?)
 }
 
 /// A hook without `env` gets the container process's environment, as with runc and crun.

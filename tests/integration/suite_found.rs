@@ -1,5 +1,6 @@
 //! Differences from runc that runc's bats and crun's python suites found: the order of the
-//! CFS period and quota writes on cgroup v1, the owner of the console, and a read-only /dev.
+//! CFS period and quota writes on cgroup v1, the owner of the console, a read-only /dev, and
+//! the cwd and environment of hooks.
 
 use std::fs;
 use std::os::unix::net::UnixListener;
@@ -111,4 +112,52 @@ fn a_read_only_dev_is_populated_then_made_read_only() {
     assert!(out.stdout.contains("not-writable"), "{}", out.stdout);
     assert!(mounted_ro(&out.stdout, "/dev"), "/dev not read-only: {}", out.stdout);
     assert!(!mounted_ro(&out.stdout, "/dev/shm"), "{}", out.stdout);
+}
+
+/// A hook script that appends `<name> cwd=<dir>` and `<name> env: <entry>` lines to `out`.
+fn dump_hook(env: &TestEnv) -> (PathBuf, PathBuf) {
+    let out = env.dir.join("hooks.out");
+    let script = env.dir.join("dump.sh");
+    let body = format!(
+        "#!/bin/sh\necho \"$1 cwd=$(pwd)\" >> {o}\nenv | sed \"s/^/$1 env: /\" >> {o}\n",
+        o = out.display()
+    );
+    fs::write(&script, body).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    fs::set_permissions(&script, mode).unwrap();
+    (script, out)
+}
+
+#[test]
+fn hooks_get_runcs_cwd_and_environment() {
+    let env = TestEnv::new("sfhooks");
+    let (script, out) = dump_hook(&env);
+    let hook = |name: &str| json!([{ "path": script, "args": ["dump.sh", name] }]);
+    let mut create_container = hook("cc");
+    create_container
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "path": script, "args": ["dump.sh", "cc-own"], "env": ["OWN=yes"] }));
+    let cfg = Config::new(&["true"]).set(
+        "/hooks",
+        json!({ "prestart": hook("prestart"), "createRuntime": hook("cr"),
+                "createContainer": create_container, "poststop": hook("poststop") }),
+    );
+    let bundle = env.bundle(&cfg);
+    env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("h")]).ok();
+    let text = fs::read_to_string(&out).unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let rootfs = fs::canonicalize(bundle.join("rootfs")).unwrap();
+    // createContainer: in the rootfs, with the process's env unless the hook has its own.
+    assert!(has(&format!("cc cwd={}", rootfs.display())), "{text}");
+    assert!(
+        has("cc env: HOME=/root") && has("cc env: PATH=/bin:/usr/bin:/sbin:/usr/sbin"),
+        "{text}"
+    );
+    assert!(has("cc-own env: OWN=yes") && !has("cc-own env: HOME=/root"), "{text}");
+    // Runtime hooks without env inherit the runtime's environment.
+    let path = std::env::var("PATH").unwrap();
+    for name in ["prestart", "cr", "poststop"] {
+        assert!(has(&format!("{name} env: PATH={path}")), "{name}: {text}");
+    }
 }
