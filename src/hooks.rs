@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -93,12 +94,26 @@ pub fn run_all_in_container(
     state_json: &[u8],
     process_env: &[String],
 ) -> Result<(), HookError> {
-    hooks.iter().try_for_each(|hook| run_with_env(kind, hook, state_json, Some(process_env)))
+    hooks.iter().try_for_each(|hook| run_with_env(kind, hook, state_json, Some(process_env), None))
+}
+
+/// Runs createContainer `hooks` from the init (in the container's namespaces, before
+/// pivot_root) as runc 1.1 does: in the rootfs directory `rootfs`, and a hook without `env`
+/// gets `process_env`.
+pub fn run_create_container(
+    hooks: &[Hook],
+    state_json: &[u8],
+    process_env: &[String],
+    rootfs: &Path,
+) -> Result<(), HookError> {
+    hooks.iter().try_for_each(|hook| {
+        run_with_env("createContainer", hook, state_json, Some(process_env), Some(rootfs))
+    })
 }
 
 /// Runs one hook to its end (or its timeout), with only its own `env`.
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
-    run_with_env(kind, hook, state_json, None)
+    run_with_env(kind, hook, state_json, None, None)
 }
 
 /// Runs one hook; `fallback_env` replaces an empty `env` when given.
@@ -107,9 +122,10 @@ fn run_with_env(
     hook: &Hook,
     state_json: &[u8],
     fallback_env: Option<&[String]>,
+    cwd: Option<&Path>,
 ) -> Result<(), HookError> {
     let path = hook.path.display().to_string();
-    let mut child = spawn(hook, fallback_env).map_err(|source| HookError::Spawn {
+    let mut child = spawn(hook, fallback_env, cwd).map_err(|source| HookError::Spawn {
         kind,
         path: path.clone(),
         source,
@@ -141,18 +157,28 @@ fn run_with_env(
     Err(HookError::Failed { kind, path, status, stderr: last_line(&io.tail) })
 }
 
-/// Starts the hook with piped stdin and stderr and its `env` (or `fallback_env` when that is
-/// empty); it dies with the process that runs it.
-fn spawn(hook: &Hook, fallback_env: Option<&[String]>) -> std::io::Result<Child> {
+/// Starts the hook with piped stdin and stderr, in `cwd` when given, and with its `env` (or
+/// `fallback_env` when that is empty); with neither, it inherits the runtime's environment,
+/// as runc's hooks do. It dies with the process that runs it.
+fn spawn(
+    hook: &Hook,
+    fallback_env: Option<&[String]>,
+    cwd: Option<&Path>,
+) -> std::io::Result<Child> {
     let mut command = Command::new(&hook.path);
     if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
     }
-    command.env_clear();
+    if let Some(dir) = cwd {
+        command.current_dir(dir);
+    }
     let env = match fallback_env {
         Some(fallback) if hook.env.is_empty() => fallback,
         _ => &hook.env,
     };
+    if !env.is_empty() {
+        command.env_clear();
+    }
     for entry in env {
         if let Some((key, value)) = entry.split_once('=') {
             command.env(key, value);

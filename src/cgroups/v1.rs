@@ -193,10 +193,14 @@ fn memory(
 
 fn cpu(paths: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Result<(), CgroupError> {
     let Some(c) = r.cpu() else { return Ok(()) };
+    let period = ("cpu", "cpu.cfs_period_us", c.period().map(|v| v.to_string()), "period");
+    let quota = ("cpu", "cpu.cfs_quota_us", c.quota().map(|v| v.to_string()), "quota");
+    let [first, second] =
+        if period_shrinks(paths, c.period()) { [quota, period] } else { [period, quota] };
     let values = [
         ("cpu", "cpu.shares", c.shares().map(|v| v.to_string()), "shares"),
-        ("cpu", "cpu.cfs_period_us", c.period().map(|v| v.to_string()), "period"),
-        ("cpu", "cpu.cfs_quota_us", c.quota().map(|v| v.to_string()), "quota"),
+        first,
+        second,
         ("cpu", "cpu.cfs_burst_us", c.burst().map(|v| v.to_string()), "burst"),
         ("cpu", "cpu.rt_period_us", c.realtime_period().map(|v| v.to_string()), "realtimePeriod"),
         (
@@ -215,6 +219,18 @@ fn cpu(paths: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Result<(), Cgro
         }
     }
     Ok(())
+}
+
+/// Whether the new CFS period is smaller than the current one. The kernel checks a quota (and
+/// the parent's limit) against the period in force at the time of the write, so a shrinking
+/// period must follow its new quota and a growing one precede it: either way the intermediate
+/// quota/period ratio stays below the final one.
+fn period_shrinks(paths: &BTreeMap<String, PathBuf>, new: Option<u64>) -> bool {
+    let (Some(new), Some(dir)) = (new, paths.get("cpu")) else { return false };
+    read_trimmed(&dir.join("cpu.cfs_period_us"))
+        .ok()
+        .and_then(|cur| cur.parse::<u64>().ok())
+        .is_some_and(|cur| new < cur)
 }
 
 fn blkio(paths: &BTreeMap<String, PathBuf>, r: &LinuxResources) -> Result<(), CgroupError> {

@@ -154,6 +154,8 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("masking and read-only paths", finish_rootfs, Scope::Only(Role::Container)),
     // The pty comes from the container's own devpts, so after pivot.
     ("setting up the console", setup_console, Scope::All),
+    // The console's mount point exists now: a read-only /dev may become so.
+    ("making /dev read-only", readonly_dev, Scope::Only(Role::Container)),
     // Raising a hard limit needs CAP_SYS_RESOURCE: before the user switch.
     ("setting rlimits", set_rlimits, Scope::All),
     // Real-time policies and the RT I/O class need CAP_SYS_NICE/CAP_SYS_ADMIN: also before.
@@ -418,11 +420,10 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
             return Err(format!("sync protocol: expected HooksDone, got {other:?}").into())
         }
     }
-    Ok(crate::hooks::run_all(
-        "createContainer",
-        &init.spec.hooks.create_container,
-        init.hook_state.as_bytes(),
-    )?)
+    let spec = init.spec;
+    let state = init.hook_state.as_bytes();
+    let hooks = &spec.hooks.create_container;
+    Ok(crate::hooks::run_create_container(hooks, state, &spec.process.env, &spec.root)?)
 }
 
 /// A hook without `env` gets the container process's environment, as with runc and crun.
@@ -473,6 +474,10 @@ fn finish_rootfs(init: &mut Init) -> StepResult {
     Ok(crate::rootfs::finish(init.spec)?)
 }
 
+fn readonly_dev(init: &mut Init) -> StepResult {
+    Ok(crate::rootfs::readonly_dev(init.spec)?)
+}
+
 fn setup_console(init: &mut Init) -> StepResult {
     let process = &init.spec.process;
     if !process.terminal {
@@ -485,6 +490,10 @@ fn setup_console(init: &mut Init) -> StepResult {
         init.options.role == Role::Container && crate::rootfs::has_mount_namespace(init.spec);
     let size = process.console_size.map(|s| (s.height, s.width));
     let master = crate::tty::setup_console(size, console)?;
+    // The terminal belongs to the process's user (its group stays devpts's, "tty" by default),
+    // as runc leaves it: a non-root user can then reopen /dev/console or /proc/self/fd/0.
+    nix::unistd::fchown(std::io::stdin(), Some(Uid::from_raw(process.uid)), None)
+        .sys("fchown", format!("the console to process.user.uid {}", process.uid))?;
     init.channel.send(&FromInit::ConsoleMaster, Some(master.as_raw_fd()))?;
     Ok(())
 }

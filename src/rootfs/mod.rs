@@ -132,6 +132,15 @@ pub fn finish(spec: &ValidSpec) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// After the console is set up: makes /dev read-only when its mount entry says `ro`.
+pub fn readonly_dev(spec: &ValidSpec) -> Result<(), RootfsError> {
+    if !has_mount_namespace(spec) {
+        return Ok(());
+    }
+    let root = open_root(Path::new("/"), "/")?;
+    mounts::readonly_dev(spec, root.as_fd())
+}
+
 fn open_root(path: &Path, what: &str) -> Result<OwnedFd, RootfsError> {
     sys::open(path, libc::O_PATH | libc::O_DIRECTORY).map_err(sys_err(what))
 }

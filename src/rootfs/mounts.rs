@@ -117,6 +117,11 @@ pub(super) fn mount_entry(
         || (is_bind && bind_source(spec, m).is_some_and(|s| crate::sys::procfs::is_procfs(&s)));
     let mut entry =
         Entry { what: format!("mounts[{index}] ({})", dest.display()), dest, opts, procfs };
+    // A read-only /dev is populated first (nodes, /dev/pts, the console) and made read-only
+    // at the end by `readonly_dev`, as runc does.
+    if is_dev(m) {
+        entry.opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
         let data = &mut entry.opts.data;
         data.push_str(if data.is_empty() { "" } else { "," });
@@ -146,6 +151,36 @@ pub(super) fn mount_entry(
             mount_fs(root, &entry, &source, typ)
         }
     }
+}
+
+/// Whether `m` mounts on /dev.
+fn is_dev(m: &Mount) -> bool {
+    m.destination().as_path() == Path::new("/dev")
+}
+
+/// Remounts /dev read-only when the last entry on /dev asks for `ro` (which `mount_entry`
+/// left out so that the nodes and mount points beneath could be made).
+pub(super) fn readonly_dev(spec: &ValidSpec, root: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    let Some((index, m)) = spec.mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
+        return Ok(());
+    };
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    if !opts.flags.contains(MsFlags::MS_RDONLY) {
+        return Ok(());
+    }
+    let per_mount = MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_STRICTATIME;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (opts.flags & per_mount);
+    let dest = Path::new("/dev");
+    let entry = Entry { what: format!("mounts[{index}] (/dev)"), dest, opts, procfs: false };
+    let fd = reopen(root, &entry)?;
+    sys::mount_on(None, fd.as_fd(), dest, None, flags, None).map_err(sys_err(&entry.what))
 }
 
 /// Whether the init will be privileged over its network namespace: without a user

@@ -12,7 +12,7 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use crate::harness::{Config, TestEnv};
 
 /// Receives one descriptor sent with SCM_RIGHTS on the first connection to `listener`.
-fn receive_master(listener: &UnixListener) -> OwnedFd {
+pub(crate) fn receive_master(listener: &UnixListener) -> OwnedFd {
     let (stream, _) = listener.accept().expect("accepting the runtime's connection");
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
@@ -37,7 +37,7 @@ fn receive_master(listener: &UnixListener) -> OwnedFd {
 }
 
 /// Writes `input` to the terminal and reads until `marker` shows up (or 10 s pass).
-fn converse(master: OwnedFd, input: &str, marker: &str) -> String {
+pub(crate) fn converse(master: OwnedFd, input: &str, marker: &str) -> String {
     let mut term = std::fs::File::from(master);
     term.write_all(input.as_bytes()).unwrap();
     let flags = nix::fcntl::OFlag::O_NONBLOCK;

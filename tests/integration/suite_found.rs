@@ -1,0 +1,163 @@
+//! Differences from runc that runc's bats and crun's python suites found: the order of the
+//! CFS period and quota writes on cgroup v1, the owner of the console, a read-only /dev, and
+//! the cwd and environment of hooks.
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::harness::{Config, TestEnv};
+use crate::tty::{converse, receive_master};
+
+/// The v1 cpu controller's directory, when the host has one.
+fn cpu_v1() -> Option<PathBuf> {
+    let d = PathBuf::from("/sys/fs/cgroup/cpu");
+    d.join("cpu.cfs_period_us").exists().then_some(d)
+}
+
+/// Removes `dir` (a test-made cgroup parent) in every v1 hierarchy and under v2.
+fn remove_parent(cg: &str) {
+    for d in crate::harness::cgroup_dirs(cg) {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn cpu_period_and_quota_update_in_either_direction_under_a_limited_parent() {
+    let Some(cpu) = cpu_v1() else { return };
+    let env = TestEnv::new("sfcpu");
+    let parent = env.id("cg-par");
+    // A parent limited to one CPU: the kernel checks each write against it, with the
+    // period or quota in force at the time of that write.
+    let pdir = cpu.join("berth-test").join(&parent);
+    fs::create_dir_all(&pdir).unwrap();
+    fs::write(pdir.join("cpu.cfs_quota_us"), "100000").unwrap();
+    let cg = format!("{parent}/c");
+    let cfg = Config::sh("sleep 100")
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{cg}")))
+        .set("/linux/resources", json!({ "cpu": { "period": 100000, "quota": 50000 } }));
+    let bundle = env.bundle(&cfg);
+    let id = env.id("c");
+    env.create(&id, &bundle).ok();
+    env.start(&id).ok();
+    let read = |f: &str| fs::read_to_string(pdir.join("c").join(f)).unwrap().trim().to_string();
+    assert_eq!(
+        (read("cpu.cfs_period_us"), read("cpu.cfs_quota_us")),
+        ("100000".into(), "50000".into())
+    );
+    for (period, quota) in [("10000", "5000"), ("1000000", "500000")] {
+        env.berth(&["update", "--cpu-period", period, "--cpu-quota", quota, &id]).ok();
+        assert_eq!(
+            (read("cpu.cfs_period_us"), read("cpu.cfs_quota_us")),
+            (period.into(), quota.into())
+        );
+    }
+    env.delete(&id, true).ok();
+    remove_parent(&parent);
+}
+
+#[test]
+fn the_console_belongs_to_the_process_user() {
+    let env = TestEnv::new("sfconsole");
+    let socket = env.dir.join("console.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let cfg =
+        Config::sh("echo own-$(stat -c %u /dev/console)-$(stat -L -c %u /proc/self/fd/0)-end")
+            .set("/process/terminal", true.into())
+            .user(1000, 1000, &[]);
+    let bundle = env.bundle(&cfg);
+    let id = env.id("t");
+    let receiver = std::thread::spawn(move || receive_master(&listener));
+    env.berth(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    let master = receiver.join().unwrap();
+    env.start(&id).ok();
+    let seen = converse(master, "", "-end");
+    assert!(seen.contains("own-1000-1000-end"), "console not owned by uid 1000: {seen:?}");
+    env.wait_status(&id, "stopped");
+    env.delete(&id, false).ok();
+}
+
+/// Whether `point` is mounted read-only according to the container's /proc/self/mountinfo
+/// lines in `out`.
+fn mounted_ro(out: &str, point: &str) -> bool {
+    out.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 5 && f[4] == point && f[5].split(',').any(|o| o == "ro")
+    })
+}
+
+#[test]
+fn a_read_only_dev_is_populated_then_made_read_only() {
+    let env = TestEnv::new("sfrodev");
+    let mut cfg = Config::sh(
+        "ls /dev/null /dev/zero /dev/tty /dev/urandom /dev/ptmx /dev/pts/ptmx /dev/shm && \
+         (touch /dev/new 2>/dev/null && echo writable || echo not-writable) && \
+         cat /proc/self/mountinfo",
+    );
+    assert_eq!(cfg.0["mounts"][1]["destination"], "/dev");
+    cfg.0["mounts"][1]["options"].as_array_mut().unwrap().push(json!("ro"));
+    let bundle = env.bundle(&cfg);
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("r")]);
+    out.ok();
+    assert!(out.stdout.contains("not-writable"), "{}", out.stdout);
+    assert!(mounted_ro(&out.stdout, "/dev"), "/dev not read-only: {}", out.stdout);
+    assert!(!mounted_ro(&out.stdout, "/dev/shm"), "{}", out.stdout);
+}
+
+/// A hook script that appends `<name> cwd=<dir>` and `<name> env: <entry>` lines to `out`.
+fn dump_hook(env: &TestEnv) -> (PathBuf, PathBuf) {
+    let out = env.dir.join("hooks.out");
+    let script = env.dir.join("dump.sh");
+    let body = format!(
+        "#!/bin/sh\necho \"$1 cwd=$(pwd)\" >> {o}\nenv | sed \"s/^/$1 env: /\" >> {o}\n",
+        o = out.display()
+    );
+    fs::write(&script, body).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    fs::set_permissions(&script, mode).unwrap();
+    (script, out)
+}
+
+#[test]
+fn hooks_get_runcs_cwd_and_environment() {
+    let env = TestEnv::new("sfhooks");
+    let (script, out) = dump_hook(&env);
+    let hook = |name: &str| json!([{ "path": script, "args": ["dump.sh", name] }]);
+    let mut create_container = hook("cc");
+    create_container
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "path": script, "args": ["dump.sh", "cc-own"], "env": ["OWN=yes"] }));
+    let cfg = Config::new(&["true"]).set(
+        "/hooks",
+        json!({ "prestart": hook("prestart"), "createRuntime": hook("cr"),
+                "createContainer": create_container, "poststop": hook("poststop") }),
+    );
+    let bundle = env.bundle(&cfg);
+    env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("h")]).ok();
+    let text = fs::read_to_string(&out).unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let rootfs = fs::canonicalize(bundle.join("rootfs")).unwrap();
+    // createContainer: in the rootfs, with the process's env unless the hook has its own.
+    assert!(has(&format!("cc cwd={}", rootfs.display())), "{text}");
+    assert!(
+        has("cc env: HOME=/root") && has("cc env: PATH=/bin:/usr/bin:/sbin:/usr/sbin"),
+        "{text}"
+    );
+    assert!(has("cc-own env: OWN=yes") && !has("cc-own env: HOME=/root"), "{text}");
+    // Runtime hooks without env inherit the runtime's environment.
+    let path = std::env::var("PATH").unwrap();
+    for name in ["prestart", "cr", "poststop"] {
+        assert!(has(&format!("{name} env: PATH={path}")), "{name}: {text}");
+    }
+}
