@@ -1,7 +1,10 @@
 //! Fuzzing without a fuzzing engine: a seeded, deterministic mutation loop over the inputs
 //! berth takes from outside — config.json (parse, validate, check), `exec --process` JSON,
-//! sync-protocol messages, signal names and container ids. Each input must give `Ok` or an
-//! error; a panic is caught, the input saved under `target/fuzz-crashes/` and the test fails.
+//! sync-protocol messages, signal names and container ids — and the host-safety paths:
+//! `linux.cgroupsPath` resolution, state.json and cgroup.json, hook entries. Each input must
+//! give `Ok` or an error (one short line where berth reports it), and where a property
+//! exists (a cgroup stays below its mount) it is asserted; a panic is caught, the input
+//! saved under `target/fuzz-crashes/` and the test fails.
 //!
 //! `cargo test --test fuzz` runs a short pass (a few seconds); `make fuzz` a long one.
 //! `FUZZ_ITERATIONS` scales every target (the number for the cheapest, the config targets
