@@ -346,7 +346,7 @@ fn cgroup_mounts() -> Vec<PathBuf> {
     crate::cgroups::path::parse_mountinfo(&text).into_iter().map(|m| m.point).collect()
 }
 
-/// `path` is absolute, has no `.` or `..` part, and lies strictly below one of `mounts`.
+/// `path` is absolute, has no `..` part, and lies strictly below one of `mounts`.
 fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
     use std::path::Component;
     let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
@@ -641,11 +641,12 @@ mod tests {
         };
         let ok = "/sys/fs/cgroup/memory/a/b";
         assert_eq!(check(ok, &[ok, "/sys/fs/cgroup/memory/a"]), Ok(()));
+        // A `.` part is the same directory (Path compares and walks without it).
+        assert_eq!(check("/sys/fs/cgroup/memory/./a", &[]), Ok(()));
         for (path, created) in [
             ("/tmp/x", &[][..]),
             ("/sys/fs/cgroup/memory", &[]),
             ("/sys/fs/cgroup/memory/../../../tmp", &[]),
-            ("/sys/fs/cgroup/memory/./a", &[]),
             ("sys/fs/cgroup/memory/a", &[]),
             (ok, &["/sys/fs/cgroup/memory/other"]),
             (ok, &["/sys/fs/cgroup/memory"]),
