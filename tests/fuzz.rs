@@ -1,7 +1,10 @@
 //! Fuzzing without a fuzzing engine: a seeded, deterministic mutation loop over the inputs
 //! berth takes from outside — config.json (parse, validate, check), `exec --process` JSON,
-//! sync-protocol messages, signal names and container ids. Each input must give `Ok` or an
-//! error; a panic is caught, the input saved under `target/fuzz-crashes/` and the test fails.
+//! sync-protocol messages, signal names and container ids — and the host-safety paths:
+//! `linux.cgroupsPath` resolution, state.json and cgroup.json, hook entries. Each input must
+//! give `Ok` or an error (one short line where berth reports it), and where a property
+//! exists (a cgroup stays below its mount) it is asserted; a panic is caught, the input
+//! saved under `target/fuzz-crashes/` and the test fails.
 //!
 //! `cargo test --test fuzz` runs a short pass (a few seconds); `make fuzz` a long one.
 //! `FUZZ_ITERATIONS` scales every target (the number for the cheapest, the config targets
@@ -541,4 +544,271 @@ fn console_socket_peers_never_panic() {
     }
     closer.join().unwrap();
     drop(backlog);
+}
+
+/// The longest one-line error any fuzz target accepts: a few hundred characters per cause
+/// (`berth::error::MAX_MESSAGE` each) and a short chain.
+const MAX_ERROR: usize = 3 * berth::error::MAX_MESSAGE;
+
+/// An error as berth reports it: one line, bounded, not empty.
+fn assert_short_error(err: &(dyn std::error::Error + 'static)) {
+    let line = berth::error::one_line(err);
+    assert!(!line.is_empty(), "an empty error");
+    assert!(!line.contains('\n'), "a multi-line error: {line:?}");
+    let chars = line.chars().count();
+    let start: String = line.chars().take(200).collect();
+    assert!(chars <= MAX_ERROR, "an error of {chars} characters: {start}");
+}
+
+/// Path parts that have escaped cgroup roots elsewhere: climbs, dots, scopes, NUL, slashes.
+const CGROUP_PARTS: &[&str] =
+    &["", ".", "..", "...", "a", "berth-test", "x.scope", "user.slice", "a\0b", "/", "é", " "];
+
+fn random_cgroup_path(rng: &mut Rng) -> String {
+    let mut path = String::new();
+    if rng.below(2) == 0 {
+        path.push('/');
+    }
+    for i in 0..rng.below(8) {
+        if i > 0 {
+            path.push('/');
+        }
+        let part = if rng.below(6) == 0 { *rng.pick(STRINGS) } else { *rng.pick(CGROUP_PARTS) };
+        path.push_str(part);
+    }
+    path
+}
+
+/// A mount point has no `.` or `..` part and lies under the mount.
+fn assert_under(mount: &Path, dir: &Path, input: &str) {
+    use std::path::Component;
+    assert!(
+        dir.starts_with(mount),
+        "{input:?} resolved to {} outside {}",
+        dir.display(),
+        mount.display()
+    );
+    let climbs = dir.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir));
+    assert!(!climbs, "{input:?} resolved to {} with a . or .. part", dir.display());
+}
+
+/// `linux.cgroupsPath` with the runtime's own cgroup and the mount's root (both from /proc
+/// on the host, so also fuzzed): the resolved directories stay under the hierarchy mount.
+#[test]
+fn cgroups_paths_resolve_under_the_mount() {
+    use berth::cgroups::path::{parse_mountinfo, parse_proc_cgroup, resolve_v1, resolve_v2};
+    let mut rng = Rng::new(seed() ^ 6);
+    for n in 0..iterations() {
+        let wanted = random_cgroup_path(&mut rng);
+        let own = random_cgroup_path(&mut rng);
+        // The kernel escapes blanks in mountinfo; an unescaped one would shift the fields.
+        let root = random_cgroup_path(&mut rng).replace([' ', '\n'], "_");
+        let mountinfo = format!(
+            "30 25 0:26 {root} /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+             31 25 0:27 {root} /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             32 25 0:28 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n"
+        );
+        let proc_cgroup = format!("0::{own}\n5:memory:{own}\n4:devices:{root}\n");
+        let input = format!("{wanted}\n{mountinfo}{proc_cgroup}");
+        guard("cgroups-path", n, input.as_bytes(), || {
+            let mounts = parse_mountinfo(&mountinfo);
+            let own = parse_proc_cgroup(&proc_cgroup);
+            for mount in mounts.iter().filter(|m| m.v2) {
+                assert_under(&mount.point, &resolve_v2(mount, &own, &wanted), &input);
+            }
+            let v1 = resolve_v1(&mounts, &own, &wanted);
+            assert!(v1.contains_key("devices"), "a mounted controller left out: {v1:?}");
+            for (controller, dir) in &v1 {
+                let mount = mounts.iter().find(|m| m.controllers.contains(controller)).unwrap();
+                assert_under(&mount.point, dir, &input);
+            }
+        });
+        // Damaged mountinfo and /proc/self/cgroup text parse to something or nothing.
+        let mut bytes = input.clone().into_bytes();
+        damage(&mut bytes, &mut rng);
+        guard("cgroups-text", n, &bytes, || {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_mountinfo(&text);
+            let _ = parse_proc_cgroup(&text);
+        });
+    }
+}
+
+/// state.json and cgroup.json as `create` writes them, with every optional field set.
+fn state_seeds() -> Vec<Value> {
+    let hook = json!({ "path": "/bin/true", "args": ["true", "x"], "env": ["A=1"], "timeout": 3 });
+    let paths = json!({ "memory": "/sys/fs/cgroup/memory/berth-test/f",
+        "devices": "/sys/fs/cgroup/devices/berth-test/f" });
+    let created = json!(["/sys/fs/cgroup/memory/berth-test", "/sys/fs/cgroup/memory/berth-test/f"]);
+    let state = json!({
+        "ociVersion": "1.2.0", "id": "f", "pid": 4242, "pid_start_time": 99,
+        "bundle": "/b", "rootfs": "/b/rootfs", "created": "2026-11-25T14:00:00.123456789Z",
+        "owner": "", "annotations": { "k": "v" },
+        "cgroup_paths": paths, "cgroup_created": created,
+        "poststart": [hook], "poststop": [hook, { "path": "/bin/false" }],
+        "intel_rdt_path": "/sys/fs/resctrl/f"
+    });
+    let v2 = json!({ "ociVersion": "1.2.0", "id": "f", "pid": 0, "pid_start_time": 0,
+        "bundle": "/b", "rootfs": "/b/rootfs", "created": "", "owner": "",
+        "cgroup_paths": { "unified": "/sys/fs/cgroup/berth-test/f" } });
+    let record = json!({ "paths": paths, "created": created, "init": [4242, 99] });
+    vec![state, v2, record]
+}
+
+/// A corrupted or hostile state.json / cgroup.json in a container directory: `state`,
+/// `list`, `kill` and `delete` read them through these functions, which give a state or a
+/// short one-line error, never a panic; a state that loads names a cgroup berth treats as
+/// its own only when every directory of it is recorded as made by berth.
+#[test]
+fn state_files_load_or_fail_short() {
+    use berth::cgroups::Cgroup;
+    use berth::state::{ContainerId, StateStore};
+    let bundle = Bundle::new("state");
+    let store = StateStore::new(bundle.0.join("root"));
+    let id = ContainerId::parse("f").unwrap();
+    let dir = store.create(&id).unwrap();
+    let seeds = state_seeds();
+    let mut rng = Rng::new(seed() ^ 7);
+    for n in 0..iterations() / 40 {
+        let input = next_input(&mut rng, &seeds);
+        std::fs::write(dir.path().join("state.json"), &input).unwrap();
+        std::fs::write(dir.path().join("cgroup.json"), &input).unwrap();
+        guard("state", n, &input, || {
+            match dir.load() {
+                Ok(state) => {
+                    assert_eq!(store.read(&id).unwrap(), state);
+                    // Reads /proc/<pid>/stat only (never /proc/0 or /proc/-1).
+                    let _ = berth::state::status(&state, &dir.fifo_path());
+                    // What delete removes and kill --all signals in is a cgroup.
+                    let mounts = cgroup_mount_points();
+                    for dir in state.cgroup_paths.values().chain(&state.cgroup_created) {
+                        let below = mounts.iter().any(|m| dir.starts_with(m) && dir != m);
+                        assert!(below, "{} is not below a cgroup mount", dir.display());
+                        assert_under(Path::new("/"), dir, "state.json");
+                    }
+                    if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
+                        if cgroup.is_owned(&state.cgroup_created) {
+                            let dirs = state.cgroup_paths.values();
+                            assert!(dirs.clone().all(|d| state.cgroup_created.contains(d)));
+                        }
+                    }
+                }
+                Err(err) => assert_short_error(&err),
+            }
+            if let Err(err) = dir.load_cgroup() {
+                assert_short_error(&err);
+            }
+            assert_eq!(store.list().unwrap().len(), 1, "the store lost its container");
+        });
+    }
+}
+
+/// Hook entries (path, args, env, timeout) mutated inside an otherwise valid config: what
+/// validation accepts is runnable as a hook (absolute path, KEY=VALUE env, a positive
+/// timeout), what it refuses is a short one-line error naming the hook.
+#[test]
+fn hook_entries_validate_or_refuse_short() {
+    let bundle = Bundle::new("hooks");
+    let rich = config_seeds().pop().unwrap();
+    let seeds = vec![rich["hooks"].clone()];
+    let base: Value = serde_json::from_str(&berth::spec::default_spec(false)).unwrap();
+    let mut rng = Rng::new(seed() ^ 8);
+    let (mut accepted, mut refused) = (0, 0);
+    for n in 0..iterations() / 40 {
+        let mut hooks = rng.pick(&seeds).clone();
+        for _ in 0..1 + rng.below(4) {
+            mutate(&mut hooks, &mut rng, &seeds);
+        }
+        let mut config = base.clone();
+        config["hooks"] = hooks;
+        let input = serde_json::to_vec(&config).unwrap();
+        std::fs::write(bundle.0.join("config.json"), &input).unwrap();
+        guard("hooks", n, &input, || match berth::spec::load(&bundle.0) {
+            Ok(spec) => {
+                accepted += 1;
+                let h = &spec.hooks;
+                for hook in [
+                    &h.prestart,
+                    &h.create_runtime,
+                    &h.create_container,
+                    &h.start_container,
+                    &h.poststart,
+                    &h.poststop,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    assert!(hook.path.is_absolute(), "{hook:?}");
+                    assert!(hook.env.iter().all(|e| e.contains('=')), "{hook:?}");
+                    assert!(hook.timeout.is_none_or(|t| t > 0), "{hook:?}");
+                }
+            }
+            Err(err) => {
+                refused += 1;
+                assert_short_error(&err);
+            }
+        });
+    }
+    eprintln!("hooks: {accepted} accepted, {refused} refused");
+    assert!(accepted > 0 && refused > 0, "the mutations never reach one side");
+}
+
+fn cgroup_mount_points() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    berth::cgroups::path::parse_mountinfo(&text).into_iter().map(|m| m.point).collect()
+}
+
+/// The binary against a hostile state.json: its cgroup is a decoy directory tree in the
+/// temp dir with a `cgroup.procs` that lists a `sleep` the test started. `delete --force`
+/// and `state` must refuse it with one line, and leave the decoy and the sleep alone
+/// (berth used to rmdir the decoy tree and SIGKILL the sleep on the file's word).
+#[test]
+fn hostile_state_json_is_refused_and_nothing_outside_is_touched() {
+    use berth::state::{ContainerId, StateStore};
+    use std::process::Command;
+    let bundle = Bundle::new("hostile-state");
+    let root = bundle.0.join("root");
+    let decoy = bundle.0.join("decoy");
+    std::fs::create_dir_all(decoy.join("child")).unwrap();
+    let mut sleep = Command::new("sleep").arg("300").spawn().unwrap();
+    std::fs::write(decoy.join("cgroup.procs"), format!("{}\n", sleep.id())).unwrap();
+    let store = StateStore::new(&root);
+    let mut seed = state_seeds().remove(0);
+    seed["pid"] = json!(0);
+    seed["poststart"] = json!([]);
+    seed["poststop"] = json!([]);
+    seed.as_object_mut().unwrap().remove("intel_rdt_path");
+    let decoy_json = json!(decoy);
+    let mounted = json!(cgroup_mount_points()[0].join("berth-test-none"));
+    let climb = format!("{}{}{}", mounted.as_str().unwrap(), "/..".repeat(12), decoy.display());
+    let cases = [
+        ("paths", json!({ "unified": decoy_json }), json!([decoy_json])),
+        ("climb", json!({ "unified": climb }), json!([climb])),
+        ("created", json!({ "unified": mounted }), json!([decoy_json])),
+    ];
+    for (name, paths, created) in cases {
+        let id = ContainerId::parse(name).unwrap();
+        drop(store.create(&id).unwrap());
+        let mut state = seed.clone();
+        state["id"] = json!(name);
+        state["cgroup_paths"] = paths;
+        state["cgroup_created"] = created;
+        std::fs::write(root.join(name).join("state.json"), state.to_string()).unwrap();
+        for args in [&["state", name][..], &["delete", "--force", name][..]] {
+            let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{name} {args:?} succeeded: {stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{name} {args:?}: {stderr}");
+            assert!(stderr.contains("state.json"), "{name} {args:?}: {stderr}");
+            assert!(decoy.join("child").is_dir(), "{name} {args:?} removed the decoy");
+            assert!(sleep.try_wait().unwrap().is_none(), "{name} {args:?} killed the sleep");
+        }
+    }
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
 }

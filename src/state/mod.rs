@@ -331,7 +331,61 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
         }
         Err(e) => return Err(io_err("reading", &path)(e)),
     };
-    serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt { path, message: e.to_string() })
+    let state: State = serde_json::from_slice(&bytes)
+        .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
+    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, &cgroup_mounts())
+        .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
+        .map_err(|message| StateError::Corrupt { path, message })?;
+    Ok(state)
+}
+
+/// The cgroup hierarchies mounted in berth's mount namespace (from /proc/self/mountinfo;
+/// none when it cannot be read).
+fn cgroup_mounts() -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    crate::cgroups::path::parse_mountinfo(&text).into_iter().map(|m| m.point).collect()
+}
+
+/// `path` is absolute, has no `..` part, and lies strictly below one of `mounts`.
+fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    path.is_absolute() && plain && mounts.iter().any(|m| path.starts_with(m) && path != m)
+}
+
+/// Refuses recorded cgroup directories `delete` and `kill --all` must not act on: the
+/// container's cgroup must lie below a cgroup mount, and every directory recorded as made
+/// by berth must be that cgroup or one of its parents below the mount. A state file that
+/// says otherwise was not written by berth, and berth would remove directories and signal
+/// the processes listed in files outside the cgroup hierarchies on its word.
+pub fn check_cgroup_paths(
+    paths: &BTreeMap<String, PathBuf>,
+    created: &[PathBuf],
+    mounts: &[PathBuf],
+) -> Result<(), String> {
+    for (key, dir) in paths {
+        if !strictly_below(dir, mounts) {
+            return Err(format!("cgroup_paths.{key}: {dir:?} is not below a cgroup mount"));
+        }
+    }
+    for (i, dir) in created.iter().enumerate() {
+        if !strictly_below(dir, mounts) || !paths.values().any(|p| p.starts_with(dir)) {
+            return Err(format!(
+                "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a recorded resctrl group that is not a group directly in the resctrl mount.
+fn check_resctrl_path(group: Option<&Path>) -> Result<(), String> {
+    let Some(group) = group else { return Ok(()) };
+    let root = PathBuf::from(crate::resctrl::RESCTRL);
+    if strictly_below(group, std::slice::from_ref(&root)) && group.parent() == Some(&root) {
+        return Ok(());
+    }
+    Err(format!("intel_rdt_path: {group:?} is not a group in {}", root.display()))
 }
 
 impl ContainerDir {
@@ -383,9 +437,14 @@ impl ContainerDir {
     pub fn load_cgroup(&self) -> Result<Option<CgroupRecord>, StateError> {
         let path = self.path.join(CGROUP_FILE);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StateError::Corrupt { path, message: e.to_string() }),
+            Ok(bytes) => {
+                let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
+                    StateError::Corrupt { path: path.clone(), message: e.to_string() }
+                })?;
+                check_cgroup_paths(&record.paths, &record.created, &cgroup_mounts())
+                    .map_err(|message| StateError::Corrupt { path, message })?;
+                Ok(Some(record))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("reading", &path)(e)),
         }
@@ -570,6 +629,35 @@ mod tests {
         dir.save_cgroup(&record).unwrap();
         assert_eq!(dir.load_cgroup().unwrap(), Some(record));
         assert!(matches!(dir.load(), Err(StateError::Creating(_))));
+    }
+
+    #[test]
+    fn recorded_cgroups_must_be_below_a_cgroup_mount() {
+        let mounts = [PathBuf::from("/sys/fs/cgroup/memory")];
+        let paths = |p: &str| BTreeMap::from([("memory".to_owned(), PathBuf::from(p))]);
+        let check = |p: &str, created: &[&str]| {
+            let created: Vec<PathBuf> = created.iter().map(PathBuf::from).collect();
+            check_cgroup_paths(&paths(p), &created, &mounts)
+        };
+        let ok = "/sys/fs/cgroup/memory/a/b";
+        assert_eq!(check(ok, &[ok, "/sys/fs/cgroup/memory/a"]), Ok(()));
+        // A `.` part is the same directory (Path compares and walks without it).
+        assert_eq!(check("/sys/fs/cgroup/memory/./a", &[]), Ok(()));
+        for (path, created) in [
+            ("/tmp/x", &[][..]),
+            ("/sys/fs/cgroup/memory", &[]),
+            ("/sys/fs/cgroup/memory/../../../tmp", &[]),
+            ("sys/fs/cgroup/memory/a", &[]),
+            (ok, &["/sys/fs/cgroup/memory/other"]),
+            (ok, &["/sys/fs/cgroup/memory"]),
+            (ok, &["/tmp"]),
+        ] {
+            assert!(check(path, created).is_err(), "{path} {created:?} accepted");
+        }
+        assert!(check_resctrl_path(Some(Path::new("/sys/fs/resctrl/g"))).is_ok());
+        for bad in ["/sys/fs/resctrl", "/sys/fs/resctrl/g/h", "/sys/fs/resctrl/../x", "/tmp/g"] {
+            assert!(check_resctrl_path(Some(Path::new(bad))).is_err(), "{bad}");
+        }
     }
 
     #[test]
