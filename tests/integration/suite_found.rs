@@ -17,18 +17,26 @@ fn cpu_v1() -> Option<PathBuf> {
     d.join("cpu.cfs_period_us").exists().then_some(d)
 }
 
-/// Removes `dir` (a test-made cgroup parent) in every v1 hierarchy and under v2.
-fn remove_parent(cg: &str) {
-    for d in crate::harness::cgroup_dirs(cg) {
-        let _ = fs::remove_dir(d);
+/// A test-made cgroup parent, removed in every v1 hierarchy and under v2 when dropped, so a
+/// failing assertion does not leave it behind.
+struct ParentCgroup(String);
+
+impl Drop for ParentCgroup {
+    fn drop(&mut self) {
+        for d in crate::harness::cgroup_dirs(&self.0) {
+            let _ = fs::remove_dir(d.join("c"));
+            let _ = fs::remove_dir(d);
+        }
     }
 }
 
 #[test]
 fn cpu_period_and_quota_update_in_either_direction_under_a_limited_parent() {
     let Some(cpu) = cpu_v1() else { return };
+    // Declared before the env, so it is dropped after the env has deleted the container.
+    let parent = format!("sfcpu-par-{}", std::process::id());
+    let _cleanup = ParentCgroup(parent.clone());
     let env = TestEnv::new("sfcpu");
-    let parent = env.id("cg-par");
     // A parent limited to one CPU: the kernel checks each write against it, with the
     // period or quota in force at the time of that write.
     let pdir = cpu.join("berth-test").join(&parent);
@@ -55,7 +63,6 @@ fn cpu_period_and_quota_update_in_either_direction_under_a_limited_parent() {
         );
     }
     env.delete(&id, true).ok();
-    remove_parent(&parent);
 }
 
 #[test]
