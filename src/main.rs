@@ -24,7 +24,13 @@ fn main() {
                 logging::log(Level::Error, &msg);
             }
             eprintln!("berth: {msg}");
-            err.exit_code()
+            // runc's exec exits 255 for every failure of its own (the program's own status
+            // passes through on success); callers tell 126/127 apart by the error's words.
+            if command == "exec" {
+                255
+            } else {
+                err.exit_code()
+            }
         }
     };
     logging::write_trace(command);

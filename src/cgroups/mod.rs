@@ -348,7 +348,7 @@ impl Cgroup {
         let file = file.map(|f| f.display().to_string()).unwrap_or_default();
         Err(CgroupError::Invalid {
             config: "linux.cgroupsPath".into(),
-            reason: format!("the container's cgroup is already frozen ({file}); thaw it first"),
+            reason: format!("container's cgroup unexpectedly frozen ({file}); thaw it first"),
         })
     }
 

@@ -285,3 +285,19 @@ fn version_has_the_three_lines_go_runc_parses() {
     assert!(lines[1].starts_with("commit: "), "{lines:?}");
     assert!(lines[2].starts_with("spec: "), "{lines:?}");
 }
+
+#[test]
+fn exec_failures_of_the_runtime_exit_255_and_the_programs_status_passes_through() {
+    let env = TestEnv::new("exec255");
+    let id = started(&env, &Config::new(&["sleep", "100"]));
+    assert_eq!(env.berth(&["exec", &id, "false"]).code(), 1);
+    assert_eq!(env.berth(&["exec", &id, "sh", "-c", "exit 42"]).code(), 42);
+    let bad_pid_file = ["exec", "--pid-file", "/non-existent/directory", &id, "true"];
+    for args in
+        [&bad_pid_file[..], &["exec", &id, "no-such-binary"], &["exec", "no-such-id", "true"]]
+    {
+        let out = env.berth(args);
+        assert_eq!(out.code(), 255, "{out:#?}");
+    }
+    env.delete(&id, true);
+}
