@@ -175,32 +175,8 @@ impl Containerd {
     }
 
     /// Runs `cmd` to its end (killing it after `CTR_TIMEOUT`), output through files.
-    fn try_finish(&self, mut cmd: Command, cmdline: &str) -> Result<Out, String> {
-        let n = self.env.id("out");
-        let (out, err) =
-            (self.env.dir.join(format!("{n}.out")), self.env.dir.join(format!("{n}.err")));
-        cmd.stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap());
-        let mut child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
-        let deadline = Instant::now() + CTR_TIMEOUT;
-        let status = loop {
-            if let Some(st) = child.try_wait().map_err(|e| format!("waiting for {cmdline}: {e}"))? {
-                break st;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{cmdline} did not finish within {CTR_TIMEOUT:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        Ok(Out {
-            cmdline: cmdline.to_string(),
-            status,
-            stdout: fs::read_to_string(&out).unwrap_or_default(),
-            stderr: fs::read_to_string(&err).unwrap_or_default(),
-        })
+    fn try_finish(&self, cmd: Command, cmdline: &str) -> Result<Out, String> {
+        self.env.finish_within(cmd, cmdline, CTR_TIMEOUT)
     }
 
     /// The `STATUS` column of `ctr task ls` for task `id` (empty if it is not listed).

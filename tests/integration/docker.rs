@@ -288,7 +288,7 @@ impl Dockerd {
         cmd.arg("-H").arg(format!("unix://{}", self.socket.display())).args(args);
         // The client's config (and its contexts) stay in the test's dir.
         cmd.env("DOCKER_CONFIG", self.env.dir.join("client"));
-        finish(&self.env, cmd, &format!("docker {}", args.join(" ")))
+        self.env.finish_within(cmd, &format!("docker {}", args.join(" ")), COMMAND_TIMEOUT)
     }
 
     /// What berth lists in the state root dockerd gives it (`<exec-root>/runtime-runc/moby`,
@@ -296,7 +296,10 @@ impl Dockerd {
     fn runtime_list(&self) -> String {
         let mut cmd = Command::new(bin());
         cmd.arg("--root").arg(self.exec_root.join("runtime-runc/moby")).arg("list");
-        finish(&self.env, cmd, "berth list").map(|o| o.stdout).unwrap_or_default()
+        self.env
+            .finish_within(cmd, "berth list", COMMAND_TIMEOUT)
+            .map(|o| o.stdout)
+            .unwrap_or_default()
     }
 
     /// Removes the containers and the image, stops the daemon (SIGTERM, bounded) and reports
@@ -371,32 +374,4 @@ fn processes_naming(needle: &str) -> Vec<i32> {
             String::from_utf8_lossy(&cmdline).contains(needle)
         })
         .collect()
-}
-
-/// Runs `cmd` to its end, output through files, killed after [`COMMAND_TIMEOUT`].
-fn finish(env: &TestEnv, mut cmd: Command, cmdline: &str) -> Result<Out, String> {
-    let n = env.id("out");
-    let (out, err) = (env.dir.join(format!("{n}.out")), env.dir.join(format!("{n}.err")));
-    cmd.stdin(Stdio::null())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap());
-    let mut child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| format!("waiting for {cmdline}: {e}"))? {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{cmdline} did not finish within {COMMAND_TIMEOUT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Ok(Out {
-        cmdline: cmdline.to_string(),
-        status,
-        stdout: fs::read_to_string(&out).unwrap_or_default(),
-        stderr: fs::read_to_string(&err).unwrap_or_default(),
-    })
 }

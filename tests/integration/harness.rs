@@ -293,6 +293,40 @@ impl TestEnv {
 
     /// Runs `<bin> --root <root> args…` to its end.
     #[track_caller]
+    /// Runs `cmd` to its end with stdin closed and its output through files in the test's
+    /// directory (a daemon it starts may keep pipes open), killed after `timeout`.
+    pub fn finish_within(
+        &self,
+        mut cmd: Command,
+        cmdline: &str,
+        timeout: Duration,
+    ) -> Result<Out, String> {
+        let n = self.id("out");
+        let (out, err) = (self.dir.join(format!("{n}.out")), self.dir.join(format!("{n}.err")));
+        cmd.stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(fs::File::create(&err).unwrap());
+        let mut child = cmd.spawn().map_err(|e| format!("spawning {cmdline}: {e}"))?;
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(st) = child.try_wait().map_err(|e| format!("waiting for {cmdline}: {e}"))? {
+                break st;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{cmdline} did not finish within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        Ok(Out {
+            cmdline: cmdline.to_string(),
+            status,
+            stdout: fs::read_to_string(&out).unwrap_or_default(),
+            stderr: fs::read_to_string(&err).unwrap_or_default(),
+        })
+    }
+
     pub fn berth(&self, args: &[&str]) -> Out {
         self.spawn(args).wait()
     }
