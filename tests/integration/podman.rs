@@ -6,7 +6,8 @@
 //! `/run/berth`, and podman writes /run/containers and /var/lib/containers/cache whatever its
 //! flags say. Every podman command therefore runs (via nsenter) in one private mount
 //! namespace per test, held by a `sleep` this test starts, with tmpfs over /run and
-//! /var/lib/containers (all of /var/lib where that does not exist yet); its storage, run,
+//! /var/lib/containers (all of /var/lib where that does not exist yet) and a private
+//! /sys/fs/cgroup view on v1 hosts (see [`PRIVATE_CGROUP_VIEW`]); its storage, run,
 //! tmp and image-copy dirs are in the test's temp dir, and its cgroups under
 //! /berth-test/<unique> (`--cgroup-parent`), removed at the end.
 
@@ -215,12 +216,30 @@ impl Drop for Podman {
     }
 }
 
-/// Starts `sleep` in a new mount namespace with a tmpfs over each of [`covered_dirs`], and
-/// returns once the mounts are in place.
+/// Where /sys/fs/cgroup is a tmpfs holding the v1 hierarchies (a v1 or hybrid host), conmon
+/// makes a plain directory, with a `tasks` file in it, for every controller the kernel knows but
+/// the host did not mount (hugetlb, net_cls, ...): on the host's tmpfs these would outlive the
+/// test. So the private namespace gets a tmpfs of its own there, with the host's hierarchies
+/// (and symlinks such as `cpu -> cpu,cpuacct`) bound back in; cgroups are the host's, stray
+/// directories die with the namespace. The mounts move to a staging dir under the private /run
+/// first, then the host's view is detached (in this namespace only: propagation is private).
+const PRIVATE_CGROUP_VIEW: &str = r#"if [ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ]; then
+  v=/run/berth-test-cgroup-view && mkdir $v && mount -t tmpfs -o mode=755 tmpfs $v &&
+  for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" { print $2 }' /proc/self/mounts); do
+    case $m in /sys/fs/cgroup/*) mkdir -p $v/${m#/sys/fs/cgroup/} && mount --bind $m $v/${m#/sys/fs/cgroup/} || exit 1;; esac
+  done &&
+  for l in /sys/fs/cgroup/*; do [ ! -L $l ] || cp -P $l $v/ || exit 1; done &&
+  umount -R -l /sys/fs/cgroup && mount --move $v /sys/fs/cgroup
+fi"#;
+
+/// Starts `sleep` in a new mount namespace with a tmpfs over each of [`covered_dirs`] and a
+/// private tmpfs at /sys/fs/cgroup ([`PRIVATE_CGROUP_VIEW`]), and returns once the mounts are
+/// in place.
 fn hold_private_mounts() -> Child {
     let mounts: Vec<String> =
         covered_dirs().iter().map(|d| format!("mount -t tmpfs tmpfs {d} && ")).collect();
-    let script = format!("{}echo ready && exec sleep infinity", mounts.concat());
+    let script =
+        format!("{}{PRIVATE_CGROUP_VIEW} && echo ready && exec sleep infinity", mounts.concat());
     let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
         .stdin(Stdio::null())
