@@ -427,10 +427,20 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
 }
 
 /// A hook without `env` gets the container process's environment, as with runc and crun.
+///
+/// The hooks run under the container's seccomp filter, as runc runs them: they run in the
+/// container, from its rootfs, with its credentials, and nothing there should escape the
+/// filter its program gets. When the init has not installed the filter yet (it does so
+/// last), each hook's process installs it before its execve; the init stays unfiltered.
 fn run_start_container_hooks(init: &mut Init) -> StepResult {
     let hooks = &init.spec.hooks.start_container;
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let (state, env) = (init.hook_state.as_bytes(), &init.spec.process.env);
-    Ok(crate::hooks::run_all_in_container("startContainer", hooks, state, env)?)
+    let installer = init.options.seccomp.filter(|_| !init.filtered).map(Filter::installer);
+    let run = crate::hooks::run_all_in_container;
+    Ok(run("startContainer", hooks, state, env, installer.as_ref())?)
 }
 
 fn pivot_root(init: &mut Init) -> StepResult {
