@@ -1,16 +1,19 @@
 //! Differences from runc that runc's bats suite found and that were berth's to fix: syscalls
 //! newer than a seccomp profile fail with ENOSYS, startContainer hooks run under the
-//! container's seccomp filter, and an `exec --process` file may leave out `user` (and its
-//! `consoleSize` sizes the exec's terminal).
+//! container's seccomp filter, an `exec --process` file may leave out `user` (and its
+//! `consoleSize` sizes the exec's terminal), and a user-namespaced container binds sources
+//! below directories its root may not search.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{Config, TestEnv};
+use crate::harness::{chown_tree, Config, TestEnv};
 use crate::tty::{converse, receive_master};
 
 /// Compiles the C program `source` statically into `<rootfs>/<name>`.
@@ -146,5 +149,43 @@ fn exec_process_file_without_user_runs_as_root_on_a_tty_of_its_console_size() {
     let seen = converse(receiver.join().unwrap(), "", "done-42");
     assert!(seen.contains("17 93"), "consoleSize not applied: {seen:?}");
     assert!(seen.lines().any(|l| l.trim() == "0"), "not root: {seen:?}");
+    env.delete(&id, true);
+}
+
+/// `<test dir>/<name>/dir/file` holding `text`, with `<name>` owned by the host's root and
+/// mode 0700: closed to every other user, the container's mapped root among them.
+fn closed_source(env: &TestEnv, name: &str, text: &str) -> PathBuf {
+    let outer = env.dir.join(name);
+    fs::create_dir_all(outer.join("dir")).unwrap();
+    fs::write(outer.join("dir/file"), text).unwrap();
+    fs::set_permissions(&outer, fs::Permissions::from_mode(0o700)).unwrap();
+    outer.join("dir")
+}
+
+#[test]
+fn a_user_namespaced_container_binds_sources_its_root_cannot_search() {
+    let env = TestEnv::new("usernsclosed");
+    let (a, b) =
+        (closed_source(&env, "closed-a", "from-a"), closed_source(&env, "closed-b", "from-b"));
+    let cfg = Config::new(&["sleep", "60"])
+        .user_namespace(100000, 65536)
+        .bind(&a, "/mnt/a", true)
+        .bind(&b, "/mnt/b", false);
+    let bundle = env.bundle(&cfg);
+    chown_tree(&bundle.join("rootfs"), 100000, 100000);
+    let id = env.id("u");
+    // From the test's directory with a relative --pid-file: the runtime, which entered the
+    // init's mount namespace for the sources, must be back in its own and in its cwd.
+    let mut cmd = Command::new(env.binary());
+    cmd.current_dir(&env.dir).arg("--root").arg(&env.root);
+    cmd.args(["create", "--pid-file", "init.pid", "--bundle", bundle.to_str().unwrap(), &id]);
+    env.track(&id);
+    let out = env.finish_within(cmd, "create", Duration::from_secs(30)).unwrap();
+    out.ok();
+    assert!(env.dir.join("init.pid").exists(), "the pid file went elsewhere: {out:#?}");
+    env.start(&id);
+    let out = env.berth(&["exec", &id, "cat", "/mnt/a/file", "/mnt/b/file"]);
+    out.ok();
+    assert_eq!(out.stdout, "from-afrom-b", "{out:#?}");
     env.delete(&id, true);
 }
