@@ -21,21 +21,34 @@ use crate::sys::{SysError, SysResult};
 
 /// Opens each of `sources` (index, host path) with O_PATH inside the mount namespace of
 /// `pid`, and returns to the runtime's own namespace and working directory. A source that
-/// does not open is left out: the init then reports it by path, as without this.
+/// does not open is left out: the init then reports it by path, as without this. When the
+/// namespace cannot be entered (no CAP_SYS_ADMIN over it, say) nothing is opened, for the
+/// same reason; only failing to come back is an error.
 fn open_in_mount_namespace(
     pid: Pid,
     sources: &[(usize, PathBuf)],
 ) -> SysResult<Vec<(usize, OwnedFd)>> {
-    let own = sys::open(Path::new("/proc/thread-self/ns/mnt"), libc::O_RDONLY)?;
-    let cwd = sys::open(Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
     let target = format!("/proc/{pid}/ns/mnt");
-    let theirs = sys::open(Path::new(&target), libc::O_RDONLY)?;
-    nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWNS)
-        .map_err(|e| SysError::new("setns", target, e))?;
+    let entered = (|| -> SysResult<_> {
+        let own = sys::open(Path::new("/proc/thread-self/ns/mnt"), libc::O_RDONLY)?;
+        let cwd = sys::open(Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
+        let theirs = sys::open(Path::new(&target), libc::O_RDONLY)?;
+        nix::sched::setns(theirs.as_fd(), CloneFlags::CLONE_NEWNS)
+            .map_err(|e| SysError::new("setns", &target, e))?;
+        Ok((own, cwd))
+    })();
+    let (own, cwd) = match entered {
+        Ok(back) => back,
+        Err(err) => {
+            let msg = format!("bind sources are looked up by the init only: {err}");
+            crate::logging::log(crate::logging::Level::Debug, &msg);
+            return Ok(Vec::new());
+        }
+    };
     let opened = (sources.iter())
         .filter_map(|(i, path)| Some((*i, sys::open(path, libc::O_PATH).ok()?)))
         .collect();
-    // setns sets the root and cwd to the namespace's root: go back to both.
+    // setns set the root and cwd to the namespace's root: go back to both.
     nix::sched::setns(own.as_fd(), CloneFlags::CLONE_NEWNS)
         .map_err(|e| SysError::new("setns", "the runtime's mount namespace", e))?;
     sys::fchdir(cwd.as_fd(), Path::new("."))?;
