@@ -327,6 +327,10 @@ fn follow(
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("after the clone (resctrl)");
+    if plan.new_user_ns && !plan.two_stage && role == Role::Container {
+        let sources = crate::rootfs::bind_sources(spec);
+        super::bind_sources::send(channel, first, &sources).map_err(sync(None))?;
+    }
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) =
