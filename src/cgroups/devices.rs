@@ -1,7 +1,12 @@
 //! Device access rules: `linux.resources.devices`, then (when there are rules) allows for
-//! `linux.devices` and the nodes every container gets, as runc adds them.
+//! the nodes every container gets, as runc adds them.
+//!
+//! A node listed in `linux.devices` is created, not allowed: access to it is what
+//! `linux.resources.devices` says, as with runc (callers such as containerd and CRI-O add an
+//! allow rule beside each node they list). Allowing it here would undo a deny rule the
+//! config gives for it.
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
 
 /// One rule, in the terms of the v1 `devices.allow`/`devices.deny` files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +64,7 @@ fn type_char(typ: Option<LinuxDeviceType>) -> char {
 }
 
 /// The rules to apply, in order; empty when the config has none (access stays as it is).
-pub fn rules(resources: &LinuxResources, devices: &[LinuxDevice]) -> Vec<DeviceRule> {
+pub fn rules(resources: &LinuxResources) -> Vec<DeviceRule> {
     let Some(list) = resources.devices().as_ref().filter(|l| !l.is_empty()) else {
         return Vec::new();
     };
@@ -75,18 +80,6 @@ pub fn rules(resources: &LinuxResources, devices: &[LinuxDevice]) -> Vec<DeviceR
             access: d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
         })
         .collect();
-    for (i, d) in devices.iter().enumerate() {
-        if matches!(d.typ(), LinuxDeviceType::B | LinuxDeviceType::C | LinuxDeviceType::U) {
-            out.push(DeviceRule {
-                config: format!("linux.devices[{i}]"),
-                allow: true,
-                typ: type_char(Some(d.typ())),
-                major: Some(d.major()),
-                minor: Some(d.minor()),
-                access: "rwm".into(),
-            });
-        }
-    }
     out.extend(DEFAULT_ALLOWED.iter().map(|&(typ, major, minor, access)| DeviceRule {
         config: "linux.resources.devices (default allowed devices)".into(),
         allow: true,
@@ -108,23 +101,19 @@ mod tests {
 
     #[test]
     fn no_rules_means_no_change() {
-        assert!(rules(&resources(serde_json::json!({})), &[]).is_empty());
+        assert!(rules(&resources(serde_json::json!({}))).is_empty());
     }
 
     #[test]
-    fn rules_then_config_devices_then_defaults() {
+    fn rules_then_defaults() {
         let r = resources(serde_json::json!({ "devices": [
             { "allow": false, "access": "rwm" },
             { "allow": false, "type": "c", "major": 1, "minor": 5, "access": "r" }
         ]}));
-        let dev: LinuxDevice = serde_json::from_value(
-            serde_json::json!({ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }),
-        )
-        .unwrap();
-        let rules = rules(&r, &[dev]);
+        let rules = rules(&r);
         let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
-        assert_eq!(lines[..4], ["a", "c 1:5 r", "c 10:229 rwm", "c *:* m"]);
-        assert!(!rules[0].allow && rules[2].allow);
+        assert_eq!(lines[..3], ["a", "c 1:5 r", "c *:* m"]);
+        assert!(!rules[0].allow && !rules[1].allow && rules[2].allow);
         assert_eq!(rules[1].config, "linux.resources.devices[1]");
         assert!(lines.contains(&"c 136:* rwm".to_owned()));
     }

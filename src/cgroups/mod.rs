@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 mod bpf;
 pub mod devices;
@@ -258,17 +258,12 @@ impl Cgroup {
     }
 
     /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,
-    /// quota, pids limit…: see [`unset`]); `devices` are the config's `linux.devices`, which (with runc's
-    /// default nodes) are allowed after the rules when there are rules. `update` marks a
-    /// change of a running container (memory.checkBeforeUpdate applies then).
-    pub fn apply(
-        &self,
-        resources: &LinuxResources,
-        devices: &[LinuxDevice],
-        update: bool,
-    ) -> Result<(), CgroupError> {
+    /// quota, pids limit…: see [`unset`]); device rules are followed by runc's default nodes
+    /// (see [`devices`]). `update` marks a change of a running container
+    /// (memory.checkBeforeUpdate applies then).
+    pub fn apply(&self, resources: &LinuxResources, update: bool) -> Result<(), CgroupError> {
         let resources = &unset::effective(resources);
-        let rules = devices::rules(resources, devices);
+        let rules = devices::rules(resources);
         warn_deprecated(resources);
         match self {
             Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),

@@ -98,7 +98,7 @@ pub(super) fn create_with_mask(
     made?;
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
-    cgroup.apply(&spec.resources, &spec.devices, false)?;
+    cgroup.apply(&spec.resources, false)?;
     fault::point("applying cgroup limits")?;
     // The init joins the cgroup first thing: in a frozen one it would never report back.
     cgroup.refuse_frozen()?;
