@@ -3,7 +3,10 @@
 //! terms: device nodes and device rules, the hierarchies an init and an exec'd process join,
 //! the warning for a cgroup that already holds processes, and the default `spec`.
 
-use serde_json::json;
+use std::fs;
+use std::path::Path;
+
+use serde_json::{json, Value};
 
 use crate::harness::{Config, TestEnv};
 
@@ -48,4 +51,86 @@ fn listed_device_node_obeys_the_device_rules() {
         ["denied open", "open open"],
         "/dev/kmsg and /dev/null, without and with an allow rule"
     );
+}
+
+/// Whether this host is hybrid: v1 controllers, and cgroup2 mounted at /sys/fs/cgroup/unified.
+fn hybrid() -> bool {
+    Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        && Path::new("/sys/fs/cgroup/devices/tasks").exists()
+}
+
+/// The cgroup2 (`0::`) line of a /proc/PID/cgroup text.
+fn unified_line(text: &str) -> Option<String> {
+    text.lines().find(|l| l.starts_with("0::")).map(str::to_owned)
+}
+
+/// On a hybrid host the init and an exec'd process are placed in the cgroup2 hierarchy too
+/// (`0::/berth-test/<leaf>`), at the same path as in the v1 controllers, and `delete` removes
+/// that directory as well (the guard checks every hierarchy). berth used to leave both in
+/// the runtime's own cgroup2 cgroup.
+#[test]
+fn hybrid_host_places_init_and_exec_in_the_unified_cgroup() {
+    if !hybrid() {
+        eprintln!("skipped: not a hybrid cgroup host");
+        return;
+    }
+    let env = TestEnv::new("shybrid");
+    let leaf = env.id("cg");
+    let cfg = Config::new(&["sleep", "100"])
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{leaf}")));
+    let id = env.id("c");
+    env.create(&id, &env.bundle(&cfg));
+    env.start(&id);
+    let pid = env.pid_of(&id);
+    let init = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("0::/berth-test/{leaf}");
+    assert_eq!(unified_line(&init).as_deref(), Some(want.as_str()), "init: {init}");
+    let memory = init.lines().find(|l| l.contains(":memory:")).unwrap_or_default();
+    assert!(memory.ends_with(&format!("/berth-test/{leaf}")), "init: {init}");
+    let out = env.berth(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    out.ok();
+    assert_eq!(unified_line(&out.stdout).as_deref(), Some(want.as_str()), "exec: {}", out.stdout);
+    env.delete(&id, true);
+    assert!(!Path::new("/sys/fs/cgroup/unified/berth-test").join(&leaf).exists());
+}
+
+/// A container whose `linux.cgroupsPath` already holds another container's processes still
+/// starts, with a warning on stderr saying so (runc's words: "container's cgroup is not
+/// empty"); the first container into the empty cgroup gets none. berth said nothing.
+#[test]
+fn sharing_a_busy_cgroup_warns() {
+    let env = TestEnv::new("sbusycg");
+    let leaf = env.id("cg");
+    let cfg = Config::new(&["sleep", "100"])
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{leaf}")));
+    let first = env.id("a");
+    let out = env.create(&first, &env.bundle(&cfg));
+    assert!(!out.stderr.contains("not empty"), "first container: {}", out.stderr);
+    env.start(&first);
+    let second = env.id("b");
+    let out = env.create(&second, &env.bundle(&cfg));
+    assert!(
+        out.stderr.contains("container's cgroup is not empty"),
+        "no warning for the shared cgroup: {:?}",
+        out.stderr
+    );
+    env.delete(&second, true);
+    env.delete(&first, true);
+}
+
+/// `spec` writes a cgroup namespace only on a cgroup v2 host, as `runc spec` does; on a v1 or
+/// hybrid host a config that adds one (as runc's own tests do to its output) would otherwise
+/// list it twice, which the runtime spec makes an error.
+#[test]
+fn spec_has_a_cgroup_namespace_only_on_cgroup_v2() {
+    let env = TestEnv::new("sspecns");
+    let dir = env.dir.join("specbundle");
+    fs::create_dir_all(&dir).unwrap();
+    env.berth(&["spec", "--bundle", dir.to_str().unwrap()]).ok();
+    let cfg: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let has_cgroupns =
+        cfg["linux"]["namespaces"].as_array().unwrap().iter().any(|ns| ns["type"] == "cgroup");
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert_eq!(has_cgroupns, v2, "cgroup namespace in spec output on a host with v2={v2}");
 }
