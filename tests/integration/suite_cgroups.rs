@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::harness::{Config, TestEnv};
+use crate::harness::{reference_runc, Config, TestEnv};
 
 /// Runs `cfg` in the foreground and returns what it printed.
 fn output_of(env: &TestEnv, cfg: &Config, tag: &str) -> String {
@@ -133,4 +133,58 @@ fn spec_has_a_cgroup_namespace_only_on_cgroup_v2() {
         cfg["linux"]["namespaces"].as_array().unwrap().iter().any(|ns| ns["type"] == "cgroup");
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     assert_eq!(has_cgroupns, v2, "cgroup namespace in spec output on a host with v2={v2}");
+}
+
+/// The v1 devices.list of the container configured by `cfg`.
+fn dir_of_devices(cfg: &Config) -> std::path::PathBuf {
+    let path = cfg.0["linux"]["cgroupsPath"].as_str().expect("a cgroupsPath");
+    Path::new("/sys/fs/cgroup/devices").join(path.trim_start_matches('/')).join("devices.list")
+}
+
+/// `update --resources` with device rules on a running container changes the v1 rules by
+/// the difference only: a device allowed before and after (here /dev/null, opened without
+/// pause by a few loops in the container) stays allowed throughout. berth wrote the whole
+/// list again, starting with deny-everything, so each update left a moment in which
+/// /dev/null could not be opened. Each update re-applies the container's own rules;
+/// whether a loop hits the old window is chance, but with the minimal change none can.
+#[test]
+fn device_rule_update_never_denies_an_allowed_device() {
+    if !Path::new("/sys/fs/cgroup/devices/tasks").exists() {
+        eprintln!("skipped: no cgroup v1 devices controller");
+        return;
+    }
+    let env = TestEnv::new("sdevupd");
+    let probe = env.probe_dir();
+    let rules = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    let loop_ = "while :; do (true > /dev/null) 2>/dev/null || echo x >> /probe/fail; done";
+    let script = format!("for i in 1 2 3; do {loop_} & done; touch /probe/ready; wait");
+    let leaf = env.id("cg");
+    let cfg = Config::sh(&script)
+        .set("/linux/resources", rules.clone())
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{leaf}")))
+        .probe(&probe);
+    let id = env.id("c");
+    env.create(&id, &env.bundle(&cfg));
+    env.start(&id);
+    assert!(crate::harness::wait_for(std::time::Duration::from_secs(10), || probe
+        .join("ready")
+        .exists()));
+    let file = env.dir.join("resources.json");
+    fs::write(&file, rules.to_string()).unwrap();
+    for _ in 0..60 {
+        env.berth(&["update", "--resources", file.to_str().unwrap(), &id]).ok();
+    }
+    // A real change still lands (runc 1.1.5's update leaves device rules alone).
+    let allow = json!({ "allow": true, "type": "c", "major": 1, "minor": 11, "access": "w" });
+    let more = json!({ "devices": [{ "allow": false, "access": "rwm" }, allow] });
+    fs::write(&file, more.to_string()).unwrap();
+    env.berth(&["update", "--resources", file.to_str().unwrap(), &id]).ok();
+    let list = fs::read_to_string(dir_of_devices(&cfg)).unwrap();
+    assert!(
+        reference_runc() || list.lines().any(|l| l == "c 1:11 w"),
+        "devices.list after the change: {list}"
+    );
+    env.delete(&id, true);
+    let fails = fs::read_to_string(probe.join("fail")).unwrap_or_default().lines().count();
+    assert_eq!(fails, 0, "/dev/null could not be opened {fails} times during the updates");
 }
