@@ -98,10 +98,11 @@ pub(super) fn create_with_mask(
     made?;
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
-    cgroup.apply(&spec.resources, &spec.devices, false)?;
+    cgroup.apply(&spec.resources, false)?;
     fault::point("applying cgroup limits")?;
     // The init joins the cgroup first thing: in a frozen one it would never report back.
     cgroup.refuse_frozen()?;
+    cgroup.warn_if_not_empty();
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;

@@ -84,8 +84,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Child => {
             drop(parent);
             // First of all, so that everything the container does is in its cgroup.
-            let to_join = opts.cgroup.filter(|_| !born_inside);
-            if let Some(Err(err)) = to_join.map(Entry::join_self) {
+            if let Some(Err(err)) = opts.cgroup.map(|e| e.join_self(born_inside)) {
                 fail_in_clone(&child, &err);
             }
             // The clone holds copies of all the runtime's descriptors, the state dir's lock

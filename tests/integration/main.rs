@@ -43,6 +43,7 @@ mod seccomp_notify;
 mod seccomp_profiles;
 mod soak;
 mod spec_exact;
+mod suite_cgroups;
 mod suite_found;
 mod suite_misc;
 mod tmpcopyup;
