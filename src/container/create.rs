@@ -98,7 +98,12 @@ pub(super) fn create_with_mask(
     made?;
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
-    cgroup.apply(&spec.resources, false)?;
+    let applying = if cgroup.is_owned(&record.created) {
+        crate::cgroups::Applying::CreateOwned
+    } else {
+        crate::cgroups::Applying::CreateExisting
+    };
+    cgroup.apply(&spec.resources, applying)?;
     fault::point("applying cgroup limits")?;
     // The init joins the cgroup first thing: in a frozen one it would never report back.
     cgroup.refuse_frozen()?;
