@@ -21,7 +21,8 @@ build:
 demo: deps build
 	@scripts/demo-bundle.sh target/demo-bundle
 	@echo "--- berth run berth-demo (hostname, pid and id seen inside the container) ---"
-	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$
+	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$; rc=$$?; \
+	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # Side by side with crun and runc (benches/compare.rs; not part of `make test`). Pass options
 # through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--json"` or `BENCH_ARGS="--quick"`.

@@ -17,6 +17,7 @@ mod spec;
 mod start;
 mod state;
 mod update;
+mod usage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -111,9 +112,15 @@ enum Command {
 }
 
 impl Cli {
-    /// Parses the command line (exits with clap's message on bad usage).
+    /// Parses the command line. Help and bad usage end the process here: help on stdout
+    /// (exit 0), a usage error as one line on stderr with runc's exit code (see [`usage`]).
     pub fn parse_args() -> Self {
-        Cli::parse()
+        match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(err) => {
+                std::process::exit(usage::report(&err, &<Cli as clap::CommandFactory>::command()))
+            }
+        }
     }
 
     /// `--preserve-fds` of the command, if it has one.
@@ -161,10 +168,7 @@ impl Cli {
     /// Runs the command; the process exit code on success.
     pub fn run(self) -> Result<i32, Error> {
         if self.version {
-            // runc's first three lines (version, commit, spec): go-runc's Version() parses
-            // exactly those; berth has no build-time commit, so the line names the release.
-            let version = env!("CARGO_PKG_VERSION");
-            println!("berth version {version}\ncommit: v{version}\nspec: {}", berth::OCI_VERSION);
+            print_version();
             return Ok(0);
         }
         self.global.check_supported()?;
@@ -202,6 +206,17 @@ impl GlobalOpts {
                 Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}")))
             }
         }
+    }
+}
+
+/// `--version`, runc's lines: version, commit, spec (the three go-runc's Version() reads,
+/// first and in this order), then the libseccomp berth was linked with.
+fn print_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let commit = option_env!("BERTH_COMMIT").map_or_else(|| format!("v{version}"), str::to_owned);
+    println!("berth version {version}\ncommit: {commit}\nspec: {}", berth::OCI_VERSION);
+    if let Some(v) = berth::seccomp::library_version() {
+        println!("libseccomp: {v}");
     }
 }
 
