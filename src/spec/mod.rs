@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod bounds;
+mod checked;
 mod defaults;
 mod hints;
 mod host;
