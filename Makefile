@@ -47,14 +47,14 @@ test: build
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
-# mounts, cgroups, state entries) and berth's peak RSS; README's "Reliability" has the last.
+# mounts, cgroups, state entries) and berth's peak RSS; docs/reliability.md has the last.
 soak: build
 	$(CARGO) test --release --test integration soak::long_soak -- --ignored --nocapture; rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # The fuzz harness (tests/fuzz.rs; make test runs it short) for longer: FUZZ_ITERATIONS of
 # the cheap targets (signals, ids, sync messages), a tenth of it for config.json and process
-# JSON. FUZZ_SEED picks another sequence. README's "Reliability" has the last result.
+# JSON. FUZZ_SEED picks another sequence. docs/reliability.md has the last result.
 FUZZ_ITERATIONS ?= 1000000
 fuzz:
 	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture
