@@ -30,8 +30,18 @@ pub(super) struct Checked {
 /// Reads `<bundle>/config.json` for `check`; Err only when there is no JSON tree to look at.
 pub(super) fn read(bundle: &std::path::Path) -> Result<Checked, SpecError> {
     let (path, bytes) = load::read_config(bundle)?;
-    let mut tree: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| SpecError::Parse { path: path.clone(), message: e.to_string() })?;
+    // What `create` reports: check's line for the same field must be that very error.
+    let mut first = load::parse(&path, &bytes).err();
+    let mut tree: Value = match serde_json::from_slice(&bytes) {
+        Ok(tree) => tree,
+        Err(e) => {
+            return Err(first.unwrap_or(SpecError::Parse {
+                path,
+                message: e.to_string(),
+                field: None,
+            }))
+        }
+    };
     let dropped = load::drop_unknown_capabilities(&mut tree);
     let mut checked = Checked {
         spec: None,
@@ -53,7 +63,12 @@ pub(super) fn read(bundle: &std::path::Path) -> Result<Checked, SpecError> {
         let found = locate::locate_with_reason(&tree);
         let Some(found) = found.filter(|f| remove(&mut tree, &f.path)) else {
             // Nothing to name: the whole-file message, and no spec to check further.
-            checked.unparsable.push(SpecError::Parse { path, message: err.to_string() });
+            let message = err.to_string();
+            checked.unparsable.push(first.take().unwrap_or(SpecError::Parse {
+                path,
+                message,
+                field: None,
+            }));
             break;
         };
         let original = checked.original(&found.path);
@@ -61,9 +76,20 @@ pub(super) fn read(bundle: &std::path::Path) -> Result<Checked, SpecError> {
         // Once `a[6].type` is out, `a[6]` lacks a field: the same problem, not reported twice.
         let reported = checked.removed.iter().any(|r| inside(r, &original));
         checked.removed.push(original.clone());
-        if !reported {
-            checked.unparsable.push(SpecError::Invalid { path: original, reason: found.reason });
+        if reported {
+            continue;
         }
+        let same_as_create =
+            matches!(&first, Some(SpecError::Parse { field: Some(f), .. }) if *f == original);
+        let problem = match first.take() {
+            Some(e) if same_as_create => e,
+            other => {
+                first = other;
+                let message = format!("{original}: {}", found.reason);
+                SpecError::Parse { path: path.clone(), message, field: Some(original) }
+            }
+        };
+        checked.unparsable.push(problem);
     }
     Ok(checked)
 }

@@ -49,8 +49,8 @@ pub fn hint(err: &SpecError) -> &'static str {
         SpecError::NoConfig { .. } => "write one with `berth spec`",
         SpecError::TooLarge { .. } => "a real config.json is a few kilobytes",
         SpecError::Read { .. } => "make the file readable by the runtime",
-        SpecError::Parse { .. } => "fix the JSON at the line and column given",
-        SpecError::Invalid { path, .. } => {
+        SpecError::Parse { field: None, .. } => "fix the JSON at the line and column given",
+        SpecError::Parse { field: Some(path), .. } | SpecError::Invalid { path, .. } => {
             let path = without_indices(path);
             HINTS
                 .iter()

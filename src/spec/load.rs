@@ -47,8 +47,11 @@ pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
             limit: MAX_CONFIG_BYTES,
         });
     }
-    let process = serde_json::from_slice(&bytes)
-        .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let process = serde_json::from_slice(&bytes).map_err(|e| SpecError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+        field: None,
+    })?;
     validate::process(process)
 }
 
@@ -135,6 +138,17 @@ pub(super) fn read_config(bundle: &Path) -> Result<(PathBuf, Vec<u8>), SpecError
 
 fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
     let (path, bytes) = read_config(bundle)?;
+    let (spec, dropped) = parse(&path, &bytes)?;
+    for (at, warning) in dropped {
+        crate::logging::log(crate::logging::Level::Warning, &format!("{at}: {warning}"));
+    }
+    Ok(spec)
+}
+
+/// Parses config.json's bytes (`path` names the file in errors); unknown capability names are
+/// dropped and returned (config path, warning). The error is the one `create` reports.
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<(Spec, Vec<(String, String)>), SpecError> {
+    let path = path.to_path_buf();
     let parse_err = |e: serde_json::Error, value: Option<&serde_json::Value>| {
         // Only a type error in valid JSON has a config path worth naming; the message is then
         // about that field (serde may have stopped at another one first).
@@ -142,19 +156,19 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
             serde_json::error::Category::Data => value.and_then(locate::locate_with_reason),
             _ => None,
         };
-        let message = match at {
+        let message = match &at {
             // serde's own message adds the line and column, when it is about that field.
             Some(at) if e.to_string().starts_with(&at.reason) => format!("{}: {e}", at.path),
             Some(at) => format!("{}: {}", at.path, at.reason),
             None => e.to_string(),
         };
-        SpecError::Parse { path: path.clone(), message }
+        SpecError::Parse { path: path.clone(), message, field: at.map(|at| at.path) }
     };
-    match serde_json::from_slice(&bytes) {
-        Ok(spec) => Ok(spec),
+    match serde_json::from_slice(bytes) {
+        Ok(spec) => Ok((spec, Vec::new())),
         // The fast path failed: read the JSON as a tree to name the field, and to drop
         // capability names this build does not know, as the spec asks.
-        Err(e) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => match serde_json::from_slice::<serde_json::Value>(bytes) {
             Err(_) => Err(parse_err(e, None)),
             Ok(original) => {
                 let mut value = original.clone();
@@ -165,13 +179,7 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
                 // Errors name the field as the file has it, so locate them in the original.
                 let spec =
                     serde_json::from_value(value).map_err(|e| parse_err(e, Some(&original)))?;
-                for (at, warning) in dropped {
-                    crate::logging::log(
-                        crate::logging::Level::Warning,
-                        &format!("{at}: {warning}"),
-                    );
-                }
-                Ok(spec)
+                Ok((spec, dropped))
             }
         },
     }
