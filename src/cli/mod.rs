@@ -34,7 +34,10 @@ use berth::Error;
     name = "berth",
     disable_version_flag = true,
     override_usage = "berth [GLOBAL OPTIONS] <COMMAND> [OPTIONS] [ARGS]",
-    after_help = GLOBAL_OPTIONS
+    after_help = GLOBAL_OPTIONS,
+    // No wrapping: one flag a line, its help beside it, in every command (clap otherwise
+    // moves all help texts below their flags in commands where one is long).
+    term_width = 0
 )]
 pub struct Cli {
     #[command(flatten)]
