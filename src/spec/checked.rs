@@ -4,6 +4,8 @@
 //! Leaving out an array element shifts the ones after it; problems found later are mapped
 //! back to the file's own indices, and problems about a field already reported are dropped.
 
+use std::path::Path;
+
 use oci_spec::runtime::Spec;
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,7 +30,7 @@ pub(super) struct Checked {
 }
 
 /// Reads `<bundle>/config.json` for `check`; Err only when there is no JSON tree to look at.
-pub(super) fn read(bundle: &std::path::Path) -> Result<Checked, SpecError> {
+pub(super) fn read(bundle: &Path) -> Result<Checked, SpecError> {
     let (path, bytes) = load::read_config(bundle)?;
     // What `create` reports: check's line for the same field must be that very error.
     let mut first = load::parse(&path, &bytes).err();
@@ -71,30 +73,36 @@ pub(super) fn read(bundle: &std::path::Path) -> Result<Checked, SpecError> {
             }));
             break;
         };
-        let original = checked.original(&found.path);
-        checked.gaps.extend(split_index(&original));
-        // Once `a[6].type` is out, `a[6]` lacks a field: the same problem, not reported twice.
-        let reported = checked.removed.iter().any(|r| inside(r, &original));
-        checked.removed.push(original.clone());
-        if reported {
-            continue;
-        }
-        let same_as_create =
-            matches!(&first, Some(SpecError::Parse { field: Some(f), .. }) if *f == original);
-        let problem = match first.take() {
-            Some(e) if same_as_create => e,
-            other => {
-                first = other;
-                let message = format!("{original}: {}", found.reason);
-                SpecError::Parse { path: path.clone(), message, field: Some(original) }
-            }
-        };
-        checked.unparsable.push(problem);
+        checked.record(found, &mut first, &path);
     }
     Ok(checked)
 }
 
 impl Checked {
+    /// Records the field `found` (named in the pruned tree) as left out, and reports it unless
+    /// it lies inside one already reported; as `first` (create's error) when that names it.
+    fn record(&mut self, found: locate::Unparsable, first: &mut Option<SpecError>, file: &Path) {
+        let original = self.original(&found.path);
+        self.gaps.extend(split_index(&original));
+        // Once `a[6].type` is out, `a[6]` lacks a field: the same problem, not reported twice.
+        let reported = self.removed.iter().any(|r| inside(r, &original));
+        self.removed.push(original.clone());
+        if reported {
+            return;
+        }
+        let same_as_create =
+            matches!(first, Some(SpecError::Parse { field: Some(f), .. }) if *f == original);
+        let problem = match first.take() {
+            Some(e) if same_as_create => e,
+            other => {
+                *first = other;
+                let message = format!("{original}: {}", found.reason);
+                SpecError::Parse { path: file.to_path_buf(), message, field: Some(original) }
+            }
+        };
+        self.unparsable.push(problem);
+    }
+
     /// `problem` with its config path as the file has it; None when it is about a field
     /// already reported as unparsable (or inside one).
     pub fn map(&self, problem: SpecError) -> Option<SpecError> {
