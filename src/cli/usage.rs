@@ -34,10 +34,14 @@ pub fn report(err: &clap::Error, command: &clap::Command) -> i32 {
 }
 
 /// `berth kill: unexpected argument '-9' found (see `berth kill --help`)`: clap's first
-/// line without "error: ", naming the subcommand when one was given.
+/// paragraph on one line without "error: ", naming the subcommand when one was given.
 fn one_line(rendered: &str, subcommand: Option<&str>) -> String {
-    let first = rendered.lines().next().unwrap_or_default();
-    let message = first.strip_prefix("error: ").unwrap_or(first);
+    // The first paragraph: "the following required arguments were not provided:" lists
+    // them on indented lines below.
+    let paragraph: Vec<&str> =
+        rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let first = paragraph.join(" ");
+    let message = first.strip_prefix("error: ").unwrap_or(&first);
     let command = match subcommand {
         Some(name) => format!("berth {name}"),
         None => "berth".to_owned(),
@@ -66,6 +70,13 @@ mod tests {
             "berth kill: unexpected argument '-9' found (see `berth kill --help`)"
         );
         assert_eq!(one_line("error: bad\n", None), "berth: bad (see `berth --help`)");
+        let missing = "error: the following required arguments were not provided:\n  <ID>\n\n\
+                       Usage: berth create <ID>\n";
+        assert_eq!(
+            one_line(missing, Some("create")),
+            "berth create: the following required arguments were not provided: <ID> \
+             (see `berth create --help`)"
+        );
     }
 
     #[test]

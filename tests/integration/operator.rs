@@ -16,12 +16,13 @@ fn usage_errors_are_one_line_naming_the_command_with_runcs_exit_code() {
         return; // runc prints its whole help for a bad flag.
     }
     let env = TestEnv::new("usage");
-    let cases: [(&[&str], i32, &[&str]); 4] = [
+    let cases: [(&[&str], i32, &[&str]); 5] = [
         // runc: "No help topic for 'foo'", exit 3.
         (&["foo"], 3, &["'foo'"]),
         (&["kill", "some-id", "-9"], 1, &["berth kill", "'-9'"]),
         (&["list", "--format", "yaml"], 1, &["berth list", "--format", "'yaml'"]),
         (&["--no-such-flag", "list"], 1, &["--no-such-flag"]),
+        (&["create"], 1, &["berth create", "<ID>"]),
     ];
     for (args, code, words) in cases {
         let out = env.berth(args);
