@@ -20,6 +20,7 @@ pub mod devices;
 pub mod path;
 pub mod stats;
 pub mod sub;
+pub mod systemd;
 mod unset;
 mod v1;
 pub mod v2;
@@ -130,12 +131,6 @@ pub enum CgroupError {
     /// The host offers no usable cgroup hierarchy.
     #[error("no cgroup hierarchy: {0}")]
     NoHierarchy(String),
-    /// `--systemd-cgroup` on a host where systemd is not running.
-    #[error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so berth cannot create a systemd unit for the container")]
-    NoSystemd,
-    /// `--systemd-cgroup` on a host with systemd: not implemented.
-    #[error("--systemd-cgroup: managing cgroups through systemd's D-Bus API is not supported yet")]
-    SystemdUnsupported,
     /// Freezing or thawing did not complete.
     #[error("{} did not become {state} within {FREEZE_WAIT:?}", file.display())]
     FreezeTimeout {
@@ -153,15 +148,6 @@ pub enum Cgroup {
     V1(BTreeMap<String, PathBuf>),
     /// cgroup v2: the directory.
     V2(PathBuf),
-}
-
-/// The error of `--systemd-cgroup`: berth does not fall back to cgroupfs silently.
-pub fn systemd_error() -> CgroupError {
-    if Path::new("/run/systemd/system").is_dir() {
-        CgroupError::SystemdUnsupported
-    } else {
-        CgroupError::NoSystemd
-    }
 }
 
 /// Whether the host's cgroups are unified (v2 only) rather than v1 or hybrid.
@@ -274,6 +260,15 @@ impl Cgroup {
             Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),
             Cgroup::V2(dir) => v2::apply(dir, resources, &rules, update),
         }
+    }
+
+    /// Moves the process `pid` (and, on v2, all its threads) into every directory of the
+    /// cgroup: the systemd driver's placement, where systemd moved it into some already.
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in self.dirs() {
+            write_file(dir, "cgroup.procs", &pid.to_string(), "linux.cgroupsPath")?;
+        }
+        Ok(())
     }
 
     /// Opens the files through which a new process moves itself into the cgroup.

@@ -55,7 +55,7 @@ pub struct GlobalOpts {
     /// Also log debug records.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
+    /// Manage cgroups through systemd: the container gets a transient unit (linux.cgroupsPath "slice:prefix:name").
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Path to criu (runc's flag). Accepted and ignored: berth has no checkpoint/restore

@@ -44,6 +44,7 @@ mod seccomp_profiles;
 mod soak;
 mod spec_exact;
 mod suite_found;
+mod systemd_driver;
 mod tmpcopyup;
 mod trace;
 mod tty;
