@@ -49,3 +49,4 @@ mod tmpcopyup;
 mod trace;
 mod tty;
 mod vm;
+mod vm_systemd;

@@ -1,0 +1,254 @@
+# The systemd cgroup driver in a guest that boots systemd as PID 1 (tests/vm/systemd): replays
+# the exact argv shapes of containerd's runc shim with SystemdCgroup=true and of CRI-O/conmon
+# with cgroup_manager=systemd, and checks with `systemctl show` and the cgroup files that the
+# scope exists with the configured properties, that the container's processes are in it, and
+# that it is gone after delete.
+#
+# The kernel command line names the runtimes: `berth.runtimes=runc,berth` (Debian's runc is
+# the reference; berth is /usr/local/bin/berth). Each fact is reported as <runtime>_<name>;
+# with both runtimes, same_<name> says whether berth's cgroup files and unit properties equal
+# runc's for the same config. Bundles (written on the host): ctrd-<runtime> and crio-<runtime>.
+
+RUNTIMES=$(sed -n 's/.*berth\.runtimes=\([a-z,]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
+[ -n "$RUNTIMES" ] || RUNTIMES=berth
+POD=0b2e5d6c_1f4a_4c43_9d1b_7e2a52e0f0a1
+CG=/sys/fs/cgroup
+OUT=/tmp/sdvm
+mkdir -p "$OUT"
+HYBRID=""
+grep -q 'systemd.unified_cgroup_hierarchy=0' /proc/cmdline && HYBRID=1
+
+# The process containerd and CRI-O exec (runc's --process file), a sleeper.
+cat > "$OUT/process.json" <<'EOF'
+{"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sleep", "1000"],
+ "env": ["PATH=/bin:/usr/bin"], "cwd": "/"}
+EOF
+# What containerd's Update sends on stdin (`update --resources -`).
+cat > "$OUT/update.json" <<'EOF'
+{"memory": {"limit": 134217728}, "pids": {"limit": 128},
+ "cpu": {"shares": 1024, "quota": 100000, "period": 100000}}
+EOF
+
+# rt_bin RUNTIME: the binary of runc or berth.
+rt_bin() {
+    case "$1" in
+    runc) echo /usr/sbin/runc ;;
+    *) echo /usr/local/bin/berth ;;
+    esac
+}
+
+# call NAME RUNTIME ARGS...: runs the runtime with exactly ARGS (stdin from $STDIN or
+# /dev/null; output to a file, never a pipe: a created container keeps create's stdio); a
+# fact NAME, with the output as the detail of a failure. The output stays in $OUT/NAME.out.
+call() {
+    _n=$1 _bin=$(rt_bin "$2")
+    shift 2
+    if "$_bin" "$@" < "${STDIN:-/dev/null}" > "$OUT/$_n.out" 2>&1; then
+        result "$_n" ok "$*"
+    else
+        result "$_n" fail "exit $?: $*: $(head -c 600 "$OUT/$_n.out")"
+    fi
+}
+
+# prop UNIT NAME: one property as `systemctl show` prints it.
+prop() {
+    systemctl show -p "$2" --value "$1" 2>&1
+}
+
+# cgfile CONTROLLER FILE: the file of cgroup $cgroup for CONTROLLER (its v1 hierarchy on a
+# hybrid host, the unified one otherwise).
+cgfile() {
+    if [ -n "$HYBRID" ]; then
+        cat "$CG/$1$cgroup/$2" 2>&1
+    else
+        cat "$CG$cgroup/$2" 2>&1
+    fi
+}
+
+# record NAME VALUE...: a fact whose value berth must share with runc; with both runtimes
+# run, same_<NAME> compares them (runc runs first).
+record() {
+    _n=$1
+    shift
+    printf '%s\n' "$*" > "$OUT/$rt.$_n.val"
+    if [ "$rt" = berth ] && [ -f "$OUT/runc.$_n.val" ]; then
+        expect "same_$_n" "$(cat "$OUT/runc.$_n.val")" "$*"
+    fi
+}
+
+# check NAME EXPECTED ACTUAL: expect for this runtime's fact <rt>_NAME, and record it.
+check() {
+    expect "${rt}_$1" "$2" "$3"
+    record "$1" "$3"
+}
+
+# unit_props UNIT: the resource properties the config sets, as systemd reports them.
+unit_props() {
+    if [ -n "$HYBRID" ]; then
+        systemctl show -p MemoryLimit,CPUShares,CPUQuotaPerSecUSec,TasksMax,Delegate "$1" | sort | tr '\n' ' '
+    else
+        systemctl show -p MemoryMax,CPUWeight,CPUQuotaPerSecUSec,TasksMax,Delegate "$1" | sort | tr '\n' ' '
+    fi
+}
+
+# files_limits: memory, cpu and pids limits in the cgroup files.
+files_limits() {
+    if [ -n "$HYBRID" ]; then
+        echo "memory=$(cgfile memory memory.limit_in_bytes) shares=$(cgfile cpu cpu.shares)" \
+            "quota=$(cgfile cpu cpu.cfs_quota_us) period=$(cgfile cpu cpu.cfs_period_us) pids=$(cgfile pids pids.max)"
+    else
+        echo "memory=$(cgfile memory memory.max) weight=$(cgfile cpu cpu.weight)" \
+            "cpu.max=$(cgfile cpu cpu.max) pids=$(cgfile pids pids.max)"
+    fi
+}
+
+# in_scope PID: the lines of /proc/PID/cgroup that must name the scope's cgroup (the unified
+# one; on hybrid also memory, pids and systemd's named hierarchy).
+in_scope() {
+    if [ -n "$HYBRID" ]; then
+        grep -E ':(memory|pids|name=systemd):|^0::' "/proc/$1/cgroup" | cut -d: -f2- | sort | tr '\n' ' '
+    else
+        cat "/proc/$1/cgroup"
+    fi
+}
+
+# expected_in_scope: what in_scope prints for a process in $cgroup.
+expected_in_scope() {
+    if [ -n "$HYBRID" ]; then
+        printf ':%s %s %s %s ' "$cgroup" "memory:$cgroup" "name=systemd:$cgroup" "pids:$cgroup"
+    else
+        echo "0::$cgroup"
+    fi
+}
+
+# Expected limits for the bundles' resources (memory 64 MiB, shares 512, quota 50000/100000,
+# pids 64) and after update.json (128 MiB, shares 1024, quota 100000/100000, pids 128). cgroup
+# v2 weights are runc's conversion of shares: 1 + (shares - 2) * 9999 / 262142.
+if [ -n "$HYBRID" ]; then
+    PROPS="CPUQuotaPerSecUSec=500ms CPUShares=512 Delegate=yes MemoryLimit=67108864 TasksMax=64 "
+    FILES="memory=67108864 shares=512 quota=50000 period=100000 pids=64"
+    PROPS2="CPUQuotaPerSecUSec=1s CPUShares=1024 Delegate=yes MemoryLimit=134217728 TasksMax=128 "
+    FILES2="memory=134217728 shares=1024 quota=100000 period=100000 pids=128"
+else
+    PROPS="CPUQuotaPerSecUSec=500ms CPUWeight=20 Delegate=yes MemoryMax=67108864 TasksMax=64 "
+    FILES="memory=67108864 weight=20 cpu.max=50000 100000 pids=64"
+    PROPS2="CPUQuotaPerSecUSec=1s CPUWeight=39 Delegate=yes MemoryMax=134217728 TasksMax=128 "
+    FILES2="memory=134217728 weight=39 cpu.max=100000 100000 pids=128"
+fi
+
+# created ENGINE ID UNIT SLICE PIDFILE: the facts right after create: the scope is active in
+# its slice with the config's properties, and the init (from the pid file) is in it.
+created() {
+    e=$1 id=$2 unit=$3 slice=$4 pidfile=$5
+    check "${e}_unit" "loaded active $slice" \
+        "$(prop "$unit" LoadState) $(prop "$unit" ActiveState) $(prop "$unit" Slice)"
+    cgroup=$(prop "$unit" ControlGroup)
+    check "${e}_cgroup" "/kubepods.slice/${slice%-pod*}.slice/$slice/$unit" "$cgroup"
+    check "${e}_props" "$PROPS" "$(unit_props "$unit")"
+    check "${e}_files" "$FILES" "$(files_limits)"
+    pid=$(cat "$pidfile" 2>/dev/null)
+    expect_true "${rt}_${e}_pidfile" "init pid [$pid]" test -n "$pid" -a -d "/proc/$pid"
+    check "${e}_init_in_scope" "$(expected_in_scope)" "$(in_scope "$pid")"
+    expect_true "${rt}_${e}_init_in_procs" "$(cgfile pids cgroup.procs | tr '\n' ' ')" \
+        grep -qx "$pid" "$CG$([ -n "$HYBRID" ] && echo /pids)$cgroup/cgroup.procs"
+}
+
+# gone ENGINE UNIT: after delete, the unit is unloaded and its cgroup directories are removed.
+gone() {
+    check "$1_unit_gone" "not-found inactive" "$(prop "$2" LoadState) $(prop "$2" ActiveState)"
+    _left=$(find $CG -type d -name "$2" 2>/dev/null | tr '\n' ' ')
+    expect "${rt}_$1_cgroup_gone" "" "$_left"
+}
+
+# wait_gone PID: waits up to 10 s for PID to be reaped.
+wait_gone() {
+    _i=0
+    while [ -d "/proc/$1" ] && [ "$_i" -lt 100 ]; do
+        _i=$((_i + 1))
+        sleep 0.1
+    done
+}
+
+for rt in $RUNTIMES; do
+    echo "=== $rt ($(rt_bin "$rt") $("$(rt_bin "$rt")" --version 2>&1 | head -n 1))"
+    R=/run/sdvm-$rt
+
+    # --- containerd's runc shim, SystemdCgroup = true (go-runc's argv) ---
+    id=ctrd-$rt
+    b=$(bundle "ctrd-$rt")
+    slice=kubepods-besteffort-pod$POD
+    slice=$slice.slice
+    unit=cri-containerd-$id.scope
+    G="--root $R --log $b/log.json --log-format json --systemd-cgroup"
+    call "${rt}_ctrd_create" "$rt" $G create --bundle "$b" --pid-file "$b/init.pid" "$id"
+    created ctrd "$id" "$unit" "$slice" "$b/init.pid"
+    call "${rt}_ctrd_start" "$rt" $G start "$id"
+    call "${rt}_ctrd_state" "$rt" $G state "$id"
+    expect "${rt}_ctrd_running" running "$(json_field status < "$OUT/${rt}_ctrd_state.out")"
+
+    call "${rt}_ctrd_exec" "$rt" $G exec --process "$OUT/process.json" --detach --pid-file "$b/exec.pid" "$id"
+    epid=$(cat "$b/exec.pid" 2>/dev/null)
+    check ctrd_exec_in_scope "$(expected_in_scope)" "$(in_scope "${epid:-0}")"
+    call "${rt}_ctrd_ps" "$rt" $G ps --format json "$id"
+    expect "${rt}_ctrd_ps_pids" "$(printf '%s\n' "$pid" "$epid" | sort -n | tr '\n' ' ')" \
+        "$(tr -c '0-9' '\n' < "$OUT/${rt}_ctrd_ps.out" | grep . | sort -n | tr '\n' ' ')"
+
+    STDIN=$OUT/update.json call "${rt}_ctrd_update" "$rt" $G update --resources - "$id"
+    check ctrd_update_props "$PROPS2" "$(unit_props "$unit")"
+    check ctrd_update_files "$FILES2" "$(files_limits)"
+
+    call "${rt}_ctrd_pause" "$rt" $G pause "$id"
+    if [ -n "$HYBRID" ]; then
+        check ctrd_paused "FROZEN" "$(cgfile freezer freezer.state)"
+    else
+        check ctrd_paused "frozen 1" "$(grep frozen "$CG$cgroup/cgroup.events")"
+    fi
+    call "${rt}_ctrd_paused_state" "$rt" $G state "$id"
+    expect "${rt}_ctrd_paused_status" paused "$(json_field status < "$OUT/${rt}_ctrd_paused_state.out")"
+    call "${rt}_ctrd_resume" "$rt" $G resume "$id"
+    if [ -n "$HYBRID" ]; then
+        check ctrd_resumed "THAWED" "$(cgfile freezer freezer.state)"
+    else
+        check ctrd_resumed "frozen 0" "$(grep frozen "$CG$cgroup/cgroup.events")"
+    fi
+
+    call "${rt}_ctrd_stats" "$rt" $G events --stats "$id"
+    expect_true "${rt}_ctrd_stats_json" "$(head -c 300 "$OUT/${rt}_ctrd_stats.out")" \
+        grep -q '"type": *"stats"' "$OUT/${rt}_ctrd_stats.out"
+    _pc=$(tr ',' '\n' < "$OUT/${rt}_ctrd_stats.out" | sed -n 's/.*"pids": *{ *"current": *\([0-9]*\).*/\1/p')
+    expect "${rt}_ctrd_stats_pids" 2 "$_pc"
+
+    call "${rt}_ctrd_kill_all" "$rt" $G kill --all "$id" 9
+    wait_gone "$pid"
+    wait_gone "$epid"
+    expect_true "${rt}_ctrd_killed" "init $pid and exec $epid gone" test ! -d "/proc/$pid" -a ! -d "/proc/$epid"
+    call "${rt}_ctrd_stopped_state" "$rt" $G state "$id"
+    expect "${rt}_ctrd_stopped" stopped "$(json_field status < "$OUT/${rt}_ctrd_stopped_state.out")"
+    call "${rt}_ctrd_delete" "$rt" $G delete "$id"
+    gone ctrd "$unit"
+    expect_true "${rt}_ctrd_state_gone" "no $R/$id" test ! -e "$R/$id"
+
+    # --- CRI-O with cgroup_manager = systemd: conmon runs create (--systemd-cgroup first,
+    # then the runtime args CRI-O gave it) and exec (without --systemd-cgroup); CRI-O runs
+    # the rest itself with --root R --systemd-cgroup.
+    id=crio-$rt
+    b=$(bundle "crio-$rt")
+    slice=kubepods-burstable-pod$POD.slice
+    unit=crio-$id.scope
+    C="--root $R --systemd-cgroup"
+    call "${rt}_crio_create" "$rt" --systemd-cgroup --root="$R" create --bundle "$b" --pid-file "$b/init.pid" "$id"
+    created crio "$id" "$unit" "$slice" "$b/init.pid"
+    call "${rt}_crio_start" "$rt" $C start "$id"
+    call "${rt}_crio_exec" "$rt" --root="$R" exec --pid-file "$b/exec.pid" --process "$OUT/process.json" --detach "$id"
+    epid=$(cat "$b/exec.pid" 2>/dev/null)
+    check crio_exec_in_scope "$(expected_in_scope)" "$(in_scope "${epid:-0}")"
+    STDIN=$OUT/update.json call "${rt}_crio_update" "$rt" $C update --resources - "$id"
+    check crio_update_props "$PROPS2" "$(unit_props "$unit")"
+    check crio_update_files "$FILES2" "$(files_limits)"
+    call "${rt}_crio_delete_force" "$rt" $C delete --force "$id"
+    wait_gone "$pid"
+    wait_gone "$epid"
+    expect_true "${rt}_crio_killed" "init $pid and exec $epid gone" test ! -d "/proc/$pid" -a ! -d "/proc/$epid"
+    gone crio "$unit"
+    expect_true "${rt}_crio_state_gone" "no $R/$id" test ! -e "$R/$id"
+done
