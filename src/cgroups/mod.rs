@@ -279,7 +279,17 @@ impl Cgroup {
         };
         let open = |dir: &Path| {
             let path = dir.join(file);
-            match std::fs::OpenOptions::new().write(true).open(&path) {
+            let opened = std::fs::OpenOptions::new().write(true).open(&path);
+            // A cgroup2 hierarchy beside the v1 ones (systemd's, on a hybrid host) has no
+            // `tasks`; writing 0 to `cgroup.procs` moves the writer there too.
+            let (opened, path) = match opened {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && file == "tasks" => {
+                    let procs = dir.join("cgroup.procs");
+                    (std::fs::OpenOptions::new().write(true).open(&procs), procs)
+                }
+                other => (other, path),
+            };
+            match opened {
                 Ok(f) => Ok((f, path)),
                 Err(source) => Err(CgroupError::Io { what: "opening", path, source }),
             }

@@ -77,7 +77,7 @@ pub(super) fn create_with_mask(
     logging::phase("loading config.json");
     let unit = systemd_unit(&spec, &id, opts.systemd_cgroup)?;
     let cgroup = match &unit {
-        Some(unit) => Cgroup::resolve(Some(&unit.cgroup_path()), id.as_str())?,
+        Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str())?,
         None => Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?,
     };
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.

@@ -69,3 +69,89 @@ fn systemd_path_without_the_flag_names_the_flag() {
     }
     assert!(env.root_entries().is_empty(), "state left: {:?}", env.root_entries());
 }
+
+/// The bundles of tests/vm/drivers/systemd_berth.sh.
+fn guest_bundles() -> Vec<(&'static str, Config)> {
+    let path = |cfg: Config, p: &str| cfg.set("/linux/cgroupsPath", json!(p));
+    let sleeper = || Config::new(&["sleep", "1000"]);
+    let anno = path(sleeper(), "berthtest.slice:berth:anno")
+        .annotation("org.systemd.property.TimeoutStopUSec", "uint64 123456789")
+        .annotation("org.systemd.property.CollectMode", "'inactive-or-failed'")
+        .set(
+            "/linux/resources",
+            json!({ "devices": [{ "allow": false, "access": "rwm" }], "cpu": { "cpus": "0" } }),
+        );
+    let reuse = path(sleeper(), "berthtest.slice:berth:anno");
+    let fail = path(sleeper(), ":berth:fail")
+        .set("/linux/sysctl", json!({ "net.ipv4.berth_nonexistent": "1" }));
+    let slice = path(sleeper(), ":berth:berthtest-s.slice");
+    // Without a cgroup namespace the process sees where systemd put it.
+    let own = "if grep -q name=systemd /proc/self/cgroup; then \
+               sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup; \
+               else sed -n 's/^0:://p' /proc/self/cgroup; fi";
+    let run = path(Config::sh(own), "").without_namespace("cgroup");
+    vec![("anno", anno), ("reuse", reuse), ("fail", fail), ("slice", slice), ("run", run)]
+}
+
+/// Boots the systemd guest (hybrid cgroups when `hybrid`) with berth's own driver cases.
+fn guest(hybrid: bool) -> Option<crate::vm::VmRun> {
+    let mut vm = crate::vm::Vm::systemd("systemd_berth");
+    if hybrid {
+        vm = vm.kernel_arg("systemd.unified_cgroup_hierarchy=0");
+    }
+    for (name, cfg) in guest_bundles() {
+        vm = vm.bundle(name, cfg);
+    }
+    vm.run()
+}
+
+const GUEST_FACTS: &[&str] = &[
+    "sd_pid1",
+    "sd_bus",
+    "sdb_anno_create",
+    "sdb_anno_active",
+    "sdb_anno_timeout",
+    "sdb_anno_collect",
+    "sdb_anno_description",
+    "sdb_anno_slice",
+    "sdb_anno_policy",
+    "sdb_anno_device_allow",
+    "sdb_anno_cpus",
+    "sdb_anno_in_unit",
+    "sdb_reuse_refused",
+    "sdb_reuse_no_state",
+    "sdb_reuse_first_active",
+    "sdb_reuse_first_alive",
+    "sdb_anno_delete",
+    "sdb_anno_unit_gone",
+    "sdb_anno_cgroup_gone",
+    "sdb_fail_refused",
+    "sdb_fail_unit_gone",
+    "sdb_fail_cgroup_gone",
+    "sdb_fail_no_state",
+    "sdb_slice_create",
+    "sdb_slice_cgroup",
+    "sdb_slice_in_unit",
+    "sdb_slice_delete",
+    "sdb_slice_unit_gone",
+    "sdb_slice_cgroup_gone",
+    "sdb_slice_again",
+    "sdb_slice_again_delete",
+    "sdb_run_cgroup",
+    "sdb_run_unit_gone",
+    "sdb_run_cgroup_gone",
+];
+
+/// berth's own cases under systemd with unified cgroups.
+#[test]
+fn vm_systemd_v2_berth_cases() {
+    let Some(run) = guest(false) else { return };
+    run.assert_ok(&[GUEST_FACTS, &["sd_cgroup_unified"]].concat());
+}
+
+/// berth's own cases under systemd with hybrid cgroups (v1 controllers).
+#[test]
+fn vm_systemd_hybrid_berth_cases() {
+    let Some(run) = guest(true) else { return };
+    run.assert_ok(&[GUEST_FACTS, &["sd_cgroup_hybrid"]].concat());
+}

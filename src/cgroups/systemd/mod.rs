@@ -239,6 +239,28 @@ impl Manager {
     }
 }
 
+/// The cgroup of `unit` in every hierarchy: on v1 (systemd's hybrid or legacy layout) each
+/// controller's directory and also systemd's own `name=systemd` hierarchy and, on hybrid
+/// hosts, its cgroup2 one, so that a process joining the container (exec) is in the unit for
+/// systemd too.
+pub fn unit_cgroup(unit: &Unit, id: &str) -> Result<Cgroup, CgroupError> {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    let path = unit.cgroup_path();
+    let Cgroup::V1(mut paths) = Cgroup::resolve(Some(&path), id)? else {
+        return Cgroup::resolve(Some(&path), id);
+    };
+    let own = [
+        ("name=systemd", "/sys/fs/cgroup/systemd", CGROUP_SUPER_MAGIC),
+        (super::UNIFIED_KEY, "/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC),
+    ];
+    for (key, mount, magic) in own {
+        if statfs(mount).is_ok_and(|s| s.filesystem_type() == magic) {
+            paths.insert(key.to_owned(), Path::new(mount).join(path.trim_start_matches('/')));
+        }
+    }
+    Ok(Cgroup::V1(paths))
+}
+
 /// The unit properties for a new container: placement, delegation, the init's pid, the
 /// resources and device rules, then the annotations (which may override any of them).
 pub fn unit_properties(
