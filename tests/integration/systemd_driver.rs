@@ -84,13 +84,22 @@ fn guest_bundles() -> Vec<(&'static str, Config)> {
     let reuse = path(sleeper(), "berthtest.slice:berth:anno");
     let fail = path(sleeper(), ":berth:fail")
         .set("/linux/sysctl", json!({ "net.ipv4.berth_nonexistent": "1" }));
+    let badprop = path(sleeper(), ":berth:badprop")
+        .annotation("org.systemd.property.BerthNoSuchProperty", "true");
     let slice = path(sleeper(), ":berth:berthtest-s.slice");
     // Without a cgroup namespace the process sees where systemd put it.
     let own = "if grep -q name=systemd /proc/self/cgroup; then \
                sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup; \
                else sed -n 's/^0:://p' /proc/self/cgroup; fi";
     let run = path(Config::sh(own), "").without_namespace("cgroup");
-    vec![("anno", anno), ("reuse", reuse), ("fail", fail), ("slice", slice), ("run", run)]
+    vec![
+        ("anno", anno),
+        ("reuse", reuse),
+        ("fail", fail),
+        ("badprop", badprop),
+        ("slice", slice),
+        ("run", run),
+    ]
 }
 
 /// Boots the systemd guest (hybrid cgroups when `hybrid`) with berth's own driver cases.
@@ -129,6 +138,10 @@ const GUEST_FACTS: &[&str] = &[
     "sdb_fail_unit_gone",
     "sdb_fail_cgroup_gone",
     "sdb_fail_no_state",
+    "sdb_badprop_refused",
+    "sdb_badprop_unit_gone",
+    "sdb_badprop_cgroup_gone",
+    "sdb_badprop_no_state",
     "sdb_slice_create",
     "sdb_slice_cgroup",
     "sdb_slice_in_unit",

@@ -246,8 +246,9 @@ impl Manager {
 pub fn unit_cgroup(unit: &Unit, id: &str) -> Result<Cgroup, CgroupError> {
     use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
     let path = unit.cgroup_path();
-    let Cgroup::V1(mut paths) = Cgroup::resolve(Some(&path), id)? else {
-        return Cgroup::resolve(Some(&path), id);
+    let mut paths = match Cgroup::resolve(Some(&path), id)? {
+        Cgroup::V1(paths) => paths,
+        v2 => return Ok(v2),
     };
     let own = [
         ("name=systemd", "/sys/fs/cgroup/systemd", CGROUP_SUPER_MAGIC),

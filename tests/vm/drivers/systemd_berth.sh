@@ -1,8 +1,8 @@
 # berth's own systemd-driver cases in the systemd guest (tests/vm/systemd), beside the argv
 # replay of drivers/systemd.sh: annotations and device rules as unit properties, a slice
-# unit, the default unit name, a reused id (the unit exists), and a create that fails after
-# systemd made the unit (nothing may stay). Bundles (written on the host): anno, reuse,
-# fail, slice, run. Facts: sdb_<name>.
+# unit, the default unit name, a reused id (the unit exists), a property systemd refuses, and
+# a create that fails after systemd made the unit (nothing may stay). Bundles (written on the
+# host): anno, reuse, fail, badprop, slice, run. Facts: sdb_<name>.
 
 CG=/sys/fs/cgroup
 HYBRID=""
@@ -86,6 +86,12 @@ b=$(bundle fail)
 fails_one_line sdb_fail_refused "berth_nonexistent" berth $S create --bundle "$b" fail
 gone fail berth-fail.scope
 expect sdb_fail_no_state "" "$(ls /run/berth | grep fail)"
+
+# --- a property systemd does not know: one line naming the unit, nothing left ---
+b=$(bundle badprop)
+fails_one_line sdb_badprop_refused "berth-badprop.scope" berth $S create --bundle "$b" badprop
+gone badprop berth-badprop.scope
+expect sdb_badprop_no_state "" "$(ls /run/berth | grep badprop)"
 
 # --- a slice unit holds the container directly ---
 b=$(bundle slice)
