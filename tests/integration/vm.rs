@@ -81,7 +81,7 @@ fn systemd_root() -> &'static Result<PathBuf, String> {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         match out.status.code() {
             Some(0) => {
-                let built = stderr.lines().filter(|l| l.starts_with("vm/build.sh: built")).last();
+                let built = stderr.lines().rfind(|l| l.starts_with("vm/build.sh: built"));
                 eprintln!(
                     "systemd root image ready in {:.1?} {}",
                     start.elapsed(),

@@ -66,13 +66,14 @@ cgfile() {
 }
 
 # record NAME VALUE...: a fact whose value berth must share with runc; with both runtimes
-# run, same_<NAME> compares them (runc runs first).
+# run, same_<NAME> compares them (runc runs first). The runtime's name, part of the
+# container ids and so of unit and cgroup names, reads RT.
 record() {
     _n=$1
     shift
-    printf '%s\n' "$*" > "$OUT/$rt.$_n.val"
+    printf '%s\n' "$*" | sed "s/$rt/RT/g" > "$OUT/$rt.$_n.val"
     if [ "$rt" = berth ] && [ -f "$OUT/runc.$_n.val" ]; then
-        expect "same_$_n" "$(cat "$OUT/runc.$_n.val")" "$*"
+        expect "same_$_n" "$(cat "$OUT/runc.$_n.val")" "$(cat "$OUT/$rt.$_n.val")"
     fi
 }
 
@@ -164,7 +165,7 @@ gone() {
 # wait_gone PID: waits up to 10 s for PID to be reaped.
 wait_gone() {
     _i=0
-    while [ -d "/proc/$1" ] && [ "$_i" -lt 100 ]; do
+    while [ -n "$1" ] && [ -d "/proc/$1" ] && [ "$_i" -lt 100 ]; do
         _i=$((_i + 1))
         sleep 0.1
     done
@@ -228,7 +229,7 @@ for rt in $RUNTIMES; do
     wait_gone "$pid"
     expect_true "${rt}_ctrd_kill_all_exec" "exec $epid gone" test ! -d "/proc/$epid"
     expect_true "${rt}_ctrd_kill_all_init" "init $pid gone" test ! -d "/proc/$pid"
-    if [ -d "/proc/$pid" ]; then
+    if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
         "$(rt_bin "$rt")" $G kill "$id" 9
         wait_gone "$pid"
     fi
