@@ -323,13 +323,15 @@ fn boot(spec: &Boot, console: &Path) -> VmRun {
     for r in &run.results {
         eprintln!("{} {} {}", r.name, if r.ok { "ok" } else { "FAIL" }, r.detail);
     }
+    let unit = match guest_uptime(&run.console, SYSTEMD_MARK) {
+        "?" => String::new(),
+        up => format!(", {up} at systemd's test unit"),
+    };
     eprintln!(
-        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init, {} at the test unit (systemd \
-         guest), {} at the end",
+        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init{unit}, {} at the end",
         run.boot,
         run.wall,
         guest_uptime(&run.console, INIT_MARK),
-        guest_uptime(&run.console, SYSTEMD_MARK),
         guest_uptime(&run.console, END_MARK)
     );
     run

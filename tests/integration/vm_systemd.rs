@@ -29,16 +29,21 @@ fn resources() -> serde_json::Value {
 }
 
 /// The bundle `<engine>-<runtime>`: a sleeper whose `linux.cgroupsPath` is what the engine
-/// sends with the systemd driver, `slice:prefix:name`.
+/// sends with the systemd driver, `slice:prefix:name`. `sys` has an empty slice (so
+/// system.slice) and a unit property as an `org.systemd.property.` annotation.
 fn bundle(engine: &str, runtime: &str) -> (String, Config) {
     let id = format!("{engine}-{runtime}");
     let path = match engine {
         "ctrd" => format!("kubepods-besteffort-pod{POD}.slice:cri-containerd:{id}"),
-        _ => format!("kubepods-burstable-pod{POD}.slice:crio:{id}"),
+        "crio" => format!("kubepods-burstable-pod{POD}.slice:crio:{id}"),
+        _ => format!(":cri-containerd:{id}"),
     };
     let mut cfg = Config::new(&["sleep", "1000"]);
     cfg.0["linux"]["cgroupsPath"] = json!(path);
     cfg.0["linux"]["resources"] = resources();
+    if engine == "sys" {
+        cfg = cfg.annotation("org.systemd.property.CollectMode", "'inactive-or-failed'");
+    }
     (id, cfg)
 }
 
@@ -51,7 +56,7 @@ fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
         vm = vm.kernel_arg("systemd.unified_cgroup_hierarchy=0");
     }
     for rt in runtimes {
-        for engine in ["ctrd", "crio"] {
+        for engine in ["ctrd", "crio", "sys"] {
             let (name, cfg) = bundle(engine, rt);
             vm = vm.bundle(&name, cfg);
         }
@@ -68,8 +73,10 @@ fn facts(rt: &str) -> Vec<String> {
     const CRIO: &str = "create unit cgroup props files pidfile init_in_scope init_in_procs start \
         exec exec_in_scope update update_props update_files delete_force killed unit_gone \
         cgroup_gone state_gone";
+    const SYS: &str = "create unit cgroup annotation delete_force unit_gone cgroup_gone";
     let ctrd = CTRD.split_whitespace().map(|f| format!("{rt}_ctrd_{f}"));
-    ctrd.chain(CRIO.split_whitespace().map(|f| format!("{rt}_crio_{f}"))).collect()
+    let crio = CRIO.split_whitespace().map(|f| format!("{rt}_crio_{f}"));
+    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("{rt}_sys_{f}"))).collect()
 }
 
 /// The guest's own facts: systemd is PID 1, on the bus, with the cgroup layout asked for.
@@ -83,8 +90,10 @@ fn host_facts(hybrid: bool) -> Vec<String> {
 fn same_facts() -> Vec<String> {
     const CTRD: &str = "unit cgroup props files update_props update_files paused resumed unit_gone";
     const CRIO: &str = "unit cgroup props files update_props update_files unit_gone";
+    const SYS: &str = "unit cgroup annotation unit_gone";
     let ctrd = CTRD.split_whitespace().map(|f| format!("same_ctrd_{f}"));
-    ctrd.chain(CRIO.split_whitespace().map(|f| format!("same_crio_{f}"))).collect()
+    let crio = CRIO.split_whitespace().map(|f| format!("same_crio_{f}"));
+    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("same_sys_{f}"))).collect()
 }
 
 /// Where Debian's runc 1.1.5 with systemd 252 on hybrid cgroups is wrong itself: the init's

@@ -7,7 +7,8 @@
 # The kernel command line names the runtimes: `berth.runtimes=runc,berth` (Debian's runc is
 # the reference; berth is /usr/local/bin/berth). Each fact is reported as <runtime>_<name>;
 # with both runtimes, same_<name> says whether berth's cgroup files and unit properties equal
-# runc's for the same config. Bundles (written on the host): ctrd-<runtime> and crio-<runtime>.
+# runc's for the same config. Bundles (written on the host): ctrd-<runtime>, crio-<runtime> and
+# sys-<runtime> (an empty slice and a unit property annotation).
 
 RUNTIMES=$(sed -n 's/.*berth\.runtimes=\([a-z,]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
 [ -n "$RUNTIMES" ] || RUNTIMES=berth
@@ -262,4 +263,20 @@ for rt in $RUNTIMES; do
     expect_true "${rt}_crio_killed" "init $pid and exec $epid gone" test ! -d "/proc/$pid" -a ! -d "/proc/$epid"
     gone crio "$unit"
     expect_true "${rt}_crio_state_gone" "no $R/$id" test ! -e "$R/$id"
+
+    # --- an empty slice means system.slice; an org.systemd.property.<Name> annotation (a
+    # GVariant text value) becomes a property of the unit.
+    id=sys-$rt
+    b=$(bundle "sys-$rt")
+    unit=cri-containerd-$id.scope
+    G="--root $R --log $b/log.json --log-format json --systemd-cgroup"
+    call "${rt}_sys_create" "$rt" $G create --bundle "$b" --pid-file "$b/init.pid" "$id"
+    check sys_unit "loaded active system.slice" \
+        "$(prop "$unit" LoadState) $(prop "$unit" ActiveState) $(prop "$unit" Slice)"
+    check sys_cgroup "/system.slice/$unit" "$(prop "$unit" ControlGroup)"
+    check sys_annotation "CollectMode=inactive-or-failed" "$(systemctl show -p CollectMode "$unit")"
+    pid=$(cat "$b/init.pid" 2>/dev/null)
+    call "${rt}_sys_delete_force" "$rt" $G delete --force "$id"
+    wait_gone "$pid"
+    gone sys "$unit"
 done
