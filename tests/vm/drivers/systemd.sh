@@ -156,8 +156,14 @@ created() {
         grep -qx "$pid" "$CG$([ -n "$HYBRID" ] && echo /pids)$cgroup/cgroup.procs"
 }
 
-# gone ENGINE UNIT: after delete, the unit is unloaded and its cgroup directories are removed.
+# gone ENGINE UNIT: after delete, the unit is unloaded and its cgroup directories are removed
+# (given up to 5 s: systemd collects a stopped unit after its job, asynchronously).
 gone() {
+    _i=0
+    while [ "$(prop "$2" LoadState)" != not-found ] && [ "$_i" -lt 50 ]; do
+        _i=$((_i + 1))
+        sleep 0.1
+    done
     check "$1_unit_gone" "not-found inactive" "$(prop "$2" LoadState) $(prop "$2" ActiveState)"
     _left=$(find $CG -type d -name "$2" 2>/dev/null | tr '\n' ' ')
     expect "${rt}_$1_cgroup_gone" "" "$_left"
