@@ -42,9 +42,11 @@ rt_bin() {
 # /dev/null; output to a file, never a pipe: a created container keeps create's stdio); a
 # fact NAME, with the output as the detail of a failure. The output stays in $OUT/NAME.out.
 call() {
-    _n=$1 _bin=$(rt_bin "$2")
+    _n=$1 _bin=$(rt_bin "$2") _in=${STDIN:-/dev/null}
+    # A shell may keep an assignment made before a function call: it serves this call only.
+    unset STDIN
     shift 2
-    if "$_bin" "$@" < "${STDIN:-/dev/null}" > "$OUT/$_n.out" 2>&1; then
+    if "$_bin" "$@" < "$_in" > "$OUT/$_n.out" 2>&1; then
         result "$_n" ok "$*"
     else
         result "$_n" fail "exit $?: $*: $(head -c 600 "$OUT/$_n.out")"
