@@ -81,7 +81,7 @@ fn systemd_root() -> &'static Result<PathBuf, String> {
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         match out.status.code() {
             Some(0) => {
-                let built = stderr.lines().filter(|l| l.starts_with("vm/build.sh: built")).last();
+                let built = stderr.lines().rfind(|l| l.starts_with("vm/build.sh: built"));
                 eprintln!(
                     "systemd root image ready in {:.1?} {}",
                     start.elapsed(),
@@ -323,13 +323,15 @@ fn boot(spec: &Boot, console: &Path) -> VmRun {
     for r in &run.results {
         eprintln!("{} {} {}", r.name, if r.ok { "ok" } else { "FAIL" }, r.detail);
     }
+    let unit = match guest_uptime(&run.console, SYSTEMD_MARK) {
+        "?" => String::new(),
+        up => format!(", {up} at systemd's test unit"),
+    };
     eprintln!(
-        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init, {} at the test unit (systemd \
-         guest), {} at the end",
+        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init{unit}, {} at the end",
         run.boot,
         run.wall,
         guest_uptime(&run.console, INIT_MARK),
-        guest_uptime(&run.console, SYSTEMD_MARK),
         guest_uptime(&run.console, END_MARK)
     );
     run

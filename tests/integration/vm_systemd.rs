@@ -17,9 +17,11 @@ use crate::vm::{Vm, VmRun};
 const POD: &str = "0b2e5d6c_1f4a_4c43_9d1b_7e2a52e0f0a1";
 
 /// What both engines' bundles set: memory 64 MiB, cpu shares 512 with a 50 ms quota per
-/// 100 ms, 64 pids (the driver expects exactly these).
+/// 100 ms, 64 pids (the driver expects exactly these), and the device rules they always send:
+/// deny all, then what runc allows by default.
 fn resources() -> serde_json::Value {
     json!({
+        "devices": [{ "allow": false, "access": "rwm" }],
         "memory": { "limit": 67108864 },
         "cpu": { "shares": 512, "quota": 50000, "period": 100000 },
         "pids": { "limit": 64 }
@@ -27,16 +29,21 @@ fn resources() -> serde_json::Value {
 }
 
 /// The bundle `<engine>-<runtime>`: a sleeper whose `linux.cgroupsPath` is what the engine
-/// sends with the systemd driver, `slice:prefix:name`.
+/// sends with the systemd driver, `slice:prefix:name`. `sys` has an empty slice (so
+/// system.slice) and a unit property as an `org.systemd.property.` annotation.
 fn bundle(engine: &str, runtime: &str) -> (String, Config) {
     let id = format!("{engine}-{runtime}");
     let path = match engine {
         "ctrd" => format!("kubepods-besteffort-pod{POD}.slice:cri-containerd:{id}"),
-        _ => format!("kubepods-burstable-pod{POD}.slice:crio:{id}"),
+        "crio" => format!("kubepods-burstable-pod{POD}.slice:crio:{id}"),
+        _ => format!(":cri-containerd:{id}"),
     };
     let mut cfg = Config::new(&["sleep", "1000"]);
     cfg.0["linux"]["cgroupsPath"] = json!(path);
     cfg.0["linux"]["resources"] = resources();
+    if engine == "sys" {
+        cfg = cfg.annotation("org.systemd.property.CollectMode", "'inactive-or-failed'");
+    }
     (id, cfg)
 }
 
@@ -49,7 +56,7 @@ fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
         vm = vm.kernel_arg("systemd.unified_cgroup_hierarchy=0");
     }
     for rt in runtimes {
-        for engine in ["ctrd", "crio"] {
+        for engine in ["ctrd", "crio", "sys"] {
             let (name, cfg) = bundle(engine, rt);
             vm = vm.bundle(&name, cfg);
         }
@@ -57,68 +64,19 @@ fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
     vm.run()
 }
 
-/// The facts the driver reports for one runtime, named `<runtime>_<fact>`.
+/// The facts the driver reports for one runtime, named `<runtime>_<engine>_<fact>`.
 fn facts(rt: &str) -> Vec<String> {
-    const CTRD: &[&str] = &[
-        "create",
-        "unit",
-        "cgroup",
-        "props",
-        "files",
-        "pidfile",
-        "init_in_scope",
-        "init_in_procs",
-        "start",
-        "state",
-        "running",
-        "exec",
-        "exec_in_scope",
-        "ps",
-        "ps_pids",
-        "update",
-        "update_props",
-        "update_files",
-        "pause",
-        "paused",
-        "paused_state",
-        "paused_status",
-        "resume",
-        "resumed",
-        "stats",
-        "stats_json",
-        "stats_pids",
-        "kill_all",
-        "killed",
-        "stopped_state",
-        "stopped",
-        "delete",
-        "unit_gone",
-        "cgroup_gone",
-        "state_gone",
-    ];
-    const CRIO: &[&str] = &[
-        "create",
-        "unit",
-        "cgroup",
-        "props",
-        "files",
-        "pidfile",
-        "init_in_scope",
-        "init_in_procs",
-        "start",
-        "exec",
-        "exec_in_scope",
-        "update",
-        "update_props",
-        "update_files",
-        "delete_force",
-        "killed",
-        "unit_gone",
-        "cgroup_gone",
-        "state_gone",
-    ];
-    let ctrd = CTRD.iter().map(|f| format!("{rt}_ctrd_{f}"));
-    ctrd.chain(CRIO.iter().map(|f| format!("{rt}_crio_{f}"))).collect()
+    const CTRD: &str = "create unit cgroup props files pidfile init_in_scope init_in_procs start \
+        state running exec exec_in_scope ps ps_pids update update_props update_files pause paused \
+        paused_state paused_status resume resumed stats stats_json stats_pids kill_all \
+        kill_all_exec kill_all_init stopped_state stopped delete unit_gone cgroup_gone state_gone";
+    const CRIO: &str = "create unit cgroup props files pidfile init_in_scope init_in_procs start \
+        exec exec_in_scope update update_props update_files delete_force killed unit_gone \
+        cgroup_gone state_gone";
+    const SYS: &str = "create unit cgroup annotation delete_force unit_gone cgroup_gone";
+    let ctrd = CTRD.split_whitespace().map(|f| format!("{rt}_ctrd_{f}"));
+    let crio = CRIO.split_whitespace().map(|f| format!("{rt}_crio_{f}"));
+    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("{rt}_sys_{f}"))).collect()
 }
 
 /// The guest's own facts: systemd is PID 1, on the bus, with the cgroup layout asked for.
@@ -127,39 +85,43 @@ fn host_facts(hybrid: bool) -> Vec<String> {
     ["sd_pid1", "sd_bus", layout].iter().map(|s| s.to_string()).collect()
 }
 
-/// The facts where berth must equal runc: each cgroup file and unit property fact.
+/// The facts where berth must equal runc (`same_<engine>_<fact>`): the unit, its properties
+/// and the cgroup files, before and after update, paused and resumed, and after delete.
 fn same_facts() -> Vec<String> {
-    let ctrd = [
-        "unit",
-        "cgroup",
-        "props",
-        "files",
-        "init_in_scope",
-        "exec_in_scope",
-        "update_props",
-        "update_files",
-        "paused",
-        "resumed",
-        "unit_gone",
-    ];
-    let crio = [
-        "unit",
-        "cgroup",
-        "props",
-        "files",
-        "init_in_scope",
-        "exec_in_scope",
-        "update_props",
-        "update_files",
-        "unit_gone",
-    ];
-    let ctrd = ctrd.iter().map(|f| format!("same_ctrd_{f}"));
-    ctrd.chain(crio.iter().map(|f| format!("same_crio_{f}"))).collect()
+    const CTRD: &str = "unit cgroup props files update_props update_files paused resumed unit_gone";
+    const CRIO: &str = "unit cgroup props files update_props update_files unit_gone";
+    const SYS: &str = "unit cgroup annotation unit_gone";
+    let ctrd = CTRD.split_whitespace().map(|f| format!("same_ctrd_{f}"));
+    let crio = CRIO.split_whitespace().map(|f| format!("same_crio_{f}"));
+    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("same_sys_{f}"))).collect()
 }
 
-fn assert_facts(run: &VmRun, names: Vec<String>) {
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    run.assert_ok(&names);
+/// Where Debian's runc 1.1.5 with systemd 252 on hybrid cgroups is wrong itself: the init's
+/// devices cgroup is the pod's slice, not the scope (systemd leaves it there), so `ps` and
+/// `kill --all`, which read the devices hierarchy, miss the init. Reported, not asserted, for
+/// runc; berth must get them right.
+const RUNC_HYBRID_DEFECTS: &[&str] = &[
+    "runc_ctrd_init_in_scope",
+    "runc_crio_init_in_scope",
+    "runc_ctrd_ps_pids",
+    "runc_ctrd_kill_all_init",
+];
+
+/// Asserts the driver ran to its end, reported each of `names`, and every fact held but
+/// those in `excused` (reported; whichever way they went).
+#[track_caller]
+fn assert_facts(run: &VmRun, names: Vec<String>, excused: &[&str]) {
+    let failed: Vec<_> =
+        run.results.iter().filter(|r| !r.ok && !excused.contains(&r.name.as_str())).collect();
+    let missing: Vec<_> =
+        names.iter().filter(|n| !run.results.iter().any(|r| &r.name == *n)).collect();
+    let ended = run.console.contains("RESULTS-END");
+    assert!(
+        failed.is_empty() && missing.is_empty() && ended,
+        "VM results: failed {failed:#?}, missing {missing:?}, driver ended: {ended}\n\
+         --- console ---\n{}",
+        run.console
+    );
 }
 
 /// runc (Debian's, the reference) under systemd with unified cgroups: the argv replay's
@@ -167,14 +129,15 @@ fn assert_facts(run: &VmRun, names: Vec<String>) {
 #[test]
 fn vm_systemd_v2_runc_reference() {
     let Some(run) = run(&["runc"], false) else { return };
-    assert_facts(&run, [host_facts(false), facts("runc")].concat());
+    assert_facts(&run, [host_facts(false), facts("runc")].concat(), &[]);
 }
 
-/// runc under systemd with hybrid cgroups (v1 controllers, systemd's unified hierarchy).
+/// runc under systemd with hybrid cgroups (v1 controllers, systemd's unified hierarchy); its
+/// own defects there (`RUNC_HYBRID_DEFECTS`) are reported, not asserted.
 #[test]
 fn vm_systemd_hybrid_runc_reference() {
     let Some(run) = run(&["runc"], true) else { return };
-    assert_facts(&run, [host_facts(true), facts("runc")].concat());
+    assert_facts(&run, [host_facts(true), facts("runc")].concat(), RUNC_HYBRID_DEFECTS);
 }
 
 /// berth with `--systemd-cgroup` and unified cgroups: the same facts as runc, the same files.
@@ -182,7 +145,8 @@ fn vm_systemd_hybrid_runc_reference() {
 #[ignore = "needs berth's systemd cgroup driver (branch sdbus, issue 14); the lead removes this when merging it"]
 fn vm_systemd_v2_berth() {
     let Some(run) = run(&["runc", "berth"], false) else { return };
-    assert_facts(&run, [host_facts(false), facts("runc"), facts("berth"), same_facts()].concat());
+    let all = [host_facts(false), facts("runc"), facts("berth"), same_facts()].concat();
+    assert_facts(&run, all, &[]);
 }
 
 /// berth with `--systemd-cgroup` and hybrid cgroups.
@@ -190,5 +154,6 @@ fn vm_systemd_v2_berth() {
 #[ignore = "needs berth's systemd cgroup driver (branch sdbus, issue 14); the lead removes this when merging it"]
 fn vm_systemd_hybrid_berth() {
     let Some(run) = run(&["runc", "berth"], true) else { return };
-    assert_facts(&run, [host_facts(true), facts("runc"), facts("berth"), same_facts()].concat());
+    let all = [host_facts(true), facts("runc"), facts("berth"), same_facts()].concat();
+    assert_facts(&run, all, RUNC_HYBRID_DEFECTS);
 }

@@ -201,6 +201,7 @@ ensure_sdroot() {
         echo "$dir/root.img"
         return 0
     fi
+    ensure_mmdebstrap
     tmp=$(mktemp -d "$vmdir/.sdroot.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
     start=$(date +%s)
@@ -240,7 +241,6 @@ kernel)
 sdroot)
     [ $# -eq 2 ] || die "usage: build.sh sdroot VMDIR"
     ensure_qemu
-    ensure_mmdebstrap
     mkdir -p "$2"
     exec 9>"$2/.sdroot.lock"
     flock 9
