@@ -7,6 +7,9 @@
 //! some 50 crates) without a feature to turn it off, resolves one relative path for every
 //! controller (runc resolves each against the runtime's own cgroup in that hierarchy), and
 //! its errors cannot name the config path a value came from. The files are few and simple.
+//!
+//! With `--systemd-cgroup` systemd makes the cgroup as a transient unit ([`systemd`]); the
+//! same code then writes its files.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
