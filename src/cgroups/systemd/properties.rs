@@ -46,7 +46,7 @@ fn limit(v: i64) -> u64 {
     }
 }
 
-/// The resource properties of `r` (already [`crate::cgroups::unset::effective`]) on cgroup
+/// The resource properties of `r` (with runc's unset values already dropped) on cgroup
 /// v2 (`v2`) or v1, with accounting on for every controller as runc turns it on.
 pub fn resources(r: &LinuxResources, v2: bool) -> Result<Vec<Property>, SystemdError> {
     let mut p: Vec<Property> = vec![
