@@ -973,8 +973,10 @@ mod tests {
     use std::path::PathBuf;
 
     impl Daemon {
-        fn start() -> Option<Daemon> {
-            let dir = std::env::temp_dir().join(format!("berth-dbus-{}", std::process::id()));
+        /// A daemon in a temp dir of its own (`tag`: tests run in parallel in one process).
+        fn start(tag: &str) -> Option<Daemon> {
+            let name = format!("berth-dbus-{tag}-{}", std::process::id());
+            let dir = std::env::temp_dir().join(name);
             std::fs::create_dir_all(&dir).ok()?;
             let mut child = std::process::Command::new("dbus-daemon")
                 .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
@@ -1001,7 +1003,7 @@ mod tests {
     /// GetNameOwner, an error reply, and a NameOwnerChanged signal after AddMatch.
     #[test]
     fn talks_to_a_real_dbus_daemon() {
-        let Some(daemon) = Daemon::start() else {
+        let Some(daemon) = Daemon::start("names") else {
             eprintln!("skipped: no dbus-daemon");
             return;
         };
@@ -1041,5 +1043,23 @@ mod tests {
             }
         }
         panic!("no NameOwnerChanged for {other_name} leaving: {seen:?}");
+    }
+
+    /// A wait for a signal that never comes ends at its deadline, and the connection stays
+    /// usable.
+    #[test]
+    fn signal_wait_ends_at_the_deadline() {
+        let Some(daemon) = Daemon::start("deadline") else {
+            eprintln!("skipped: no dbus-daemon");
+            return;
+        };
+        let mut conn = Connection::open_address(&daemon.address).unwrap();
+        conn.add_match("type='signal',interface='org.example.Never'").unwrap();
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while let Some(signal) = conn.next_signal(deadline).unwrap() {
+            assert_ne!(signal.interface.as_deref(), Some("org.example.Never"));
+        }
+        assert!(Instant::now() >= deadline);
+        assert!(conn.call_bus("ListNames", vec![]).is_ok());
     }
 }

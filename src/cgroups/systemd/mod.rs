@@ -161,22 +161,8 @@ impl Manager {
         self.conn.call(msg)
     }
 
-    /// systemd's error for `action`, sorted into what callers tell apart.
     fn error(&self, action: &'static str, source: DbusError) -> SystemdError {
-        let unit = self.unit.clone();
-        let DbusError::Remote { name, .. } = &source else {
-            return SystemdError::Bus { unit, action, source };
-        };
-        match name.as_str() {
-            "org.freedesktop.systemd1.UnitExists" => SystemdError::Exists { unit, source },
-            "org.freedesktop.DBus.Error.AccessDenied"
-            | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => {
-                SystemdError::Denied { unit, source }
-            }
-            "org.freedesktop.DBus.Error.ServiceUnknown"
-            | "org.freedesktop.DBus.Error.NameHasNoOwner" => SystemdError::NoBus { unit, source },
-            _ => SystemdError::Bus { unit, action, source },
-        }
+        classify(&self.unit, action, source)
     }
 
     /// Queues the start of the transient unit with `props`; returns the job's path. Once
@@ -260,6 +246,24 @@ pub fn unit_cgroup(unit: &Unit, id: &str) -> Result<Cgroup, CgroupError> {
         }
     }
     Ok(Cgroup::V1(paths))
+}
+
+/// systemd's answer to `action` on `unit`, sorted into what callers tell apart.
+fn classify(unit: &str, action: &'static str, source: DbusError) -> SystemdError {
+    let unit = unit.to_owned();
+    let DbusError::Remote { name, .. } = &source else {
+        return SystemdError::Bus { unit, action, source };
+    };
+    match name.as_str() {
+        "org.freedesktop.systemd1.UnitExists" => SystemdError::Exists { unit, source },
+        "org.freedesktop.DBus.Error.AccessDenied"
+        | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => {
+            SystemdError::Denied { unit, source }
+        }
+        "org.freedesktop.DBus.Error.ServiceUnknown"
+        | "org.freedesktop.DBus.Error.NameHasNoOwner" => SystemdError::NoBus { unit, source },
+        _ => SystemdError::Bus { unit, action, source },
+    }
 }
 
 /// The unit properties for a new container: placement, delegation, the init's pid, the
@@ -365,6 +369,29 @@ mod tests {
         let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"Wants"), "{names:?}");
         assert!(!names.contains(&"PIDs") && !names.contains(&"Slice"), "{names:?}");
+    }
+
+    #[test]
+    fn systemd_errors_are_one_line_naming_the_unit() {
+        let remote = |name: &str| DbusError::Remote { name: name.into(), message: "m".into() };
+        let cases = [
+            ("org.freedesktop.systemd1.UnitExists", "u.scope already exists"),
+            ("org.freedesktop.DBus.Error.AccessDenied", "u.scope: permission denied"),
+            ("org.freedesktop.DBus.Error.ServiceUnknown", "u.scope: cannot reach the system bus"),
+            ("org.freedesktop.DBus.Error.InvalidArgs", "u.scope: starting"),
+        ];
+        for (name, want) in cases {
+            let err = classify("u.scope", "starting", remote(name));
+            let line = crate::error::one_line(&err);
+            assert!(line.contains(want) && line.contains(name), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+        let failed = SystemdError::JobFailed {
+            unit: "u.scope".into(),
+            action: "start",
+            result: "dependency".into(),
+        };
+        assert_eq!(failed.to_string(), "unit u.scope: start job failed with result \"dependency\"");
     }
 
     /// Without systemd (this project's host): one error naming the unit, and no bus touched.
