@@ -207,17 +207,15 @@ impl Vm {
         };
         let env = TestEnv::new(&format!("vm-{}", self.driver));
         let initrd = self.initramfs(&env);
-        let base = if self.systemd { SYSTEMD_KERNEL_ARGS } else { KERNEL_ARGS };
+        let mut append = if self.systemd { SYSTEMD_KERNEL_ARGS } else { KERNEL_ARGS }.to_string();
+        for arg in &self.kernel_args {
+            append = format!("{append} {arg}");
+        }
         let spec = Boot {
             kernel,
             initrd: &initrd,
             disk: disk.as_deref(),
-            append: [base.to_string()]
-                .iter()
-                .chain(&self.kernel_args)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" "),
+            append,
             timeout: if self.systemd { SYSTEMD_VM_TIMEOUT } else { VM_TIMEOUT },
             booted: if self.systemd { SYSTEMD_MARK } else { INIT_MARK },
         };

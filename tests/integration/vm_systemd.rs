@@ -16,14 +16,14 @@ use crate::vm::{Vm, VmRun};
 /// The pod's uid as kubelet spells it in slice names ('-' becomes '_').
 const POD: &str = "0b2e5d6c_1f4a_4c43_9d1b_7e2a52e0f0a1";
 
-/// What both engines' bundles set: memory 64 MiB, cpu shares 512 with a 50 ms quota per
-/// 100 ms, 64 pids (the driver expects exactly these), and the device rules they always send:
-/// deny all, then what runc allows by default.
+/// What both engines' bundles set: memory 64 MiB with 32 MiB reserved, cpu shares 512 with a
+/// 50 ms quota per 100 ms on cpu 0, 64 pids (the driver expects exactly these), and the device
+/// rule they always send, deny all (runtimes add their default allow list).
 fn resources() -> serde_json::Value {
     json!({
         "devices": [{ "allow": false, "access": "rwm" }],
-        "memory": { "limit": 67108864 },
-        "cpu": { "shares": 512, "quota": 50000, "period": 100000 },
+        "memory": { "limit": 67108864, "reservation": 33554432 },
+        "cpu": { "shares": 512, "quota": 50000, "period": 100000, "cpus": "0" },
         "pids": { "limit": 64 }
     })
 }
@@ -66,11 +66,13 @@ fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
 
 /// The facts the driver reports for one runtime, named `<runtime>_<engine>_<fact>`.
 fn facts(rt: &str) -> Vec<String> {
-    const CTRD: &str = "create unit cgroup props files pidfile init_in_scope init_in_procs start \
+    const CTRD: &str =
+        "create unit cgroup props files extra pidfile init_in_scope init_in_procs start \
         state running exec exec_in_scope ps ps_pids update update_props update_files pause paused \
         paused_state paused_status resume resumed stats stats_json stats_pids kill_all \
         kill_all_exec kill_all_init stopped_state stopped delete unit_gone cgroup_gone state_gone";
-    const CRIO: &str = "create unit cgroup props files pidfile init_in_scope init_in_procs start \
+    const CRIO: &str =
+        "create unit cgroup props files extra pidfile init_in_scope init_in_procs start \
         exec exec_in_scope update update_props update_files delete_force killed unit_gone \
         cgroup_gone state_gone";
     const SYS: &str = "create unit cgroup annotation delete_force unit_gone cgroup_gone";
@@ -88,8 +90,9 @@ fn host_facts(hybrid: bool) -> Vec<String> {
 /// The facts where berth must equal runc (`same_<engine>_<fact>`): the unit, its properties
 /// and the cgroup files, before and after update, paused and resumed, and after delete.
 fn same_facts() -> Vec<String> {
-    const CTRD: &str = "unit cgroup props files update_props update_files paused resumed unit_gone";
-    const CRIO: &str = "unit cgroup props files update_props update_files unit_gone";
+    const CTRD: &str =
+        "unit cgroup props files extra update_props update_files paused resumed unit_gone";
+    const CRIO: &str = "unit cgroup props files extra update_props update_files unit_gone";
     const SYS: &str = "unit cgroup annotation unit_gone";
     let ctrd = CTRD.split_whitespace().map(|f| format!("same_ctrd_{f}"));
     let crio = CRIO.split_whitespace().map(|f| format!("same_crio_{f}"));
@@ -142,7 +145,7 @@ fn vm_systemd_hybrid_runc_reference() {
 
 /// berth with `--systemd-cgroup` and unified cgroups: the same facts as runc, the same files.
 #[test]
-#[ignore = "needs berth's systemd cgroup driver (branch sdbus, issue 14); the lead removes this when merging it"]
+#[ignore = "needs the systemd cgroup driver (branch sdbus, issue 14); unignore on merging it"]
 fn vm_systemd_v2_berth() {
     let Some(run) = run(&["runc", "berth"], false) else { return };
     let all = [host_facts(false), facts("runc"), facts("berth"), same_facts()].concat();
@@ -151,7 +154,7 @@ fn vm_systemd_v2_berth() {
 
 /// berth with `--systemd-cgroup` and hybrid cgroups.
 #[test]
-#[ignore = "needs berth's systemd cgroup driver (branch sdbus, issue 14); the lead removes this when merging it"]
+#[ignore = "needs the systemd cgroup driver (branch sdbus, issue 14); unignore on merging it"]
 fn vm_systemd_hybrid_berth() {
     let Some(run) = run(&["runc", "berth"], true) else { return };
     let all = [host_facts(true), facts("runc"), facts("berth"), same_facts()].concat();

@@ -106,6 +106,16 @@ files_limits() {
     fi
 }
 
+# extra_limits: the memory reservation and cpuset the config sets, which systemd models on v2
+# (MemoryLow, AllowedCPUs) and runc writes itself on v1.
+extra_limits() {
+    if [ -n "$HYBRID" ]; then
+        echo "soft=$(cgfile memory memory.soft_limit_in_bytes) cpus=$(cgfile cpuset cpuset.cpus)"
+    else
+        echo "$(systemctl show -p MemoryLow,AllowedCPUs "$unit" | sort | tr '\n' ' ')low=$(cgfile memory memory.low) cpus=$(cgfile cpuset cpuset.cpus)"
+    fi
+}
+
 # in_scope PID: where PID is. On v2 its one line of /proc/PID/cgroup; on hybrid the
 # hierarchies (each v1 one, systemd's and the unified) whose cgroup is not the scope's, but
 # misc, which neither systemd 252 nor runc 1.1 manages.
@@ -126,19 +136,21 @@ expected_in_scope() {
     fi
 }
 
-# Expected limits for the bundles' resources (memory 64 MiB, shares 512, quota 50000/100000,
-# pids 64) and after update.json (128 MiB, shares 1024, quota 100000/100000, pids 128). cgroup
+# Expected limits for the bundles' resources (memory 64 MiB, reservation 32 MiB, shares 512,
+# quota 50000/100000, cpus 0, pids 64) and after update.json (128 MiB, shares 1024, quota 100000/100000, pids 128). cgroup
 # v2 weights are runc's conversion of shares: 1 + (shares - 2) * 9999 / 262142.
 if [ -n "$HYBRID" ]; then
     PROPS="CPUQuotaPerSecUSec=500ms CPUShares=512 Delegate=yes MemoryLimit=67108864 TasksMax=64 "
     FILES="memory=67108864 shares=512 quota=50000 period=100000 pids=64"
     PROPS2="CPUQuotaPerSecUSec=1s CPUShares=1024 Delegate=yes MemoryLimit=134217728 TasksMax=128 "
     FILES2="memory=134217728 shares=1024 quota=100000 period=100000 pids=128"
+    EXTRA="soft=33554432 cpus=0"
 else
     PROPS="CPUQuotaPerSecUSec=500ms CPUWeight=20 Delegate=yes MemoryMax=67108864 TasksMax=64 "
     FILES="memory=67108864 weight=20 cpu.max=50000 100000 pids=64"
     PROPS2="CPUQuotaPerSecUSec=1s CPUWeight=39 Delegate=yes MemoryMax=134217728 TasksMax=128 "
     FILES2="memory=134217728 weight=39 cpu.max=100000 100000 pids=128"
+    EXTRA="AllowedCPUs=0 MemoryLow=33554432 low=33554432 cpus=0"
 fi
 
 # created ENGINE ID UNIT SLICE PIDFILE: the facts right after create: the scope is active in
@@ -151,6 +163,7 @@ created() {
     check "${e}_cgroup" "/kubepods.slice/${slice%-pod*}.slice/$slice/$unit" "$cgroup"
     check "${e}_props" "$PROPS" "$(unit_props "$unit")"
     check "${e}_files" "$FILES" "$(files_limits)"
+    check "${e}_extra" "$EXTRA" "$(extra_limits)"
     pid=$(cat "$pidfile" 2>/dev/null)
     expect_true "${rt}_${e}_pidfile" "init pid [$pid]" test -n "$pid" -a -d "/proc/$pid"
     expect "${rt}_${e}_init_in_scope" "$(expected_in_scope)" "$(in_scope "$pid")"
