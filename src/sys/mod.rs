@@ -4,6 +4,7 @@
 use nix::errno::Errno;
 
 pub mod bpf;
+pub mod dbus;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;
