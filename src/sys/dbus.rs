@@ -18,6 +18,9 @@ pub const BUS_NAME: &str = "org.freedesktop.DBus";
 const BUS_PATH: &str = "/org/freedesktop/DBus";
 /// Messages larger than this (the specification's limit is 128 MiB) are refused.
 const MAX_MESSAGE: usize = 1 << 27;
+/// How long the rest of a message may take once its first bytes came, and the bound on
+/// each write and on each line of the authentication exchange.
+const MESSAGE_REST_WAIT: Duration = Duration::from_secs(10);
 
 /// A failed D-Bus operation.
 #[derive(Debug, thiserror::Error)]
@@ -634,6 +637,13 @@ impl Connection {
             path: display.clone(),
             source,
         })?;
+        // A bus that stops answering (or reading) must not hold berth forever: the waits of
+        // the authentication exchange and every write are bounded too.
+        let bound = |r: io::Result<()>| {
+            r.map_err(|source| DbusError::Io { what: "setting up", path: display.clone(), source })
+        };
+        bound(stream.set_read_timeout(Some(MESSAGE_REST_WAIT)))?;
+        bound(stream.set_write_timeout(Some(MESSAGE_REST_WAIT)))?;
         let mut conn = Connection {
             stream,
             path: display,
@@ -717,24 +727,32 @@ impl Connection {
         }
         let mut bytes = head.to_vec();
         bytes.resize(message_len(&head)?, 0);
-        // Once a message has begun, the rest of it follows: wait for it whole.
-        self.read_exact_until(&mut bytes[16..], None)?;
+        // Once a message has begun, the rest of it follows soon: a peer that stops halfway
+        // must not hold berth (and the engine waiting on it) forever.
+        let rest = Instant::now() + MESSAGE_REST_WAIT;
+        if !self.read_exact_until(&mut bytes[16..], Some(rest))? {
+            return Err(DbusError::Timeout("the rest of a message".into()));
+        }
         Message::decode(&bytes).map(Some)
     }
 
-    /// Fills `buf`; false when `deadline` passed before the first byte came.
+    /// Fills `buf`; false when `deadline` passed before the first byte came, an error when
+    /// it passed after some.
     fn read_exact_until(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Result<bool> {
         let mut filled = 0;
         while filled < buf.len() {
             let wait = match deadline {
-                Some(d) if filled == 0 => {
+                Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(false);
+                    match (left.is_zero(), filled) {
+                        (true, 0) => return Ok(false),
+                        (true, _) => {
+                            return Err(DbusError::Timeout("the rest of a message".into()))
+                        }
+                        (false, _) => Some(left),
                     }
-                    Some(left)
                 }
-                _ => None,
+                None => None,
             };
             self.stream.set_read_timeout(wait).map_err(self.io("reading from"))?;
             match self.stream.read(&mut buf[filled..]) {
@@ -744,13 +762,9 @@ impl Connection {
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The deadline is checked at the top of the loop.
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
-                {
-                    if filled == 0 {
-                        continue;
-                    }
-                }
+                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                 Err(e) => return Err(self.io("reading from")(e)),
             }
         }

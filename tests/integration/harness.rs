@@ -566,9 +566,13 @@ pub fn build_rootfs(rootfs: &Path) {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    // A copy, not a hard link: the user-namespace test chowns the rootfs.
+    // A copy, not a hard link: the user-namespace test chowns the rootfs. Made by `cp`, not
+    // in this process: a write descriptor held here is inherited by whatever another test
+    // thread forks meanwhile, and while that child has not exec'd yet, exec of this copy in
+    // a container fails with ETXTBSY ("text file busy", seen under load).
     let bb = rootfs.join("bin/busybox");
-    fs::copy("/bin/busybox", &bb).expect("copying /bin/busybox (install busybox-static)");
+    let copied = Command::new("cp").arg("/bin/busybox").arg(&bb).status();
+    assert!(copied.is_ok_and(|s| s.success()), "copying /bin/busybox (install busybox-static)");
     fs::set_permissions(&bb, fs::Permissions::from_mode(0o755)).unwrap();
     for a in APPLETS {
         symlink("busybox", rootfs.join("bin").join(a)).unwrap();
