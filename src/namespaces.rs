@@ -97,9 +97,17 @@ pub fn unshare(flags: CloneFlags) -> SysResult<()> {
 
 /// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings, through the
 /// runtime's procfs handle.
+/// A runtime without CAP_SETGID may write a gid_map only after setgroups(2) is denied in the
+/// namespace (user_namespaces(7)): then, and only on its refusal, the parent writes "deny".
 pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> SysResult<()> {
     write_map(procfs, pid, "uid_map", &spec.uid_mappings)?;
-    write_map(procfs, pid, "gid_map", &spec.gid_mappings)
+    match write_map(procfs, pid, "gid_map", &spec.gid_mappings) {
+        Err(err) if err.errno == nix::errno::Errno::EPERM && crate::rootless::active() => {
+            procfs.write_pid(pid.as_raw(), "setgroups", b"deny")?;
+            write_map(procfs, pid, "gid_map", &spec.gid_mappings)
+        }
+        other => other,
+    }
 }
 
 /// Writes the offsets of a time namespace just unshared (none of its processes exist yet)

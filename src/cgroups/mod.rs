@@ -146,6 +146,19 @@ pub enum CgroupError {
     },
 }
 
+impl CgroupError {
+    /// Whether the kernel refused for lack of permission: an unprivileged caller in a cgroup
+    /// hierarchy not delegated to it (or mounted read-only).
+    pub fn is_permission(&self) -> bool {
+        let source = match self {
+            CgroupError::Write { source, .. } | CgroupError::Io { source, .. } => source,
+            _ => return false,
+        };
+        source.kind() == io::ErrorKind::PermissionDenied
+            || matches!(source.raw_os_error(), Some(libc::EPERM | libc::EROFS))
+    }
+}
+
 /// A container's cgroup: its directory per v1 controller, or its one v2 directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroup {

@@ -43,9 +43,10 @@ pub struct Cli {
 /// Flags every command accepts, before the command name (as with runc).
 #[derive(Debug, clap::Args)]
 pub struct GlobalOpts {
-    /// Directory for the containers' state.
-    #[arg(long, global = true, default_value = "/run/berth")]
-    root: PathBuf,
+    /// Directory for the containers' state [default: /run/berth, or $XDG_RUNTIME_DIR/berth
+    /// for an unprivileged user].
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Append log records to this file (errors also go to stderr).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -62,8 +63,8 @@ pub struct GlobalOpts {
     /// yet, so it never runs criu.
     #[arg(long, global = true, value_name = "PATH")]
     criu: Option<PathBuf>,
-    /// Rootless mode: true, false or auto (only false and auto are supported yet). Not
-    /// global, as `spec --rootless` is a flag of its own.
+    /// Rootless mode: true, false or auto (auto: when not the host's root). Not global, as
+    /// `spec --rootless` is a flag of its own.
     #[arg(long, value_name = "true|false|auto")]
     rootless: Option<String>,
 }
@@ -167,8 +168,16 @@ impl Cli {
             println!("berth version {version}\ncommit: v{version}\nspec: {}", berth::OCI_VERSION);
             return Ok(0);
         }
-        self.global.check_supported()?;
-        let store = StateStore::new(&self.global.root);
+        let mode = self.global.rootless.as_deref().map(berth::rootless::Mode::parse);
+        berth::rootless::set_mode(mode.transpose()?.unwrap_or_default());
+        let store = match (&self.global.root, &self.command) {
+            (Some(root), _) => StateStore::new(root),
+            // These never touch the state root.
+            (None, Some(Command::Spec(_) | Command::Features(_) | Command::Check(_))) => {
+                StateStore::new("/run/berth")
+            }
+            (None, _) => StateStore::new(berth::rootless::default_root()?),
+        };
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
             Some(Command::Create(args)) => {
@@ -189,18 +198,6 @@ impl Cli {
             Some(Command::Ps(args)) => ps::execute(&store, args),
             Some(Command::Features(args)) => features::execute(args),
             Some(Command::Check(args)) => check::execute(args),
-        }
-    }
-}
-
-impl GlobalOpts {
-    fn check_supported(&self) -> Result<(), Error> {
-        match self.rootless.as_deref() {
-            None | Some("auto") | Some("false") => Ok(()),
-            Some("true") => Err(Error::Unsupported("--rootless")),
-            Some(other) => {
-                Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}")))
-            }
         }
     }
 }

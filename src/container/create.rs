@@ -95,13 +95,25 @@ pub(super) fn create_with_mask(
     // Limits are in place before any process of the container runs in the cgroup.
     let made = cgroup.create(&mut record.created);
     cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
-    made?;
+    let cgroup = if super::rootless::skips_cgroup(&made, &cgroup) {
+        if let Some((cgroup, created)) = cleanup.cgroup.take() {
+            cgroup.remove_created(&created)?;
+        }
+        record = CgroupRecord::default();
+        super::rootless::warn_skipped(&spec, &cgroup);
+        None
+    } else {
+        made?;
+        Some(cgroup)
+    };
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
-    cgroup.apply(&spec.resources, &spec.devices, false)?;
-    fault::point("applying cgroup limits")?;
-    // The init joins the cgroup first thing: in a frozen one it would never report back.
-    cgroup.refuse_frozen()?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.apply(&spec.resources, &spec.devices, false)?;
+        fault::point("applying cgroup limits")?;
+        // The init joins the cgroup first thing: in a frozen one it would never report back.
+        cgroup.refuse_frozen()?;
+    }
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
@@ -119,7 +131,7 @@ pub(super) fn create_with_mask(
         seccomp: seccomp.as_ref(),
         idmapped: &idmapped,
     };
-    let entry = cgroup.entry()?;
+    let entry = cgroup.as_ref().map(Cgroup::entry).transpose()?;
     let on_clone = |_: Pid| -> Result<(), BoxError> { Ok(fault::point("after the clone")?) };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         // The hooks may take long: a `create` killed meanwhile must leave its init findable.
@@ -141,7 +153,7 @@ pub(super) fn create_with_mask(
     let options = SpawnOptions {
         fifo: Some(&fifo),
         init,
-        cgroup: Some(&entry),
+        cgroup: entry.as_ref(),
         on_clone: &on_clone,
         on_hooks: &on_hooks,
         on_listener: &on_listener,

@@ -7,6 +7,7 @@ mod delete;
 mod exec;
 mod kill;
 mod query;
+mod rootless;
 mod run;
 mod start;
 

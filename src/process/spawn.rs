@@ -71,9 +71,16 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     // The clone inherits this: it is never dumpable, not even before its own step makes it
     // so, while a process of the container could already open /proc/<pid>/exe (an exec
     // joins the container's pid namespace before that step; CVE-2019-5736).
-    prctl::set_dumpable(false).map_err(|errno| {
-        crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", nix::errno::Errno::from_raw(errno))
-    })?;
+    // Rootless, a new user namespace's maps are the runtime's to write only while the clone
+    // is dumpable (else its /proc files belong to the host's root): it stays so until its
+    // own step, with no process of the container in its new namespaces yet.
+    let rootless_maps = plan.new_user_ns && crate::rootless::active();
+    if !rootless_maps {
+        prctl::set_dumpable(false).map_err(|errno| {
+            let errno = nix::errno::Errno::from_raw(errno);
+            crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", errno)
+        })?;
+    }
     logging::phase("opening exec.fifo, namespaces, sync socket");
     let flags = plan.clone_flags.bits() as u64;
     let (forked, born_inside) = match opts.cgroup.and_then(Entry::directory) {
