@@ -307,7 +307,7 @@ impl Cleanup {
         }
         let Some(pid) = self.pid else { return Vec::new() };
         let start = process_start_time(pid.as_raw()).unwrap_or(0);
-        super::kill::container_pids(cgroup, pid.as_raw(), start).unwrap_or_default()
+        super::kill::container_pids(Some(cgroup), pid.as_raw(), start).unwrap_or_default()
     }
 }
 

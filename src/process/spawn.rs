@@ -185,11 +185,17 @@ impl Plan {
 fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
     let channel = init.channel;
     let result = (|| -> Result<Pid, Box<dyn std::error::Error + Send + Sync>> {
+        let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
+        // Rootless, only the joined user namespace gives the right to join the others (they
+        // are its own); as root the others go first, with the host's privileges.
+        let user_first = user.filter(|_| crate::rootless::active());
+        if let Some(user) = user_first {
+            user.join()?;
+        }
         for ns in joined.iter().filter(|ns| ns.kind() != NamespaceKind::User) {
             ns.join()?;
         }
-        let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
-        if let Some(user) = user {
+        if let Some(user) = user.filter(|_| user_first.is_none()) {
             user.join()?;
         } else if spec.creates_namespace(NamespaceKind::User) {
             namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
