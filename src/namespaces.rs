@@ -95,16 +95,32 @@ pub fn unshare(flags: CloneFlags) -> SysResult<()> {
     nix::sched::unshare(flags).sys("unshare", format!("{:#x}", flags.bits()))
 }
 
+/// The id map of a new user namespace could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}")]
+pub struct IdMapError {
+    /// `linux.uidMappings` or `linux.gidMappings`.
+    pub field: &'static str,
+    /// The write that failed.
+    #[source]
+    pub source: crate::sys::SysError,
+}
+
 /// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings, through the
-/// runtime's procfs handle.
-/// A runtime without CAP_SETGID may write a gid_map only after setgroups(2) is denied in the
-/// namespace (user_namespaces(7)): then, and only on its refusal, the parent writes "deny".
-pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> SysResult<()> {
-    write_map(procfs, pid, "uid_map", &spec.uid_mappings)?;
-    match write_map(procfs, pid, "gid_map", &spec.gid_mappings) {
+/// runtime's procfs handle. A runtime without CAP_SETGID may write a gid_map only after
+/// setgroups(2) is denied in the namespace (user_namespaces(7)): then, and only on its
+/// refusal, the parent writes "deny".
+pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> Result<(), IdMapError> {
+    let field = |field| move |source| IdMapError { field, source };
+    write_map(procfs, pid, "uid_map", &spec.uid_mappings).map_err(field("linux.uidMappings"))?;
+    write_gid_map(procfs, pid, &spec.gid_mappings).map_err(field("linux.gidMappings"))
+}
+
+fn write_gid_map(procfs: &ProcFs, pid: Pid, maps: &[IdMap]) -> SysResult<()> {
+    match write_map(procfs, pid, "gid_map", maps) {
         Err(err) if err.errno == nix::errno::Errno::EPERM && crate::rootless::active() => {
             procfs.write_pid(pid.as_raw(), "setgroups", b"deny")?;
-            write_map(procfs, pid, "gid_map", &spec.gid_mappings)
+            write_map(procfs, pid, "gid_map", maps)
         }
         other => other,
     }

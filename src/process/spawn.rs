@@ -256,6 +256,15 @@ fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
     namespaces::write_time_offsets(&spec.time_offsets)
 }
 
+/// A write of the runtime for the clone failed; the message names the config field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}")]
+struct FieldError {
+    field: &'static str,
+    #[source]
+    source: crate::sys::SysError,
+}
+
 /// A failure while following the init, with the init's pid when it was known.
 struct FollowError {
     init_pid: Option<Pid>,
@@ -331,12 +340,15 @@ fn follow(
                 .map_err(sync(None))?;
         }
         namespaces::write_id_maps(procfs, first, spec)
-            .map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+            .map_err(|e| fail(None)(FollowCause::Parent(Box::new(e))))?;
         fault(None, "writing id maps")?;
         logging::phase("writing id maps");
     }
     if let (Some(adj), Some(procfs)) = (oom_score_adj, &procfs) {
-        set_oom_score_adj(procfs, first, adj).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        set_oom_score_adj(procfs, first, adj).map_err(|source| {
+            let field = FieldError { field: "process.oomScoreAdj", source };
+            fail(None)(FollowCause::Parent(Box::new(field)))
+        })?;
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("after the clone (resctrl)");

@@ -37,6 +37,7 @@ mod namespaces;
 mod nopivot_frozen;
 mod podman;
 mod procfs_safety;
+mod rootless;
 mod run;
 mod seccomp;
 mod seccomp_notify;

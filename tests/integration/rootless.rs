@@ -1,0 +1,384 @@
+//! Rootless: berth run by a throw-away unprivileged user (made with useradd, removed at the
+//! end) through setpriv, with `$XDG_RUNTIME_DIR` in the test's dir and no `--root`: the
+//! lifecycle, facts from inside a user namespace mapping only the user's own ids, no cgroup
+//! where the user may not write one, and one-line errors for what needs privilege.
+
+use std::cell::RefCell;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use crate::harness::{bin, chown_tree, reference_runc, wait_for, Config, Out, TestEnv};
+
+/// useradd and userdel lock /etc/passwd: parallel tests take turns.
+static USER_DB: Mutex<()> = Mutex::new(());
+
+/// A user made for one test, deleted on drop.
+struct User {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl User {
+    fn new(tag: &str) -> Self {
+        let name = format!("berth-rl-{}-{tag}", std::process::id());
+        let _db = USER_DB.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new("useradd")
+            .args(["-M", "-U", "-s", "/usr/sbin/nologin", &name])
+            .output()
+            .expect("running useradd");
+        assert!(out.status.success(), "useradd {name}: {out:?}");
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, &name]).output().expect("running id");
+            String::from_utf8_lossy(&out.stdout).trim().parse().expect("id prints a number")
+        };
+        User { uid: id("-u"), gid: id("-g"), name }
+    }
+}
+
+impl Drop for User {
+    fn drop(&mut self) {
+        let _db = USER_DB.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+/// A test's unprivileged runner: its user, its `$XDG_RUNTIME_DIR`, and the containers it
+/// made, force-deleted (as the user) on drop, before the user goes.
+struct Rootless<'a> {
+    env: &'a TestEnv,
+    user: User,
+    xdg: PathBuf,
+    ids: RefCell<Vec<String>>,
+}
+
+impl<'a> Rootless<'a> {
+    fn new(env: &'a TestEnv, tag: &str) -> Self {
+        let user = User::new(tag);
+        let xdg = env.dir.join("xdg");
+        fs::create_dir(&xdg).unwrap();
+        fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
+        chown_tree(&xdg, user.uid, user.gid);
+        Rootless { env, user, xdg, ids: RefCell::default() }
+    }
+
+    /// The state root berth picks without `--root`.
+    fn state_root(&self) -> PathBuf {
+        self.xdg.join("berth")
+    }
+
+    /// `berth args…` as the user, with `env` as its whole environment besides PATH.
+    fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.arg("--reuid")
+            .arg(self.user.uid.to_string())
+            .arg("--regid")
+            .arg(self.user.gid.to_string())
+            .arg("--init-groups")
+            .arg("--")
+            .arg(bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("RUST_BACKTRACE", "1")
+            .current_dir(&self.env.dir);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    /// Runs `berth args…` as the user to its end.
+    #[track_caller]
+    fn berth(&self, args: &[&str]) -> Out {
+        if matches!(args.first(), Some(&"create") | Some(&"run")) {
+            self.ids.borrow_mut().extend(args.last().map(|id| id.to_string()));
+        }
+        let cmd = self.command(args, &[("XDG_RUNTIME_DIR", &self.xdg)]);
+        let line = format!("berth {} (as {})", args.join(" "), self.user.name);
+        self.env.finish_within(cmd, &line, crate::harness::COMMAND_TIMEOUT).unwrap()
+    }
+
+    /// A busybox bundle with `cfg`, owned by the user (its root in the container).
+    fn bundle(&self, cfg: &Config) -> PathBuf {
+        let bundle = self.env.bundle(cfg);
+        chown_tree(&bundle, self.user.uid, self.user.gid);
+        bundle
+    }
+
+    /// `cfg` made rootless as `berth spec --rootless` does: a user namespace mapping only
+    /// the user's own uid and gid to 0, and no network namespace.
+    fn config(&self, cfg: Config) -> Config {
+        let mut cfg = cfg.without_namespace("network");
+        let linux = &mut cfg.0["linux"];
+        linux["namespaces"].as_array_mut().unwrap().push(json!({ "type": "user" }));
+        linux["uidMappings"] = json!([{ "containerID": 0, "hostID": self.user.uid, "size": 1 }]);
+        linux["gidMappings"] = json!([{ "containerID": 0, "hostID": self.user.gid, "size": 1 }]);
+        cfg
+    }
+
+    /// The container ids in the state root.
+    fn state_entries(&self) -> Vec<String> {
+        match fs::read_dir(self.state_root()) {
+            Ok(rd) => rd
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name != berth::seccomp::CACHE_DIR)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// `state ID`, asserted to succeed, parsed.
+    #[track_caller]
+    fn state(&self, id: &str) -> Value {
+        let out = self.berth(&["state", id]);
+        out.ok();
+        serde_json::from_str(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Rootless<'_> {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let st = self.command(&["state", id], &[("XDG_RUNTIME_DIR", &self.xdg)]).output();
+            let state = st.ok().and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok());
+            if let Some(pid) = state.and_then(|s| s["pid"].as_i64()).filter(|p| *p > 0) {
+                self.env.note_pid(pid as i32);
+            }
+            let _ = self
+                .command(&["delete", "--force", id], &[("XDG_RUNTIME_DIR", &self.xdg)])
+                .output();
+        }
+        let left = self.state_entries();
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("state left under {}: {left:?}", self.state_root().display());
+        }
+    }
+}
+
+/// A probe dir the container (root there, the user here) writes its facts into.
+fn fact(probe: &Path, name: &str) -> String {
+    let path = probe.join(name);
+    assert!(
+        wait_for(crate::harness::COMMAND_TIMEOUT, || path.exists()),
+        "no {name} from the probe"
+    );
+    // The probe writes to a temp name and renames, so a file that exists is whole.
+    fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// A shell line that writes `$(cmd)` to /probe/name whole.
+fn report(name: &str, cmd: &str) -> String {
+    format!("{{ {cmd}; }} > /probe/.{name} 2>&1; mv /probe/.{name} /probe/{name}; ")
+}
+
+#[test]
+fn lifecycle_as_an_unprivileged_user() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-life");
+    let rl = Rootless::new(&env, "life");
+    let probe = env.probe_dir();
+    let script = report("uid_map", "cat /proc/self/uid_map")
+        + &report("id", "id -u")
+        + &report("host", "hostname")
+        + "exec sleep 100";
+    let cfg = rl.config(Config::sh(&script).hostname("rootless-box").probe(&probe));
+    let bundle = rl.bundle(&cfg);
+    let id = env.id("c");
+    rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]).ok();
+    // No --root: the state is the user's, under $XDG_RUNTIME_DIR/berth, private to it.
+    let meta = fs::metadata(rl.state_root()).expect("state root under $XDG_RUNTIME_DIR");
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), rl.user.uid);
+    assert_eq!(rl.state_entries(), [id.clone()]);
+    let state = rl.state(&id);
+    assert_eq!(state["status"], "created");
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    env.note_pid(pid);
+    rl.berth(&["start", &id]).ok();
+    assert_eq!(
+        fact(&probe, "uid_map").split_whitespace().collect::<Vec<_>>(),
+        ["0", &rl.user.uid.to_string(), "1"]
+    );
+    assert_eq!(fact(&probe, "id"), "0");
+    assert_eq!(fact(&probe, "host"), "rootless-box");
+    let exec = rl.berth(&["exec", &id, "sh", "-c", "id -u; hostname"]);
+    exec.ok();
+    assert_eq!(exec.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "rootless-box"]);
+    let ps = rl.berth(&["ps", "--format", "json", &id]);
+    ps.ok();
+    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+    assert_eq!(pids, [pid], "ps without a cgroup: the init alone");
+    rl.berth(&["kill", "--all", &id, "KILL"]).ok();
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || rl.state(&id)["status"] == "stopped"),
+        "the container did not stop"
+    );
+    rl.berth(&["delete", &id]).ok();
+    assert!(rl.state_entries().is_empty(), "state left: {:?}", rl.state_entries());
+}
+
+#[test]
+fn run_sees_its_own_ids_a_readonly_root_and_bound_devices() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-run");
+    let rl = Rootless::new(&env, "run");
+    let script = "touch /x 2>/dev/null && echo root=rw || echo root=ro; \
+                  touch /tmp/x 2>/dev/null && echo tmp=rw || echo tmp=ro; \
+                  ls /dev; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; \
+                  grep -c . /proc/self/gid_map; exit 7";
+    let cfg = rl
+        .config(Config::sh(script).readonly_root(true))
+        .set("/linux/maskedPaths", json!(["/proc/kcore"]));
+    let cfg = cfg.set("/process/noNewPrivileges", json!(true));
+    let bundle = rl.bundle(&cfg);
+    let out = rl.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("r")]);
+    assert_eq!(out.code(), 7, "{out:#?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.contains(&"root=ro"), "{lines:?}");
+    assert!(lines.contains(&"NoNewPrivs:\t1"), "{lines:?}");
+    // mknod is not the user's to do: the host's nodes are bound (as runc does).
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm"] {
+        assert!(lines.contains(&dev), "/dev/{dev} missing: {lines:?}");
+    }
+    assert!(rl.state_entries().is_empty());
+}
+
+#[test]
+fn seccomp_capabilities_and_hooks_as_the_user() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-sec");
+    let rl = Rootless::new(&env, "sec");
+    let probe = env.probe_dir();
+    let hook_out = probe.join("hook");
+    let script = "mkdir /tmp/d 2>&1 | grep -q 'not permitted' && echo mkdir=refused; \
+                  grep '^CapEff:' /proc/self/status";
+    let cfg = rl
+        .config(Config::sh(script).probe(&probe))
+        .set(
+            "/linux/seccomp",
+            json!({ "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }] }),
+        )
+        .set(
+            "/process/capabilities",
+            json!({ "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                    "permitted": ["CAP_KILL"] }),
+        )
+        .set(
+            "/hooks",
+            json!({ "createRuntime": [{ "path": "/bin/sh",
+                    "args": ["sh", "-c", format!("id -u > {}", hook_out.display())] }] }),
+        );
+    let bundle = rl.bundle(&cfg);
+    let out = rl.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("s")]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.contains(&"mkdir=refused"), "{out:#?}");
+    assert!(lines.contains(&"CapEff:\t0000000000000020"), "{out:#?}");
+    // Hooks run in the runtime's namespaces, as the user who ran berth.
+    assert_eq!(fs::read_to_string(&hook_out).unwrap().trim(), rl.user.uid.to_string());
+}
+
+#[test]
+fn without_xdg_runtime_dir_or_root_one_line_error() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-xdg");
+    let rl = Rootless::new(&env, "xdg");
+    let cmd = rl.command(&["list"], &[]);
+    let out =
+        env.finish_within(cmd, "berth list (no XDG_RUNTIME_DIR)", crate::harness::COMMAND_TIMEOUT);
+    let out = out.unwrap();
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("XDG_RUNTIME_DIR") && out.stderr.contains("--root"), "{out:#?}");
+    // `spec` keeps no state, so it needs neither.
+    let dir = env.dir.join("spec");
+    fs::create_dir(&dir).unwrap();
+    chown_tree(&dir, rl.user.uid, rl.user.gid);
+    let mut cmd = rl.command(&["spec", "--rootless"], &[]);
+    cmd.current_dir(&dir);
+    env.finish_within(cmd, "berth spec --rootless", crate::harness::COMMAND_TIMEOUT).unwrap().ok();
+    let spec: Value = serde_json::from_slice(&fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], rl.user.uid);
+}
+
+#[test]
+fn limits_without_a_delegated_cgroup_warn_once_and_pause_is_refused() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-cg");
+    let rl = Rootless::new(&env, "cg");
+    let cfg = rl.config(Config::new(&["sleep", "100"])).set(
+        "/linux/resources",
+        json!({ "memory": { "limit": 268435456 }, "pids": { "limit": 100 } }),
+    );
+    let bundle = rl.bundle(&cfg);
+    let id = env.id("c");
+    let out = rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.ok();
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(warnings.len(), 1, "one warning: {out:#?}");
+    assert!(warnings[0].contains("linux.resources") && warnings[0].contains("memory"), "{out:#?}");
+    env.note_pid(rl.state(&id)["pid"].as_i64().unwrap() as i32);
+    let pause = rl.berth(&["pause", &id]);
+    pause.fails_with_one_line();
+    assert!(
+        pause.stderr.contains("cgroup") && pause.stderr.contains("not delegated"),
+        "{pause:#?}"
+    );
+    rl.berth(&["delete", "--force", &id]).ok();
+}
+
+#[test]
+fn what_needs_privilege_fails_with_one_line_naming_the_field() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-priv");
+    let rl = Rootless::new(&env, "priv");
+    let base = rl.config(Config::new(&["true"]));
+    let cases = [
+        (
+            base.clone().set("/process/user/additionalGids", json!([5])),
+            "process.user.additionalGids",
+        ),
+        (base.clone().set("/process/oomScoreAdj", json!(-500)), "process.oomScoreAdj"),
+        (
+            base.clone()
+                .set("/linux/uidMappings", json!([{ "containerID": 0, "hostID": 0, "size": 1 }])),
+            "linux.uidMappings",
+        ),
+    ];
+    for (cfg, field) in cases {
+        let bundle = rl.bundle(&cfg);
+        let out = rl.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("p")]);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains(field), "{field} not named: {out:#?}");
+        assert!(rl.state_entries().is_empty(), "state left: {:?}", rl.state_entries());
+    }
+}
+
+#[test]
+fn rootless_flag_takes_runc_words() {
+    let env = TestEnv::new("rl-flag");
+    for word in ["true", "false", "auto"] {
+        env.berth(&["--rootless", word, "list"]).ok();
+    }
+    let out = env.berth(&["--rootless", "maybe", "list"]);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("--rootless"), "{out:#?}");
+}
