@@ -17,7 +17,7 @@ use crate::harness::{bin, chown_tree, reference_runc, wait_for, Config, Out, Tes
 /// useradd and userdel lock /etc/passwd: parallel tests take turns.
 static USER_DB: Mutex<()> = Mutex::new(());
 
-/// A user made for one test, deleted on drop.
+/// A user made for one test, deleted on drop (userdel removes its subordinate ranges too).
 struct User {
     name: String,
     uid: u32,
@@ -38,6 +38,17 @@ impl User {
             String::from_utf8_lossy(&out.stdout).trim().parse().expect("id prints a number")
         };
         User { uid: id("-u"), gid: id("-g"), name }
+    }
+
+    /// Gives the user `count` subordinate uids and gids from `start` (/etc/subuid, /etc/subgid).
+    fn add_subordinate_ids(&self, start: u32, count: u32) {
+        let range = format!("{start}-{}", start + count - 1);
+        let _db = USER_DB.lock().unwrap_or_else(|e| e.into_inner());
+        let out = Command::new("usermod")
+            .args(["--add-subuids", &range, "--add-subgids", &range, &self.name])
+            .output()
+            .expect("running usermod");
+        assert!(out.status.success(), "usermod {}: {out:?}", self.name);
     }
 }
 
@@ -74,7 +85,8 @@ impl<'a> Rootless<'a> {
 
     /// `berth args…` as the user, with `env` as its whole environment besides PATH.
     fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
-        let mut cmd = Command::new("setpriv");
+        // By its path: a PATH in `env` would be searched for it.
+        let mut cmd = Command::new("/usr/bin/setpriv");
         cmd.arg("--reuid")
             .arg(self.user.uid.to_string())
             .arg("--regid")
@@ -84,7 +96,7 @@ impl<'a> Rootless<'a> {
             .arg(bin())
             .args(args)
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", "/usr/bin:/bin")
             .env("RUST_BACKTRACE", "1")
             .current_dir(&self.env.dir);
         for (key, value) in env {
@@ -381,4 +393,75 @@ fn rootless_flag_takes_runc_words() {
     let out = env.berth(&["--rootless", "maybe", "list"]);
     out.fails_with_one_line();
     assert!(out.stderr.contains("--rootless"), "{out:#?}");
+}
+
+/// A config mapping container ids 1..=1000 to `host`.. besides the user's own id to 0, with
+/// the capabilities to chown there.
+fn multi_id_config(rl: &Rootless, script: &str, host: u32) -> Config {
+    let mut cfg = rl.config(Config::sh(script));
+    for (key, own) in [("uidMappings", rl.user.uid), ("gidMappings", rl.user.gid)] {
+        cfg.0["linux"][key] = json!([
+            { "containerID": 0, "hostID": own, "size": 1 },
+            { "containerID": 1, "hostID": host, "size": 1000 }
+        ]);
+    }
+    let caps = json!(["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]);
+    cfg.set(
+        "/process/capabilities",
+        json!({ "bounding": caps, "effective": caps, "permitted": caps }),
+    )
+}
+
+#[test]
+fn multi_id_mapping_goes_through_newuidmap_and_newgidmap() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-multi");
+    let rl = Rootless::new(&env, "multi");
+    // Far above the ranges useradd hands out by itself (100000 + 65536 a user).
+    let start = 1_500_000_000 + (std::process::id() % 100_000) * 1000;
+    rl.user.add_subordinate_ids(start, 1000);
+    let script = "grep -c . /proc/self/uid_map; grep -c . /proc/self/gid_map; \
+                  echo x > /tmp/owned && chown 7:8 /tmp/owned && stat -c %u:%g /tmp/owned";
+    let bundle = rl.bundle(&multi_id_config(&rl, script, start));
+    let out = rl.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("m")]);
+    out.ok();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["2", "2", "7:8"], "{out:#?}");
+    // Container ids 7 and 8 are the subordinate ids start+6 and start+7 on the host.
+    let meta = fs::metadata(bundle.join("rootfs/tmp/owned")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (start + 6, start + 7));
+}
+
+#[test]
+fn multi_id_mapping_without_ranges_or_helpers_fails_naming_what_is_missing() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-noid");
+    let rl = Rootless::new(&env, "noid");
+    // No range of the user's reaches up there.
+    let bundle = rl.bundle(&multi_id_config(&rl, "true", 4_000_000_000));
+    let out = rl.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("n")]);
+    out.fails_with_one_line();
+    for word in ["linux.uidMappings", "newuidmap", "/etc/subuid"] {
+        assert!(out.stderr.contains(word), "{word} not named: {out:#?}");
+    }
+    assert!(rl.state_entries().is_empty(), "state left: {:?}", rl.state_entries());
+    // Without the helpers on PATH, the error says which package gives them.
+    let empty = env.dir.join("empty-path");
+    fs::create_dir(&empty).unwrap();
+    let id = env.id("h");
+    rl.ids.borrow_mut().push(id.clone());
+    let args = ["run", "--bundle", bundle.to_str().unwrap(), &id];
+    let cmd = rl.command(&args, &[("XDG_RUNTIME_DIR", &rl.xdg), ("PATH", &empty)]);
+    let out =
+        env.finish_within(cmd, "berth run (no newuidmap on PATH)", crate::harness::COMMAND_TIMEOUT);
+    let out = out.unwrap();
+    out.fails_with_one_line();
+    assert!(
+        out.stderr.contains("newuidmap not found") && out.stderr.contains("uidmap package"),
+        "{out:#?}"
+    );
+    assert!(rl.state_entries().is_empty(), "state left: {:?}", rl.state_entries());
 }
