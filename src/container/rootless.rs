@@ -6,14 +6,16 @@ use crate::cgroups::{Cgroup, CgroupError};
 use crate::spec::ValidSpec;
 
 /// Whether `create` goes on without `cgroup`: only rootless, and only when making it
-/// (`made`) or opening it to join was refused for lack of permission.
+/// (`made`) or (for an unprivileged user) opening it to join was refused for lack of
+/// permission. The host's root with its cgroup made asks nothing more: no extra call.
 pub(super) fn skips_cgroup(made: &Result<(), CgroupError>, cgroup: &Cgroup) -> bool {
-    if !crate::rootless::active() {
-        return false;
-    }
     match made {
-        Err(err) => err.is_permission(),
-        Ok(()) => cgroup.entry().is_err_and(|err| err.is_permission()),
+        Err(err) => err.is_permission() && crate::rootless::active(),
+        Ok(()) => {
+            !nix::unistd::geteuid().is_root()
+                && crate::rootless::active()
+                && cgroup.entry().is_err_and(|err| err.is_permission())
+        }
     }
 }
 

@@ -209,7 +209,7 @@ fn lifecycle_as_an_unprivileged_user() {
     let meta = fs::metadata(rl.state_root()).expect("state root under $XDG_RUNTIME_DIR");
     assert_eq!(meta.mode() & 0o777, 0o700);
     assert_eq!(meta.uid(), rl.user.uid);
-    assert_eq!(rl.state_entries(), [id.clone()]);
+    assert_eq!(rl.state_entries(), std::slice::from_ref(&id));
     let state = rl.state(&id);
     assert_eq!(state["status"], "created");
     let pid = state["pid"].as_i64().unwrap() as i32;
