@@ -179,7 +179,7 @@ fn write_id_map(
         Err(err)
             if kind.file == "gid_map"
                 && err.errno == nix::errno::Errno::EPERM
-                && crate::rootless::active() =>
+                && crate::rootless::detected() =>
         {
             procfs.write_pid(pid.as_raw(), "setgroups", b"deny")?;
             write_map(procfs, pid, kind.file, maps)

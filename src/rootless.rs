@@ -1,9 +1,10 @@
 //! Rootless mode: whether berth runs without the host's root privileges (runc's
 //! `--rootless auto|true|false`), and where such a caller keeps its containers' state.
 //!
-//! The mode decides one thing today: a cgroup the caller cannot write (not delegated to it)
-//! is skipped with a warning instead of failing `create`. The answer is worked out on first
-//! use only, so a root `state` or `kill` never reads `/proc/self/uid_map`.
+//! The mode ([`active`]) decides whether a cgroup the caller cannot write (not delegated to
+//! it) is skipped with a warning instead of failing `create`; the privilege actually held
+//! ([`detected`]) decides how a new user namespace's maps are written and joined. Both are
+//! worked out on first use only, so a root `state` or `kill` never reads `/proc/self/uid_map`.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -36,20 +37,28 @@ impl Mode {
 }
 
 static MODE: OnceLock<Mode> = OnceLock::new();
-static ACTIVE: OnceLock<bool> = OnceLock::new();
+static DETECTED: OnceLock<bool> = OnceLock::new();
 
 /// Records the command line's `--rootless` (once, before any operation runs).
 pub fn set_mode(mode: Mode) {
     let _ = MODE.set(mode);
 }
 
-/// Whether this process runs rootless, by `--rootless` (auto when not set).
+/// Whether this process runs rootless, by `--rootless` (auto when not set): decides whether
+/// a cgroup the caller may not write is skipped.
 pub fn active() -> bool {
-    *ACTIVE.get_or_init(|| match MODE.get().copied().unwrap_or_default() {
+    match MODE.get().copied().unwrap_or_default() {
         Mode::On => true,
         Mode::Off => false,
-        Mode::Auto => !nix::unistd::geteuid().is_root() || in_user_namespace(),
-    })
+        Mode::Auto => detected(),
+    }
+}
+
+/// Whether this process lacks the host's root privileges, whatever `--rootless` says: its
+/// effective uid is not 0, or it is root of a user namespace with a partial map. Decides how
+/// the id maps of a new user namespace are written.
+pub fn detected() -> bool {
+    *DETECTED.get_or_init(|| !nix::unistd::geteuid().is_root() || in_user_namespace())
 }
 
 /// Whether this process is in a user namespace other than the initial one: its uid_map is

@@ -74,7 +74,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     // Rootless, a new user namespace's maps are the runtime's to write only while the clone
     // is dumpable (else its /proc files belong to the host's root): it stays so until its
     // own step, with no process of the container in its new namespaces yet.
-    let rootless_maps = plan.new_user_ns && crate::rootless::active();
+    let rootless_maps = plan.new_user_ns && crate::rootless::detected();
     if !rootless_maps {
         prctl::set_dumpable(false).map_err(|errno| {
             let errno = nix::errno::Errno::from_raw(errno);
@@ -188,7 +188,7 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
         let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
         // Rootless, only the joined user namespace gives the right to join the others (they
         // are its own); as root the others go first, with the host's privileges.
-        let user_first = user.filter(|_| crate::rootless::active());
+        let user_first = user.filter(|_| crate::rootless::detected());
         if let Some(user) = user_first {
             user.join()?;
         }
