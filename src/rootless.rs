@@ -84,10 +84,13 @@ pub fn default_root() -> Result<PathBuf, crate::Error> {
     const SYSTEM: &str = "/run/berth";
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
     let unprivileged = !nix::unistd::geteuid().is_root();
-    let honour_xdg = unprivileged
-        || (in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    // Evaluated only with XDG_RUNTIME_DIR set: the host's root without it reads nothing.
+    let honour_xdg = || {
+        unprivileged
+            || (in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root"))
+    };
     match xdg {
-        Some(dir) if honour_xdg => Ok(PathBuf::from(dir).join("berth")),
+        Some(dir) if honour_xdg() => Ok(PathBuf::from(dir).join("berth")),
         None if unprivileged => Err(crate::Error::Usage(
             "XDG_RUNTIME_DIR is not set: berth keeps an unprivileged user's containers in \
              $XDG_RUNTIME_DIR/berth; set it or pass --root"

@@ -465,3 +465,34 @@ fn multi_id_mapping_without_ranges_or_helpers_fails_naming_what_is_missing() {
     );
     assert!(rl.state_entries().is_empty(), "state left: {:?}", rl.state_entries());
 }
+
+#[test]
+fn a_terminal_through_the_console_socket() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-tty");
+    let rl = Rootless::new(&env, "tty");
+    let socket = env.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // connect(2) needs write permission on the socket file.
+    fs::set_permissions(&socket, fs::Permissions::from_mode(0o777)).unwrap();
+    let cfg = rl.config(Config::sh("readlink /proc/self/fd/0; id -u; read line; echo got-$line"));
+    let bundle = rl.bundle(&cfg.set("/process/terminal", true.into()));
+    let id = env.id("t");
+    let receiver = std::thread::spawn(move || crate::tty::receive_master(&listener));
+    let socket = socket.to_str().unwrap();
+    rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), "--console-socket", socket, &id])
+        .ok();
+    let master = receiver.join().unwrap();
+    env.note_pid(rl.state(&id)["pid"].as_i64().unwrap() as i32);
+    rl.berth(&["start", &id]).ok();
+    let seen = crate::tty::converse(master, "hello\n", "got-hello");
+    assert!(seen.contains("/dev/pts/"), "stdin is not the pty: {seen:?}");
+    assert!(seen.contains("got-hello"), "{seen:?}");
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || rl.state(&id)["status"] == "stopped"),
+        "the shell did not end"
+    );
+    rl.berth(&["delete", &id]).ok();
+}
