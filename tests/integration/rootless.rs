@@ -85,6 +85,11 @@ impl<'a> Rootless<'a> {
 
     /// `berth args…` as the user, with `env` as its whole environment besides PATH.
     fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
+        self.command_through(&[], args, env)
+    }
+
+    /// `wrapper… berth args…` as the user, with `env` as its whole environment besides PATH.
+    fn command_through(&self, wrapper: &[&str], args: &[&str], env: &[(&str, &Path)]) -> Command {
         // By its path: a PATH in `env` would be searched for it.
         let mut cmd = Command::new("/usr/bin/setpriv");
         cmd.arg("--reuid")
@@ -93,6 +98,7 @@ impl<'a> Rootless<'a> {
             .arg(self.user.gid.to_string())
             .arg("--init-groups")
             .arg("--")
+            .args(wrapper)
             .arg(bin())
             .args(args)
             .env_clear()
@@ -495,4 +501,30 @@ fn a_terminal_through_the_console_socket() {
         "the shell did not end"
     );
     rl.berth(&["delete", &id]).ok();
+}
+
+#[test]
+fn root_of_a_user_namespace_counts_as_rootless() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-nsroot");
+    let rl = Rootless::new(&env, "nsroot");
+    // Maps relative to the namespace berth runs in, where the user is root (0 -> uid).
+    let mut cfg = rl.config(Config::new(&["cat", "/proc/self/uid_map"]));
+    cfg.0["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 0, "size": 1 }]);
+    cfg.0["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 0, "size": 1 }]);
+    let bundle = rl.bundle(&cfg);
+    let id = env.id("n");
+    rl.ids.borrow_mut().push(id.clone());
+    let wrapper = ["unshare", "--user", "--map-root-user", "--"];
+    let args = ["run", "--bundle", bundle.to_str().unwrap(), &id];
+    let cmd = rl.command_through(&wrapper, &args, &[("XDG_RUNTIME_DIR", &rl.xdg)]);
+    let out = env.finish_within(cmd, "unshare -Ur berth run", crate::harness::COMMAND_TIMEOUT);
+    let out = out.unwrap();
+    // euid 0 with a partial uid_map: the user's state dir (no USER=root), no cgroup.
+    out.ok();
+    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "0", "1"], "{out:#?}");
+    assert!(rl.state_root().is_dir(), "state not under $XDG_RUNTIME_DIR: {out:#?}");
+    assert!(rl.state_entries().is_empty());
 }
