@@ -109,7 +109,8 @@ pub(super) fn create_with_mask(
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
     if let Some(cgroup) = &cgroup {
-        cgroup.apply(&spec.resources, &spec.devices, false)?;
+        let resources = super::rootless::applicable(&spec.resources);
+        cgroup.apply(&resources, &spec.devices, false)?;
         fault::point("applying cgroup limits")?;
         // The init joins the cgroup first thing: in a frozen one it would never report back.
         cgroup.refuse_frozen()?;

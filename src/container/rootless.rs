@@ -4,6 +4,7 @@
 
 use crate::cgroups::{Cgroup, CgroupError};
 use crate::spec::ValidSpec;
+use oci_spec::runtime::LinuxResources;
 
 /// Whether `create` goes on without `cgroup`: only rootless, and only when making it
 /// (`made`) or (for an unprivileged user) opening it to join was refused for lack of
@@ -17,6 +18,20 @@ pub(super) fn skips_cgroup(made: &Result<(), CgroupError>, cgroup: &Cgroup) -> b
                 && cgroup.entry().is_err_and(|err| err.is_permission())
         }
     }
+}
+
+/// The resources to apply: for an unprivileged user, all but the device rules, which need CAP_SYS_ADMIN on
+/// cgroup v1 (a delegated cgroup takes the rest) and which runc ignores there too; a user
+/// namespace cannot make device nodes anyway.
+pub(super) fn applicable(resources: &LinuxResources) -> std::borrow::Cow<'_, LinuxResources> {
+    // Checked by the effective uid first: the host's root reads no uid_map here.
+    let unprivileged = !nix::unistd::geteuid().is_root() && crate::rootless::active();
+    if resources.devices().is_none() || !unprivileged {
+        return std::borrow::Cow::Borrowed(resources);
+    }
+    let mut without = resources.clone();
+    without.set_devices(None);
+    std::borrow::Cow::Owned(without)
 }
 
 /// The one warning of a container without a cgroup, when the config sets limits that it
@@ -37,7 +52,7 @@ pub(super) fn warn_skipped(spec: &ValidSpec, cgroup: &Cgroup) {
 }
 
 /// The sections of `linux.resources` the config sets, devices aside.
-fn limits_set(resources: &oci_spec::runtime::LinuxResources) -> Vec<String> {
+fn limits_set(resources: &LinuxResources) -> Vec<String> {
     let Ok(serde_json::Value::Object(map)) = serde_json::to_value(resources) else {
         return Vec::new();
     };

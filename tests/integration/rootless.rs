@@ -528,3 +528,82 @@ fn root_of_a_user_namespace_counts_as_rootless() {
     assert!(rl.state_root().is_dir(), "state not under $XDG_RUNTIME_DIR: {out:#?}");
     assert!(rl.state_entries().is_empty());
 }
+
+/// Makes `/sys/fs/cgroup/<controller>/berth-test/<cg>` in every v1 hierarchy (or the one v2
+/// directory) and hands it and its files to the user, as a delegation does; returns the
+/// directories made, leaf last per hierarchy.
+fn delegate_cgroup(rl: &Rootless, cg: &str) -> Vec<PathBuf> {
+    let mut made = Vec::new();
+    for dir in crate::harness::cgroup_dirs(cg) {
+        let Some(parent) =
+            dir.parent().filter(|p| p.parent().is_some_and(|h| h.join("cgroup.procs").exists()))
+        else {
+            continue;
+        };
+        if !parent.exists() && fs::create_dir(parent).is_ok() {
+            made.push(parent.to_path_buf());
+        }
+        fs::create_dir(&dir).unwrap();
+        made.push(dir.clone());
+        // A v1 cpuset takes no task before it has cpus and mems (from the hierarchy's root).
+        let root = parent.parent().unwrap();
+        for name in ["cpuset.cpus", "cpuset.mems"] {
+            let Ok(value) = fs::read_to_string(root.join(name)) else { continue };
+            for d in [parent, dir.as_path()] {
+                if fs::read_to_string(d.join(name)).is_ok_and(|v| v.trim().is_empty()) {
+                    fs::write(d.join(name), value.trim()).unwrap();
+                }
+            }
+        }
+        for entry in fs::read_dir(&dir).unwrap() {
+            let _ = std::os::unix::fs::chown(
+                entry.unwrap().path(),
+                Some(rl.user.uid),
+                Some(rl.user.gid),
+            );
+        }
+        std::os::unix::fs::chown(&dir, Some(rl.user.uid), Some(rl.user.gid)).unwrap();
+    }
+    made
+}
+
+#[test]
+fn a_delegated_cgroup_is_used_with_its_limits() {
+    if reference_runc() || berth::cgroups::is_unified() {
+        // The v2 delegation (systemd's user slice) is for the systemd guest.
+        return;
+    }
+    let env = TestEnv::new("rl-deleg");
+    let rl = Rootless::new(&env, "deleg");
+    let cg = format!("rl-deleg-{}", std::process::id());
+    let made = delegate_cgroup(&rl, &cg);
+    let cfg = rl
+        .config(Config::new(&["sleep", "100"]))
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{cg}")))
+        .set(
+            "/linux/resources",
+            json!({ "memory": { "limit": 268435456 },
+                    "devices": [{ "allow": false, "access": "rwm" }] }),
+        );
+    let bundle = rl.bundle(&cfg);
+    let id = env.id("d");
+    let out = rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    let pid = if out.status.success() { rl.state(&id)["pid"].as_i64() } else { None };
+    env.note_pid(pid.unwrap_or(0) as i32);
+    let memory = Path::new("/sys/fs/cgroup/memory/berth-test").join(&cg);
+    let limit = fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap_or_default();
+    let tasks = fs::read_to_string(memory.join("tasks")).unwrap_or_default();
+    let _ = rl.berth(&["delete", "--force", &id]);
+    for dir in made.iter().rev() {
+        assert!(
+            wait_for(std::time::Duration::from_secs(5), || fs::remove_dir(dir).is_ok()
+                || !dir.exists()),
+            "cannot remove {}",
+            dir.display()
+        );
+    }
+    out.ok();
+    assert!(out.stderr.is_empty(), "no warning with a cgroup to use: {out:#?}");
+    assert_eq!(limit.trim(), "268435456");
+    assert_eq!(tasks.trim(), pid.unwrap().to_string());
+}
