@@ -90,7 +90,11 @@ pub fn default_root() -> Result<PathBuf, crate::Error> {
             || (in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root"))
     };
     match xdg {
-        Some(dir) if honour_xdg() => Ok(PathBuf::from(dir).join("berth")),
+        Some(dir) if honour_xdg() => {
+            let root = PathBuf::from(dir).join("berth");
+            keep_from_cleanup(&root)?;
+            Ok(root)
+        }
         None if unprivileged => Err(crate::Error::Usage(
             "XDG_RUNTIME_DIR is not set: berth keeps an unprivileged user's containers in \
              $XDG_RUNTIME_DIR/berth; set it or pass --root"
@@ -98,6 +102,16 @@ pub fn default_root() -> Result<PathBuf, crate::Error> {
         )),
         _ => Ok(PathBuf::from(SYSTEM)),
     }
+}
+
+/// Makes the state root under `$XDG_RUNTIME_DIR` (mode 0700) and sets its sticky bit: the XDG
+/// Base Directory spec lets a cleaner remove files there untouched for 6 hours unless they
+/// have it (runc sets it too).
+fn keep_from_cleanup(root: &std::path::Path) -> Result<(), crate::Error> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let io = |source| crate::Error::Io { what: "creating state root", path: root.into(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root).map_err(io)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o1700)).map_err(io)
 }
 
 #[cfg(test)]

@@ -213,7 +213,8 @@ fn lifecycle_as_an_unprivileged_user() {
     rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]).ok();
     // No --root: the state is the user's, under $XDG_RUNTIME_DIR/berth, private to it.
     let meta = fs::metadata(rl.state_root()).expect("state root under $XDG_RUNTIME_DIR");
-    assert_eq!(meta.mode() & 0o777, 0o700);
+    // Sticky, so that an XDG_RUNTIME_DIR cleaner leaves it (as runc's).
+    assert_eq!(meta.mode() & 0o7777, 0o1700);
     assert_eq!(meta.uid(), rl.user.uid);
     assert_eq!(rl.state_entries(), std::slice::from_ref(&id));
     let state = rl.state(&id);
