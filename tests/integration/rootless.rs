@@ -608,3 +608,102 @@ fn a_delegated_cgroup_is_used_with_its_limits() {
     assert_eq!(limit.trim(), "268435456");
     assert_eq!(tasks.trim(), pid.unwrap().to_string());
 }
+
+/// Kills rootless podman's pause process (it holds podman's user and mount namespaces) when
+/// the test ends, by the pid podman recorded, so the user can be removed.
+struct PodmanPause(PathBuf);
+
+impl Drop for PodmanPause {
+    fn drop(&mut self) {
+        let pid = fs::read_to_string(&self.0).ok().and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            if let Some((start, _)) = crate::harness::proc_stat(pid) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait_for(std::time::Duration::from_secs(5), || {
+                    !crate::harness::pid_alive(pid, start)
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn podman_as_the_user_runs_execs_and_stops_with_berth() {
+    if reference_runc() || Command::new("podman").arg("--version").output().is_err() {
+        return;
+    }
+    let env = TestEnv::new("rl-podman");
+    let rl = Rootless::new(&env, "podman");
+    let home = env.dir.join("home");
+    let rootfs = env.dir.join("image-rootfs");
+    crate::harness::build_rootfs(&rootfs);
+    let tarball = env.dir.join("busybox.tar");
+    let tar = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tarball).arg(".").status();
+    assert!(tar.unwrap().success());
+    fs::create_dir(&home).unwrap();
+    chown_tree(&home, rl.user.uid, rl.user.gid);
+    let _pause = PodmanPause(rl.xdg.join("libpod/tmp/pause.pid"));
+    let storage = home.join("storage");
+    let runroot = rl.xdg.join("podman");
+    let global = [
+        "--root",
+        storage.to_str().unwrap(),
+        "--runroot",
+        runroot.to_str().unwrap(),
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+        "--storage-driver",
+        "vfs",
+        "--runtime",
+    ];
+    let podman = |args: &[&str]| -> Out {
+        let mut cmd = Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid", &rl.user.uid.to_string(), "--regid", &rl.user.gid.to_string()])
+            .args(["--init-groups", "--", "podman"])
+            .args(global)
+            .arg(bin())
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", &home)
+            .env("USER", &rl.user.name)
+            .env("XDG_RUNTIME_DIR", &rl.xdg)
+            .current_dir(&home);
+        let line = format!("podman {}", args.join(" "));
+        env.finish_within(cmd, &line, std::time::Duration::from_secs(120)).unwrap()
+    };
+    podman(&["import", tarball.to_str().unwrap(), "localhost/berth-rl"]).ok();
+    // No user namespace in podman's config: berth runs in podman's and binds the devices.
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/berth-rl",
+        "sh",
+        "-c",
+        "id -u; ls /dev/null && exit 3",
+    ]);
+    assert_eq!(out.code(), 3, "{out:#?}");
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["0", "/dev/null"], "{out:#?}");
+    podman(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "none",
+        "localhost/berth-rl",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let exec = podman(&["exec", "c1", "sh", "-c", "echo in-exec"]);
+    exec.ok();
+    assert_eq!(exec.stdout.trim(), "in-exec");
+    podman(&["stop", "-t", "1", "c1"]).ok();
+    podman(&["rm", "c1"]).ok();
+    assert!(rl.state_entries().is_empty(), "berth state left: {:?}", rl.state_entries());
+}
