@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -46,7 +47,7 @@ pub enum HookError {
         source: std::io::Error,
     },
     /// It exited unsuccessfully.
-    #[error("{kind} hook {path}: {status}{stderr}")]
+    #[error("{kind} hook {path}: {}{stderr}", describe(.status))]
     Failed {
         /// Lifecycle point.
         kind: &'static str,
@@ -80,6 +81,21 @@ pub enum HookError {
     },
 }
 
+/// What the forked hook runs last before its execve, e.g. installing the container's
+/// seccomp filter. It runs in the child of a fork: it must not take locks.
+pub type BeforeExec = Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+
+/// Where and how a hook runs, beyond the hook's own fields.
+#[derive(Default, Clone, Copy)]
+struct Setting<'a> {
+    /// Replaces an empty `env`.
+    fallback_env: Option<&'a [String]>,
+    /// The working directory.
+    cwd: Option<&'a Path>,
+    /// Run in the hook's process right before its execve.
+    before_exec: Option<&'a BeforeExec>,
+}
+
 /// Runs `hooks` in order, stopping at the first failure.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
     hooks.iter().try_for_each(|hook| run(kind, hook, state_json))
@@ -87,14 +103,18 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<
 
 /// Runs `hooks` in order like [`run_all`], but a hook without `env` gets `process_env`, the
 /// container process's environment: what runc, crun and youki give a startContainer hook,
-/// which runs in the container just before its program.
+/// which runs in the container just before its program. `before_exec`, when given, runs in
+/// each hook's process before its execve: there the container's seccomp filter is installed,
+/// so the hook runs confined as the program will be (as runc runs it).
 pub fn run_all_in_container(
     kind: &'static str,
     hooks: &[Hook],
     state_json: &[u8],
     process_env: &[String],
+    before_exec: Option<&BeforeExec>,
 ) -> Result<(), HookError> {
-    hooks.iter().try_for_each(|hook| run_with_env(kind, hook, state_json, Some(process_env), None))
+    let setting = Setting { fallback_env: Some(process_env), before_exec, ..Setting::default() };
+    hooks.iter().try_for_each(|hook| run_with(kind, hook, state_json, setting))
 }
 
 /// Runs createContainer `hooks` from the init (in the container's namespaces, before
@@ -106,26 +126,25 @@ pub fn run_create_container(
     process_env: &[String],
     rootfs: &Path,
 ) -> Result<(), HookError> {
-    hooks.iter().try_for_each(|hook| {
-        run_with_env("createContainer", hook, state_json, Some(process_env), Some(rootfs))
-    })
+    let setting =
+        Setting { fallback_env: Some(process_env), cwd: Some(rootfs), ..Setting::default() };
+    hooks.iter().try_for_each(|hook| run_with("createContainer", hook, state_json, setting))
 }
 
 /// Runs one hook to its end (or its timeout), with only its own `env`.
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
-    run_with_env(kind, hook, state_json, None, None)
+    run_with(kind, hook, state_json, Setting::default())
 }
 
-/// Runs one hook; `fallback_env` replaces an empty `env` when given.
-fn run_with_env(
+/// Runs one hook as `setting` says.
+fn run_with(
     kind: &'static str,
     hook: &Hook,
     state_json: &[u8],
-    fallback_env: Option<&[String]>,
-    cwd: Option<&Path>,
+    setting: Setting<'_>,
 ) -> Result<(), HookError> {
     let path = hook.path.display().to_string();
-    let mut child = spawn(hook, fallback_env, cwd).map_err(|source| HookError::Spawn {
+    let mut child = spawn(hook, setting).map_err(|source| HookError::Spawn {
         kind,
         path: path.clone(),
         source,
@@ -157,22 +176,18 @@ fn run_with_env(
     Err(HookError::Failed { kind, path, status, stderr: last_line(&io.tail) })
 }
 
-/// Starts the hook with piped stdin and stderr, in `cwd` when given, and with its `env` (or
-/// `fallback_env` when that is empty); with neither, it inherits the runtime's environment,
-/// as runc's hooks do. It dies with the process that runs it.
-fn spawn(
-    hook: &Hook,
-    fallback_env: Option<&[String]>,
-    cwd: Option<&Path>,
-) -> std::io::Result<Child> {
+/// Starts the hook with piped stdin and stderr, in the setting's `cwd` when given, and with
+/// its `env` (or `fallback_env` when that is empty); with neither, it inherits the runtime's
+/// environment, as runc's hooks do. It dies with the process that runs it.
+fn spawn(hook: &Hook, setting: Setting<'_>) -> std::io::Result<Child> {
     let mut command = Command::new(&hook.path);
     if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
     }
-    if let Some(dir) = cwd {
+    if let Some(dir) = setting.cwd {
         command.current_dir(dir);
     }
-    let env = match fallback_env {
+    let env = match setting.fallback_env {
         Some(fallback) if hook.env.is_empty() => fallback,
         _ => &hook.env,
     };
@@ -189,6 +204,12 @@ fn spawn(
     unsafe {
         command.pre_exec(move || die_with_parent(parent));
     }
+    if let Some(before_exec) = setting.before_exec.cloned() {
+        // SAFETY: the caller promises a function fit for the child of a fork; it runs last.
+        unsafe {
+            command.pre_exec(move || before_exec());
+        }
+    }
     command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()
 }
 
@@ -202,6 +223,25 @@ fn die_with_parent(parent: Pid) -> std::io::Result<()> {
         return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
     }
     Ok(())
+}
+
+/// How a hook ended: `exit status N`, or the signal that killed it with the C library's
+/// description (`killed by signal 31 (SIGSYS: bad system call)`), which says what killed it.
+fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(signal) = status.signal() else { return status.to_string() };
+    let name = nix::sys::signal::Signal::try_from(signal).map(|s| s.as_str()).unwrap_or("?");
+    // SAFETY: strsignal returns a NUL-terminated string (or null); berth is single-threaded,
+    // so nothing overwrites it before it is copied.
+    let text = unsafe { libc::strsignal(signal) };
+    let text = if text.is_null() {
+        String::new()
+    } else {
+        // SAFETY: non-null, NUL-terminated, copied at once.
+        unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy().to_lowercase()
+    };
+    let core = if status.core_dumped() { ", core dumped" } else { "" };
+    format!("killed by signal {signal} ({name}: {text}{core})")
 }
 
 /// The hook's pipes while it runs: the state JSON still to write and the end of stderr.
@@ -376,10 +416,10 @@ mod tests {
         let out = std::env::temp_dir().join(format!("berth-hook-env-{}", std::process::id()));
         let mut hook = sh(&format!("echo \"$MARK $FROM\" > {}", out.display()), None);
         let process_env = ["FROM=process".to_string()];
-        run_all_in_container("startContainer", &[hook.clone()], b"{}", &process_env).unwrap();
+        run_all_in_container("startContainer", &[hook.clone()], b"{}", &process_env, None).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "m \n", "its own env wins");
         hook.env.clear();
-        run_all_in_container("startContainer", &[hook], b"{}", &process_env).unwrap();
+        run_all_in_container("startContainer", &[hook], b"{}", &process_env, None).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), " process\n");
         std::fs::remove_file(&out).unwrap();
     }

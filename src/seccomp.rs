@@ -23,6 +23,8 @@ use serde::Serialize;
 
 use crate::sys::SysError;
 
+mod enosys;
+
 /// Why a profile cannot be compiled or its listener not handed over.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
@@ -189,6 +191,18 @@ impl Filter {
         crate::sys::seccomp::set_mode_filter(&self.program, self.flags)
     }
 
+    /// A function that installs this filter on the process that calls it, for a child of a
+    /// fork to call before its execve (a startContainer hook). It copies the program now, so
+    /// the child allocates nothing. Not for a notifying filter: the listener would be lost.
+    pub fn installer(&self) -> std::sync::Arc<dyn Fn() -> std::io::Result<()> + Send + Sync> {
+        let (program, flags) = (self.program.clone(), self.flags);
+        std::sync::Arc::new(move || {
+            crate::sys::seccomp::set_mode_filter(&program, flags)
+                .map(drop)
+                .map_err(|_| std::io::Error::last_os_error())
+        })
+    }
+
     /// Sends the listener and the container process state to the agent at `listenerPath`,
     /// as the runtime spec describes: one connection, one message, the fd as SCM_RIGHTS.
     ///
@@ -241,7 +255,8 @@ struct ProcessState<'a, S: Serialize> {
 ///
 /// Syscall names libseccomp does not know are skipped, as runc does, so one profile serves
 /// kernels old and new. Rules whose action is the default action are skipped too: they
-/// change nothing, and libseccomp refuses them.
+/// change nothing, and libseccomp refuses them. A syscall numbered above every syscall
+/// the profile names fails with ENOSYS rather than the default action (see `enosys`).
 pub fn compile(profile: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let program = program(profile)?;
     finish(profile, program)
@@ -273,7 +288,7 @@ pub fn compile_cached(profile: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter
 fn cache_key(profile: &LinuxSeccomp) -> Vec<u8> {
     let version = libseccomp::ScmpVersion::current().map(|v| (v.major, v.minor, v.micro)).ok();
     let mut key =
-        format!("berth {} libseccomp {version:?}\n", env!("CARGO_PKG_VERSION")).into_bytes();
+        format!("berth {} libseccomp {version:?} enosys\n", env!("CARGO_PKG_VERSION")).into_bytes();
     key.extend(serde_json::to_vec(profile).expect("a profile always serializes"));
     key
 }
@@ -381,7 +396,16 @@ fn program(profile: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, SeccompErro
             }
         }
     }
-    export(&ctx)
+    let mut program = export(&ctx)?;
+    if enosys::wanted(default) {
+        let mut archs = vec![ScmpArch::native()];
+        archs.extend(profile.architectures().iter().flatten().map(|a| scmp_arch(*a)));
+        let names = profile.syscalls().iter().flatten().flat_map(|r| r.names()).map(String::as_str);
+        let mut prologue = enosys::prologue(&archs, names);
+        prologue.append(&mut program);
+        program = prologue;
+    }
+    Ok(program)
 }
 
 /// The kernel flags for the profile's `flags`, checked against the running kernel.

@@ -1,7 +1,14 @@
 //! Device access rules: `linux.resources.devices`, then (when there are rules) allows for
-//! `linux.devices` and the nodes every container gets, as runc adds them.
+//! the nodes every container gets, as runc adds them.
+//!
+//! A node listed in `linux.devices` is created, not allowed: access to it is what
+//! `linux.resources.devices` says, as with runc (callers such as containerd and CRI-O add an
+//! allow rule beside each node they list). Allowing it here would undo a deny rule the
+//! config gives for it.
 
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, LinuxResources};
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
 
 /// One rule, in the terms of the v1 `devices.allow`/`devices.deny` files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +66,7 @@ fn type_char(typ: Option<LinuxDeviceType>) -> char {
 }
 
 /// The rules to apply, in order; empty when the config has none (access stays as it is).
-pub fn rules(resources: &LinuxResources, devices: &[LinuxDevice]) -> Vec<DeviceRule> {
+pub fn rules(resources: &LinuxResources) -> Vec<DeviceRule> {
     let Some(list) = resources.devices().as_ref().filter(|l| !l.is_empty()) else {
         return Vec::new();
     };
@@ -75,18 +82,6 @@ pub fn rules(resources: &LinuxResources, devices: &[LinuxDevice]) -> Vec<DeviceR
             access: d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
         })
         .collect();
-    for (i, d) in devices.iter().enumerate() {
-        if matches!(d.typ(), LinuxDeviceType::B | LinuxDeviceType::C | LinuxDeviceType::U) {
-            out.push(DeviceRule {
-                config: format!("linux.devices[{i}]"),
-                allow: true,
-                typ: type_char(Some(d.typ())),
-                major: Some(d.major()),
-                minor: Some(d.minor()),
-                access: "rwm".into(),
-            });
-        }
-    }
     out.extend(DEFAULT_ALLOWED.iter().map(|&(typ, major, minor, access)| DeviceRule {
         config: "linux.resources.devices (default allowed devices)".into(),
         allow: true,
@@ -96,6 +91,114 @@ pub fn rules(resources: &LinuxResources, devices: &[LinuxDevice]) -> Vec<DeviceR
         access: access.into(),
     }));
     out
+}
+
+/// A v1 exception's key: type, major and minor (`None` is `*`), matched exactly by the kernel.
+type Key = (char, Option<i64>, Option<i64>);
+
+/// The access letters in the order the kernel lists them.
+const ACCESS: [char; 3] = ['r', 'w', 'm'];
+
+/// Access letters as bits (r, w, m); other letters are not access.
+fn bits(access: &str) -> u8 {
+    ACCESS.iter().enumerate().filter(|(_, c)| access.contains(**c)).fold(0, |b, (i, _)| b | 1 << i)
+}
+
+fn letters(bits: u8) -> String {
+    ACCESS.iter().enumerate().filter(|(i, _)| bits & 1 << i != 0).map(|(_, c)| *c).collect()
+}
+
+/// What a v1 devices cgroup holds: a default, and exceptions to it with their access bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceState {
+    /// Every device is allowed unless excepted.
+    pub default_allow: bool,
+    /// The exceptions (allowed devices under a deny default, denied ones under allow).
+    pub exceptions: BTreeMap<Key, u8>,
+}
+
+impl DeviceState {
+    /// The state `devices.list` shows: `a *:* rwm` alone means allow by default (the kernel
+    /// lists no exceptions then); otherwise deny by default with the listed allowances.
+    /// None when a line does not parse.
+    pub fn from_list(text: &str) -> Option<Self> {
+        let mut state = DeviceState { default_allow: false, exceptions: BTreeMap::new() };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut fields = line.split_whitespace();
+            let (typ, numbers, access) = (fields.next()?, fields.next()?, fields.next()?);
+            let typ = typ.chars().next()?;
+            if typ == 'a' {
+                state.default_allow = true;
+                continue;
+            }
+            let (major, minor) = numbers.split_once(':')?;
+            let number = |n: &str| if n == "*" { Some(None) } else { n.parse().ok().map(Some) };
+            state.exceptions.insert((typ, number(major)?, number(minor)?), bits(access));
+        }
+        Some(state)
+    }
+
+    /// The state `rules` leave whatever came before: only when the first one sets the
+    /// default (an `a` rule), as every rule list of a config with a deny-all rule does.
+    pub fn from_rules(rules: &[DeviceRule]) -> Option<Self> {
+        let first = rules.first().filter(|r| r.typ == 'a')?;
+        let mut state = DeviceState { default_allow: first.allow, exceptions: BTreeMap::new() };
+        for rule in rules {
+            state.write(rule);
+        }
+        Some(state)
+    }
+
+    /// Writes `rule` as the kernel takes it: an `a` rule sets the default and clears the
+    /// exceptions; a rule against the default adds access to its exception, one with the
+    /// default takes access away.
+    fn write(&mut self, rule: &DeviceRule) {
+        if rule.typ == 'a' {
+            self.default_allow = rule.allow;
+            self.exceptions.clear();
+            return;
+        }
+        let key = (rule.typ, rule.major, rule.minor);
+        let access = bits(&rule.access);
+        let held = self.exceptions.get(&key).copied().unwrap_or(0);
+        let now = if rule.allow == self.default_allow { held & !access } else { held | access };
+        if now == 0 {
+            self.exceptions.remove(&key);
+        } else {
+            self.exceptions.insert(key, now);
+        }
+    }
+
+    /// The rules that take this state to `target` touching only what differs, access taken
+    /// away first and then given: what both allow stays allowed throughout. None unless
+    /// both deny by default (an allow default hides its exceptions from devices.list).
+    pub fn changes_to(&self, target: &DeviceState) -> Option<Vec<DeviceRule>> {
+        if self.default_allow || target.default_allow {
+            return None;
+        }
+        let rule = |(typ, major, minor): Key, allow: bool, access: u8| DeviceRule {
+            config: "linux.resources.devices".into(),
+            allow,
+            typ,
+            major,
+            minor,
+            access: letters(access),
+        };
+        let mut out = Vec::new();
+        for (key, held) in &self.exceptions {
+            let gone = held & !target.exceptions.get(key).copied().unwrap_or(0);
+            if gone != 0 {
+                out.push(rule(*key, false, gone));
+            }
+        }
+        for (key, wanted) in &target.exceptions {
+            let new = wanted & !self.exceptions.get(key).copied().unwrap_or(0);
+            if new != 0 {
+                out.push(rule(*key, true, new));
+            }
+        }
+        Some(out)
+    }
 }
 
 #[cfg(test)]
@@ -108,24 +211,67 @@ mod tests {
 
     #[test]
     fn no_rules_means_no_change() {
-        assert!(rules(&resources(serde_json::json!({})), &[]).is_empty());
+        assert!(rules(&resources(serde_json::json!({}))).is_empty());
     }
 
     #[test]
-    fn rules_then_config_devices_then_defaults() {
+    fn rules_then_defaults() {
         let r = resources(serde_json::json!({ "devices": [
             { "allow": false, "access": "rwm" },
             { "allow": false, "type": "c", "major": 1, "minor": 5, "access": "r" }
         ]}));
-        let dev: LinuxDevice = serde_json::from_value(
-            serde_json::json!({ "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229 }),
-        )
-        .unwrap();
-        let rules = rules(&r, &[dev]);
+        let rules = rules(&r);
         let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
-        assert_eq!(lines[..4], ["a", "c 1:5 r", "c 10:229 rwm", "c *:* m"]);
-        assert!(!rules[0].allow && rules[2].allow);
+        assert_eq!(lines[..3], ["a", "c 1:5 r", "c *:* m"]);
+        assert!(!rules[0].allow && !rules[1].allow && rules[2].allow);
         assert_eq!(rules[1].config, "linux.resources.devices[1]");
         assert!(lines.contains(&"c 136:* rwm".to_owned()));
+    }
+
+    #[test]
+    fn list_parses_as_the_kernel_shows_it() {
+        let allow = DeviceState::from_list("a *:* rwm\n").unwrap();
+        assert!(allow.default_allow && allow.exceptions.is_empty());
+        let deny = DeviceState::from_list("c 1:3 rwm\nc *:* m\nb 8:0 r\n").unwrap();
+        assert!(!deny.default_allow);
+        assert_eq!(deny.exceptions[&('c', Some(1), Some(3))], 0b111);
+        assert_eq!(deny.exceptions[&('c', None, None)], 0b100);
+        assert_eq!(deny.exceptions[&('b', Some(8), Some(0))], 0b001);
+        assert!(DeviceState::from_list("c x:3 rwm").is_none());
+    }
+
+    #[test]
+    fn same_rules_need_no_change() {
+        let r = resources(serde_json::json!({ "devices": [{ "allow": false, "access": "rwm" }] }));
+        let target = DeviceState::from_rules(&rules(&r)).unwrap();
+        let list: String = target
+            .exceptions
+            .iter()
+            .map(|((t, ma, mi), a)| {
+                let n = |v: &Option<i64>| v.map_or("*".to_owned(), |v| v.to_string());
+                format!("{t} {}:{} {}\n", n(ma), n(mi), letters(*a))
+            })
+            .collect();
+        let current = DeviceState::from_list(&list).unwrap();
+        assert_eq!(current, target);
+        assert_eq!(current.changes_to(&target), Some(vec![]));
+    }
+
+    #[test]
+    fn changes_take_away_then_give() {
+        let current = DeviceState::from_list("c 1:3 rwm\nc 1:5 rw\nc 10:200 rwm\n").unwrap();
+        let target = DeviceState::from_list("c 1:3 rwm\nc 1:5 r\nc 1:11 w\n").unwrap();
+        let lines: Vec<(bool, String)> =
+            current.changes_to(&target).unwrap().iter().map(|r| (r.allow, r.v1_line())).collect();
+        assert_eq!(
+            lines,
+            [
+                (false, "c 1:5 w".to_owned()),
+                (false, "c 10:200 rwm".to_owned()),
+                (true, "c 1:11 w".to_owned())
+            ]
+        );
+        let allow = DeviceState::from_list("a *:* rwm").unwrap();
+        assert_eq!(allow.changes_to(&target), None);
     }
 }

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxDevice, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 mod bpf;
 pub mod devices;
@@ -26,7 +26,8 @@ pub mod v2;
 
 pub use devices::DeviceRule;
 
-/// The key state.json uses for the single directory of a cgroup v2 container.
+/// The key state.json uses for the single directory of a cgroup v2 container, and for the
+/// cgroup2 directory beside the v1 ones on a hybrid host.
 const UNIFIED_KEY: &str = "unified";
 /// Where the cgroup hierarchies are mounted on a standard host.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -44,22 +45,28 @@ const FREEZE_WAIT: Duration = Duration::from_secs(5);
 /// machine, when the runtime wrote the clone's pid to `cgroup.procs`.
 ///
 /// On v2 a clone can be born in the cgroup instead (clone3's CLONE_INTO_CGROUP), which
-/// avoids the lock too: [`Entry::directory`].
+/// avoids the lock too: [`Entry::directory`]. On a hybrid host (v1 controllers, cgroup2 at
+/// /sys/fs/cgroup/unified) both apply: born in the unified cgroup, the clone writes the v1
+/// `tasks` files itself.
 #[derive(Debug)]
 pub struct Entry {
+    /// The v1 `tasks` files.
     files: Vec<(std::fs::File, PathBuf)>,
-    directory: Option<std::fs::File>,
+    /// The cgroup2 directory and its `cgroup.procs` (for a clone that was not born in it).
+    unified: Option<(std::fs::File, std::fs::File, PathBuf)>,
 }
 
 impl Entry {
-    /// The cgroup2 directory a clone can be born in; none on v1.
+    /// The cgroup2 directory a clone can be born in; none on a v1 host without one.
     pub fn directory(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.directory.as_ref().map(std::os::fd::AsFd::as_fd)
+        self.unified.as_ref().map(|(dir, _, _)| std::os::fd::AsFd::as_fd(dir))
     }
 
-    /// Moves the calling process, which must be single-threaded, into the cgroup.
-    pub fn join_self(&self) -> Result<(), CgroupError> {
-        for (file, path) in &self.files {
+    /// Moves the calling process, which must be single-threaded, into the cgroup; the
+    /// cgroup2 part only when it was not `born_inside` (by [`Entry::directory`]).
+    pub fn join_self(&self, born_inside: bool) -> Result<(), CgroupError> {
+        let unified = self.unified.iter().filter(|_| !born_inside).map(|(_, f, p)| (f, p));
+        for (file, path) in unified.chain(self.files.iter().map(|(f, p)| (f, p))) {
             // `&File` writes; a write of "0" to a cgroup file is never short.
             let mut file: &std::fs::File = file;
             file.write_all(b"0").map_err(|source| CgroupError::Write {
@@ -162,7 +169,8 @@ impl CgroupError {
 /// A container's cgroup: its directory per v1 controller, or its one v2 directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cgroup {
-    /// cgroup v1: controller name → directory (co-mounted controllers share one).
+    /// cgroup v1: controller name → directory (co-mounted controllers share one); on a hybrid
+    /// host also `unified` → the directory in the cgroup2 hierarchy.
     V1(BTreeMap<String, PathBuf>),
     /// cgroup v2: the directory.
     V2(PathBuf),
@@ -207,7 +215,13 @@ impl Cgroup {
                 })?;
             return Ok(Cgroup::V2(path::resolve_v2(mount, &own, wanted)));
         }
-        let paths = path::resolve_v1(&mounts, &own, wanted);
+        let mut paths = path::resolve_v1(&mounts, &own, wanted);
+        // A hybrid host: the container also gets a cgroup in the cgroup2 hierarchy (no
+        // controllers there), as with runc, which is where systemd and tools reading `0::`
+        // in /proc/PID/cgroup look for it.
+        if let Some(mount) = mounts.iter().find(|m| m.v2) {
+            paths.insert(UNIFIED_KEY.to_owned(), path::resolve_v2(mount, &own, wanted));
+        }
         // Without the devices controller a container could open any device node.
         if !paths.contains_key("devices") {
             return Err(CgroupError::NoHierarchy(
@@ -271,17 +285,12 @@ impl Cgroup {
     }
 
     /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,
-    /// quota, pids limit…: see [`unset`]); `devices` are the config's `linux.devices`, which (with runc's
-    /// default nodes) are allowed after the rules when there are rules. `update` marks a
-    /// change of a running container (memory.checkBeforeUpdate applies then).
-    pub fn apply(
-        &self,
-        resources: &LinuxResources,
-        devices: &[LinuxDevice],
-        update: bool,
-    ) -> Result<(), CgroupError> {
+    /// quota, pids limit…: see [`unset`]); device rules are followed by runc's default nodes
+    /// (see [`devices`]). `update` marks a change of a running container
+    /// (memory.checkBeforeUpdate applies then).
+    pub fn apply(&self, resources: &LinuxResources, update: bool) -> Result<(), CgroupError> {
         let resources = &unset::effective(resources);
-        let rules = devices::rules(resources, devices);
+        let rules = devices::rules(resources);
         warn_deprecated(resources);
         match self {
             Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),
@@ -291,39 +300,43 @@ impl Cgroup {
 
     /// Opens the files through which a new process moves itself into the cgroup.
     pub fn entry(&self) -> Result<Entry, CgroupError> {
-        let file = match self {
-            Cgroup::V1(_) => "tasks",
-            Cgroup::V2(_) => "cgroup.procs",
-        };
-        let open = |dir: &Path| {
+        let open = |dir: &Path, file: &str| {
             let path = dir.join(file);
             match std::fs::OpenOptions::new().write(true).open(&path) {
                 Ok(f) => Ok((f, path)),
                 Err(source) => Err(CgroupError::Io { what: "opening", path, source }),
             }
         };
-        let directory = match self {
-            Cgroup::V1(_) => None,
-            Cgroup::V2(dir) => {
+        let unified = match self.unified_dir() {
+            Some(dir) => {
                 let mut options = std::fs::OpenOptions::new();
                 options.read(true);
                 std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_DIRECTORY);
                 let opened = options.open(dir);
                 let source =
-                    |source| CgroupError::Io { what: "opening", path: dir.clone(), source };
-                Some(opened.map_err(source)?)
+                    |source| CgroupError::Io { what: "opening", path: dir.to_path_buf(), source };
+                let (procs, path) = open(dir, "cgroup.procs")?;
+                Some((opened.map_err(source)?, procs, path))
             }
+            None => None,
         };
+        let Cgroup::V1(paths) = self else { return Ok(Entry { files: Vec::new(), unified }) };
         // The v1 freezer last: a process that joins a frozen (paused) container stops
         // there, and should stop already in every other cgroup of the container.
-        let freezer = match self {
-            Cgroup::V1(paths) => paths.get("freezer").map(PathBuf::as_path),
-            Cgroup::V2(_) => None,
-        };
+        let freezer = paths.get("freezer").map(PathBuf::as_path);
         let mut dirs = self.dirs();
+        dirs.retain(|d| Some(*d) != self.unified_dir());
         dirs.sort_by_key(|d| Some(*d) == freezer);
-        let files = dirs.into_iter().map(open).collect::<Result<_, _>>()?;
-        Ok(Entry { files, directory })
+        let files = dirs.into_iter().map(|d| open(d, "tasks")).collect::<Result<_, _>>()?;
+        Ok(Entry { files, unified })
+    }
+
+    /// The cgroup2 directory: the one of a v2 host, or a hybrid host's unified one.
+    fn unified_dir(&self) -> Option<&Path> {
+        match self {
+            Cgroup::V1(paths) => paths.get(UNIFIED_KEY).map(PathBuf::as_path),
+            Cgroup::V2(dir) => Some(dir),
+        }
     }
 
     /// The directory whose `cgroup.procs` lists the container's processes.
@@ -363,6 +376,21 @@ impl Cgroup {
             config: "linux.cgroupsPath".into(),
             reason: format!("container's cgroup unexpectedly frozen ({file}); thaw it first"),
         })
+    }
+
+    /// Warns (as runc does) when processes are already in the cgroup a new container is
+    /// about to join: it will share their limits, and berth will treat the cgroup as not its
+    /// own (no `pause`, and `delete` leaves it in place).
+    pub fn warn_if_not_empty(&self) {
+        let Ok(pids) = self.pids() else { return };
+        if !pids.is_empty() {
+            let msg = format!(
+                "container's cgroup is not empty: {} processes already in {}",
+                pids.len(),
+                self.procs_dir().display()
+            );
+            crate::logging::log(crate::logging::Level::Warning, &msg);
+        }
     }
 
     /// Whether the freezer holds the cgroup frozen.
@@ -738,7 +766,7 @@ mod tests {
         // SAFETY: the forked child only writes to files it already has open.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut sleep, move || {
-                entry.join_self().map_err(io::Error::other)
+                entry.join_self(false).map_err(io::Error::other)
             })
         };
         let mut child = sleep.spawn().unwrap();

@@ -91,9 +91,17 @@ impl Cgroup {
                 }
                 let mut joined = paths.clone();
                 for (controller, dir) in joined.iter_mut() {
-                    if let Some(path) = sub.get(controller).or_else(|| sub.get("")) {
-                        *dir = existing(dir, path)?;
+                    let named = sub.get(controller);
+                    let Some(path) = named.or_else(|| sub.get("")) else { continue };
+                    // A hybrid host's unified cgroup has no controllers; a plain PATH made in
+                    // the v1 hierarchies need not exist there, and then that one stays.
+                    if controller == super::UNIFIED_KEY
+                        && named.is_none()
+                        && !dir.join(below(path)?).is_dir()
+                    {
+                        continue;
                     }
+                    *dir = existing(dir, path)?;
                 }
                 Ok(Cgroup::V1(joined))
             }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use super::devices::DeviceState;
 use super::{read_trimmed, write_file, CgroupError, DeviceRule};
 
 /// The directory of `controller`, or why a value for it cannot be applied.
@@ -58,7 +59,10 @@ pub(super) fn apply(
     rules: &[DeviceRule],
     update: bool,
 ) -> Result<(), CgroupError> {
-    devices(paths, rules)?;
+    match update.then(|| minimal_changes(paths, rules)).flatten() {
+        Some(changes) => devices(paths, &changes)?,
+        None => devices(paths, rules)?,
+    }
     memory(paths, r, update)?;
     cpu(paths, r)?;
     if let Some(pids) = r.pids() {
@@ -107,6 +111,19 @@ pub(super) fn apply(
         });
     }
     Ok(())
+}
+
+/// For a running container: the writes that take its devices cgroup to `rules` by their
+/// difference, when the current and the wanted state both deny by default (the usual
+/// case). Writing the list again from its deny-everything rule would deny, for a moment,
+/// devices the container is using and keeps (/dev/null among them). None otherwise.
+fn minimal_changes(
+    paths: &BTreeMap<String, PathBuf>,
+    rules: &[DeviceRule],
+) -> Option<Vec<DeviceRule>> {
+    let target = DeviceState::from_rules(rules)?;
+    let list = read_trimmed(&paths.get("devices")?.join("devices.list")).ok()?;
+    DeviceState::from_list(&list)?.changes_to(&target)
 }
 
 fn devices(paths: &BTreeMap<String, PathBuf>, rules: &[DeviceRule]) -> Result<(), CgroupError> {

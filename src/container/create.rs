@@ -110,10 +110,11 @@ pub(super) fn create_with_mask(
     fault::point("creating the cgroup")?;
     if let Some(cgroup) = &cgroup {
         let resources = super::rootless::applicable(&spec.resources);
-        cgroup.apply(&resources, &spec.devices, false)?;
+        cgroup.apply(&resources, false)?;
         fault::point("applying cgroup limits")?;
         // The init joins the cgroup first thing: in a frozen one it would never report back.
         cgroup.refuse_frozen()?;
+        cgroup.warn_if_not_empty();
     }
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();

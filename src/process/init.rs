@@ -108,6 +108,8 @@ pub struct Init<'a> {
     pub(super) timings: Vec<(String, u64)>,
     /// The container's /proc, opened (and proven procfs) by the first step that writes there.
     pub(super) procfs: Option<ProcFs>,
+    /// Bind sources the runtime opened in the init's mount namespace, by mount index.
+    pub(super) bind_sources: Vec<(usize, OwnedFd)>,
 }
 
 type Step = fn(&mut Init) -> StepResult;
@@ -225,6 +227,7 @@ impl<'a> Init<'a> {
             cwd_checked: false,
             timings: Vec::new(),
             procfs: None,
+            bind_sources: Vec::new(),
         }
     }
 
@@ -315,7 +318,15 @@ fn wait_for_parent(init: &mut Init) -> StepResult {
             (other, _) => Err(format!("sync protocol: expected InitPidSeen, got {other:?}").into()),
         };
     }
-    expect_setup_done(init.channel)?;
+    loop {
+        match init.channel.recv::<FromParent>()? {
+            (FromParent::BindSource { index }, Some(fd)) => init.bind_sources.push((index, fd)),
+            (FromParent::SetupDone, _) => break,
+            (other, _) => {
+                return Err(format!("sync protocol: expected SetupDone, got {other:?}").into())
+            }
+        }
+    }
     if init.spec.creates_namespace(NamespaceKind::User) {
         become_root()?;
     }
@@ -397,7 +408,8 @@ fn set_hostname(init: &mut Init) -> StepResult {
 }
 
 fn prepare_rootfs(init: &mut Init) -> StepResult {
-    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped)?)
+    let sources = std::mem::take(&mut init.bind_sources);
+    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped, &sources)?)
 }
 
 /// An exec'd process of a container without a mount namespace shares the runtime's mounts:
@@ -427,10 +439,20 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
 }
 
 /// A hook without `env` gets the container process's environment, as with runc and crun.
+///
+/// The hooks run under the container's seccomp filter, as runc runs them: they run in the
+/// container, from its rootfs, with its credentials, and nothing there should escape the
+/// filter its program gets. When the init has not installed the filter yet (it does so
+/// last), each hook's process installs it before its execve; the init stays unfiltered.
 fn run_start_container_hooks(init: &mut Init) -> StepResult {
     let hooks = &init.spec.hooks.start_container;
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let (state, env) = (init.hook_state.as_bytes(), &init.spec.process.env);
-    Ok(crate::hooks::run_all_in_container("startContainer", hooks, state, env)?)
+    let installer = init.options.seccomp.filter(|_| !init.filtered).map(Filter::installer);
+    let run = crate::hooks::run_all_in_container;
+    Ok(run("startContainer", hooks, state, env, installer.as_ref())?)
 }
 
 fn pivot_root(init: &mut Init) -> StepResult {

@@ -1,6 +1,7 @@
 //! The container process: clone into the init, the parent↔init protocol, the init steps.
 
 pub mod activation;
+mod bind_sources;
 pub mod exec;
 pub mod init;
 pub mod shim;

@@ -91,8 +91,7 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         Forked::Child => {
             drop(parent);
             // First of all, so that everything the container does is in its cgroup.
-            let to_join = opts.cgroup.filter(|_| !born_inside);
-            if let Some(Err(err)) = to_join.map(Entry::join_self) {
+            if let Some(Err(err)) = opts.cgroup.map(|e| e.join_self(born_inside)) {
                 fail_in_clone(&child, &err);
             }
             // The clone holds copies of all the runtime's descriptors, the state dir's lock
@@ -352,6 +351,10 @@ fn follow(
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("after the clone (resctrl)");
+    if plan.new_user_ns && !plan.two_stage && role == Role::Container {
+        let sources = crate::rootfs::bind_sources(spec);
+        super::bind_sources::send(channel, first, &sources).map_err(sync(None))?;
+    }
     channel.send(&FromParent::SetupDone, None).map_err(sync(None))?;
     let pid = if plan.two_stage {
         let (msg, _) =

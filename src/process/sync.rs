@@ -8,6 +8,8 @@
 //!                                           (slow path: the clone joins/creates, then forks the init)
 //!        ◀──── UserNamespaceReady ───────── (slow path, new user namespace: unshared, waiting)
 //!  write uid/gid maps (new user namespace) and oomScoreAdj, run the parent's hook (cgroup placement)
+//!        ───── BindSource{index} + fd ────▶ (fast path, new user namespace: each bind source,
+//!                                            opened in the init's mount namespace)
 //!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
 //!        ───── InitPidSeen ───────────────▶ (slow path: only now may the forked init speak)
@@ -62,6 +64,12 @@ pub enum FromInit {
 /// Messages from the parent to the init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FromParent {
+    /// The source of `mounts[index]`, opened O_PATH in the init's mount namespace, rides
+    /// along (see `bind_sources.rs`).
+    BindSource {
+        /// The mount entry's index.
+        index: usize,
+    },
     /// The parent has written the id maps (if any) and placed the clone (e.g. in its cgroup).
     SetupDone,
     /// The parent has the forked init's pid; the init may go on.

@@ -82,10 +82,25 @@ pub fn has_mount_namespace(spec: &ValidSpec) -> bool {
     spec.namespace(crate::spec::NamespaceKind::Mount).is_some()
 }
 
+/// The bind mounts of `mounts` that are not id-mapped: their index and host source path.
+pub fn bind_sources(spec: &ValidSpec) -> Vec<(usize, PathBuf)> {
+    let idmapped = |i: usize| spec.mount_idmaps.get(i).is_some_and(Option::is_some);
+    (spec.mounts.iter().enumerate())
+        .filter(|(i, m)| !idmapped(*i) && mounts::is_bind(m))
+        .filter_map(|(i, m)| Some((i, spec.bundle.join(m.source().as_ref()?))))
+        .collect()
+}
+
 /// Before pivot: sets root propagation, bind-mounts the rootfs onto itself, mounts every
 /// entry of `mounts` in order, and populates /dev (default nodes, `linux.devices`, symlinks).
-/// `idmapped[i]` is the id-mapped tree ([`detached_tree`]) that `mounts[i]` attaches.
-pub fn prepare(spec: &ValidSpec, idmapped: &[Option<OwnedFd>]) -> Result<(), RootfsError> {
+/// `idmapped[i]` is the id-mapped tree ([`detached_tree`]) that `mounts[i]` attaches;
+/// `reachable` holds, by index, bind sources the runtime opened in the init's mount
+/// namespace, used where the init itself may not look the source up (see [`bind_sources`]).
+pub fn prepare(
+    spec: &ValidSpec,
+    idmapped: &[Option<OwnedFd>],
+    reachable: &[(usize, OwnedFd)],
+) -> Result<(), RootfsError> {
     if !has_mount_namespace(spec) {
         return Ok(());
     }
@@ -96,7 +111,8 @@ pub fn prepare(spec: &ValidSpec, idmapped: &[Option<OwnedFd>]) -> Result<(), Roo
     let root = open_root(&spec.root, "root.path")?;
     for (i, m) in spec.mounts.iter().enumerate() {
         let tree = idmapped.get(i).and_then(|t| t.as_ref()).map(|t| t.as_fd());
-        mounts::mount_entry(spec, root.as_fd(), i, m, tree)?;
+        let source = reachable.iter().find(|(at, _)| *at == i).map(|(_, fd)| fd.as_fd());
+        mounts::mount_entry(spec, root.as_fd(), i, m, tree, source)?;
     }
     devices::create(spec, root.as_fd())
 }

@@ -101,13 +101,21 @@ struct Entry<'a> {
     procfs: bool,
 }
 
-/// Mounts `mounts[index]` inside the rootfs open at `root`.
+/// Whether `m` is a bind mount (type `bind`, or a `bind`/`rbind` option).
+pub(super) fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || options::parse(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND)
+}
+
+/// Mounts `mounts[index]` inside the rootfs open at `root`. `reachable` is the bind source
+/// opened by the runtime, for when the init may not look it up by path.
 pub(super) fn mount_entry(
     spec: &ValidSpec,
     root: BorrowedFd<'_>,
     index: usize,
     m: &Mount,
     idmapped: Option<BorrowedFd<'_>>,
+    reachable: Option<BorrowedFd<'_>>,
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
     let typ = m.typ().as_deref().unwrap_or("");
@@ -134,7 +142,7 @@ pub(super) fn mount_entry(
         })?;
         return match idmapped {
             Some(tree) => attach(root, &entry, &source, tree),
-            None => bind(root, &entry, &source),
+            None => bind(root, &entry, &reachable_source(&source, reachable)),
         };
     }
     match typ {
@@ -286,6 +294,19 @@ fn propagate(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError>
     }
     // Recursive options cover the tmpfs and every hierarchy in it.
     set_tree_attributes(root, entry)
+}
+
+/// `source`, or when the init may not look it up (a directory on the way is closed to the
+/// user namespace's root: the host's root owns it, mode 0700) the runtime's descriptor of it
+/// as `/proc/self/fd/N`, which reaches the same file without searching those directories.
+/// The path stays first, so a source that an earlier mount changed is seen as changed.
+fn reachable_source(source: &Path, reachable: Option<BorrowedFd<'_>>) -> PathBuf {
+    match (std::fs::metadata(source), reachable) {
+        (Err(e), Some(fd)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+        }
+        _ => source.to_path_buf(),
+    }
 }
 
 fn bind(root: BorrowedFd<'_>, entry: &Entry<'_>, source: &Path) -> Result<(), RootfsError> {

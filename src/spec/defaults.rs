@@ -1,7 +1,10 @@
 //! The default config.json written by `berth spec`.
 //!
 //! It follows what `runc spec` writes, including `linux.resources.devices` denying every
-//! device (the default nodes are allowed on top of that when the cgroup is set up).
+//! device (the default nodes are allowed on top of that when the cgroup is set up), and a
+//! cgroup namespace only on a cgroup v2 host: on cgroup v1 (and hybrid) hosts runc leaves it
+//! out, as Docker and podman do there, and a config that adds one to `runc spec`'s output
+//! would otherwise list it twice, which the spec makes an error.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
@@ -11,16 +14,17 @@ const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SE
 
 /// The default spec as pretty JSON; `rootless` adapts it for an unprivileged user.
 pub fn default_spec(rootless: bool) -> String {
-    let mut spec = base_spec();
+    let mut spec = base_spec(crate::cgroups::is_unified());
     if rootless {
         make_rootless(&mut spec, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     }
     to_pretty(&spec)
 }
 
-fn base_spec() -> Value {
+/// The spec for root; `cgroupns` adds a cgroup namespace.
+fn base_spec(cgroupns: bool) -> Value {
     let no_exec = ["nosuid", "noexec", "nodev"];
-    json!({
+    let mut spec = json!({
         "ociVersion": crate::OCI_VERSION,
         "process": {
             "terminal": true,
@@ -82,8 +86,7 @@ fn base_spec() -> Value {
                 { "type": "network" },
                 { "type": "ipc" },
                 { "type": "uts" },
-                { "type": "mount" },
-                { "type": "cgroup" }
+                { "type": "mount" }
             ],
             "maskedPaths": [
                 "/proc/acpi",
@@ -106,7 +109,13 @@ fn base_spec() -> Value {
                 "/proc/sysrq-trigger"
             ]
         }
-    })
+    });
+    if cgroupns {
+        if let Some(list) = spec["linux"]["namespaces"].as_array_mut() {
+            list.push(json!({ "type": "cgroup" }));
+        }
+    }
+    spec
 }
 
 /// What runc's `--rootless` changes: a user namespace mapping the caller to root, no new
@@ -198,7 +207,7 @@ mod tests {
 
     #[test]
     fn rootless_maps_the_caller_and_drops_network() {
-        let mut spec = base_spec();
+        let mut spec = base_spec(true);
         make_rootless(&mut spec, 1000, 100);
         assert!(spec["linux"].get("resources").is_none());
         assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], 1000);
@@ -210,6 +219,8 @@ mod tests {
             .map(|ns| ns["type"].as_str().unwrap())
             .collect();
         assert_eq!(types, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        let v1_types = base_spec(false)["linux"]["namespaces"].as_array().unwrap().len();
+        assert_eq!(v1_types, 5, "no cgroup namespace on a cgroup v1 host");
         let devpts = &spec["mounts"][2];
         assert_eq!(devpts["destination"], "/dev/pts");
         assert!(!devpts["options"].as_array().unwrap().contains(&json!("gid=5")));

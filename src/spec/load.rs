@@ -45,9 +45,21 @@ pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
             limit: MAX_CONFIG_BYTES,
         });
     }
-    let process = serde_json::from_slice(&bytes)
-        .map_err(|e| SpecError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-    validate::process(process)
+    let parse_err = |e: serde_json::Error| SpecError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(parse_err)?;
+    default_user(&mut value);
+    validate::process(serde_json::from_value(value).map_err(parse_err)?)
+}
+
+/// A process file without `user` runs as root (uid 0, gid 0), as runc runs it: exec callers
+/// and runc's own tests send files with only `args`, `cwd` and the terminal settings.
+fn default_user(process: &mut serde_json::Value) {
+    if let Some(fields) = process.as_object_mut() {
+        fields.entry("user").or_insert_with(|| serde_json::json!({ "uid": 0, "gid": 0 }));
+    }
 }
 
 /// Every problem of the bundle's config.json (empty when [`load`] would succeed).
