@@ -530,40 +530,38 @@ fn root_of_a_user_namespace_counts_as_rootless() {
     assert!(rl.state_entries().is_empty());
 }
 
-/// Makes `/sys/fs/cgroup/<controller>/berth-test/<cg>` in every v1 hierarchy (or the one v2
-/// directory) and hands it and its files to the user, as a delegation does; returns the
-/// directories made, leaf last per hierarchy.
+/// Makes `<hierarchy>/berth-test/<cg>/c` in every hierarchy (the v1 ones and a hybrid
+/// host's cgroup2 one) and hands `<cg>` and `c` with their files to the user, as a delegation
+/// does; returns the directories made, parents first.
 fn delegate_cgroup(rl: &Rootless, cg: &str) -> Vec<PathBuf> {
     let mut made = Vec::new();
-    for dir in crate::harness::cgroup_dirs(cg) {
-        let Some(parent) =
-            dir.parent().filter(|p| p.parent().is_some_and(|h| h.join("cgroup.procs").exists()))
-        else {
+    for base in crate::harness::cgroup_dirs(cg) {
+        let Some(parent) = base.parent() else { continue };
+        let hierarchy = parent.parent().unwrap();
+        if !hierarchy.join("cgroup.procs").exists() {
             continue;
-        };
-        if !parent.exists() && fs::create_dir(parent).is_ok() {
+        }
+        if fs::create_dir(parent).is_ok() {
             made.push(parent.to_path_buf());
         }
-        fs::create_dir(&dir).unwrap();
-        made.push(dir.clone());
-        // A v1 cpuset takes no task before it has cpus and mems (from the hierarchy's root).
-        let root = parent.parent().unwrap();
-        for name in ["cpuset.cpus", "cpuset.mems"] {
-            let Ok(value) = fs::read_to_string(root.join(name)) else { continue };
-            for d in [parent, dir.as_path()] {
-                if fs::read_to_string(d.join(name)).is_ok_and(|v| v.trim().is_empty()) {
-                    fs::write(d.join(name), value.trim()).unwrap();
+        for dir in [base.clone(), base.join("c")] {
+            fs::create_dir(&dir).unwrap();
+            made.push(dir.clone());
+            // A v1 cpuset takes no task before it has cpus and mems (the hierarchy's own).
+            for name in ["cpuset.cpus", "cpuset.mems"] {
+                let Ok(value) = fs::read_to_string(hierarchy.join(name)) else { continue };
+                for d in [parent, base.as_path(), dir.as_path()] {
+                    if fs::read_to_string(d.join(name)).is_ok_and(|v| v.trim().is_empty()) {
+                        fs::write(d.join(name), value.trim()).unwrap();
+                    }
                 }
             }
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let _ = std::os::unix::fs::chown(path, Some(rl.user.uid), Some(rl.user.gid));
+            }
+            std::os::unix::fs::chown(&dir, Some(rl.user.uid), Some(rl.user.gid)).unwrap();
         }
-        for entry in fs::read_dir(&dir).unwrap() {
-            let _ = std::os::unix::fs::chown(
-                entry.unwrap().path(),
-                Some(rl.user.uid),
-                Some(rl.user.gid),
-            );
-        }
-        std::os::unix::fs::chown(&dir, Some(rl.user.uid), Some(rl.user.gid)).unwrap();
     }
     made
 }
@@ -580,7 +578,7 @@ fn a_delegated_cgroup_is_used_with_its_limits() {
     let made = delegate_cgroup(&rl, &cg);
     let cfg = rl
         .config(Config::new(&["sleep", "100"]))
-        .set("/linux/cgroupsPath", json!(format!("/berth-test/{cg}")))
+        .set("/linux/cgroupsPath", json!(format!("/berth-test/{cg}/c")))
         .set(
             "/linux/resources",
             json!({ "memory": { "limit": 268435456 },
@@ -588,10 +586,25 @@ fn a_delegated_cgroup_is_used_with_its_limits() {
         );
     let bundle = rl.bundle(&cfg);
     let id = env.id("d");
-    let out = rl.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    rl.ids.borrow_mut().push(id.clone());
+    // As under systemd's delegation, berth itself starts inside the delegated cgroup2 subtree
+    // (moving a process needs the common ancestor's cgroup.procs): root puts it there first.
+    let procs = Path::new("/sys/fs/cgroup/unified/berth-test").join(&cg).join("cgroup.procs");
+    let setpriv = rl.command(&["create", "--bundle", bundle.to_str().unwrap(), &id], &[]);
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "[ ! -e \"$1\" ] || echo $$ > \"$1\" || exit 99; shift; exec \"$@\"", "sh"])
+        .arg(&procs)
+        .arg(setpriv.get_program())
+        .args(setpriv.get_args())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("XDG_RUNTIME_DIR", &rl.xdg)
+        .current_dir(&env.dir);
+    let out = env.finish_within(cmd, "berth create (delegated)", crate::harness::COMMAND_TIMEOUT);
+    let out = out.unwrap();
     let pid = if out.status.success() { rl.state(&id)["pid"].as_i64() } else { None };
     env.note_pid(pid.unwrap_or(0) as i32);
-    let memory = Path::new("/sys/fs/cgroup/memory/berth-test").join(&cg);
+    let memory = Path::new("/sys/fs/cgroup/memory/berth-test").join(&cg).join("c");
     let limit = fs::read_to_string(memory.join("memory.limit_in_bytes")).unwrap_or_default();
     let tasks = fs::read_to_string(memory.join("tasks")).unwrap_or_default();
     let _ = rl.berth(&["delete", "--force", &id]);
