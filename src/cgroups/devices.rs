@@ -1,5 +1,7 @@
-//! Device access rules: `linux.resources.devices`, then (when there are rules) allows for
-//! the nodes every container gets, as runc adds them.
+//! Device access rules: `linux.resources.devices`, then allows for the nodes every container
+//! gets, as runc adds them. A container created without rules starts from deny-all (runc's
+//! reading, too): otherwise it would inherit the host's access to every device, and with
+//! CAP_MKNOD could make and open a node for the host's disks.
 //!
 //! A node listed in `linux.devices` is created, not allowed: access to it is what
 //! `linux.resources.devices` says, as with runc (callers such as containerd and CRI-O add an
@@ -65,11 +67,13 @@ fn type_char(typ: Option<LinuxDeviceType>) -> char {
     }
 }
 
-/// The rules to apply, in order; empty when the config has none (access stays as it is).
-pub fn rules(resources: &LinuxResources) -> Vec<DeviceRule> {
-    let Some(list) = resources.devices().as_ref().filter(|l| !l.is_empty()) else {
+/// The rules to apply, in order. Without rules in the config: every device denied but the
+/// default nodes when `deny_by_default` (a cgroup `create` made), else none (access stays).
+pub fn rules(resources: &LinuxResources, deny_by_default: bool) -> Vec<DeviceRule> {
+    let list = resources.devices().as_deref().unwrap_or_default();
+    if list.is_empty() && !deny_by_default {
         return Vec::new();
-    };
+    }
     let mut out: Vec<DeviceRule> = list
         .iter()
         .enumerate()
@@ -82,6 +86,16 @@ pub fn rules(resources: &LinuxResources) -> Vec<DeviceRule> {
             access: d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
         })
         .collect();
+    if out.is_empty() {
+        out.push(DeviceRule {
+            config: "linux.resources.devices (none given: every device denied)".into(),
+            allow: false,
+            typ: 'a',
+            major: None,
+            minor: None,
+            access: "rwm".into(),
+        });
+    }
     out.extend(DEFAULT_ALLOWED.iter().map(|&(typ, major, minor, access)| DeviceRule {
         config: "linux.resources.devices (default allowed devices)".into(),
         allow: true,
@@ -210,8 +224,16 @@ mod tests {
     }
 
     #[test]
-    fn no_rules_means_no_change() {
-        assert!(rules(&resources(serde_json::json!({}))).is_empty());
+    fn no_rules_deny_all_only_by_default() {
+        assert!(rules(&resources(serde_json::json!({})), false).is_empty());
+        assert!(rules(&resources(serde_json::json!({ "devices": [] })), false).is_empty());
+        for config in [serde_json::json!({}), serde_json::json!({ "devices": [] })] {
+            let created = rules(&resources(config), true);
+            assert_eq!(created[0].v1_line(), "a");
+            assert!(!created[0].allow);
+            assert!(created[1..].iter().all(|r| r.allow));
+            assert!(created.iter().any(|r| r.v1_line() == "c 1:3 rwm"));
+        }
     }
 
     #[test]
@@ -220,7 +242,7 @@ mod tests {
             { "allow": false, "access": "rwm" },
             { "allow": false, "type": "c", "major": 1, "minor": 5, "access": "r" }
         ]}));
-        let rules = rules(&r);
+        let rules = rules(&r, true);
         let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
         assert_eq!(lines[..3], ["a", "c 1:5 r", "c *:* m"]);
         assert!(!rules[0].allow && !rules[1].allow && rules[2].allow);
@@ -243,7 +265,7 @@ mod tests {
     #[test]
     fn same_rules_need_no_change() {
         let r = resources(serde_json::json!({ "devices": [{ "allow": false, "access": "rwm" }] }));
-        let target = DeviceState::from_rules(&rules(&r)).unwrap();
+        let target = DeviceState::from_rules(&rules(&r, true)).unwrap();
         let list: String = target
             .exceptions
             .iter()

@@ -36,6 +36,19 @@ const REMOVE_WAIT: Duration = Duration::from_secs(3);
 /// How long freezing or thawing may take.
 const FREEZE_WAIT: Duration = Duration::from_secs(5);
 
+/// When [`Cgroup::apply`] runs, which decides what a config without device rules means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applying {
+    /// `create`, in a cgroup berth made: every device is denied but the default nodes (as
+    /// runc), or the container would keep the host's access to every device.
+    CreateOwned,
+    /// `create`, in a cgroup that existed: device access stays as its owner set it (the
+    /// kernel refuses to change the default of a v1 cgroup that has children).
+    CreateExisting,
+    /// `update` of a running container: access stays; memory.checkBeforeUpdate applies.
+    Update,
+}
+
 /// The open cgroup files through which a new process moves itself into a cgroup (every v1
 /// hierarchy's `tasks`, the v2 `cgroup.procs`), opened by the runtime: the kernel checks the
 /// opener's credentials, so the clone may write them from a new user namespace too. Writing
@@ -286,11 +299,11 @@ impl Cgroup {
 
     /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,
     /// quota, pids limit…: see [`unset`]); device rules are followed by runc's default nodes
-    /// (see [`devices`]). `update` marks a change of a running container
-    /// (memory.checkBeforeUpdate applies then).
-    pub fn apply(&self, resources: &LinuxResources, update: bool) -> Result<(), CgroupError> {
+    /// (see [`devices`]). `when` tells a create from an update.
+    pub fn apply(&self, resources: &LinuxResources, when: Applying) -> Result<(), CgroupError> {
         let resources = &unset::effective(resources);
-        let rules = devices::rules(resources);
+        let rules = devices::rules(resources, when == Applying::CreateOwned);
+        let update = when == Applying::Update;
         warn_deprecated(resources);
         match self {
             Cgroup::V1(paths) => v1::apply(paths, resources, &rules, update),

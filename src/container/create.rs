@@ -109,8 +109,13 @@ pub(super) fn create_with_mask(
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("creating the cgroup")?;
     if let Some(cgroup) = &cgroup {
-        let resources = super::rootless::applicable(&spec.resources);
-        cgroup.apply(&resources, false)?;
+        let applying = if cgroup.is_owned(&record.created) {
+            crate::cgroups::Applying::CreateOwned
+        } else {
+            crate::cgroups::Applying::CreateExisting
+        };
+        let (resources, applying) = super::rootless::applicable(&spec.resources, applying);
+        cgroup.apply(&resources, applying)?;
         fault::point("applying cgroup limits")?;
         // The init joins the cgroup first thing: in a frozen one it would never report back.
         cgroup.refuse_frozen()?;

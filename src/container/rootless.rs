@@ -2,7 +2,7 @@
 //! (not delegated to it): the container runs without a cgroup, as with runc, and one warning
 //! says which `linux.resources` were not applied.
 
-use crate::cgroups::{Cgroup, CgroupError};
+use crate::cgroups::{Applying, Cgroup, CgroupError};
 use crate::spec::ValidSpec;
 use oci_spec::runtime::LinuxResources;
 
@@ -20,18 +20,22 @@ pub(super) fn skips_cgroup(made: &Result<(), CgroupError>, cgroup: &Cgroup) -> b
     }
 }
 
-/// The resources to apply: for an unprivileged user, all but the device rules, which need CAP_SYS_ADMIN on
-/// cgroup v1 (a delegated cgroup takes the rest) and which runc ignores there too; a user
-/// namespace cannot make device nodes anyway.
-pub(super) fn applicable(resources: &LinuxResources) -> std::borrow::Cow<'_, LinuxResources> {
+/// The resources to apply and how: for an unprivileged user, all but the device rules, and
+/// no default rules either (device access stays as the cgroup's owner set it): cgroup v1
+/// takes them only from CAP_SYS_ADMIN, runc ignores them there too, and a user namespace
+/// cannot make device nodes anyway.
+pub(super) fn applicable(
+    resources: &LinuxResources,
+    applying: Applying,
+) -> (std::borrow::Cow<'_, LinuxResources>, Applying) {
     // Checked by the effective uid first: the host's root reads no uid_map here.
     let unprivileged = !nix::unistd::geteuid().is_root() && crate::rootless::active();
-    if resources.devices().is_none() || !unprivileged {
-        return std::borrow::Cow::Borrowed(resources);
+    if !unprivileged {
+        return (std::borrow::Cow::Borrowed(resources), applying);
     }
     let mut without = resources.clone();
     without.set_devices(None);
-    std::borrow::Cow::Owned(without)
+    (std::borrow::Cow::Owned(without), Applying::CreateExisting)
 }
 
 /// The one warning of a container without a cgroup, when the config sets limits that it

@@ -220,7 +220,7 @@ fn device_rule_denies_opening_a_device() {
     let script = "if true < /dev/probed 2>/dev/null; then echo open; else echo denied; fi > /probe/r; sleep 100";
     let mut results = Vec::new();
     for rules in [
-        json!([]),
+        json!([{ "allow": true, "access": "rwm" }]),
         json!([{ "allow": false, "type": "c", "major": major, "minor": minor, "access": "rwm" }]),
     ] {
         let probe = env.probe_dir();
@@ -235,7 +235,7 @@ fn device_rule_denies_opening_a_device() {
         assert!(wait_for(Duration::from_secs(10), written));
         results.push(fs::read_to_string(probe.join("r")).unwrap().trim().to_string());
     }
-    assert_eq!(results, ["open", "denied"], "{node} without and with a deny rule");
+    assert_eq!(results, ["open", "denied"], "{node} with an allow-all and with a deny rule");
 }
 
 /// How far the counting loop got: it appends a line per step.

@@ -53,6 +53,22 @@ fn listed_device_node_obeys_the_device_rules() {
     );
 }
 
+/// A config without `linux.resources.devices` gets runc's reading: every device denied but
+/// the default nodes. A process with CAP_MKNOD can make a node for any device; berth used to
+/// leave the host's access in place, so the node for /dev/kmsg (or a host disk) opened.
+#[test]
+fn no_device_rules_deny_every_device_but_the_default_nodes() {
+    let env = TestEnv::new("snorules");
+    let mknod = "mknod /tmp/kmsg c 1 11 && echo made; ";
+    let script = format!("{mknod}{}", open_script(&["/tmp/kmsg", "/dev/null", "/dev/zero"]));
+    let caps = json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]);
+    let cfg = Config::sh(&script).set(
+        "/process/capabilities",
+        json!({ "bounding": caps, "effective": caps, "permitted": caps }),
+    );
+    assert_eq!(output_of(&env, &cfg, "c").replace('\n', " "), "made denied open open");
+}
+
 /// Whether this host is hybrid: v1 controllers, and cgroup2 mounted at /sys/fs/cgroup/unified.
 fn hybrid() -> bool {
     Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
