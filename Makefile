@@ -21,7 +21,8 @@ build:
 demo: deps build
 	@scripts/demo-bundle.sh target/demo-bundle
 	@echo "--- berth run berth-demo (hostname, pid and id seen inside the container) ---"
-	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$
+	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$; rc=$$?; \
+	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # Side by side with crun and runc (benches/compare.rs; not part of `make test`). Pass options
 # through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--json"` or `BENCH_ARGS="--quick"`.
@@ -46,14 +47,14 @@ test: build
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
-# mounts, cgroups, state entries) and berth's peak RSS; README's "Reliability" has the last.
+# mounts, cgroups, state entries) and berth's peak RSS; docs/reliability.md has the last.
 soak: build
 	$(CARGO) test --release --test integration soak::long_soak -- --ignored --nocapture; rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
 # The fuzz harness (tests/fuzz.rs; make test runs it short) for longer: FUZZ_ITERATIONS of
 # the cheap targets (signals, ids, sync messages), a tenth of it for config.json and process
-# JSON. FUZZ_SEED picks another sequence. README's "Reliability" has the last result.
+# JSON. FUZZ_SEED picks another sequence. docs/reliability.md has the last result.
 FUZZ_ITERATIONS ?= 1000000
 fuzz:
 	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) $(CARGO) test --release --test fuzz -- --nocapture

@@ -33,6 +33,31 @@ fn main() {
     compile(SHIM_SOURCE, &out.join("exec-shim"), &shim_flags);
     compile(PEAK_RSS_SOURCE, &out.join("peak-rss"), &["-O2", "-static"]);
     order_hot_functions();
+    record_commit();
+}
+
+/// Sets BERTH_COMMIT (the `commit:` line of `berth --version`, as runc prints its git
+/// commit): the environment's BERTH_COMMIT when given (a packager's build), else the checked
+/// out commit, else nothing (a build outside git says its release instead).
+fn record_commit() {
+    println!("cargo:rerun-if-env-changed=BERTH_COMMIT");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).output().ok().filter(|o| o.status.success())?;
+        Some(String::from_utf8(out.stdout).ok()?.trim().to_owned())
+    };
+    let commit =
+        std::env::var("BERTH_COMMIT").ok().or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
+    let Some(commit) = commit else { return };
+    // A new commit or another branch checked out changes these files; a packed ref has none.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in std::iter::once("HEAD".to_owned()).chain(branch) {
+        if let Some(file) = git(&["rev-parse", "--path-format=absolute", "--git-path", &name]) {
+            if Path::new(&file).exists() {
+                println!("cargo:rerun-if-changed={file}");
+            }
+        }
+    }
+    println!("cargo:rustc-env=BERTH_COMMIT={commit}");
 }
 
 /// Hands src/hot-functions.txt to the linker when this build can use it: the same rustc and

@@ -46,9 +46,8 @@ pub fn features() -> Value {
     let mut capabilities: Vec<caps::Capability> = caps::all().into_iter().collect();
     capabilities.sort_by_key(|c| c.index());
     let mut annotations = json!({ "berth.version": env!("CARGO_PKG_VERSION") });
-    if let Ok(v) = libseccomp::ScmpVersion::current() {
-        annotations["io.github.seccomp.libseccomp.version"] =
-            json!(format!("{}.{}.{}", v.major, v.minor, v.micro));
+    if let Some(v) = crate::seccomp::library_version() {
+        annotations["io.github.seccomp.libseccomp.version"] = json!(v);
     }
     json!({
         "ociVersionMin": OCI_VERSION_MIN,

@@ -441,6 +441,12 @@ pub fn flag_supported(bit: u64) -> bool {
     crate::sys::seccomp::flag_supported(probe)
 }
 
+/// The version of the libseccomp berth is linked with (`2.5.4`), if it says.
+pub fn library_version() -> Option<String> {
+    let v = libseccomp::ScmpVersion::current().ok()?;
+    Some(format!("{}.{}.{}", v.major, v.minor, v.micro))
+}
+
 /// Whether the linked libseccomp knows the syscall `name` (unknown ones are skipped).
 pub fn syscall_known(name: &str) -> bool {
     ScmpSyscall::from_name(name).is_ok()

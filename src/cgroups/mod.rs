@@ -138,6 +138,17 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// A cgroup could not be made because berth does not run as root (no rootless mode yet).
+    #[error("creating cgroup {} as uid {uid} (berth needs root to manage cgroups)", path.display())]
+    NotRoot {
+        /// The directory.
+        path: PathBuf,
+        /// berth's effective uid.
+        uid: u32,
+        /// The cause (EACCES or EPERM).
+        #[source]
+        source: io::Error,
+    },
     /// The v2 device filter could not be loaded or attached.
     #[error("{config}: installing the cgroup v2 device filter")]
     Device {
@@ -592,11 +603,13 @@ fn make_dir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
                     break;
                 }
                 Err(source) => {
-                    return Err(CgroupError::Io {
-                        what: "creating cgroup",
-                        path: path.to_path_buf(),
-                        source,
-                    })
+                    let path = path.to_path_buf();
+                    let denied = matches!(source.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+                    let uid = nix::unistd::geteuid();
+                    if denied && !uid.is_root() {
+                        return Err(CgroupError::NotRoot { path, uid: uid.as_raw(), source });
+                    }
+                    return Err(CgroupError::Io { what: "creating cgroup", path, source });
                 }
             }
         }

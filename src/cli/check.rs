@@ -9,7 +9,7 @@ use berth::Error;
 /// Flags of `check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Bundle directory (holds config.json); default: the current directory.
+    /// Bundle directory (holds config.json).
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
 }

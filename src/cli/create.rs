@@ -18,7 +18,7 @@ pub struct Args {
 /// The bundle and process flags `create` and `run` share.
 #[derive(Debug, clap::Args)]
 pub struct CreateFlags {
-    /// Bundle directory (holds config.json); default: the current directory.
+    /// Bundle directory (holds config.json).
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
     /// Write the container init's pid to this file.

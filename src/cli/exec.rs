@@ -51,12 +51,10 @@ pub struct Args {
     /// Pass N extra file descriptors (3 .. 3+N-1).
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Run the process in an existing sub-cgroup of the container's cgroup (runc 1.2):
-    /// `PATH`, or `CONTROLLER[,CONTROLLER]:PATH` per cgroup v1 controller (repeatable).
+    /// Run in an existing sub-cgroup of the container's: PATH or CONTROLLER:PATH; repeatable.
     #[arg(long, value_name = "[CONTROLLER:]PATH")]
     pub cgroup: Vec<String>,
-    /// Exec into a paused container too: the process stays frozen, and a foreground exec
-    /// waits (SIGINT or SIGTERM end the wait), until `resume`.
+    /// Exec into a paused container too (the process stays frozen until `resume`).
     #[arg(long)]
     pub ignore_paused: bool,
     /// Container id.

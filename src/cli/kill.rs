@@ -12,8 +12,7 @@ pub struct Args {
     pub all: bool,
     /// Container id.
     pub id: String,
-    /// Signal name (KILL, SIGKILL, RTMIN+3) or number (9, 37); 0 only checks that the
-    /// container's init is alive (success) or not (an error), as `kill(2)` with signal 0.
+    /// Signal name (KILL, SIGKILL, RTMIN+3) or number (9); 0 checks that the init is alive.
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
 }

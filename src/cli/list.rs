@@ -8,7 +8,7 @@ use clap::ValueEnum;
 /// Flags of `list`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format.
+    /// Output format: table or json.
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: ListFormat,
     /// Print only the ids.
@@ -19,9 +19,9 @@ pub struct Args {
 /// `--format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ListFormat {
-    /// Aligned columns.
+    // Aligned columns.
     Table,
-    /// A JSON array of state objects.
+    // A JSON array of state objects.
     Json,
 }
 

@@ -17,6 +17,7 @@ mod spec;
 mod start;
 mod state;
 mod update;
+mod usage;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,43 +30,67 @@ use berth::Error;
 
 /// berth — a fast, runc-compatible OCI container runtime.
 #[derive(Debug, Parser)]
-#[command(name = "berth", disable_version_flag = true)]
+#[command(
+    name = "berth",
+    disable_version_flag = true,
+    override_usage = "berth [GLOBAL OPTIONS] <COMMAND> [OPTIONS] [ARGS]",
+    after_help = GLOBAL_OPTIONS,
+    // No wrapping: one flag a line, its help beside it, in every command (clap otherwise
+    // moves all help texts below their flags in commands where one is long).
+    term_width = 0
+)]
 pub struct Cli {
     #[command(flatten)]
     global: GlobalOpts,
-    /// Print the version and the OCI spec version.
+    /// Print the version, commit, OCI spec and libseccomp versions.
     #[arg(short = 'v', long = "version")]
     version: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-/// Flags every command accepts, before the command name (as with runc).
+/// The global flags, listed once in `berth --help` (hidden from each command's own list).
+const GLOBAL_OPTIONS: &str = "\
+Global options (before the command, as with runc):
+      --root <DIR>                  Directory for the containers' state [default: /run/berth;
+                                    $XDG_RUNTIME_DIR/berth for an unprivileged user]
+      --log <FILE>                  Append log records to FILE (errors also go to stderr)
+      --log-format <text|json>      Log record format [default: text]
+      --debug                       Also log debug records and the time each step took
+      --systemd-cgroup              Manage the container's cgroup through systemd
+      --criu <PATH>                 Path to criu; accepted for runc's callers, never run
+      --rootless <true|false|auto>  Rootless mode [default: auto: when not the host's root]
+
+Example:
+  berth run --bundle /var/lib/mybox mybox
+  berth --root /run/containerd/berth/k8s.io list";
+
+/// Flags every command accepts, before the command name (as with runc). Hidden from the
+/// generated lists: [`GLOBAL_OPTIONS`] describes them once.
 #[derive(Debug, clap::Args)]
 pub struct GlobalOpts {
     /// Directory for the containers' state [default: /run/berth, or $XDG_RUNTIME_DIR/berth
     /// for an unprivileged user].
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     root: Option<PathBuf>,
     /// Append log records to this file (errors also go to stderr).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     log: Option<PathBuf>,
     /// Log record format.
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    #[arg(long, global = true, hide = true, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// Also log debug records.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     debug: bool,
-    /// Manage cgroups through systemd (needs a running systemd; its D-Bus API is not used yet).
-    #[arg(long, global = true)]
+    /// Manage the container's cgroup through systemd.
+    #[arg(long, global = true, hide = true)]
     systemd_cgroup: bool,
-    /// Path to criu (runc's flag). Accepted and ignored: berth has no checkpoint/restore
-    /// yet, so it never runs criu.
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Path to criu: runc's flag, accepted and never used (no checkpoint/restore).
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
     criu: Option<PathBuf>,
-    /// Rootless mode: true, false or auto (auto: when not the host's root). Not global, as
+    /// Rootless mode: true, false or auto (auto: when not the host's root). Not global:
     /// `spec --rootless` is a flag of its own.
-    #[arg(long, value_name = "true|false|auto")]
+    #[arg(long, hide = true, value_name = "true|false|auto")]
     rootless: Option<String>,
 }
 
@@ -78,43 +103,89 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a container; its process waits for `start`.
+    #[command(
+        after_help = "Example:\n  berth create --bundle /var/lib/mybox --pid-file /run/mybox.pid mybox\n\nGlobal options: see `berth --help`."
+    )]
     Create(create::Args),
     /// Start the process of a created container.
+    #[command(after_help = "Example:\n  berth start mybox\n\nGlobal options: see `berth --help`.")]
     Start(start::Args),
     /// Print a container's state as JSON.
+    #[command(after_help = "Example:\n  berth state mybox\n\nGlobal options: see `berth --help`.")]
     State(state::Args),
     /// Send a signal to a container's init (or all its processes).
+    #[command(
+        after_help = "Example:\n  berth kill mybox KILL          (or 9, SIGKILL; --all for every process)\n\nGlobal options: see `berth --help`."
+    )]
     Kill(kill::Args),
     /// Delete a container.
+    #[command(
+        after_help = "Example:\n  berth delete --force mybox\n\nGlobal options: see `berth --help`."
+    )]
     Delete(delete::Args),
     /// Run another process in a running container.
+    #[command(
+        after_help = "Example:\n  berth exec -t --console-socket /tmp/pty.sock mybox sh\n\nGlobal options: see `berth --help`."
+    )]
     Exec(exec::Args),
     /// Create and start a container, and wait for it unless detached.
+    #[command(
+        after_help = "Example:\n  berth run --bundle /var/lib/mybox mybox\n\nGlobal options: see `berth --help`."
+    )]
     Run(run::Args),
     /// List containers.
+    #[command(
+        after_help = "Example:\n  berth list --format json\n\nGlobal options: see `berth --help`."
+    )]
     List(list::Args),
     /// Write a default config.json.
+    #[command(
+        after_help = "Example:\n  mkdir -p mybox/rootfs && berth spec --bundle mybox\n\nGlobal options: see `berth --help`."
+    )]
     Spec(spec::Args),
     /// Change the cgroup resources of a container.
+    #[command(
+        after_help = "Example:\n  berth update --memory 512m --pids-limit 100 mybox\n\nGlobal options: see `berth --help`."
+    )]
     Update(update::Args),
     /// Freeze every process of a container.
+    #[command(after_help = "Example:\n  berth pause mybox\n\nGlobal options: see `berth --help`.")]
     Pause(pause::Args),
     /// Thaw a paused container.
+    #[command(
+        after_help = "Example:\n  berth resume mybox\n\nGlobal options: see `berth --help`."
+    )]
     Resume(resume::Args),
     /// Print a container's stats and OOM events as JSON records.
+    #[command(
+        after_help = "Example:\n  berth events --stats mybox     (one JSON line)\n\nGlobal options: see `berth --help`."
+    )]
     Events(events::Args),
     /// List the processes of a container.
+    #[command(
+        after_help = "Example:\n  berth ps mybox -o pid,comm\n\nGlobal options: see `berth --help`."
+    )]
     Ps(ps::Args),
     /// Print the OCI runtime-features document: what this build of berth supports.
+    #[command(after_help = "Example:\n  berth features\n\nGlobal options: see `berth --help`.")]
     Features(features::Args),
     /// Print every problem of a bundle's config.json, against the spec and this host.
+    #[command(
+        after_help = "Example:\n  berth check --bundle /var/lib/mybox\n\nGlobal options: see `berth --help`."
+    )]
     Check(check::Args),
 }
 
 impl Cli {
-    /// Parses the command line (exits with clap's message on bad usage).
+    /// Parses the command line. Help and bad usage end the process here: help on stdout
+    /// (exit 0), a usage error as one line on stderr with runc's exit code (see [`usage`]).
     pub fn parse_args() -> Self {
-        Cli::parse()
+        match Cli::try_parse() {
+            Ok(cli) => cli,
+            Err(err) => {
+                std::process::exit(usage::report(&err, &<Cli as clap::CommandFactory>::command()))
+            }
+        }
     }
 
     /// `--preserve-fds` of the command, if it has one.
@@ -162,10 +233,7 @@ impl Cli {
     /// Runs the command; the process exit code on success.
     pub fn run(self) -> Result<i32, Error> {
         if self.version {
-            // runc's first three lines (version, commit, spec): go-runc's Version() parses
-            // exactly those; berth has no build-time commit, so the line names the release.
-            let version = env!("CARGO_PKG_VERSION");
-            println!("berth version {version}\ncommit: v{version}\nspec: {}", berth::OCI_VERSION);
+            print_version();
             return Ok(0);
         }
         let mode = self.global.rootless.as_deref().map(berth::rootless::Mode::parse);
@@ -199,6 +267,17 @@ impl Cli {
             Some(Command::Features(args)) => features::execute(args),
             Some(Command::Check(args)) => check::execute(args),
         }
+    }
+}
+
+/// `--version`, runc's lines: version, commit, spec (the three go-runc's Version() reads,
+/// first and in this order), then the libseccomp berth was linked with.
+fn print_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let commit = option_env!("BERTH_COMMIT").map_or_else(|| format!("v{version}"), str::to_owned);
+    println!("berth version {version}\ncommit: {commit}\nspec: {}", berth::OCI_VERSION);
+    if let Some(v) = berth::seccomp::library_version() {
+        println!("libseccomp: {v}");
     }
 }
 

@@ -10,7 +10,7 @@ use clap::ValueEnum;
 /// Flags of `ps`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format.
+    /// Output format: table or json.
     #[arg(short, long, value_enum, default_value = "table")]
     pub format: PsFormat,
     /// Container id.
@@ -23,9 +23,9 @@ pub struct Args {
 /// `--format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PsFormat {
-    /// ps(1) output for the container's processes.
+    // ps(1) output for the container's processes.
     Table,
-    /// A JSON array of pids.
+    // A JSON array of pids.
     Json,
 }
 

@@ -17,9 +17,8 @@ pub struct Args {
     /// Keep the container after it exits (status stopped) until `delete` removes it.
     #[arg(long)]
     pub keep: bool,
-    /// Do not become the reaper of orphaned container processes (they go to the host's
-    /// init). berth stays one anyway when the config makes its init a grandchild (joined
-    /// user or pid namespace, time offsets), since waiting for the init needs it.
+    /// Leave orphaned container processes to the host's init (not when the init is
+    /// berth's grandchild: a joined user or pid namespace, time offsets).
     #[arg(long)]
     pub no_subreaper: bool,
     /// Container id.

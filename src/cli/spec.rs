@@ -15,10 +15,17 @@ pub struct Args {
     pub rootless: bool,
 }
 
+/// Writes the default config.json; one that exists is left alone ("remove it first", as runc).
 pub fn execute(args: Args) -> Result<i32, Error> {
     let path = berth::spec::config_path(&args.bundle);
     let io = |source| Error::Io { what: "writing", path: path.clone(), source };
-    let mut file = std::fs::File::options().write(true).create_new(true).open(&path).map_err(io)?;
+    let opened = std::fs::File::options().write(true).create_new(true).open(&path);
+    let mut file = match opened {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Usage(format!("{} exists; remove it first", path.display())))
+        }
+        other => other.map_err(io)?,
+    };
     std::io::Write::write_all(&mut file, berth::spec::default_spec(args.rootless).as_bytes())
         .map_err(io)?;
     Ok(0)

@@ -16,12 +16,14 @@ const HINTS: &[(&str, &str)] = &[
         "process.capabilities.ambient",
         "capability names such as \"CAP_NET_BIND_SERVICE\", each also permitted and inheritable",
     ),
+    ("process.user", "uid and gid numbers from 0 to 2147483647; setresuid(2) reads -1 as \"unchanged\""),
     ("process.oomScoreAdj", "a number from -1000 to 1000"),
     ("process.apparmorProfile", "leave it out, or run on a host whose kernel has that LSM"),
     ("process.selinuxLabel", "leave it out, or run on a host whose kernel has that LSM"),
     ("hostname", "a UTS namespace in linux.namespaces, or no hostname"),
     ("domainname", "a UTS namespace in linux.namespaces, or no domainname"),
     ("mounts", "an absolute destination inside the container, without \"..\""),
+    ("mounts[].source", "for a bind mount, a path that exists on the host; else the filesystem's source, e.g. \"tmpfs\""),
     ("hooks", "an absolute path to an executable file on the host"),
     ("annotations", "a JSON object of string keys and string values"),
     ("linux", "see the `linux` object of the OCI runtime spec"),
@@ -47,13 +49,32 @@ pub fn hint(err: &SpecError) -> &'static str {
         SpecError::NoConfig { .. } => "write one with `berth spec`",
         SpecError::TooLarge { .. } => "a real config.json is a few kilobytes",
         SpecError::Read { .. } => "make the file readable by the runtime",
-        SpecError::Parse { .. } => "fix the JSON at the line and column given",
-        SpecError::Invalid { path, .. } => HINTS
-            .iter()
-            .filter(|(prefix, _)| path.starts_with(prefix))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map_or("see the OCI runtime spec for this field", |(_, hint)| hint),
+        SpecError::Parse { field: None, .. } => "fix the JSON at the line and column given",
+        SpecError::Parse { field: Some(path), .. } | SpecError::Invalid { path, .. } => {
+            let path = without_indices(path);
+            HINTS
+                .iter()
+                .filter(|(prefix, _)| path.starts_with(prefix))
+                .max_by_key(|(prefix, _)| prefix.len())
+                .map_or("see the OCI runtime spec for this field", |(_, hint)| hint)
+        }
     }
+}
+
+/// `mounts[7].source` → `mounts[].source`: a hint is about a field of any element.
+fn without_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            _ if in_index => continue,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -67,8 +88,11 @@ mod tests {
     #[test]
     fn the_longest_prefix_wins() {
         assert!(hint(&invalid("process.cwd")).contains("absolute directory"));
-        assert!(hint(&invalid("process.user.uid")).contains("`process` object"));
+        assert!(hint(&invalid("process.user.uid")).contains("2147483647"));
+        assert!(hint(&invalid("process.terminal")).contains("`process` object"));
         assert!(hint(&invalid("linux.namespaces[2].type")).contains("/proc/self/ns"));
         assert!(hint(&invalid("vm")).contains("OCI runtime spec"));
+        assert!(hint(&invalid("mounts[7].source")).contains("exists on the host"));
+        assert!(hint(&invalid("mounts[7].destination")).contains("absolute destination"));
     }
 }

@@ -11,7 +11,9 @@ use std::str::FromStr;
 
 use oci_spec::runtime::Spec;
 
-use super::{bounds, config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec};
+use super::{
+    bounds, checked, config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec,
+};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
@@ -48,6 +50,7 @@ pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
     let parse_err = |e: serde_json::Error| SpecError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
+        field: None,
     };
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(parse_err)?;
     default_user(&mut value);
@@ -62,37 +65,43 @@ fn default_user(process: &mut serde_json::Value) {
     }
 }
 
-/// Every problem of the bundle's config.json (empty when [`load`] would succeed).
+/// Every problem of the bundle's config.json (empty when [`load`] would succeed): every field
+/// of the wrong type, then the spec's and this host's checks on the rest.
 pub fn check(bundle: &Path) -> Vec<SpecError> {
-    let read = bundle_dir(bundle).and_then(|b| read_spec(&b).map(|spec| (b, spec)));
-    let (bundle, spec) = match read {
+    let read = bundle_dir(bundle).and_then(|b| checked::read(&b).map(|checked| (b, checked)));
+    let (bundle, mut checked) = match read {
         Ok(read) => read,
         Err(e) => return vec![e],
     };
-    let mut problems = validate::problems(&spec);
+    let mut problems = std::mem::take(&mut checked.unparsable);
+    let Some(spec) = checked.spec.take() else { return problems };
+    let mut later = validate::problems(&spec);
     let root_given = spec.root().as_ref().is_some_and(|r| !r.path().as_os_str().is_empty());
     if root_given {
         if let Err(e) = rootfs(&bundle, &spec) {
-            problems.push(e);
+            later.push(e);
         }
     }
-    problems.extend(host::problems(&spec, &bundle));
+    later.extend(host::problems(&spec, &bundle));
+    problems.extend(later.into_iter().filter_map(|p| checked.map(p)));
     problems
 }
 
 /// What in the bundle's config.json works but may not do what its author meant (unknown
-/// seccomp syscall names, missing poststart/poststop programs, ambient capabilities that
-/// cannot be raised); empty when the config cannot be read.
+/// capability names, unknown seccomp syscall names, missing poststart/poststop programs,
+/// ambient capabilities that cannot be raised); empty when the config cannot be read.
 pub fn warnings(bundle: &Path) -> Vec<SpecError> {
-    match bundle_dir(bundle).and_then(|b| read_spec(&b)) {
-        Ok(spec) => {
-            let mut found = validate::warnings(&spec);
-            found.extend(bounds::cgroups_path_warning(&spec));
-            found.extend(host::warnings(&spec));
-            found
-        }
-        Err(_) => Vec::new(),
+    let Ok(mut checked) = bundle_dir(bundle).and_then(|b| checked::read(&b)) else {
+        return Vec::new();
+    };
+    let mut found = std::mem::take(&mut checked.dropped);
+    if let Some(spec) = checked.spec.take() {
+        let mut later = validate::warnings(&spec);
+        later.extend(bounds::cgroups_path_warning(&spec));
+        later.extend(host::warnings(&spec));
+        found.extend(later.into_iter().filter_map(|w| checked.map(w)));
     }
+    found
 }
 
 /// The bundle as an absolute path, after checking that it is a directory.
@@ -105,7 +114,8 @@ fn bundle_dir(bundle: &Path) -> Result<PathBuf, SpecError> {
     std::path::absolute(bundle).map_err(fail)
 }
 
-fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
+/// The bytes of `<bundle>/config.json` and its path, read with a size bound.
+pub(super) fn read_config(bundle: &Path) -> Result<(PathBuf, Vec<u8>), SpecError> {
     let path = config_path(bundle);
     let read_err = |source| SpecError::Read { path: path.clone(), source };
     // Non-blocking: a FIFO planted as config.json must not hang the runtime in open.
@@ -133,23 +143,42 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
+    Ok((path, bytes))
+}
+
+fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
+    let (path, bytes) = read_config(bundle)?;
+    let (spec, dropped) = parse(&path, &bytes)?;
+    for (at, warning) in dropped {
+        crate::logging::log(crate::logging::Level::Warning, &format!("{at}: {warning}"));
+    }
+    Ok(spec)
+}
+
+/// Parses config.json's bytes (`path` names the file in errors); unknown capability names are
+/// dropped and returned (config path, warning). The error is the one `create` reports.
+pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<(Spec, Vec<(String, String)>), SpecError> {
+    let path = path.to_path_buf();
     let parse_err = |e: serde_json::Error, value: Option<&serde_json::Value>| {
-        // Only a type error in valid JSON has a config path worth naming.
+        // Only a type error in valid JSON has a config path worth naming; the message is then
+        // about that field (serde may have stopped at another one first).
         let at = match e.classify() {
-            serde_json::error::Category::Data => value.and_then(locate::locate),
+            serde_json::error::Category::Data => value.and_then(locate::locate_with_reason),
             _ => None,
         };
-        let message = match at {
-            Some(at) => format!("{at}: {e}"),
+        let message = match &at {
+            // serde's own message adds the line and column, when it is about that field.
+            Some(at) if e.to_string().starts_with(&at.reason) => format!("{}: {e}", at.path),
+            Some(at) => format!("{}: {}", at.path, at.reason),
             None => e.to_string(),
         };
-        SpecError::Parse { path: path.clone(), message }
+        SpecError::Parse { path: path.clone(), message, field: at.map(|at| at.path) }
     };
-    match serde_json::from_slice(&bytes) {
-        Ok(spec) => Ok(spec),
+    match serde_json::from_slice(bytes) {
+        Ok(spec) => Ok((spec, Vec::new())),
         // The fast path failed: read the JSON as a tree to name the field, and to drop
         // capability names this build does not know, as the spec asks.
-        Err(e) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => match serde_json::from_slice::<serde_json::Value>(bytes) {
             Err(_) => Err(parse_err(e, None)),
             Ok(original) => {
                 let mut value = original.clone();
@@ -160,20 +189,17 @@ fn read_spec(bundle: &Path) -> Result<Spec, SpecError> {
                 // Errors name the field as the file has it, so locate them in the original.
                 let spec =
                     serde_json::from_value(value).map_err(|e| parse_err(e, Some(&original)))?;
-                for warning in dropped {
-                    crate::logging::log(crate::logging::Level::Warning, &warning);
-                }
-                Ok(spec)
+                Ok((spec, dropped))
             }
         },
     }
 }
 
 /// Removes the names in `process.capabilities` that no kernel interface maps to, and returns
-/// a warning for each: the runtime spec says such a value "MUST be logged as a warning by the
+/// a warning for each (the element's config path, what happened): the runtime spec says such a value "MUST be logged as a warning by the
 /// runtime" and the runtime "SHOULD NOT fail" (runc and crun ignore them too). Nothing is
 /// granted for a dropped name.
-fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
+pub(super) fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<(String, String)> {
     let mut warnings = Vec::new();
     let Some(sets) = config.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut())
     else {
@@ -181,14 +207,15 @@ fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<String> {
     };
     for (set, names) in sets.iter_mut() {
         let Some(names) = names.as_array_mut() else { continue };
+        let mut index = 0;
         names.retain(|name| {
+            let at = format!("process.capabilities.{set}[{index}]");
+            index += 1;
             let Some(text) = name.as_str() else { return true };
             let known = caps::Capability::from_str(text).is_ok();
             if !known {
                 let shown: String = text.chars().take(64).collect();
-                warnings.push(format!(
-                    "process.capabilities.{set}: unknown capability {shown:?} ignored"
-                ));
+                warnings.push((at, format!("unknown capability {shown:?} ignored")));
             }
             known
         });

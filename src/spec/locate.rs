@@ -13,9 +13,14 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+/// Why `v`, when present, does not parse as `T` (serde's message).
+fn why<T: DeserializeOwned>(v: Option<&Value>) -> Option<String> {
+    T::deserialize(v?).err().map(|e| e.to_string())
+}
+
 /// Whether `v` is present and does not parse as `T`.
 fn bad<T: DeserializeOwned>(v: Option<&Value>) -> bool {
-    v.is_some_and(|v| T::deserialize(v).is_err())
+    why::<T>(v).is_some()
 }
 
 /// The first element of the array `v` that does not parse as `T`.
@@ -24,6 +29,81 @@ fn bad_element<T: DeserializeOwned>(v: Option<&Value>) -> Option<usize> {
 }
 
 type Test = fn(Option<&Value>) -> bool;
+
+/// A field that does not parse: its config path and why (serde's message about that field
+/// alone, so it matches the path even when serde stopped at another field first).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Unparsable {
+    /// The config path, e.g. `linux.namespaces[1].type`.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The deepest field of `spec` that fails to parse, with why, if one can be named.
+pub(super) fn locate_with_reason(spec: &Value) -> Option<Unparsable> {
+    let path = locate(spec)?;
+    let reason = reason_at(spec, &path)?;
+    Some(Unparsable { path, reason })
+}
+
+/// serde's message for the value at `path`, parsed as the type the spec gives that path.
+fn reason_at(spec: &Value, path: &str) -> Option<String> {
+    let value = spec.pointer(&super::json_pointer(path));
+    // `a.b[3].c` → parent `a.b[3]`, field `c`; `a.b[3]` → parent `a`, field `b[3]`.
+    let (parent, field) = path.rsplit_once('.').unwrap_or(("", path));
+    let element = field.ends_with(']');
+    let name = field.split('[').next().unwrap_or(field);
+    let in_array =
+        |array: &str| parent.starts_with(array) && parent[array.len()..].starts_with('[');
+    let msg = match (parent, name, element) {
+        ("process.capabilities", _, true) => why::<String>(value),
+        ("process.user", "uid" | "gid" | "umask", false) => why::<Option<u32>>(value),
+        ("process.user", "additionalGids", false) => why::<Option<Vec<u32>>>(value),
+        ("process", "rlimits", true) => why::<PosixRlimit>(value),
+        (_, "type", false) if in_array("process.rlimits") => why::<PosixRlimitType>(value),
+        ("linux", "namespaces", true) => why::<LinuxNamespace>(value),
+        (_, "type", false) if in_array("linux.namespaces") => why::<LinuxNamespaceType>(value),
+        ("linux", "uidMappings" | "gidMappings", true) => why::<LinuxIdMapping>(value),
+        ("linux", "devices", true) => why::<LinuxDevice>(value),
+        ("", "mounts", true) => why::<Mount>(value),
+        ("linux.seccomp", "defaultAction", false) => why::<LinuxSeccompAction>(value),
+        ("linux.seccomp", "syscalls", true) => why::<LinuxSyscall>(value),
+        (_, "action", false) if in_array("linux.seccomp.syscalls") => {
+            why::<LinuxSeccompAction>(value)
+        }
+        (_, "names", false) if in_array("linux.seccomp.syscalls") => why::<Vec<String>>(value),
+        (_, "args", false) if in_array("linux.seccomp.syscalls") => {
+            why::<Option<Vec<oci_spec::runtime::LinuxSeccompArg>>>(value)
+        }
+        _ => None,
+    };
+    msg.or_else(|| whole_field_reason(value, path))
+}
+
+/// The message for a top-level, `process.*` or `linux.*` field named by [`locate`].
+fn whole_field_reason(value: Option<&Value>, path: &str) -> Option<String> {
+    match path {
+        "ociVersion" | "hostname" | "domainname" => why::<Option<String>>(value),
+        "root" => why::<Option<Root>>(value),
+        "mounts" => why::<Option<Vec<Mount>>>(value),
+        "process" => why::<Option<Process>>(value),
+        "hooks" => why::<Option<Hooks>>(value),
+        "annotations" => why::<Option<HashMap<String, String>>>(value),
+        "linux" => why::<Option<Linux>>(value),
+        "process.user" => why::<User>(value),
+        "process.args" | "process.env" => why::<Option<Vec<String>>>(value),
+        "process.cwd" => why::<PathBuf>(value),
+        "process.capabilities" => why::<Option<oci_spec::runtime::LinuxCapabilities>>(value),
+        "process.rlimits" => why::<Option<Vec<PosixRlimit>>>(value),
+        "process.terminal" | "process.noNewPrivileges" => why::<Option<bool>>(value),
+        "process.oomScoreAdj" => why::<Option<i32>>(value),
+        "linux.maskedPaths" | "linux.readonlyPaths" => why::<Option<Vec<String>>>(value),
+        "linux.rootfsPropagation" => why::<Option<String>>(value),
+        "linux.sysctl" => why::<Option<HashMap<String, String>>>(value),
+        _ => None,
+    }
+}
 
 /// The deepest config path under which `spec` fails to parse, if one can be named.
 pub(super) fn locate(spec: &Value) -> Option<String> {
@@ -60,6 +140,16 @@ fn locate_process(p: &Value) -> Option<String> {
             if let Some(i) = bad_element::<String>(caps.get(set)) {
                 return Some(format!("capabilities.{set}[{i}]"));
             }
+        }
+    }
+    if let Some(user) = get("user") {
+        for k in ["uid", "gid", "umask"] {
+            if bad::<Option<u32>>(user.get(k)) {
+                return Some(format!("user.{k}"));
+            }
+        }
+        if bad::<Option<Vec<u32>>>(user.get("additionalGids")) {
+            return Some("user.additionalGids".into());
         }
     }
     if let Some(i) = bad_element::<PosixRlimit>(get("rlimits")) {

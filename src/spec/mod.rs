@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod bounds;
+mod checked;
 mod defaults;
 mod hints;
 mod host;
@@ -66,6 +67,8 @@ pub enum SpecError {
         path: PathBuf,
         /// serde's message (names the field, line and column).
         message: String,
+        /// The config path of the field of the wrong type, when one could be named.
+        field: Option<String>,
     },
     /// A field is present but wrong or unsupported.
     #[error("{path}: {reason}")]
@@ -83,6 +86,7 @@ impl SpecError {
     pub fn json_pointer(&self) -> Option<String> {
         match self {
             SpecError::Invalid { path, .. } => Some(json_pointer(path)),
+            SpecError::Parse { field: Some(field), .. } => Some(json_pointer(field)),
             _ => None,
         }
     }

@@ -346,19 +346,28 @@ fn capability_sets(c: &LinuxCapabilities) -> Result<CapabilitySets, SpecError> {
 
 /// The kernel raises an ambient capability only when it is both permitted and inheritable.
 /// runc and crun skip the others instead of failing (`runc spec` itself writes ambient
-/// capabilities that are not inheritable), and so does berth, with a warning.
+/// capabilities that are not inheritable), and so does berth, with one warning naming them
+/// all (not a line each: every start of such a config prints it).
 fn keep_raisable_ambient(sets: &mut CapabilitySets) {
     let (inheritable, permitted) = (&sets.inheritable, &sets.permitted);
+    let mut skipped = Vec::new();
     sets.ambient.retain(|cap| {
         let raisable = inheritable.contains(cap) && permitted.contains(cap);
         if !raisable {
-            let msg = format!(
-                "process.capabilities.ambient: {cap} is not both permitted and inheritable; it is not raised"
-            );
-            crate::logging::log(crate::logging::Level::Warning, &msg);
+            skipped.push(cap.to_string());
         }
         raisable
     });
+    let verb = if skipped.len() == 1 { "is" } else { "are" };
+    let pronoun = if skipped.len() == 1 { "it is" } else { "they are" };
+    if !skipped.is_empty() {
+        let msg = format!(
+            "process.capabilities.ambient: {} {verb} not both permitted and inheritable; \
+             {pronoun} not raised",
+            skipped.join(", ")
+        );
+        crate::logging::log(crate::logging::Level::Warning, &msg);
+    }
 }
 
 /// What is valid but will not do what it says: ambient capabilities that are not both

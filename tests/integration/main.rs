@@ -35,6 +35,7 @@ mod lifecycle;
 mod list;
 mod namespaces;
 mod nopivot_frozen;
+mod operator;
 mod podman;
 mod procfs_safety;
 mod rootless;

@@ -28,13 +28,15 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/vm`, next to the profile dir holding the berth under test: the kernel cache.
+/// `target/<host triple>/vm`, next to the profile dir holding the berth under test: the
+/// kernel cache.
 fn vm_dir() -> PathBuf {
     let berth = PathBuf::from(env!("CARGO_BIN_EXE_berth"));
     berth.parent().and_then(Path::parent).expect("berth has no target dir").join("vm")
 }
 
-/// The vmlinuz to boot, fetched once per test binary (build.sh caches it under `target/vm`);
+/// The vmlinuz to boot, fetched once per test binary (build.sh caches it under
+/// `target/<host triple>/vm`);
 /// `Err` holds why VM tests are skipped (qemu cannot be installed).
 fn kernel() -> &'static Result<PathBuf, String> {
     static KERNEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
