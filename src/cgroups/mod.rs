@@ -138,8 +138,9 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
-    /// A cgroup could not be made because berth does not run as root (no rootless mode yet).
-    #[error("creating cgroup {} as uid {uid} (berth needs root to manage cgroups)", path.display())]
+    /// A cgroup could not be made because berth does not run as root and the cgroup is not
+    /// delegated to its user (`--rootless false`; rootless, the cgroup is skipped instead).
+    #[error("creating cgroup {} as uid {uid} (not delegated to this user; berth needs root or --rootless to go without it)", path.display())]
     NotRoot {
         /// The directory.
         path: PathBuf,
@@ -183,6 +184,7 @@ impl CgroupError {
     pub fn is_permission(&self) -> bool {
         let source = match self {
             CgroupError::Write { source, .. } | CgroupError::Io { source, .. } => source,
+            CgroupError::NotRoot { .. } => return true,
             _ => return false,
         };
         source.kind() == io::ErrorKind::PermissionDenied
