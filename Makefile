@@ -67,9 +67,10 @@ conformance: build
 	tests/oci-conformance/run.sh --report --todo tests/oci-conformance/berth-todo.txt \
 		$(foreach r,$(CONFORMANCE_RUNTIMES),--runtime $(r))
 
-# Only the tests that boot a pure cgroup v2 kernel under qemu (tests/vm/README.md).
+# Only the tests that boot a kernel under qemu (tests/vm/README.md): the pure cgroup v2 guest
+# and the systemd guest.
 vm-test: build
-	$(CARGO) test --release --test integration vm:: -- --nocapture
+	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd::
 
 # Regenerates src/hot-functions.txt, the code layout build.rs gives the linker (see the
 # script), after a change to what the runtime's commands execute, its dependencies or rustc.

@@ -33,6 +33,9 @@ pub enum Error {
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    /// The systemd cgroup driver failed.
+    #[error(transparent)]
+    Systemd(#[from] crate::cgroups::systemd::SystemdError),
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),

@@ -58,8 +58,9 @@ pub fn features() -> Value {
             "namespaces": NAMESPACES,
             "capabilities": capabilities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             // cgroupfs v1 and v2 (tests/integration/cgroups.rs on the host, vm.rs on a pure v2
-            // kernel); --systemd-cgroup is refused; rdma.max is written on v2 but untested.
-            "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
+            // kernel); --systemd-cgroup on the system bus (vm_systemd.rs and systemd_driver.rs
+            // in a systemd guest, v2 and hybrid); rdma.max is written on v2 but untested.
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false },
             "seccomp": seccomp,
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

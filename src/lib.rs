@@ -9,6 +9,10 @@
 //! The process model: `create` clones straight into the container init (never re-executing
 //! the runtime), the init walks a linear list of named steps ([`process::init`]) and then
 //! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
+//!
+//! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
+//! systemd makes ([`cgroups::systemd`], over berth's own blocking D-Bus client [`sys::dbus`]),
+//! whose files are then written the same way.
 
 pub mod capabilities;
 pub mod cgroups;

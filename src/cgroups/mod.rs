@@ -7,6 +7,9 @@
 //! some 50 crates) without a feature to turn it off, resolves one relative path for every
 //! controller (runc resolves each against the runtime's own cgroup in that hierarchy), and
 //! its errors cannot name the config path a value came from. The files are few and simple.
+//!
+//! With `--systemd-cgroup` systemd makes the cgroup as a transient unit ([`systemd`]); the
+//! same code then writes its files.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -20,6 +23,7 @@ pub mod devices;
 pub mod path;
 pub mod stats;
 pub mod sub;
+pub mod systemd;
 mod unset;
 mod v1;
 pub mod v2;
@@ -162,12 +166,6 @@ pub enum CgroupError {
     /// The host offers no usable cgroup hierarchy.
     #[error("no cgroup hierarchy: {0}")]
     NoHierarchy(String),
-    /// `--systemd-cgroup` on a host where systemd is not running.
-    #[error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so berth cannot create a systemd unit for the container")]
-    NoSystemd,
-    /// `--systemd-cgroup` on a host with systemd: not implemented.
-    #[error("--systemd-cgroup: managing cgroups through systemd's D-Bus API is not supported yet")]
-    SystemdUnsupported,
     /// Freezing or thawing did not complete.
     #[error("{} did not become {state} within {FREEZE_WAIT:?}", file.display())]
     FreezeTimeout {
@@ -200,15 +198,6 @@ pub enum Cgroup {
     V1(BTreeMap<String, PathBuf>),
     /// cgroup v2: the directory.
     V2(PathBuf),
-}
-
-/// The error of `--systemd-cgroup`: berth does not fall back to cgroupfs silently.
-pub fn systemd_error() -> CgroupError {
-    if Path::new("/run/systemd/system").is_dir() {
-        CgroupError::SystemdUnsupported
-    } else {
-        CgroupError::NoSystemd
-    }
 }
 
 /// Whether the host's cgroups are unified (v2 only) rather than v1 or hybrid.
@@ -324,11 +313,30 @@ impl Cgroup {
         }
     }
 
+    /// Moves the process `pid` (and, on v2, all its threads) into every directory of the
+    /// cgroup: the systemd driver's placement, where systemd moved it into some already.
+    pub fn add_pid(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in self.dirs() {
+            write_file(dir, "cgroup.procs", &pid.to_string(), "linux.cgroupsPath")?;
+        }
+        Ok(())
+    }
+
     /// Opens the files through which a new process moves itself into the cgroup.
     pub fn entry(&self) -> Result<Entry, CgroupError> {
         let open = |dir: &Path, file: &str| {
             let path = dir.join(file);
-            match std::fs::OpenOptions::new().write(true).open(&path) {
+            let opened = std::fs::OpenOptions::new().write(true).open(&path);
+            // A cgroup2 hierarchy beside the v1 ones (systemd's, on a hybrid host) has no
+            // `tasks`; writing 0 to `cgroup.procs` moves the writer there too.
+            let (opened, path) = match opened {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && file == "tasks" => {
+                    let procs = dir.join("cgroup.procs");
+                    (std::fs::OpenOptions::new().write(true).open(&procs), procs)
+                }
+                other => (other, path),
+            };
+            match opened {
                 Ok(f) => Ok((f, path)),
                 Err(source) => Err(CgroupError::Io { what: "opening", path, source }),
             }

@@ -57,7 +57,8 @@ Global options (before the command, as with runc):
       --log <FILE>                  Append log records to FILE (errors also go to stderr)
       --log-format <text|json>      Log record format [default: text]
       --debug                       Also log debug records and the time each step took
-      --systemd-cgroup              Manage the container's cgroup through systemd
+      --systemd-cgroup              Manage the cgroup through systemd: a transient unit,
+                                    linux.cgroupsPath slice:prefix:name
       --criu <PATH>                 Path to criu; accepted for runc's callers, never run
       --rootless <true|false|auto>  Rootless mode [default: auto: when not the host's root]
 
@@ -82,7 +83,7 @@ pub struct GlobalOpts {
     /// Also log debug records.
     #[arg(long, global = true, hide = true)]
     debug: bool,
-    /// Manage the container's cgroup through systemd.
+    /// Manage cgroups through systemd: the container gets a transient unit (linux.cgroupsPath "slice:prefix:name").
     #[arg(long, global = true, hide = true)]
     systemd_cgroup: bool,
     /// Path to criu: runc's flag, accepted and never used (no checkpoint/restore).

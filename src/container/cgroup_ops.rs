@@ -67,7 +67,11 @@ pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Resul
     if status == Status::Stopped {
         return Err(wrong(&state, status, "a stopped container cannot be updated"));
     }
-    Ok(cgroup_of(&state)?.apply(resources, crate::cgroups::Applying::Update)?)
+    let cgroup = cgroup_of(&state)?;
+    match &state.systemd_unit {
+        Some(unit) => Ok(crate::cgroups::systemd::update(unit, &cgroup, resources)?),
+        None => Ok(cgroup.apply(resources, crate::cgroups::Applying::Update)?),
+    }
 }
 
 /// The pids of every process of the container (`berth ps`): all of its cgroup when berth

@@ -75,16 +75,18 @@ pub(super) fn create_with_mask(
         crate::process::activation::pass_on(count, &mut preserve_fds, &mut spec.process.env);
     }
     logging::phase("loading config.json");
-    if opts.systemd_cgroup {
-        return Err(crate::cgroups::systemd_error().into());
-    }
-    let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
+    let unit = systemd_unit(&spec, &id, opts.systemd_cgroup)?;
+    let cgroup = match &unit {
+        Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str())?,
+        None => Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?,
+    };
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
     let cache = store.root().join(crate::seccomp::CACHE_DIR);
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
-    let mut cleanup = Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None };
+    let mut cleanup =
+        Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None, unit: None };
     fault::point("claiming the state dir")?;
     // Recorded first, and again once the directories exist: if this process dies before
     // state.json exists, `delete --force` still finds the cgroup, knows which directories
@@ -92,23 +94,26 @@ pub(super) fn create_with_mask(
     let mut record = CgroupRecord { paths: cgroup.to_paths(), ..CgroupRecord::default() };
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("recording the cgroup")?;
-    // Limits are in place before any process of the container runs in the cgroup.
-    let made = cgroup.create(&mut record.created);
-    cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
-    let cgroup = if super::rootless::skips_cgroup(&made, &cgroup) {
-        if let Some((cgroup, created)) = cleanup.cgroup.take() {
-            cgroup.remove_created(&created)?;
+    // Rootless, a cgroup the user may not write is gone without (state records none).
+    let mut skipped = false;
+    if unit.is_none() {
+        // Limits are in place before any process of the container runs in the cgroup.
+        let made = cgroup.create(&mut record.created);
+        cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
+        skipped = super::rootless::skips_cgroup(&made, &cgroup);
+        if skipped {
+            if let Some((cgroup, created)) = cleanup.cgroup.take() {
+                cgroup.remove_created(&created)?;
+            }
+            record = CgroupRecord::default();
+            super::rootless::warn_skipped(&spec, &cgroup);
+        } else {
+            made?;
         }
-        record = CgroupRecord::default();
-        super::rootless::warn_skipped(&spec, &cgroup);
-        None
-    } else {
-        made?;
-        Some(cgroup)
-    };
-    cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
-    fault::point("creating the cgroup")?;
-    if let Some(cgroup) = &cgroup {
+        cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
+        fault::point("creating the cgroup")?;
+    }
+    if unit.is_none() && !skipped {
         let applying = if cgroup.is_owned(&record.created) {
             crate::cgroups::Applying::CreateOwned
         } else {
@@ -138,11 +143,35 @@ pub(super) fn create_with_mask(
         seccomp: seccomp.as_ref(),
         idmapped: &idmapped,
     };
-    let entry = cgroup.as_ref().map(Cgroup::entry).transpose()?;
-    let on_clone = |_: Pid| -> Result<(), BoxError> { Ok(fault::point("after the clone")?) };
+    // With systemd the unit's cgroup exists only once systemd has the init: the clone
+    // waits (for SetupDone) until it is placed and the limits are in place.
+    let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };
+    let record = std::cell::RefCell::new(record);
+    let unit_started = std::cell::Cell::new(false);
+    let on_clone = |pid: Pid| -> Result<(), BoxError> {
+        fault::point("after the clone")?;
+        let Some(unit) = &unit else { return Ok(()) };
+        let started = crate::cgroups::systemd::start(
+            unit,
+            &cgroup,
+            id.as_str(),
+            pid.as_raw(),
+            &spec.resources,
+            &spec.annotations,
+            &|| unit_started.set(true),
+        );
+        if unit_started.get() {
+            // The unit is ours now: every directory of its cgroup, and the unit itself.
+            let mut record = record.borrow_mut();
+            record.systemd_unit = Some(unit.name.clone());
+            record.created = systemd_dirs(&cgroup);
+            dir.save_cgroup(&record)?;
+        }
+        Ok(started?)
+    };
     let on_hooks = |pid: Pid| -> Result<String, BoxError> {
         // The hooks may take long: a `create` killed meanwhile must leave its init findable.
-        record_init(dir, &record, pid)?;
+        record_init(dir, &record.borrow(), pid)?;
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
@@ -152,8 +181,9 @@ pub(super) fn create_with_mask(
     let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), BoxError> {
         let Some(filter) = &seccomp else { return Ok(()) };
         let mut state = initial_state(&spec, &id, pid);
-        state.cgroup_paths = record.paths.clone();
-        state.cgroup_created = record.created.clone();
+        state.cgroup_paths = record.borrow().paths.clone();
+        state.cgroup_created = record.borrow().created.clone();
+        state.systemd_unit = record.borrow().systemd_unit.clone();
         let view = super::query::StateView::new(state, Status::Creating);
         Ok(filter.send_listener(listener, pid.as_raw(), &view)?)
     };
@@ -165,7 +195,13 @@ pub(super) fn create_with_mask(
         on_hooks: &on_hooks,
         on_listener: &on_listener,
     };
-    let Spawned { pid, console } = spawn(&spec, &options)?;
+    let spawned = spawn(&spec, &options);
+    let record = record.into_inner();
+    if unit_started.get() {
+        cleanup.unit = unit.as_ref().map(|u| u.name.clone());
+        cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
+    }
+    let Spawned { pid, console } = spawned?;
     cleanup.pid = Some(pid);
     record_init(dir, &record, pid)?;
     // The init waits for `start`; its network namespace exists whichever clone path ran.
@@ -181,6 +217,7 @@ pub(super) fn create_with_mask(
     state.cgroup_paths = record.paths.clone();
     state.cgroup_created = record.created.clone();
     state.intel_rdt_path = cleanup.rdt_group.clone();
+    state.systemd_unit = record.systemd_unit.clone();
     dir.save(&state)?;
     fault::point("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {
@@ -189,6 +226,45 @@ pub(super) fn create_with_mask(
     let dir = cleanup.disarm();
     logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+}
+
+/// The systemd unit of the container with `--systemd-cgroup`; without it, a path in
+/// systemd's form is refused rather than taken as a directory name.
+fn systemd_unit(
+    spec: &ValidSpec,
+    id: &ContainerId,
+    systemd_cgroup: bool,
+) -> Result<Option<crate::cgroups::systemd::Unit>, Error> {
+    use crate::cgroups::systemd;
+    let path = spec.cgroups_path.as_deref();
+    if !systemd_cgroup {
+        if let Some(path) = path.filter(|p| systemd::is_systemd_form(p)) {
+            return Err(crate::cgroups::CgroupError::Invalid {
+                config: "linux.cgroupsPath".into(),
+                reason: format!(
+                    "{path:?} is systemd's slice:prefix:name form, which needs --systemd-cgroup"
+                ),
+            }
+            .into());
+        }
+        return Ok(None);
+    }
+    // Whether systemd runs is told first: on a host without it no path could work.
+    let unit = systemd::Unit::parse(path, id.as_str());
+    let name = match &unit {
+        Ok(unit) => unit.name.clone(),
+        Err(_) => path.unwrap_or_default().to_owned(),
+    };
+    systemd::check_running(&name)?;
+    Ok(Some(unit?))
+}
+
+/// Every directory of a cgroup systemd made for berth's unit (berth made the rest).
+fn systemd_dirs(cgroup: &Cgroup) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = cgroup.to_paths().into_values().collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
 }
 
 /// Adds the init to what `create` has recorded, for a `delete --force` after its death.
@@ -272,6 +348,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
         intel_rdt_path: None,
+        systemd_unit: None,
     }
 }
 
@@ -295,6 +372,8 @@ struct Cleanup {
     /// The cgroup and the directories made for it.
     cgroup: Option<(Cgroup, Vec<PathBuf>)>,
     rdt_group: Option<PathBuf>,
+    /// The systemd unit started for the container.
+    unit: Option<String>,
 }
 
 impl Cleanup {
@@ -302,6 +381,7 @@ impl Cleanup {
         self.pid = None;
         self.cgroup = None;
         self.rdt_group = None;
+        self.unit = None;
         self.dir.take().expect("disarmed once")
     }
 
@@ -327,6 +407,9 @@ impl Drop for Cleanup {
         }
         for pid in others {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some(unit) = self.unit.take() {
+            let _ = crate::cgroups::systemd::stop(&unit);
         }
         if let Some((cgroup, created)) = self.cgroup.take() {
             let _ = cgroup.remove_created(&created);

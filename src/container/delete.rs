@@ -49,6 +49,10 @@ pub(super) fn remove(
         if cgroup.is_owned(&state.cgroup_created) && !cgroup.pids()?.is_empty() {
             super::kill::signal_all(&cgroup, libc::SIGKILL)?;
         }
+        // With its processes gone the unit stops at once (systemd removes its cgroup).
+        if let Some(unit) = &state.systemd_unit {
+            crate::cgroups::systemd::stop(unit)?;
+        }
         cgroup.remove_created(&state.cgroup_created)?;
     }
     if let Some(group) = &state.intel_rdt_path {
@@ -86,6 +90,9 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
                     return Err(crate::sys::SysError::new("kill", pid.to_string(), errno).into())
                 }
             }
+        }
+        if let Some(unit) = &record.systemd_unit {
+            crate::cgroups::systemd::stop(unit)?;
         }
         if let Some(cgroup) = cgroup {
             cgroup.remove_created(&record.created)?;

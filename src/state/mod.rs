@@ -166,6 +166,10 @@ pub struct State {
     /// The resctrl group berth created for `linux.intelRdt`, removed by `delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt_path: Option<PathBuf>,
+    /// The systemd unit holding the container's cgroup (`--systemd-cgroup`), stopped by
+    /// `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// What a `create` records before state.json exists, so that `delete --force` after its
@@ -180,6 +184,9 @@ pub struct CgroupRecord {
     /// The init's pid and start time, once it exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<(i32, u64)>,
+    /// The systemd unit of the cgroup, once systemd has it (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The store rooted at `--root`.
@@ -497,6 +504,7 @@ mod tests {
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,
+            systemd_unit: None,
         }
     }
 
@@ -625,6 +633,7 @@ mod tests {
             paths: state.cgroup_paths,
             created: state.cgroup_created,
             init: Some((state.pid, state.pid_start_time)),
+            systemd_unit: None,
         };
         dir.save_cgroup(&record).unwrap();
         assert_eq!(dir.load_cgroup().unwrap(), Some(record));

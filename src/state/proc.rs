@@ -174,6 +174,7 @@ mod tests {
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,
+            systemd_unit: None,
         }
     }
 

@@ -3,6 +3,8 @@
 //! under test. A driver script (tests/vm/drivers/NAME.sh, helpers in tests/vm/lib.sh) runs as
 //! root in the VM and prints `RESULT <name> ok|fail <detail>` lines on the serial console; the
 //! host parses them and asserts. A new VM test is a driver script plus a `Vm` here.
+//! `Vm::systemd` boots the other guest, systemd as PID 1 on a Debian root image
+//! (tests/vm/systemd, vm_systemd.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,18 @@ pub const VM_TIMEOUT: Duration = Duration::from_secs(150);
 /// The kernel command line: serial console, cgroup v1 off, power off instead of hanging.
 const KERNEL_ARGS: &str = "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=4";
 
+/// The systemd guest's kernel command line: systemd mounts the cgroups as it chooses (unified
+/// unless told otherwise) and shows no unit status on the console the results go to.
+const SYSTEMD_KERNEL_ARGS: &str = "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0";
+
+/// How long the systemd guest may run: its boot alone takes 10 to 20 s under TCG.
+pub const SYSTEMD_VM_TIMEOUT: Duration = Duration::from_secs(400);
+
 /// The line init prints once it runs on its tmpfs root, and the one after the driver.
 const INIT_MARK: &str = "BERTH-VM-INIT";
 const END_MARK: &str = "RESULTS-END";
+/// The line the systemd guest's test unit prints when systemd starts it.
+const SYSTEMD_MARK: &str = "BERTH-VM-SYSTEMD";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,6 +67,36 @@ fn kernel() -> &'static Result<PathBuf, String> {
     })
 }
 
+/// The systemd guest's root image, built once per package list (build.sh caches it under
+/// `target/vm`); `Err` holds why systemd VM tests are skipped (mmdebstrap or qemu cannot be
+/// installed).
+fn systemd_root() -> &'static Result<PathBuf, String> {
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let start = Instant::now();
+        let out = Command::new(repo().join("tests/vm/build.sh"))
+            .arg("sdroot")
+            .arg(vm_dir())
+            .stdin(Stdio::null())
+            .output()
+            .expect("running tests/vm/build.sh sdroot");
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        match out.status.code() {
+            Some(0) => {
+                let built = stderr.lines().rfind(|l| l.starts_with("vm/build.sh: built"));
+                eprintln!(
+                    "systemd root image ready in {:.1?} {}",
+                    start.elapsed(),
+                    built.unwrap_or("")
+                );
+                Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            }
+            Some(77) => Err(stderr),
+            _ => panic!("tests/vm/build.sh sdroot failed ({}): {stderr}", out.status),
+        }
+    })
+}
+
 /// One `RESULT <name> ok|fail <detail>` line from a driver.
 #[derive(Clone, Debug)]
 pub struct VmResult {
@@ -72,7 +113,8 @@ pub struct VmResult {
 pub struct VmRun {
     /// The RESULT lines, in order.
     pub results: Vec<VmResult>,
-    /// Host wall time from starting qemu to init's first line (kernel boot and initramfs).
+    /// Host wall time from starting qemu to init's first line (kernel boot and initramfs), or
+    /// in the systemd guest to the test unit's first line (systemd's boot too).
     pub boot: Duration,
     /// Host wall time from starting qemu to its exit.
     pub wall: Duration,
@@ -102,12 +144,32 @@ pub struct Vm {
     driver: String,
     bundles: Vec<(String, Config)>,
     modules: Vec<String>,
+    systemd: bool,
+    kernel_args: Vec<String>,
 }
 
 impl Vm {
     /// A VM running `tests/vm/drivers/<driver>.sh`.
     pub fn new(driver: &str) -> Self {
-        Vm { driver: driver.to_string(), bundles: Vec::new(), modules: Vec::new() }
+        Vm {
+            driver: driver.to_string(),
+            bundles: Vec::new(),
+            modules: Vec::new(),
+            systemd: false,
+            kernel_args: Vec::new(),
+        }
+    }
+
+    /// A VM booting systemd as PID 1 from the Debian root image (tests/vm/systemd), running
+    /// the driver from a unit once the system bus is up.
+    pub fn systemd(driver: &str) -> Self {
+        Vm { systemd: true, ..Vm::new(driver) }
+    }
+
+    /// Appends `arg` to the kernel command line (drivers read their options from /proc/cmdline).
+    pub fn kernel_arg(mut self, arg: &str) -> Self {
+        self.kernel_args.push(arg.to_string());
+        self
     }
 
     /// Ships `cfg` as `/vm/bundles/<name>/config.json`; the driver's `bundle NAME` adds a rootfs.
@@ -133,9 +195,33 @@ impl Vm {
             }
             Err(why) => panic!("VM test {} cannot run in CI: {why}", self.driver),
         };
+        let disk = if self.systemd {
+            match systemd_root() {
+                Ok(img) => Some(img.clone()),
+                Err(why) if std::env::var_os("CI").is_none() => {
+                    eprintln!("skipped: VM test {}: {why}", self.driver);
+                    return None;
+                }
+                Err(why) => panic!("VM test {} cannot run in CI: {why}", self.driver),
+            }
+        } else {
+            None
+        };
         let env = TestEnv::new(&format!("vm-{}", self.driver));
         let initrd = self.initramfs(&env);
-        Some(boot(kernel, &initrd, &env.dir.join("console.log")))
+        let mut append = if self.systemd { SYSTEMD_KERNEL_ARGS } else { KERNEL_ARGS }.to_string();
+        for arg in &self.kernel_args {
+            append = format!("{append} {arg}");
+        }
+        let spec = Boot {
+            kernel,
+            initrd: &initrd,
+            disk: disk.as_deref(),
+            append,
+            timeout: if self.systemd { SYSTEMD_VM_TIMEOUT } else { VM_TIMEOUT },
+            booted: if self.systemd { SYSTEMD_MARK } else { INIT_MARK },
+        };
+        Some(boot(&spec, &env.dir.join("console.log")))
     }
 
     fn initramfs(&self, env: &TestEnv) -> PathBuf {
@@ -152,6 +238,9 @@ impl Vm {
         if !self.bundles.is_empty() {
             cmd.arg(&bundles);
         }
+        if self.systemd {
+            cmd.env("VM_INIT", "systemd");
+        }
         let res = cmd
             .env("VM_MODULES", self.modules.join(" "))
             .env("VMDIR", vm_dir())
@@ -167,21 +256,40 @@ impl Vm {
     }
 }
 
-/// Boots `kernel` with `initrd` under TCG, the serial console going to `console` and qemu's
-/// own messages to `console.err` (files: a full pipe would stall the VM); kills qemu (its own
-/// child, by handle) after `VM_TIMEOUT`.
-fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
+/// What one VM boots: kernel, initramfs, the root image (`snapshot=on`: writes stay out of
+/// the cached image) for the systemd guest, the kernel command line, and how long it may run.
+struct Boot<'a> {
+    kernel: &'a Path,
+    initrd: &'a Path,
+    disk: Option<&'a Path>,
+    append: String,
+    timeout: Duration,
+    /// The console line that ends the boot: init's first, or the systemd guest's test unit.
+    booted: &'static str,
+}
+
+/// Boots `spec` under TCG, the serial console going to `console` and qemu's own messages to
+/// `console.err` (files: a full pipe would stall the VM); kills qemu (its own child, by
+/// handle) after `spec.timeout`.
+fn boot(spec: &Boot, console: &Path) -> VmRun {
     let errors = console.with_extension("err");
     let start = Instant::now();
-    let mut child = Command::new("qemu-system-x86_64")
-        .args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"])
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-machine", "q35", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1"])
         .args(["-nodefaults", "-nographic", "-serial", "stdio", "-monitor", "none"])
         .arg("-no-reboot")
         .arg("-kernel")
-        .arg(kernel)
+        .arg(spec.kernel)
         .arg("-initrd")
-        .arg(initrd)
-        .args(["-append", KERNEL_ARGS])
+        .arg(spec.initrd)
+        .arg("-append")
+        .arg(&spec.append);
+    if let Some(disk) = spec.disk {
+        let mut drive = std::ffi::OsString::from("format=raw,if=virtio,snapshot=on,file=");
+        drive.push(disk);
+        qemu.arg("-drive").arg(drive);
+    }
+    let mut child = qemu
         .stdin(Stdio::null())
         .stdout(fs::File::create(console).unwrap())
         .stderr(fs::File::create(&errors).unwrap())
@@ -192,14 +300,15 @@ fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
         if let Some(st) = child.try_wait().expect("waiting for qemu") {
             break st;
         }
-        if boot.is_none() && fs::read_to_string(console).unwrap_or_default().contains(INIT_MARK) {
+        if boot.is_none() && fs::read_to_string(console).unwrap_or_default().contains(spec.booted) {
             boot = Some(start.elapsed());
         }
-        if start.elapsed() > VM_TIMEOUT {
+        if start.elapsed() > spec.timeout {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "the VM did not power off within {VM_TIMEOUT:?}\n--- console ---\n{}",
+                "the VM did not power off within {:?}\n--- console ---\n{}",
+                spec.timeout,
                 fs::read_to_string(console).unwrap_or_default()
             );
         }
@@ -214,8 +323,12 @@ fn boot(kernel: &Path, initrd: &Path, console: &Path) -> VmRun {
     for r in &run.results {
         eprintln!("{} {} {}", r.name, if r.ok { "ok" } else { "FAIL" }, r.detail);
     }
+    let unit = match guest_uptime(&run.console, SYSTEMD_MARK) {
+        "?" => String::new(),
+        up => format!(", {up} at systemd's test unit"),
+    };
     eprintln!(
-        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init, {} at the end",
+        "VM boot {:.1?}, wall {:.1?}; guest uptime {} at init{unit}, {} at the end",
         run.boot,
         run.wall,
         guest_uptime(&run.console, INIT_MARK),

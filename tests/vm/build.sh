@@ -10,6 +10,13 @@
 #       rootfs at /vm/rootfs and, when given, the bundles dir (NAME/config.json) at /vm/bundles.
 #       Modules named in $VM_MODULES (e.g. "overlay veth") are packed with their dependencies
 #       and loaded by /init, from the kernel fetched into $VMDIR (default: OUT's dir).
+#       With VM_INIT=systemd the initramfs is the systemd guest's: systemd/init.sh as /init (it
+#       mounts the root image and switch_roots to systemd), systemd/run.sh as /vm/systemd-run.sh,
+#       and the virtio modules that /dev/vda needs.
+#   build.sh sdroot VMDIR
+#       installs mmdebstrap (and qemu) when missing, builds the systemd guest's root image
+#       from Debian packages once per package list and customize script, cached as
+#       VMDIR/systemd-<key>/root.img, and prints its path. Exits 77 when it cannot install them.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -146,7 +153,13 @@ build_initramfs() {
     # The kernel opens /dev/console for init before anything is mounted.
     mknod -m 600 "$stage/dev/console" c 5 1
     copy_with_libs "$berth" "$stage" /usr/local/bin/berth
-    cp "$here/init.sh" "$stage/init"
+    if [ "${VM_INIT:-}" = systemd ]; then
+        cp "$here/systemd/init.sh" "$stage/init"
+        cp "$here/systemd/run.sh" "$stage/vm/systemd-run.sh"
+        VM_MODULES="virtio_pci virtio_blk ${VM_MODULES:-}"
+    else
+        cp "$here/init.sh" "$stage/init"
+    fi
     cp "$here/lib.sh" "$stage/vm/lib.sh"
     cp "$driver" "$stage/vm/driver.sh"
     chmod 755 "$stage/init"
@@ -162,6 +175,58 @@ build_initramfs() {
     mv "$out.tmp" "$out"
 }
 
+# The systemd guest's packages (Debian bookworm, the essential set plus these).
+SD_SUITE=bookworm
+SD_PACKAGES="systemd,systemd-sysv,dbus,runc"
+
+ensure_mmdebstrap() {
+    command -v mmdebstrap >/dev/null 2>&1 && command -v mke2fs >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || { echo "vm/build.sh: no mmdebstrap and no apt-get" >&2; exit 77; }
+    echo "vm/build.sh: installing mmdebstrap" >&2
+    if ! { apt_update && $sudo env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends mmdebstrap e2fsprogs >&2; }; then
+        echo "vm/build.sh: cannot install mmdebstrap" >&2
+        exit 77
+    fi
+}
+
+# Prints the systemd guest's root image, VMDIR/systemd-<key>/root.img, building it when no image
+# has this key (a hash of the suite, package list and the files copied into the image).
+ensure_sdroot() {
+    vmdir=$1
+    key=$( { echo "$SD_SUITE $SD_PACKAGES"; cat "$here/systemd/customize.sh" "$here/systemd/berth-vm.service"; } |
+        sha256sum | cut -c1-16)
+    dir=$vmdir/systemd-$key
+    if [ -f "$dir/root.img" ]; then
+        echo "$dir/root.img"
+        return 0
+    fi
+    ensure_mmdebstrap
+    tmp=$(mktemp -d "$vmdir/.sdroot.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    start=$(date +%s)
+    # essential + the packages (no apt, no Priority: required extras); merged /usr without the
+    # usrmerge package (which pulls in perl); no docs, man pages or translations.
+    mmdebstrap --quiet --variant=essential --include="$SD_PACKAGES" \
+        --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+        --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+        --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+        --customize-hook="$here/systemd/customize.sh \"\$1\"" \
+        "$SD_SUITE" "$tmp/root" >&2 || die "mmdebstrap failed"
+    size=$(du -sm "$tmp/root" | cut -f1)
+    # Room for the payload (berth, bundles) and what the tests write; qemu's snapshot=on keeps
+    # the image itself unchanged.
+    truncate -s $((size + 512))M "$tmp/root.img"
+    mke2fs -q -t ext4 -L berth-sdvm -d "$tmp/root" "$tmp/root.img" >&2 || die "mke2fs failed"
+    rm -rf "$tmp/root" "$vmdir"/systemd-*
+    mkdir -p "$dir"
+    mv "$tmp/root.img" "$dir/root.img"
+    rm -rf "$tmp"
+    trap - EXIT
+    echo "vm/build.sh: built $dir/root.img ($size MiB of files) in $(($(date +%s) - start)) s" >&2
+    echo "$dir/root.img"
+}
+
 cmd=${1:-}
 case "$cmd" in
 kernel)
@@ -173,12 +238,20 @@ kernel)
     flock 9
     ensure_kernel "$2"
     ;;
+sdroot)
+    [ $# -eq 2 ] || die "usage: build.sh sdroot VMDIR"
+    ensure_qemu
+    mkdir -p "$2"
+    exec 9>"$2/.sdroot.lock"
+    flock 9
+    ensure_sdroot "$(cd "$2" && pwd)"
+    ;;
 initramfs)
     [ $# -ge 4 ] && [ $# -le 5 ] || die "usage: build.sh initramfs OUT BERTH DRIVER [BUNDLES]"
     shift
     build_initramfs "$@"
     ;;
 *)
-    die "usage: build.sh kernel VMDIR | initramfs OUT BERTH DRIVER [BUNDLES]"
+    die "usage: build.sh kernel VMDIR | sdroot VMDIR | initramfs OUT BERTH DRIVER [BUNDLES]"
     ;;
 esac

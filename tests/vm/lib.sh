@@ -112,3 +112,24 @@ expect_ok() {
         result "$_name" fail "exit $?: $*: $(cat /tmp/expect_ok.out)"
     fi
 }
+
+# systemd_host_checks: in the systemd guest (tests/vm/systemd), systemd is PID 1, answers on
+# the system bus, and mounted the cgroup layout the kernel command line asks for: unified (v2)
+# by default, hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified) with
+# systemd.unified_cgroup_hierarchy=0.
+systemd_host_checks() {
+    expect sd_pid1 systemd "$(cat /proc/1/comm)"
+    _v=$(busctl --system get-property org.freedesktop.systemd1 /org/freedesktop/systemd1 \
+        org.freedesktop.systemd1.Manager Version 2>&1)
+    case "$_v" in
+    's "'*) result sd_bus ok "systemd $_v over the system bus" ;;
+    *) result sd_bus fail "busctl: $_v" ;;
+    esac
+    _top=$(fs_magic /sys/fs/cgroup)
+    if grep -q 'systemd.unified_cgroup_hierarchy=0' /proc/cmdline; then
+        _got="$_top unified=$(fs_magic /sys/fs/cgroup/unified 2>&1) memory=$(fs_magic /sys/fs/cgroup/memory 2>&1)"
+        expect sd_cgroup_hybrid "1021994 unified=63677270 memory=27e0eb" "$_got"
+    else
+        expect sd_cgroup_unified 63677270 "$_top" "controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+    fi
+}
