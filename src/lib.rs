@@ -28,6 +28,7 @@ pub mod netdev;
 pub mod process;
 pub mod resctrl;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod spec;
 pub mod state;

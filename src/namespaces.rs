@@ -95,11 +95,98 @@ pub fn unshare(flags: CloneFlags) -> SysResult<()> {
     nix::sched::unshare(flags).sys("unshare", format!("{:#x}", flags.bits()))
 }
 
+/// The id map of a new user namespace could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum IdMapError {
+    /// Writing the map file failed.
+    #[error("{field}")]
+    Write {
+        /// `linux.uidMappings` or `linux.gidMappings`.
+        field: &'static str,
+        /// The write that failed.
+        #[source]
+        source: crate::sys::SysError,
+    },
+    /// The setuid helper an unprivileged caller needs for more than its own id failed.
+    #[error("{field}: an unprivileged user maps more than its own id only through {helper}, within its ranges in {ranges}")]
+    Helper {
+        /// `linux.uidMappings` or `linux.gidMappings`.
+        field: &'static str,
+        /// `newuidmap` or `newgidmap`.
+        helper: &'static str,
+        /// `/etc/subuid` or `/etc/subgid`.
+        ranges: &'static str,
+        /// What the helper said.
+        #[source]
+        source: crate::sys::idmap_helper::HelperError,
+    },
+}
+
+/// One of the two id maps.
+struct MapKind {
+    file: &'static str,
+    field: &'static str,
+    helper: &'static str,
+    ranges: &'static str,
+}
+
+const UID_MAP: MapKind = MapKind {
+    file: "uid_map",
+    field: "linux.uidMappings",
+    helper: "newuidmap",
+    ranges: "/etc/subuid",
+};
+const GID_MAP: MapKind = MapKind {
+    file: "gid_map",
+    field: "linux.gidMappings",
+    helper: "newgidmap",
+    ranges: "/etc/subgid",
+};
+
 /// Writes `/proc/<pid>/uid_map` and `gid_map` from the config's mappings, through the
-/// runtime's procfs handle.
-pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> SysResult<()> {
-    write_map(procfs, pid, "uid_map", &spec.uid_mappings)?;
-    write_map(procfs, pid, "gid_map", &spec.gid_mappings)
+/// runtime's procfs handle. An unprivileged caller may itself write only a map of its own
+/// id (a gid_map only after setgroups(2) is denied in the namespace, user_namespaces(7)); a
+/// map of more goes through the setuid helpers newuidmap and newgidmap, as with runc.
+pub fn write_id_maps(procfs: &ProcFs, pid: Pid, spec: &ValidSpec) -> Result<(), IdMapError> {
+    let euid = nix::unistd::geteuid();
+    let (uid, gid) = (euid.as_raw(), nix::unistd::getegid().as_raw());
+    let unprivileged = !euid.is_root();
+    write_id_map(procfs, pid, &UID_MAP, &spec.uid_mappings, unprivileged.then_some(uid))?;
+    write_id_map(procfs, pid, &GID_MAP, &spec.gid_mappings, unprivileged.then_some(gid))
+}
+
+/// Writes one map; `own` is an unprivileged caller's own id.
+fn write_id_map(
+    procfs: &ProcFs,
+    pid: Pid,
+    kind: &MapKind,
+    maps: &[IdMap],
+    own: Option<u32>,
+) -> Result<(), IdMapError> {
+    let only_own = |id| matches!(maps, [m] if m.host_id == id && m.size == 1);
+    if own.is_some_and(|id| !only_own(id)) {
+        let triples: Vec<_> = maps.iter().map(|m| (m.container_id, m.host_id, m.size)).collect();
+        return crate::sys::idmap_helper::map_ids(kind.helper, pid.as_raw(), &triples).map_err(
+            |source| IdMapError::Helper {
+                field: kind.field,
+                helper: kind.helper,
+                ranges: kind.ranges,
+                source,
+            },
+        );
+    }
+    let write = || match write_map(procfs, pid, kind.file, maps) {
+        Err(err)
+            if kind.file == "gid_map"
+                && err.errno == nix::errno::Errno::EPERM
+                && crate::rootless::detected() =>
+        {
+            procfs.write_pid(pid.as_raw(), "setgroups", b"deny")?;
+            write_map(procfs, pid, kind.file, maps)
+        }
+        other => other,
+    };
+    write().map_err(|source| IdMapError::Write { field: kind.field, source })
 }
 
 /// Writes the offsets of a time namespace just unshared (none of its processes exist yet)

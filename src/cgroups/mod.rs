@@ -142,8 +142,9 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
-    /// A cgroup could not be made because berth does not run as root (no rootless mode yet).
-    #[error("creating cgroup {} as uid {uid} (berth needs root to manage cgroups)", path.display())]
+    /// A cgroup could not be made because berth does not run as root and the cgroup is not
+    /// delegated to its user (`--rootless false`; rootless, the cgroup is skipped instead).
+    #[error("creating cgroup {} as uid {uid} (not delegated to this user; berth needs root or --rootless to go without it)", path.display())]
     NotRoot {
         /// The directory.
         path: PathBuf,
@@ -173,6 +174,20 @@ pub enum CgroupError {
         /// The state wanted.
         state: &'static str,
     },
+}
+
+impl CgroupError {
+    /// Whether the kernel refused for lack of permission: an unprivileged caller in a cgroup
+    /// hierarchy not delegated to it (or mounted read-only).
+    pub fn is_permission(&self) -> bool {
+        let source = match self {
+            CgroupError::Write { source, .. } | CgroupError::Io { source, .. } => source,
+            CgroupError::NotRoot { .. } => return true,
+            _ => return false,
+        };
+        source.kind() == io::ErrorKind::PermissionDenied
+            || matches!(source.raw_os_error(), Some(libc::EPERM | libc::EROFS))
+    }
 }
 
 /// A container's cgroup: its directory per v1 controller, or its one v2 directory.

@@ -52,14 +52,15 @@ pub struct Cli {
 /// The global flags, listed once in `berth --help` (hidden from each command's own list).
 const GLOBAL_OPTIONS: &str = "\
 Global options (before the command, as with runc):
-      --root <DIR>                  Directory for the containers' state [default: /run/berth]
+      --root <DIR>                  Directory for the containers' state [default: /run/berth;
+                                    $XDG_RUNTIME_DIR/berth for an unprivileged user]
       --log <FILE>                  Append log records to FILE (errors also go to stderr)
       --log-format <text|json>      Log record format [default: text]
       --debug                       Also log debug records and the time each step took
       --systemd-cgroup              Manage the cgroup through systemd: a transient unit,
                                     linux.cgroupsPath slice:prefix:name
       --criu <PATH>                 Path to criu; accepted for runc's callers, never run
-      --rootless <true|false|auto>  Rootless mode [default: auto; true is refused]
+      --rootless <true|false|auto>  Rootless mode [default: auto: when not the host's root]
 
 Example:
   berth run --bundle /var/lib/mybox mybox
@@ -69,9 +70,10 @@ Example:
 /// generated lists: [`GLOBAL_OPTIONS`] describes them once.
 #[derive(Debug, clap::Args)]
 pub struct GlobalOpts {
-    /// Directory for the containers' state.
-    #[arg(long, global = true, hide = true, default_value = "/run/berth")]
-    root: PathBuf,
+    /// Directory for the containers' state [default: /run/berth, or $XDG_RUNTIME_DIR/berth
+    /// for an unprivileged user].
+    #[arg(long, global = true, hide = true)]
+    root: Option<PathBuf>,
     /// Append log records to this file (errors also go to stderr).
     #[arg(long, global = true, hide = true)]
     log: Option<PathBuf>,
@@ -87,7 +89,8 @@ pub struct GlobalOpts {
     /// Path to criu: runc's flag, accepted and never used (no checkpoint/restore).
     #[arg(long, global = true, hide = true, value_name = "PATH")]
     criu: Option<PathBuf>,
-    /// Rootless mode: true, false or auto. Not global: `spec --rootless` is a flag of its own.
+    /// Rootless mode: true, false or auto (auto: when not the host's root). Not global:
+    /// `spec --rootless` is a flag of its own.
     #[arg(long, hide = true, value_name = "true|false|auto")]
     rootless: Option<String>,
 }
@@ -234,8 +237,16 @@ impl Cli {
             print_version();
             return Ok(0);
         }
-        self.global.check_supported()?;
-        let store = StateStore::new(&self.global.root);
+        let mode = self.global.rootless.as_deref().map(berth::rootless::Mode::parse);
+        berth::rootless::set_mode(mode.transpose()?.unwrap_or_default());
+        let store = match (&self.global.root, &self.command) {
+            (Some(root), _) => StateStore::new(root),
+            // These never touch the state root.
+            (None, Some(Command::Spec(_) | Command::Features(_) | Command::Check(_))) => {
+                StateStore::new("/run/berth")
+            }
+            (None, _) => StateStore::new(berth::rootless::default_root()?),
+        };
         match self.command {
             None => Err(Error::Usage("no command given; see `berth --help`".into())),
             Some(Command::Create(args)) => {
@@ -256,18 +267,6 @@ impl Cli {
             Some(Command::Ps(args)) => ps::execute(&store, args),
             Some(Command::Features(args)) => features::execute(args),
             Some(Command::Check(args)) => check::execute(args),
-        }
-    }
-}
-
-impl GlobalOpts {
-    fn check_supported(&self) -> Result<(), Error> {
-        match self.rootless.as_deref() {
-            None | Some("auto") | Some("false") => Ok(()),
-            Some("true") => Err(Error::Unsupported("--rootless")),
-            Some(other) => {
-                Err(Error::Usage(format!("--rootless takes true, false or auto, not {other:?}")))
-            }
         }
     }
 }

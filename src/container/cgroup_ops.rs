@@ -44,7 +44,14 @@ pub fn resume(store: &StateStore, id: &str) -> Result<(), Error> {
 /// The container's cgroup, when berth made it: freezing a cgroup that existed before
 /// would freeze the host's processes in it too.
 fn freezable(state: &State) -> Result<crate::cgroups::Cgroup, Error> {
-    cgroup_of(state)?;
+    if state.cgroup_paths.is_empty() {
+        return Err(Error::WrongStatus {
+            id: state.id.clone(),
+            status: "without a cgroup".into(),
+            reason: "pause and resume need the cgroup freezer; rootless, the cgroup was not \
+                     writable by its user (not delegated)",
+        });
+    }
     owned_cgroup(state).ok_or_else(|| Error::WrongStatus {
         id: state.id.clone(),
         status: "in a cgroup berth did not create".into(),
@@ -68,14 +75,14 @@ pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Resul
 }
 
 /// The pids of every process of the container (`berth ps`): all of its cgroup when berth
-/// made it, else those [`super::kill::container_pids`] finds there.
+/// made it, else (or without a cgroup) those [`super::kill::container_pids`] finds.
 pub fn pids(store: &StateStore, id: &str) -> Result<Vec<i32>, Error> {
     let state = store.read(&ContainerId::parse(id)?)?;
-    let cgroup = cgroup_of(&state)?;
-    if cgroup.is_owned(&state.cgroup_created) {
+    let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
+    if let Some(cgroup) = cgroup.as_ref().filter(|c| c.is_owned(&state.cgroup_created)) {
         return Ok(cgroup.pids()?);
     }
-    let mut pids = super::kill::container_pids(&cgroup, state.pid, state.pid_start_time)?;
+    let mut pids = super::kill::container_pids(cgroup.as_ref(), state.pid, state.pid_start_time)?;
     pids.sort_unstable();
     Ok(pids)
 }

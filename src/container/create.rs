@@ -94,19 +94,33 @@ pub(super) fn create_with_mask(
     let mut record = CgroupRecord { paths: cgroup.to_paths(), ..CgroupRecord::default() };
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
     fault::point("recording the cgroup")?;
+    // Rootless, a cgroup the user may not write is gone without (state records none).
+    let mut skipped = false;
     if unit.is_none() {
         // Limits are in place before any process of the container runs in the cgroup.
         let made = cgroup.create(&mut record.created);
         cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
-        made?;
+        skipped = super::rootless::skips_cgroup(&made, &cgroup);
+        if skipped {
+            if let Some((cgroup, created)) = cleanup.cgroup.take() {
+                cgroup.remove_created(&created)?;
+            }
+            record = CgroupRecord::default();
+            super::rootless::warn_skipped(&spec, &cgroup);
+        } else {
+            made?;
+        }
         cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
         fault::point("creating the cgroup")?;
+    }
+    if unit.is_none() && !skipped {
         let applying = if cgroup.is_owned(&record.created) {
             crate::cgroups::Applying::CreateOwned
         } else {
             crate::cgroups::Applying::CreateExisting
         };
-        cgroup.apply(&spec.resources, applying)?;
+        let (resources, applying) = super::rootless::applicable(&spec.resources, applying);
+        cgroup.apply(&resources, applying)?;
         fault::point("applying cgroup limits")?;
         // The init joins the cgroup first thing: in a frozen one it would never report back.
         cgroup.refuse_frozen()?;
@@ -131,7 +145,7 @@ pub(super) fn create_with_mask(
     };
     // With systemd the unit's cgroup exists only once systemd has the init: the clone
     // waits (for SetupDone) until it is placed and the limits are in place.
-    let entry = if unit.is_none() { Some(cgroup.entry()?) } else { None };
+    let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };
     let record = std::cell::RefCell::new(record);
     let unit_started = std::cell::Cell::new(false);
     let on_clone = |pid: Pid| -> Result<(), BoxError> {
@@ -380,7 +394,7 @@ impl Cleanup {
         }
         let Some(pid) = self.pid else { return Vec::new() };
         let start = process_start_time(pid.as_raw()).unwrap_or(0);
-        super::kill::container_pids(cgroup, pid.as_raw(), start).unwrap_or_default()
+        super::kill::container_pids(Some(cgroup), pid.as_raw(), start).unwrap_or_default()
     }
 }
 

@@ -77,7 +77,7 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
                 let same = |&(pid, start): &(i32, u64)| process_start_time(pid) == Some(start);
                 pids.extend(record.init.filter(same).map(|(pid, _)| pid));
             } else if let Some((init, start)) = record.init {
-                pids = super::kill::container_pids(cgroup, init, start)?;
+                pids = super::kill::container_pids(Some(cgroup), init, start)?;
             }
         }
         // Not frozen first: the cgroup may be half made (no freezer directory yet), and
@@ -107,7 +107,7 @@ fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
     let cgroup = Cgroup::from_paths(&state.cgroup_paths);
     match cgroup.as_ref() {
         Some(cgroup) if !cgroup.is_owned(&state.cgroup_created) => {
-            super::kill::signal_container(state, cgroup, libc::SIGKILL)?
+            super::kill::signal_container(state, Some(cgroup), libc::SIGKILL)?
         }
         _ => signal_init(state, libc::SIGKILL)?,
     }

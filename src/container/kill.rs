@@ -2,7 +2,7 @@
 
 use nix::unistd::Pid;
 
-use super::{cgroup_of, signal_init, still_running};
+use super::{signal_init, still_running};
 use crate::cgroups::Cgroup;
 use crate::state::{process_stat, ContainerId, State, StateStore};
 use crate::sys::process::kill_raw;
@@ -17,7 +17,8 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
     let state = store.read(&id)?;
     if all {
         // Processes may outlive an init that had no pid namespace: --all reaches them too.
-        return signal_container(&state, &cgroup_of(&state)?, signal);
+        let cgroup = Cgroup::from_paths(&state.cgroup_paths);
+        return signal_container(&state, cgroup.as_ref(), signal);
     }
     if !still_running(&state) {
         return Err(Error::WrongStatus {
@@ -31,9 +32,14 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
 
 /// Signals every process of the container: all of `cgroup` when berth made it, else only
 /// the init and the processes of its pid namespace or below it (the cgroup may be one the
-/// host's own processes live in, such as /system.slice).
-pub(super) fn signal_container(state: &State, cgroup: &Cgroup, signal: i32) -> Result<(), Error> {
-    if cgroup.is_owned(&state.cgroup_created) {
+/// host's own processes live in, such as /system.slice). Without a cgroup (rootless, not
+/// delegated) the same processes are found among all of the host's.
+pub(super) fn signal_container(
+    state: &State,
+    cgroup: Option<&Cgroup>,
+    signal: i32,
+) -> Result<(), Error> {
+    if let Some(cgroup) = cgroup.filter(|c| c.is_owned(&state.cgroup_created)) {
         return signal_all(cgroup, signal);
     }
     let pids = container_pids(cgroup, state.pid, state.pid_start_time)?;
@@ -58,15 +64,23 @@ pub(super) fn signal_all(cgroup: &Cgroup, signal: i32) -> Result<(), Error> {
 /// The processes of `cgroup` that belong to the container whose init is `init` (checked
 /// against its start time): the init, the members of its pid namespace when it has its
 /// own, and its descendants. Empty when the init is gone: then nothing in the cgroup can
-/// be told from the host's processes.
-pub(super) fn container_pids(cgroup: &Cgroup, init: i32, start: u64) -> Result<Vec<i32>, Error> {
+/// be told from the host's processes. Without a cgroup, every process of the host is a
+/// candidate.
+pub(super) fn container_pids(
+    cgroup: Option<&Cgroup>,
+    init: i32,
+    start: u64,
+) -> Result<Vec<i32>, Error> {
     if process_stat(init).is_none_or(|s| s.start_time != start) {
         return Ok(Vec::new());
     }
     let own_ns = pid_namespace("self");
     let init_ns = pid_namespace(&init.to_string()).filter(|ns| Some(*ns) != own_ns);
-    let mut pids: Vec<i32> = cgroup
-        .pids()?
+    let candidates = match cgroup {
+        Some(cgroup) => cgroup.pids()?,
+        None => all_pids()?,
+    };
+    let mut pids: Vec<i32> = candidates
         .into_iter()
         .filter(|&pid| {
             pid == init
@@ -76,6 +90,17 @@ pub(super) fn container_pids(cgroup: &Cgroup, init: i32, start: u64) -> Result<V
         .collect();
     if !pids.contains(&init) {
         pids.push(init);
+    }
+    Ok(pids)
+}
+
+/// Every pid in /proc.
+fn all_pids() -> Result<Vec<i32>, Error> {
+    let io = |source| Error::Io { what: "listing", path: "/proc".into(), source };
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        pids.extend(name.to_str().and_then(|n| n.parse::<i32>().ok()));
     }
     Ok(pids)
 }

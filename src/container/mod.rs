@@ -7,6 +7,7 @@ mod delete;
 mod exec;
 mod kill;
 mod query;
+mod rootless;
 mod run;
 mod start;
 
@@ -31,7 +32,7 @@ fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
     Cgroup::from_paths(&state.cgroup_paths).ok_or_else(|| crate::Error::WrongStatus {
         id: state.id.clone(),
         status: "without a cgroup".into(),
-        reason: "its state.json records no cgroup",
+        reason: "rootless, the cgroup was not writable by its user (not delegated)",
     })
 }
 

@@ -606,7 +606,13 @@ fn switch_user(init: &mut Init) -> StepResult {
     }
     let groups: Vec<Gid> = process.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
     let target = format!("process.user.additionalGids ({} groups)", groups.len());
-    nix::unistd::setgroups(&groups).sys("setgroups", target)?;
+    match nix::unistd::setgroups(&groups) {
+        // A user namespace whose gid_map an unprivileged runtime wrote denies setgroups(2)
+        // (user_namespaces(7)); with no groups asked for there is nothing to set (runc skips
+        // it too).
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() => {}
+        other => other.sys("setgroups", target)?,
+    }
     let gid = Gid::from_raw(process.gid);
     nix::unistd::setresgid(gid, gid, gid).sys("setresgid", process.gid)?;
     let uid = Uid::from_raw(process.uid);

@@ -71,9 +71,16 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     // The clone inherits this: it is never dumpable, not even before its own step makes it
     // so, while a process of the container could already open /proc/<pid>/exe (an exec
     // joins the container's pid namespace before that step; CVE-2019-5736).
-    prctl::set_dumpable(false).map_err(|errno| {
-        crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", nix::errno::Errno::from_raw(errno))
-    })?;
+    // Rootless, a new user namespace's maps are the runtime's to write only while the clone
+    // is dumpable (else its /proc files belong to the host's root): it stays so until its
+    // own step, with no process of the container in its new namespaces yet.
+    let rootless_maps = plan.new_user_ns && crate::rootless::detected();
+    if !rootless_maps {
+        prctl::set_dumpable(false).map_err(|errno| {
+            let errno = nix::errno::Errno::from_raw(errno);
+            crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", errno)
+        })?;
+    }
     logging::phase("opening exec.fifo, namespaces, sync socket");
     let flags = plan.clone_flags.bits() as u64;
     let (forked, born_inside) = match opts.cgroup.and_then(Entry::directory) {
@@ -177,11 +184,17 @@ impl Plan {
 fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
     let channel = init.channel;
     let result = (|| -> Result<Pid, Box<dyn std::error::Error + Send + Sync>> {
+        let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
+        // Rootless, only the joined user namespace gives the right to join the others (they
+        // are its own); as root the others go first, with the host's privileges.
+        let user_first = user.filter(|_| crate::rootless::detected());
+        if let Some(user) = user_first {
+            user.join()?;
+        }
         for ns in joined.iter().filter(|ns| ns.kind() != NamespaceKind::User) {
             ns.join()?;
         }
-        let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
-        if let Some(user) = user {
+        if let Some(user) = user.filter(|_| user_first.is_none()) {
             user.join()?;
         } else if spec.creates_namespace(NamespaceKind::User) {
             namespaces::unshare(CloneFlags::CLONE_NEWUSER)?;
@@ -240,6 +253,15 @@ fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
         return dumpable(false);
     }
     namespaces::write_time_offsets(&spec.time_offsets)
+}
+
+/// A write of the runtime for the clone failed; the message names the config field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}")]
+struct FieldError {
+    field: &'static str,
+    #[source]
+    source: crate::sys::SysError,
 }
 
 /// A failure while following the init, with the init's pid when it was known.
@@ -317,12 +339,15 @@ fn follow(
                 .map_err(sync(None))?;
         }
         namespaces::write_id_maps(procfs, first, spec)
-            .map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+            .map_err(|e| fail(None)(FollowCause::Parent(Box::new(e))))?;
         fault(None, "writing id maps")?;
         logging::phase("writing id maps");
     }
     if let (Some(adj), Some(procfs)) = (oom_score_adj, &procfs) {
-        set_oom_score_adj(procfs, first, adj).map_err(|e| fail(None)(FollowCause::Sys(e)))?;
+        set_oom_score_adj(procfs, first, adj).map_err(|source| {
+            let field = FieldError { field: "process.oomScoreAdj", source };
+            fail(None)(FollowCause::Parent(Box::new(field)))
+        })?;
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
     logging::phase("after the clone (resctrl)");

@@ -128,15 +128,21 @@ fn create_node(root: BorrowedFd<'_>, what: &str, n: &Node, bind: bool) -> Result
         source: e,
     };
     let dir_fd = create_in_root(root, &dir, Create::Dir).map_err(|e| resolve(&dir, e))?;
-    if bind {
+    let bind_node = || {
         ignore_exists(sys::create_file_at(dir_fd.as_fd(), &name, 0o644)).map_err(sys_err(what))?;
         let fd = open_in_root(root, &n.path).map_err(|e| resolve(&n.path, e))?;
-        return sys::mount_on(Some(&n.path), fd.as_fd(), &n.path, None, MsFlags::MS_BIND, None)
-            .map_err(sys_err(what));
+        sys::mount_on(Some(&n.path), fd.as_fd(), &n.path, None, MsFlags::MS_BIND, None)
+            .map_err(sys_err(what))
+    };
+    if bind {
+        return bind_node();
     }
     match sys::mknodat(dir_fd.as_fd(), &name, n.mode, n.dev) {
         // An existing node (from the image or an earlier entry) is kept, as runc does.
         Err(e) if e.errno == Errno::EEXIST => return Ok(()),
+        // A runtime that is itself in a user namespace (rootless podman's, with no user
+        // namespace in the config) may not mknod either: bind, as runc does on EPERM.
+        Err(e) if e.errno == Errno::EPERM => return bind_node(),
         r => r.map_err(sys_err(what))?,
     }
     sys::fchownat(dir_fd.as_fd(), &name, n.uid, n.gid).map_err(sys_err(what))

@@ -5,6 +5,7 @@ use nix::errno::Errno;
 
 pub mod bpf;
 pub mod dbus;
+pub mod idmap_helper;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;

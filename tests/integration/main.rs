@@ -38,6 +38,7 @@ mod nopivot_frozen;
 mod operator;
 mod podman;
 mod procfs_safety;
+mod rootless;
 mod run;
 mod seccomp;
 mod seccomp_notify;

@@ -118,14 +118,15 @@ fn a_user_other_than_root_is_told_cgroups_need_root() {
     }
     let env = TestEnv::new("notroot");
     let nobody = 65534;
-    // A user namespace mapping nobody to root: the cgroup is the first thing refused.
+    // A user namespace mapping nobody to root: with --rootless false (rootless, berth would
+    // go without the cgroup) the cgroup is the first thing refused.
     let bundle = env.bundle(&Config::new(&["true"]).user_namespace(nobody, 1));
     fs::create_dir_all(&env.root).unwrap();
     fs::set_permissions(&env.root, fs::Permissions::from_mode(0o1777)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .arg(env.binary())
-        .args(["--root", env.root.to_str().unwrap(), "run", "--bundle"])
+        .args(["--rootless", "false", "--root", env.root.to_str().unwrap(), "run", "--bundle"])
         .arg(&bundle)
         .arg(env.id("u"))
         .output()
