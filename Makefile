@@ -5,15 +5,36 @@ CARGO ?= cargo
 # binary sits under target/<host triple>/.
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 BERTH := target/$(HOST_TRIPLE)/release/berth
+# Writes the man pages and shell completions (src/bin/berth-docs.rs), built beside berth.
+BERTH_DOCS := target/$(HOST_TRIPLE)/release/berth-docs
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions clean
+.PHONY: all build install deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+# `make install` (PREFIX and DESTDIR as usual): the binary, man pages berth(8) and
+# berth-<command>(8), and completions for bash, zsh and fish where those shells look.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+DOCS_DIR ?= target/docs
+install: build
+	rm -rf $(DOCS_DIR)
+	$(BERTH_DOCS) $(DOCS_DIR)
+	install -D -m 0755 $(BERTH) $(DESTDIR)$(BINDIR)/berth
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(DOCS_DIR)/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 $(DOCS_DIR)/completions/berth.bash \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions/berth
+	install -D -m 0644 $(DOCS_DIR)/completions/_berth $(DESTDIR)$(DATADIR)/zsh/site-functions/_berth
+	install -D -m 0644 $(DOCS_DIR)/completions/berth.fish \
+		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/berth.fish
 
 build:
 	$(CARGO) build --release
