@@ -58,6 +58,8 @@ bench-deps: deps
 bench: bench-deps build
 	$(CARGO) bench --bench compare --target-dir target/bench -- --berth $(abspath $(BERTH)) $(BENCH_ARGS)
 
+# After the tests, scripts/leftovers.sh removes the empty berth-test cgroup parents and fails
+# the run, naming them, on any berth-test cgroup or test temp dir mount still there.
 # tests/integration/faults.rs drives a second berth built with the fault-injection feature.
 FAULT_TARGET := target/faults
 
@@ -65,7 +67,7 @@ test: build
 	$(CARGO) build --release --features fault-injection --target-dir $(FAULT_TARGET)
 	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/$(HOST_TRIPLE)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
-	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
+	scripts/leftovers.sh || rc=1; exit $$rc
 
 # 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
 # mounts, cgroups, state entries) and berth's peak RSS; docs/reliability.md has the last.
