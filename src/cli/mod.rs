@@ -237,36 +237,43 @@ impl Cli {
             print_version();
             return Ok(0);
         }
+        let Some(command) = self.command else {
+            // As runc: no command prints the help, and that is not an error.
+            let help = <Cli as clap::CommandFactory>::command().render_help();
+            return match write!(std::io::stdout().lock(), "{help}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Error::Io { what: "writing", path: "stdout".into(), source: e })
+                }
+                _ => Ok(0),
+            };
+        };
         let mode = self.global.rootless.as_deref().map(berth::rootless::Mode::parse);
         berth::rootless::set_mode(mode.transpose()?.unwrap_or_default());
-        let store = match (&self.global.root, &self.command) {
+        let store = match (&self.global.root, &command) {
             (Some(root), _) => StateStore::new(root),
             // These never touch the state root.
-            (None, Some(Command::Spec(_) | Command::Features(_) | Command::Check(_))) => {
+            (None, Command::Spec(_) | Command::Features(_) | Command::Check(_)) => {
                 StateStore::new("/run/berth")
             }
             (None, _) => StateStore::new(berth::rootless::default_root()?),
         };
-        match self.command {
-            None => Err(Error::Usage("no command given; see `berth --help`".into())),
-            Some(Command::Create(args)) => {
-                create::execute(&store, args, self.global.systemd_cgroup)
-            }
-            Some(Command::Start(args)) => start::execute(&store, args),
-            Some(Command::State(args)) => state::execute(&store, args),
-            Some(Command::Kill(args)) => kill::execute(&store, args),
-            Some(Command::Delete(args)) => delete::execute(&store, args),
-            Some(Command::Exec(args)) => exec::execute(&store, args),
-            Some(Command::Run(args)) => run::execute(&store, args, self.global.systemd_cgroup),
-            Some(Command::List(args)) => list::execute(&store, args),
-            Some(Command::Spec(args)) => spec::execute(args),
-            Some(Command::Update(args)) => update::execute(&store, args),
-            Some(Command::Pause(args)) => pause::execute(&store, args),
-            Some(Command::Resume(args)) => resume::execute(&store, args),
-            Some(Command::Events(args)) => events::execute(&store, args),
-            Some(Command::Ps(args)) => ps::execute(&store, args),
-            Some(Command::Features(args)) => features::execute(args),
-            Some(Command::Check(args)) => check::execute(args),
+        match command {
+            Command::Create(args) => create::execute(&store, args, self.global.systemd_cgroup),
+            Command::Start(args) => start::execute(&store, args),
+            Command::State(args) => state::execute(&store, args),
+            Command::Kill(args) => kill::execute(&store, args),
+            Command::Delete(args) => delete::execute(&store, args),
+            Command::Exec(args) => exec::execute(&store, args),
+            Command::Run(args) => run::execute(&store, args, self.global.systemd_cgroup),
+            Command::List(args) => list::execute(&store, args),
+            Command::Spec(args) => spec::execute(args),
+            Command::Update(args) => update::execute(&store, args),
+            Command::Pause(args) => pause::execute(&store, args),
+            Command::Resume(args) => resume::execute(&store, args),
+            Command::Events(args) => events::execute(&store, args),
+            Command::Ps(args) => ps::execute(&store, args),
+            Command::Features(args) => features::execute(args),
+            Command::Check(args) => check::execute(args),
         }
     }
 }

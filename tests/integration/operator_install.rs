@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::TestEnv;
+use crate::harness::{bin, reference_runc, TestEnv};
 
 /// Every command berth has, each with a man page and a completion.
 const COMMANDS: [&str; 16] = [
@@ -78,6 +78,21 @@ fn make_install_puts_binary_man_pages_and_completions_under_destdir() {
         let text = std::fs::read_to_string(prefix.join("share").join(file)).unwrap();
         for command in COMMANDS {
             assert!(text.contains(command), "{command} not in {file}");
+        }
+    }
+}
+
+#[test]
+fn no_arguments_prints_the_help_and_exits_0() {
+    // Not even --root: the bare command an operator types first.
+    let out = Command::new(bin()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("Usage:") || stdout.contains("USAGE:"), "{stdout}");
+    if !reference_runc() {
+        assert!(out.stderr.is_empty(), "{out:?}");
+        for command in COMMANDS {
+            assert!(stdout.contains(command), "{command} not in the help: {stdout}");
         }
     }
 }
