@@ -47,7 +47,12 @@ fn write_all(dir: &Path) -> io::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         // clap takes a name as &'static str; this program writes a page each and ends.
         let name: &'static str = format!("berth-{}", sub.get_name()).leak();
-        write_page(&man.join(format!("{name}.8")), sub.clone().name(name))?;
+        let mut page = sub.clone().name(name);
+        // "Global options: see `berth --help`." points at the man page instead.
+        if let Some(after) = sub.get_after_help() {
+            page = page.after_help(after.to_string().replace("`berth --help`", "berth(8)"));
+        }
+        write_page(&man.join(format!("{name}.8")), page)?;
     }
     let completions = dir.join("completions");
     fs::create_dir_all(&completions)?;
