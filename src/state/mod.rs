@@ -397,8 +397,11 @@ fn is_mount_root(fd: &std::os::fd::OwnedFd, path: &Path) -> bool {
     if buf.stx_attributes_mask & MOUNT_ROOT != 0 {
         return buf.stx_attributes & MOUNT_ROOT != 0;
     }
-    let dev = |p: &Path| fs::symlink_metadata(p).map(|m| m.dev()).ok();
-    path.parent().map_or(true, |parent| dev(parent) != dev(path) || dev(path).is_none())
+    let dev = |p: &Path| fs::symlink_metadata(p).ok().map(|m| m.dev());
+    match (path.parent().and_then(dev), dev(path)) {
+        (Some(parent), Some(own)) => parent != own,
+        _ => true,
+    }
 }
 
 /// `path` is absolute, has no `..` part, and lies strictly below one of `mounts`.
