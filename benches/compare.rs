@@ -422,6 +422,19 @@ impl Bench {
         rows.push(self.row_on_sleeper("state of a running container", n, |b, rt, id| {
             b.invoke(rt, &["state", id])
         }));
+        let host_mounts = self.dir.join("host-mounts");
+        match mount_many(&host_mounts, HOST_MOUNTS) {
+            Ok(()) => rows.push(self.row_on_sleeper(
+                &format!("state with {HOST_MOUNTS} host mounts"),
+                n,
+                |b, rt, id| b.invoke(rt, &["state", id]),
+            )),
+            Err(e) => {
+                rows.push(Row::not_available("state with host mounts", self.runtimes.len(), &e))
+            }
+        }
+        // Later rows run without them: every container's mount namespace would copy them.
+        unmount_many(&host_mounts, HOST_MOUNTS);
         rows.push(self.row_on_sleeper("exec /bin/true in a running container", n, |b, rt, id| {
             b.invoke(rt, &["exec", id, "/bin/true"])
         }));
@@ -734,6 +747,49 @@ fn mount_tmpfs(dir: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// How many tmpfs mounts the "state with host mounts" row adds (a node with one overlay
+/// mount per container has as many).
+const HOST_MOUNTS: usize = 1000;
+
+/// Mounts `count` small tmpfs at `dir/0`, `dir/1`, … in the benchmark's own mount namespace.
+fn mount_many(dir: &Path, count: usize) -> Result<(), String> {
+    fs::create_dir(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    for i in 0..count {
+        let point = dir.join(i.to_string());
+        fs::create_dir(&point).map_err(|e| format!("creating {}: {e}", point.display()))?;
+        let c = std::ffi::CString::new(path_str(&point)).expect("no NUL");
+        // SAFETY: NUL-terminated strings; a tmpfs in the benchmark's own mount namespace.
+        let r = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                c.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=4k".as_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            return Err(format!(
+                "mounting {}: {}",
+                point.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes [`mount_many`] (what it managed to mount) and removes the directories.
+fn unmount_many(dir: &Path, count: usize) {
+    for i in 0..count {
+        let point = dir.join(i.to_string());
+        let c = std::ffi::CString::new(path_str(&point)).expect("no NUL");
+        // SAFETY: a NUL-terminated path; only our own mounts live there (EINVAL otherwise).
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    let _ = fs::remove_dir_all(dir);
 }
 
 /// A static busybox root with the applets the bundles run.

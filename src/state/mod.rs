@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -340,17 +340,68 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
     };
     let state: State = serde_json::from_slice(&bytes)
         .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, &cgroup_mounts())
+    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, below_cgroup_mount)
         .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
         .map_err(|message| StateError::Corrupt { path, message })?;
     Ok(state)
 }
 
-/// The cgroup hierarchies mounted in berth's mount namespace (from /proc/self/mountinfo;
-/// none when it cannot be read).
-fn cgroup_mounts() -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    crate::cgroups::path::parse_mountinfo(&text).into_iter().map(|m| m.point).collect()
+/// `path` is absolute, has no `..` part, and lies strictly below a cgroup mount of berth's
+/// mount namespace: the path, or its nearest existing ancestor when it is gone, opened
+/// without following any symlink, is on a cgroup filesystem, and an existing path is not
+/// itself the root of a mount. A few syscalls per path, whatever the size of the mount
+/// table (`state` runs on every status poll, and reading mountinfo on a node with a
+/// thousand mounts cost more than the rest of `state`).
+fn below_cgroup_mount(path: &Path) -> bool {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !path.is_absolute() || !plain || path.parent().is_none() {
+        return false;
+    }
+    let Some((fd, found)) = nearest_existing(path) else { return false };
+    let on_cgroup = nix::sys::statfs::fstatfs(&fd).is_ok_and(|s| {
+        let kind = s.filesystem_type();
+        kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
+            || kind == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+    });
+    // A missing path is strictly below its ancestor, which is on the cgroup filesystem.
+    on_cgroup && (found != path || !is_mount_root(&fd, path))
+}
+
+/// Opens (`O_PATH`, no symlink followed) `path` or, while it does not exist, its nearest
+/// ancestor; returns the fd and the path it names.
+fn nearest_existing(path: &Path) -> Option<(std::os::fd::OwnedFd, &Path)> {
+    const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let mut at = path;
+    loop {
+        match crate::sys::mount::openat2(root.as_fd(), at, libc::O_PATH, 0, RESOLVE) {
+            Ok(fd) => return Some((fd, at)),
+            Err(e) if e.errno == nix::errno::Errno::ENOENT => at = at.parent()?,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// statx(2)'s `STATX_ATTR_MOUNT_ROOT` for `fd`; where the kernel does not report it
+/// (before 5.8), whether `path`'s parent is on another device.
+fn is_mount_root(fd: &std::os::fd::OwnedFd, path: &Path) -> bool {
+    // SAFETY: statx is plain integers and arrays; all-zero is a valid value to overwrite.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the fd is open, the path is a valid empty C string, `buf` is writable.
+    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut buf) };
+    if rc != 0 {
+        return true;
+    }
+    const MOUNT_ROOT: u64 = libc::STATX_ATTR_MOUNT_ROOT as u64;
+    if buf.stx_attributes_mask & MOUNT_ROOT != 0 {
+        return buf.stx_attributes & MOUNT_ROOT != 0;
+    }
+    let dev = |p: &Path| fs::symlink_metadata(p).ok().map(|m| m.dev());
+    match (path.parent().and_then(dev), dev(path)) {
+        (Some(parent), Some(own)) => parent != own,
+        _ => true,
+    }
 }
 
 /// `path` is absolute, has no `..` part, and lies strictly below one of `mounts`.
@@ -368,15 +419,15 @@ fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
 pub fn check_cgroup_paths(
     paths: &BTreeMap<String, PathBuf>,
     created: &[PathBuf],
-    mounts: &[PathBuf],
+    below_mount: impl Fn(&Path) -> bool,
 ) -> Result<(), String> {
     for (key, dir) in paths {
-        if !strictly_below(dir, mounts) {
+        if !below_mount(dir) {
             return Err(format!("cgroup_paths.{key}: {dir:?} is not below a cgroup mount"));
         }
     }
     for (i, dir) in created.iter().enumerate() {
-        if !strictly_below(dir, mounts) || !paths.values().any(|p| p.starts_with(dir)) {
+        if !below_mount(dir) || !paths.values().any(|p| p.starts_with(dir)) {
             return Err(format!(
                 "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
             ));
@@ -448,7 +499,7 @@ impl ContainerDir {
                 let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     StateError::Corrupt { path: path.clone(), message: e.to_string() }
                 })?;
-                check_cgroup_paths(&record.paths, &record.created, &cgroup_mounts())
+                check_cgroup_paths(&record.paths, &record.created, below_cgroup_mount)
                     .map_err(|message| StateError::Corrupt { path, message })?;
                 Ok(Some(record))
             }
@@ -646,7 +697,7 @@ mod tests {
         let paths = |p: &str| BTreeMap::from([("memory".to_owned(), PathBuf::from(p))]);
         let check = |p: &str, created: &[&str]| {
             let created: Vec<PathBuf> = created.iter().map(PathBuf::from).collect();
-            check_cgroup_paths(&paths(p), &created, &mounts)
+            check_cgroup_paths(&paths(p), &created, |p| strictly_below(p, &mounts))
         };
         let ok = "/sys/fs/cgroup/memory/a/b";
         assert_eq!(check(ok, &[ok, "/sys/fs/cgroup/memory/a"]), Ok(()));

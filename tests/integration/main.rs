@@ -46,6 +46,7 @@ mod seccomp_notify;
 mod seccomp_profiles;
 mod soak;
 mod spec_exact;
+mod state_scale;
 mod suite_cgroups;
 mod suite_found;
 mod suite_misc;
