@@ -39,6 +39,7 @@ mod operator;
 mod podman;
 mod procfs_safety;
 mod rootless;
+mod rootless_more;
 mod run;
 mod seccomp;
 mod seccomp_notify;
