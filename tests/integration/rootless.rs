@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use crate::harness::{bin, chown_tree, reference_runc, wait_for, Config, Out, TestEnv};
 
 /// useradd and userdel lock /etc/passwd: parallel tests take turns.
-static USER_DB: Mutex<()> = Mutex::new(());
+pub(crate) static USER_DB: Mutex<()> = Mutex::new(());
 
 /// A user made for one test, deleted on drop (userdel removes its subordinate ranges too).
 pub(crate) struct User {
