@@ -21,16 +21,21 @@ const GIDS: Ranges =
 /// helper is not on PATH (its own error says so then) or when NSS, not the files, gives
 /// the ranges (nsswitch.conf's `subid:`).
 pub fn check(spec: &ValidSpec) -> Result<(), SpecError> {
-    let euid = nix::unistd::geteuid();
     let new_user_ns =
         spec.namespaces.iter().any(|ns| ns.kind == NamespaceKind::User && ns.path.is_none());
+    check_maps(new_user_ns, &spec.uid_mappings, &spec.gid_mappings)
+}
+
+/// [`check`] of the maps of a new user namespace (`new_user_ns`), for `berth check` too.
+pub fn check_maps(new_user_ns: bool, uids: &[IdMap], gids: &[IdMap]) -> Result<(), SpecError> {
+    let euid = nix::unistd::geteuid();
     if euid.is_root() || !new_user_ns || ranges_from_nss() {
         return Ok(());
     }
     let name = nix::unistd::User::from_uid(euid).ok().flatten().map(|u| u.name);
     let gid = nix::unistd::getegid().as_raw();
-    check_one(&UIDS, &spec.uid_mappings, euid.as_raw(), name.as_deref())?;
-    check_one(&GIDS, &spec.gid_mappings, gid, name.as_deref())
+    check_one(&UIDS, uids, euid.as_raw(), name.as_deref())?;
+    check_one(&GIDS, gids, gid, name.as_deref())
 }
 
 /// Checks one map against one file; `own` is the caller's own id of that kind.

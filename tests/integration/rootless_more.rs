@@ -70,3 +70,23 @@ fn unowned_subordinate_ranges_fail_before_anything_is_made() {
     drop(_db);
     refused_before_create(&env, &rl, start, "linux.gidMappings[1]", "/etc/subgid");
 }
+
+#[test]
+fn check_as_the_user_names_unowned_ranges() {
+    if reference_runc() {
+        return;
+    }
+    let env = TestEnv::new("rl-subchk");
+    let rl = Rootless::new(&env, "subchk");
+    let start = 1_700_000_000 + (std::process::id() % 100_000) * 1000;
+    let bundle = rl.bundle(&multi_id_config(&rl, "true", start));
+    let out = rl.berth(&["check", "--bundle", bundle.to_str().unwrap()]);
+    assert_ne!(out.code(), 0, "{out:#?}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    for word in ["linux.uidMappings[1]", "/etc/subuid"] {
+        assert!(text.contains(word), "{word} not named: {out:#?}");
+    }
+    // Given the ranges, the same config checks clean.
+    rl.user.add_subordinate_ids(start, 1000);
+    rl.berth(&["check", "--bundle", bundle.to_str().unwrap()]).ok();
+}
