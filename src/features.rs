@@ -46,6 +46,12 @@ pub fn features() -> Value {
     let mut capabilities: Vec<caps::Capability> = caps::all().into_iter().collect();
     capabilities.sort_by_key(|c| c.index());
     let mut annotations = json!({ "berth.version": env!("CARGO_PKG_VERSION") });
+    // Rootless (tests/integration/rootless.rs, rootless_more.rs): an unprivileged user's own
+    // ids, or more through newuidmap/newgidmap within /etc/subuid and /etc/subgid; cgroups
+    // only where delegated to the user on cgroupfs, not through a systemd user instance.
+    annotations["org.berth.rootless"] = json!("true");
+    annotations["org.berth.rootless.idmap"] = json!("own-id,newuidmap");
+    annotations["org.berth.rootless.cgroup"] = json!("delegated-cgroupfs");
     if let Some(v) = crate::seccomp::library_version() {
         annotations["io.github.seccomp.libseccomp.version"] = json!(v);
     }

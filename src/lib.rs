@@ -32,6 +32,7 @@ pub mod rootless;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
+pub mod subid;
 pub mod sys;
 pub mod tty;
 

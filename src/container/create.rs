@@ -281,6 +281,7 @@ fn check_host_support(spec: &ValidSpec) -> Result<(), Error> {
     crate::lsm::check_mount_label(spec.mount_label.as_deref())?;
     crate::resctrl::check(spec.intel_rdt.is_some())?;
     crate::netdev::check(&spec.net_devices)?;
+    crate::subid::check(spec)?;
     Ok(())
 }
 

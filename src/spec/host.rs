@@ -35,6 +35,7 @@ const HOST_CHECKS: &[HostCheck] = &[
     check_idmapped_mounts,
     check_seccomp_architectures,
     check_cgroup_controllers,
+    check_subordinate_ids,
 ];
 
 /// Every problem of `spec` (of the bundle `bundle`) on this host; empty when the host offers
@@ -337,6 +338,28 @@ fn available_controllers(v2: bool) -> BTreeSet<String> {
             _ => None,
         })
         .collect()
+}
+
+/// An unprivileged caller's maps of more than its own ids: within its ranges in /etc/subuid
+/// and /etc/subgid (as `create` checks before making anything).
+fn check_subordinate_ids(spec: &Spec, found: &mut Vec<SpecError>) {
+    let Some(linux) = spec.linux().as_ref() else { return };
+    let new_user_ns = linux.namespaces().iter().flatten().any(|ns| {
+        ns.typ() == LinuxNamespaceType::User
+            && ns.path().as_deref().is_none_or(|p| p.as_os_str().is_empty())
+    });
+    let maps = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<super::IdMap> {
+        m.iter()
+            .flatten()
+            .map(|m| super::IdMap {
+                container_id: m.container_id(),
+                host_id: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
+    };
+    let (uids, gids) = (maps(linux.uid_mappings()), maps(linux.gid_mappings()));
+    found.extend(crate::subid::check_maps(new_user_ns, &uids, &gids).err());
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ mod operator_install;
 mod podman;
 mod procfs_safety;
 mod rootless;
+mod rootless_more;
 mod run;
 mod seccomp;
 mod seccomp_notify;

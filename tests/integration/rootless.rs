@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 use crate::harness::{bin, chown_tree, reference_runc, wait_for, Config, Out, TestEnv};
 
 /// useradd and userdel lock /etc/passwd: parallel tests take turns.
-static USER_DB: Mutex<()> = Mutex::new(());
+pub(crate) static USER_DB: Mutex<()> = Mutex::new(());
 
 /// A user made for one test, deleted on drop (userdel removes its subordinate ranges too).
-struct User {
-    name: String,
-    uid: u32,
-    gid: u32,
+pub(crate) struct User {
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
 }
 
 impl User {
@@ -41,7 +41,7 @@ impl User {
     }
 
     /// Gives the user `count` subordinate uids and gids from `start` (/etc/subuid, /etc/subgid).
-    fn add_subordinate_ids(&self, start: u32, count: u32) {
+    pub(crate) fn add_subordinate_ids(&self, start: u32, count: u32) {
         let range = format!("{start}-{}", start + count - 1);
         let _db = USER_DB.lock().unwrap_or_else(|e| e.into_inner());
         let out = Command::new("usermod")
@@ -61,15 +61,15 @@ impl Drop for User {
 
 /// A test's unprivileged runner: its user, its `$XDG_RUNTIME_DIR`, and the containers it
 /// made, force-deleted (as the user) on drop, before the user goes.
-struct Rootless<'a> {
+pub(crate) struct Rootless<'a> {
     env: &'a TestEnv,
-    user: User,
-    xdg: PathBuf,
-    ids: RefCell<Vec<String>>,
+    pub(crate) user: User,
+    pub(crate) xdg: PathBuf,
+    pub(crate) ids: RefCell<Vec<String>>,
 }
 
 impl<'a> Rootless<'a> {
-    fn new(env: &'a TestEnv, tag: &str) -> Self {
+    pub(crate) fn new(env: &'a TestEnv, tag: &str) -> Self {
         let user = User::new(tag);
         let xdg = env.dir.join("xdg");
         fs::create_dir(&xdg).unwrap();
@@ -79,12 +79,12 @@ impl<'a> Rootless<'a> {
     }
 
     /// The state root berth picks without `--root`.
-    fn state_root(&self) -> PathBuf {
+    pub(crate) fn state_root(&self) -> PathBuf {
         self.xdg.join("berth")
     }
 
     /// `berth args…` as the user, with `env` as its whole environment besides PATH.
-    fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &Path)]) -> Command {
         self.command_through(&[], args, env)
     }
 
@@ -113,7 +113,7 @@ impl<'a> Rootless<'a> {
 
     /// Runs `berth args…` as the user to its end.
     #[track_caller]
-    fn berth(&self, args: &[&str]) -> Out {
+    pub(crate) fn berth(&self, args: &[&str]) -> Out {
         if matches!(args.first(), Some(&"create") | Some(&"run")) {
             self.ids.borrow_mut().extend(args.last().map(|id| id.to_string()));
         }
@@ -123,7 +123,7 @@ impl<'a> Rootless<'a> {
     }
 
     /// A busybox bundle with `cfg`, owned by the user (its root in the container).
-    fn bundle(&self, cfg: &Config) -> PathBuf {
+    pub(crate) fn bundle(&self, cfg: &Config) -> PathBuf {
         let bundle = self.env.bundle(cfg);
         chown_tree(&bundle, self.user.uid, self.user.gid);
         bundle
@@ -131,7 +131,7 @@ impl<'a> Rootless<'a> {
 
     /// `cfg` made rootless as `berth spec --rootless` does: a user namespace mapping only
     /// the user's own uid and gid to 0, and no network namespace.
-    fn config(&self, cfg: Config) -> Config {
+    pub(crate) fn config(&self, cfg: Config) -> Config {
         let mut cfg = cfg.without_namespace("network");
         let linux = &mut cfg.0["linux"];
         linux["namespaces"].as_array_mut().unwrap().push(json!({ "type": "user" }));
@@ -141,7 +141,7 @@ impl<'a> Rootless<'a> {
     }
 
     /// The container ids in the state root.
-    fn state_entries(&self) -> Vec<String> {
+    pub(crate) fn state_entries(&self) -> Vec<String> {
         match fs::read_dir(self.state_root()) {
             Ok(rd) => rd
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -404,7 +404,7 @@ fn rootless_flag_takes_runc_words() {
 
 /// A config mapping container ids 1..=1000 to `host`.. besides the user's own id to 0, with
 /// the capabilities to chown there.
-fn multi_id_config(rl: &Rootless, script: &str, host: u32) -> Config {
+pub(crate) fn multi_id_config(rl: &Rootless, script: &str, host: u32) -> Config {
     let mut cfg = rl.config(Config::sh(script));
     for (key, own) in [("uidMappings", rl.user.uid), ("gidMappings", rl.user.gid)] {
         cfg.0["linux"][key] = json!([
