@@ -105,7 +105,14 @@ fn bundle() -> TempDir {
     let dir = TempDir::new();
     let rootfs = dir.0.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by `cp`, not here: a write descriptor this process held would be inherited by
+    // whatever another test thread forks meanwhile (the D-Bus tests start a daemon), and
+    // until that child exec'd, running the copy would fail with ETXTBSY.
+    let copied = std::process::Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status();
+    assert!(copied.is_ok_and(|s| s.success()), "copying /bin/busybox");
     dir
 }
 

@@ -21,7 +21,7 @@ fn runtime_copy(env: &TestEnv) -> (PathBuf, Vec<u8>) {
     let dir = env.dir.join("runtime");
     fs::create_dir(&dir).unwrap();
     let copy = dir.join(bin().file_name().unwrap());
-    fs::copy(bin(), &copy).unwrap();
+    crate::harness::copy_executable(&bin(), &copy);
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
     env.use_binary(&copy);
     let bytes = fs::read(&copy).unwrap();

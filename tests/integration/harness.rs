@@ -566,13 +566,9 @@ pub fn build_rootfs(rootfs: &Path) {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    // A copy, not a hard link: the user-namespace test chowns the rootfs. Made by `cp`, not
-    // in this process: a write descriptor held here is inherited by whatever another test
-    // thread forks meanwhile, and while that child has not exec'd yet, exec of this copy in
-    // a container fails with ETXTBSY ("text file busy", seen under load).
+    // A copy, not a hard link: the user-namespace test chowns the rootfs.
     let bb = rootfs.join("bin/busybox");
-    let copied = Command::new("cp").arg("/bin/busybox").arg(&bb).status();
-    assert!(copied.is_ok_and(|s| s.success()), "copying /bin/busybox (install busybox-static)");
+    copy_executable(Path::new("/bin/busybox"), &bb);
     fs::set_permissions(&bb, fs::Permissions::from_mode(0o755)).unwrap();
     for a in APPLETS {
         symlink("busybox", rootfs.join("bin").join(a)).unwrap();
@@ -584,6 +580,14 @@ pub fn build_rootfs(rootfs: &Path) {
     )
     .unwrap();
     fs::write(rootfs.join("etc/group"), "root:x:0:\ntester:x:1000:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// Copies the program `src` to `dst` with `cp`, not in this process: a write descriptor held
+/// here is inherited by whatever another test thread forks meanwhile, and until that child
+/// has exec'd, running the copy fails with ETXTBSY ("text file busy", seen under load).
+pub fn copy_executable(src: &Path, dst: &Path) {
+    let copied = Command::new("cp").arg(src).arg(dst).status();
+    assert!(copied.is_ok_and(|s| s.success()), "copying {} to {}", src.display(), dst.display());
 }
 
 /// Changes the owner of `path` and everything under it (links themselves, not their targets).

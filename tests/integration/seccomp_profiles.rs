@@ -382,7 +382,10 @@ fn start_reports_a_failed_execve_of_the_program() {
     }
     let env = TestEnv::new("scpexecfail");
     let bundle = env.bundle(&Config::new(&["/bin/gone"]));
-    fs::copy(bundle.join("rootfs/bin/busybox"), bundle.join("rootfs/bin/gone")).unwrap();
+    crate::harness::copy_executable(
+        &bundle.join("rootfs/bin/busybox"),
+        &bundle.join("rootfs/bin/gone"),
+    );
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(bundle.join("rootfs/bin/gone"), fs::Permissions::from_mode(0o755)).unwrap();
     let id = env.id("x");
