@@ -22,13 +22,14 @@ use crate::sys::SysContext;
 
 type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
 
-/// A call that applied a config field failed; the message names the field.
+/// A call that applied a config field failed (in the init, or a write of the runtime for
+/// the clone); the message names the field.
 #[derive(Debug, thiserror::Error)]
 #[error("{field}")]
-struct FieldError {
-    field: &'static str,
+pub(super) struct FieldError {
+    pub(super) field: &'static str,
     #[source]
-    source: crate::sys::SysError,
+    pub(super) source: crate::sys::SysError,
 }
 
 /// A step of the init that failed; its source holds the cause.

@@ -255,15 +255,6 @@ fn write_time_offsets(spec: &ValidSpec) -> Result<(), crate::sys::SysError> {
     namespaces::write_time_offsets(&spec.time_offsets)
 }
 
-/// A write of the runtime for the clone failed; the message names the config field.
-#[derive(Debug, thiserror::Error)]
-#[error("{field}")]
-struct FieldError {
-    field: &'static str,
-    #[source]
-    source: crate::sys::SysError,
-}
-
 /// A failure while following the init, with the init's pid when it was known.
 struct FollowError {
     init_pid: Option<Pid>,
@@ -345,7 +336,7 @@ fn follow(
     }
     if let (Some(adj), Some(procfs)) = (oom_score_adj, &procfs) {
         set_oom_score_adj(procfs, first, adj).map_err(|source| {
-            let field = FieldError { field: "process.oomScoreAdj", source };
+            let field = super::init::FieldError { field: "process.oomScoreAdj", source };
             fail(None)(FollowCause::Parent(Box::new(field)))
         })?;
     }
