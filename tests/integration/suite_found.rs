@@ -3,13 +3,12 @@
 //! the cwd and environment of hooks.
 
 use std::fs;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use serde_json::json;
 
 use crate::harness::{Config, TestEnv};
-use crate::tty::{converse, receive_master};
+use crate::tty::{converse, create_with_console};
 
 /// The v1 cpu controller's directory, when the host has one.
 fn cpu_v1() -> Option<PathBuf> {
@@ -68,25 +67,11 @@ fn cpu_period_and_quota_update_in_either_direction_under_a_limited_parent() {
 #[test]
 fn the_console_belongs_to_the_process_user() {
     let env = TestEnv::new("sfconsole");
-    let socket = env.dir.join("console.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
     let cfg =
         Config::sh("echo own-$(stat -c %u /dev/console)-$(stat -L -c %u /proc/self/fd/0)-end")
             .set("/process/terminal", true.into())
             .user(1000, 1000, &[]);
-    let bundle = env.bundle(&cfg);
-    let id = env.id("t");
-    let receiver = std::thread::spawn(move || receive_master(&listener));
-    env.berth(&[
-        "create",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--console-socket",
-        socket.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
-    let master = receiver.join().unwrap();
+    let (id, master) = create_with_console(&env, &cfg);
     env.start(&id).ok();
     let seen = converse(master, "", "-end");
     assert!(seen.contains("own-1000-1000-end"), "console not owned by uid 1000: {seen:?}");

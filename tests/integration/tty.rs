@@ -36,6 +36,20 @@ pub(crate) fn receive_master(listener: &UnixListener) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Creates a container from `cfg` (with `process.terminal` true) with `--console-socket`,
+/// and returns its id and the pty master berth sent over the socket.
+pub(crate) fn create_with_console(env: &TestEnv, cfg: &Config) -> (String, OwnedFd) {
+    let socket = env.dir.join(format!("{}.sock", env.id("console")));
+    let listener = UnixListener::bind(&socket).unwrap();
+    let bundle = env.bundle(cfg);
+    let id = env.id("t");
+    let receiver = std::thread::spawn(move || receive_master(&listener));
+    let sock = socket.to_str().unwrap();
+    env.berth(&["create", "--bundle", bundle.to_str().unwrap(), "--console-socket", sock, &id])
+        .ok();
+    (id, receiver.join().unwrap())
+}
+
 /// Writes `input` to the terminal and reads until `marker` shows up (or 10 s pass).
 pub(crate) fn converse(master: OwnedFd, input: &str, marker: &str) -> String {
     let mut term = std::fs::File::from(master);
@@ -57,24 +71,10 @@ pub(crate) fn converse(master: OwnedFd, input: &str, marker: &str) -> String {
 #[test]
 fn create_sends_the_pty_master_to_the_console_socket() {
     let env = TestEnv::new("ttycreate");
-    let socket = env.dir.join("console.sock");
-    let listener = UnixListener::bind(&socket).unwrap();
     let cfg = Config::sh("stty size; tty; read line; echo got-$line")
         .set("/process/terminal", true.into());
     let cfg = cfg.set("/process/consoleSize", serde_json::json!({ "height": 33, "width": 101 }));
-    let bundle = env.bundle(&cfg);
-    let id = env.id("t");
-    let receiver = std::thread::spawn(move || receive_master(&listener));
-    env.berth(&[
-        "create",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--console-socket",
-        socket.to_str().unwrap(),
-        &id,
-    ])
-    .ok();
-    let master = receiver.join().unwrap();
+    let (id, master) = create_with_console(&env, &cfg);
     env.start(&id);
     let seen = converse(master, "hello\n", "got-hello");
     assert!(seen.contains("33 101"), "consoleSize not applied: {seen:?}");
