@@ -1,13 +1,13 @@
 //! Compiles the exec shim (src/process/shim/exec-shim.c), which berth embeds: a freestanding
 //! static program of about 1 KiB, built with the system C compiler for the target. Lays out
-//! the binary's code: the hot functions (src/hot-functions.txt) first. And compiles
-//! scripts/peak-rss.c, which the tests and the benchmark measure berth's peak RSS with.
+//! the binary's code: the hot functions (src/hot-functions.txt) first, and has the linker
+//! write a map of berth (`$OUT_DIR/berth.map`) that `make hot-functions-check` measures the
+//! list against.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SHIM_SOURCE: &str = "src/process/shim/exec-shim.c";
-const PEAK_RSS_SOURCE: &str = "scripts/peak-rss.c";
 const HOT_FUNCTIONS: &str = "src/hot-functions.txt";
 
 fn main() {
@@ -31,8 +31,7 @@ fn main() {
         "-s",
     ];
     compile(SHIM_SOURCE, &out.join("exec-shim"), &shim_flags);
-    compile(PEAK_RSS_SOURCE, &out.join("peak-rss"), &["-O2", "-static"]);
-    order_hot_functions();
+    order_hot_functions(&out);
     record_commit();
 }
 
@@ -62,15 +61,13 @@ fn record_commit() {
 
 /// Hands src/hot-functions.txt to the linker when this build can use it: the same rustc and
 /// target it was made with (its symbol names carry hashes that change with either; that rustc
-/// links this target with lld). With BERTH_LINK_MAP set, the linker also writes a map there
-/// (scripts/hot-functions.sh reads it).
-fn order_hot_functions() {
+/// links this target with lld). The linker also writes a map of berth into `out`
+/// (scripts/hot-functions.sh reads it: the binary itself is stripped).
+fn order_hot_functions(out: &Path) {
     println!("cargo:rerun-if-changed={HOT_FUNCTIONS}");
-    println!("cargo:rerun-if-env-changed=BERTH_LINK_MAP");
-    if let Some(map) = std::env::var_os("BERTH_LINK_MAP") {
-        let map = map.to_str().expect("BERTH_LINK_MAP is UTF-8");
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle,-Map={map}");
-    }
+    let map = out.join("berth.map");
+    let map = map.to_str().expect("OUT_DIR is UTF-8");
+    println!("cargo:rustc-link-arg-bin=berth=-Wl,--no-demangle,-Map={map}");
     let list = std::fs::read_to_string(HOT_FUNCTIONS).unwrap_or_default();
     let made_with =
         |key: &str| list.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or("none");

@@ -27,10 +27,26 @@ const THROUGHPUT_IN_FLIGHT: usize = 4;
 const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
 /// The capabilities of the benchmark's containers (runc's default set).
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
-/// scripts/peak-rss.c, which build.rs compiles.
-const PEAK_RSS: &str = concat!(env!("OUT_DIR"), "/peak-rss");
 /// The cgroup parent every container of the benchmark goes under.
 const CGROUP_PARENT: &str = "berth-test";
+
+/// Compiles scripts/peak-rss.c (the peak-RSS meter; a bench tool, not part of berth's build)
+/// with the system C compiler into `dir`.
+fn build_peak_rss(dir: &Path) -> Result<PathBuf, String> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peak-rss.c");
+    let tool = dir.join("peak-rss");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args(["-O2", "-static", "-Wall", "-Werror", "-o"])
+        .arg(&tool)
+        .arg(&source)
+        .status()
+        .map_err(|e| format!("running {cc}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cc} failed to build {} ({status})", source.display()));
+    }
+    Ok(tool)
+}
 
 fn main() {
     let opts = match Opts::parse() {
@@ -136,6 +152,8 @@ struct Bench {
     dir: PathBuf,
     rootfs: PathBuf,
     volume: PathBuf,
+    /// scripts/peak-rss.c, compiled into the bench's temp dir.
+    peak_rss: PathBuf,
     mask: Option<PathBuf>,
     /// Podman's default profile as OCI `linux.seccomp`, when installed.
     seccomp: Option<Value>,
@@ -177,6 +195,7 @@ impl Bench {
         build_rootfs(&rootfs)?;
         let volume = dir.join("volume");
         fs::create_dir(&volume).map_err(|e| e.to_string())?;
+        let peak_rss = build_peak_rss(&dir)?;
 
         let run = dir.join("run");
         mount_tmpfs(&run)?;
@@ -203,6 +222,7 @@ impl Bench {
             dir,
             rootfs,
             volume,
+            peak_rss,
             mask,
             runtimes,
             notes,
@@ -306,7 +326,7 @@ impl Bench {
         let id = self.unique("rss");
         self.track(rt, &id);
         let report = self.dir.join(format!("peak-rss-{id}"));
-        let mut cmd = Command::new(PEAK_RSS);
+        let mut cmd = Command::new(&self.peak_rss);
         cmd.arg(&report).arg(&runtime.bin).arg("--root").arg(&runtime.root);
         cmd.args(["run", "--bundle", path_str(&bundle), &id]);
         let what = format!("{} run (peak RSS)", runtime.name);

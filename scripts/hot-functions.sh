@@ -3,8 +3,16 @@
 # CRI-O and podman call (run, create, state, start, exec, ps, list, kill, delete), in the order
 # the linker is to place them (build.rs). Run as root: `make hot-functions`.
 #
-# How: builds the release binary with a linker map (BERTH_LINK_MAP), takes every function's
-# entry from the map, and runs each command under scripts/first-calls.c, which reports the
+# With --check [MIN] (`make hot-functions-check`, part of `make test`) it writes nothing: it
+# reports how well the list still fits the build, and fails when it has gone stale:
+#   listed:   the share of the list's names that are still functions of the binary;
+#   coverage: the share of the functions these commands execute that the list names.
+# Coverage is what the layout's win depends on: a function missing from the list sits
+# somewhere in the remaining 3 MiB of .text and maps its own block of code pages. It fails
+# below MIN percent (default 90; see the Makefile for why); then run `make hot-functions`.
+#
+# How: builds the release binary (build.rs has the linker write a map of it to OUT_DIR), takes
+# every function's entry from the map, and runs each command under scripts/first-calls.c, which reports the
 # functions reached. Functions more commands reach come first; among equals, the order first
 # reached. Everything runs in a private mount namespace and a temp dir, with the containers'
 # cgroups under /berth-test; all of it is removed at the end.
@@ -17,11 +25,17 @@ berth=$PWD/target/$triple/release/berth
 
 [ "$(id -u)" = 0 ] || { echo "hot-functions: run as root" >&2; exit 1; }
 if [ "${1:-}" != --in-namespace ]; then
+    check=""
+    if [ "${1:-}" = --check ]; then check=${2:-90}; fi
     work=$(mktemp -d /tmp/berth-hot-functions.XXXXXX)
     trap 'rm -rf "$work"' EXIT
-    BERTH_LINK_MAP=$work/berth.map cargo build --release
+    cargo build --release
+    # The map of the newest link of berth (build.rs writes it beside the build script's output).
+    map=$(ls -t target/"$triple"/release/build/berth-*/out/berth.map 2>/dev/null | head -n 1)
+    [ -n "$map" ] || { echo "hot-functions: no berth.map under target/$triple/release/build" >&2; exit 1; }
+    cp "$map" "$work/berth.map"
     cc -O2 -Wall -Werror -o "$work/first-calls" scripts/first-calls.c
-    WORK=$work unshare --mount --propagation private "$0" --in-namespace
+    WORK=$work CHECK=$check unshare --mount --propagation private "$0" --in-namespace
     exit
 fi
 
@@ -108,6 +122,28 @@ HEADER
         { uses[$1]++; if (!($1 in first)) first[$1] = sprintf("%02d %08d", $2, $3) }
         END { for (f in uses) printf "%03d %s %s\n", 99 - uses[f], first[f], name[f] }
     ' "$work/functions" - | sort | cut -d' ' -f4
-} > "$out.new"
-mv "$out.new" "$out"
-echo "hot-functions: $(grep -vc '^#' "$out") functions in $out"
+} > "$work/list"
+
+if [ -z "${CHECK:-}" ]; then
+    mv "$work/list" "$out"
+    echo "hot-functions: $(grep -vc '^#' "$out") functions in $out"
+    exit
+fi
+# Check: the list against this build (names in the map) and against what the commands ran.
+grep -v '^#' "$out" | sort -u > "$work/listed"
+cut -d' ' -f2 "$work/functions" | sort -u > "$work/names"
+grep -v '^#' "$work/list" | sort -u > "$work/ran"
+listed=$(wc -l < "$work/listed")
+present=$(comm -12 "$work/listed" "$work/names" | wc -l)
+ran=$(wc -l < "$work/ran")
+covered=$(comm -12 "$work/ran" "$work/listed" | wc -l)
+made_with=$(sed -n 's/^# rustc: //p' "$out")
+used=yes
+[ "$made_with" = "$(rustc -V)" ] && grep -qx "# target: $triple" "$out" || used="no ($out was made with $made_with)"
+echo "hot-functions: listed $present of $listed names are functions of this build ($((100 * present / listed))%)"
+echo "hot-functions: coverage $covered of $ran functions that ${commands[*]} executed are listed ($((100 * covered / ran))%)"
+echo "hot-functions: list used by this build: $used"
+if [ "$used" != yes ] || [ $((100 * covered)) -lt $((CHECK * ran)) ]; then
+    echo "hot-functions: the code layout is stale (coverage under $CHECK%): run \`make hot-functions\`" >&2
+    exit 1
+fi

@@ -8,6 +8,7 @@ use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -729,4 +730,25 @@ impl Config {
         obj.as_object_mut().expect("parent is not an object").insert(key.to_string(), v);
         self
     }
+}
+
+/// scripts/peak-rss.c, the peak-RSS meter, compiled with the system C compiler into this test
+/// build's temp dir the first time a test asks (it is a test tool, not part of berth's build).
+pub fn peak_rss() -> &'static Path {
+    static TOOL: OnceLock<PathBuf> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peak-rss.c");
+        let tool = Path::new(env!("CARGO_TARGET_TMPDIR")).join("peak-rss");
+        // Another test process may be running the previous copy: compile beside, then rename.
+        let tmp = tool.with_extension(format!("tmp{}", std::process::id()));
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let built = Command::new(&cc)
+            .args(["-O2", "-static", "-Wall", "-Werror", "-o"])
+            .arg(&tmp)
+            .arg(&source)
+            .status();
+        assert!(built.is_ok_and(|s| s.success()), "{cc} failed to build {}", source.display());
+        fs::rename(&tmp, &tool).unwrap();
+        tool
+    })
 }

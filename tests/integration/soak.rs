@@ -10,10 +10,7 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::json;
 
-use crate::harness::{bin, reference_runc, Config, Out, TestEnv};
-
-/// scripts/peak-rss.c, which build.rs compiles.
-const PEAK_RSS: &str = concat!(env!("OUT_DIR"), "/peak-rss");
+use crate::harness::{bin, peak_rss, reference_runc, Config, Out, TestEnv};
 
 /// What the host looks like, by the measures a leak would grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +53,7 @@ fn berth_measured(env: &TestEnv, args: &[&str]) -> (Out, i64) {
     let out = env.dir.join("soak.out");
     let err = env.dir.join("soak.err");
     let report = env.dir.join("soak.rss");
-    let status = Command::new(PEAK_RSS)
+    let status = Command::new(peak_rss())
         .arg(&report)
         .arg(bin())
         .arg("--root")
