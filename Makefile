@@ -10,7 +10,7 @@ BERTH_DOCS := target/$(HOST_TRIPLE)/release/berth-docs
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build install deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions hot-functions-check clean
+.PHONY: all build install deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions hot-functions-check shim-test clean
 
 all: build
 
@@ -68,7 +68,8 @@ test: build
 	BERTH_FAULT_BIN=$(CURDIR)/$(FAULT_TARGET)/$(HOST_TRIPLE)/release/berth \
 	$(CARGO) test --release -- --test-threads=$(TEST_THREADS); rc=$$?; \
 	scripts/leftovers.sh || rc=1; \
-	scripts/hot-functions.sh --check $(HOT_FUNCTIONS_MIN) || rc=1; exit $$rc
+	scripts/hot-functions.sh --check $(HOT_FUNCTIONS_MIN) || rc=1; \
+	scripts/shim-test.sh || rc=1; exit $$rc
 
 # 1,000 create/start/delete cycles and 300 foreground runs, reporting what grew (open files,
 # mounts, cgroups, state entries) and berth's peak RSS; docs/reliability.md has the last.
@@ -110,6 +111,11 @@ hot-functions:
 HOT_FUNCTIONS_MIN ?= 90
 hot-functions-check: build
 	scripts/hot-functions.sh --check $(HOT_FUNCTIONS_MIN)
+
+# The exec shim's contract, tested on x86_64 and (cross-built, under qemu-aarch64-static)
+# aarch64: scripts/shim-test.sh. Also run at the end of `make test`.
+shim-test:
+	scripts/shim-test.sh
 
 clean:
 	$(CARGO) clean
