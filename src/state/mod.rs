@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod proc;
+mod status;
 #[cfg(test)]
 pub(crate) mod tempdir;
 mod time;
 
-pub use proc::{exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
+pub use proc::{alive, exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
+pub use status::{Op, Status};
 pub use time::now_rfc3339;
 
 /// The file that holds a container's [`State`].
@@ -107,22 +109,6 @@ impl ContainerId {
 /// Where a container directory keeps the fifo its init waits on until `start`.
 fn fifo_in(dir: &Path) -> PathBuf {
     dir.join("exec.fifo")
-}
-
-/// The lifecycle status of a container, as runc reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// The runtime is still creating it (no state.json yet).
-    Creating,
-    /// Created; the init waits for `start`.
-    Created,
-    /// The user process runs.
-    Running,
-    /// Frozen by the cgroup freezer.
-    Paused,
-    /// The init has exited.
-    Stopped,
 }
 
 /// What state.json holds: runc's `state` output fields plus what berth needs to
