@@ -68,7 +68,7 @@ pub enum Error {
     Unsupported(&'static str),
     /// A test made a fault-injection point fail (only with the `fault-injection` feature).
     #[error(transparent)]
-    Fault(#[from] crate::fault::Injected),
+    Fault(#[from] crate::trace::Injected),
     /// An invalid argument given on the command line.
     #[error("{0}")]
     Usage(String),

@@ -10,6 +10,13 @@
 //! the runtime), the init walks a linear list of named steps ([`process::init`]) and then
 //! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
 //!
+//! A container's status has one owner, [`state::Status`]: its words, how it is derived (init
+//! alive, exec.fifo present, cgroup frozen) and which operation ([`state::Op`]) each status
+//! allows, with the refusal every operation prints. Tracing is one system, [`trace`]: each
+//! named point of the create path is a traced phase and, built with the `fault-injection`
+//! feature, a fault point; [`logging`] writes the records. Raw syscalls stay in [`sys`]
+//! (the terminal's in [`sys::tty`], the state store's lock and statx in [`sys::file`]).
+//!
 //! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
 //! systemd makes ([`cgroups::systemd`], over berth's own blocking D-Bus client [`sys::dbus`]),
 //! whose files are then written the same way.
@@ -18,7 +25,6 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod container;
 pub mod error;
-pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod logging;
@@ -34,6 +40,7 @@ pub mod spec;
 pub mod state;
 pub mod subid;
 pub mod sys;
+pub mod trace;
 pub mod tty;
 
 pub use error::Error;

@@ -1,16 +1,13 @@
 //! Logging: records to `--log` (or stderr), as logrus-style text or as runc's JSON lines
 //! `{"level":"error","msg":"…","time":"…"}`, which containerd and podman read.
 //!
-//! Tracing (`--debug` or `BERTH_TRACE=1`): the runtime marks the end of each of its phases
-//! with [`phase`], the init's step durations cross in the sync protocol's `Ready`, and
-//! [`write_trace`] writes them all as one debug record. When off, a mark is one relaxed load.
+//! `--debug` or `BERTH_TRACE=1` also turns on [`crate::trace`], whose record this module
+//! writes ([`debug_fields`]).
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::OnceLock;
 
 use crate::state::now_rfc3339;
 
@@ -52,23 +49,8 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Whether phases are traced; set once by [`init`].
-static TRACING: AtomicBool = AtomicBool::new(false);
-
-/// The phases traced so far in this process.
-static TRACE: Mutex<Option<Trace>> = Mutex::new(None);
-
-struct Trace {
-    start: Instant,
-    last: Instant,
-    /// The runtime's phases: name, microseconds.
-    phases: Vec<(&'static str, u64)>,
-    /// The init's steps as it reported them: name, microseconds.
-    init_steps: Vec<(String, u64)>,
-}
-
-/// Sets up logging once: `path` is `--log` (append), else records go to stderr. Tracing is
-/// on with `debug` or when `BERTH_TRACE=1`.
+/// Sets up logging once: `path` is `--log` (append), else records go to stderr. [`crate::trace`]
+/// is on with `debug` or when `BERTH_TRACE=1`.
 pub fn init(path: Option<&Path>, format: Format, debug: bool) -> std::io::Result<()> {
     let file = match path {
         Some(path) => Some(File::options().create(true).append(true).open(path)?),
@@ -76,58 +58,16 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) -> std::io::Result
     };
     let _ = LOGGER.set(Logger { format, file, debug });
     if debug || std::env::var_os("BERTH_TRACE").is_some_and(|v| v == "1") {
-        let now = Instant::now();
-        *TRACE.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Trace { start: now, last: now, phases: Vec::new(), init_steps: Vec::new() });
-        TRACING.store(true, Ordering::Relaxed);
+        crate::trace::enable();
     }
     Ok(())
 }
 
-/// Whether phases are traced (`--debug` or `BERTH_TRACE=1`).
-pub fn tracing() -> bool {
-    TRACING.load(Ordering::Relaxed)
-}
-
-/// Ends the phase that began at the previous mark (or when logging was set up) and names it.
-pub fn phase(name: &'static str) {
-    if !tracing() {
-        return;
-    }
-    let now = Instant::now();
-    if let Some(trace) = TRACE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        trace.phases.push((name, micros(now - trace.last)));
-        trace.last = now;
-    }
-}
-
-/// Keeps the init's step durations (microseconds) for the trace record.
-pub fn init_steps(steps: Vec<(String, u64)>) {
-    if let Some(trace) = TRACE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        trace.init_steps = steps;
-    }
-}
-
-/// Microseconds, saturating.
-pub fn micros(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Writes the trace of `command` as one debug record (with or without `--debug`), if tracing.
-pub fn write_trace(command: &str) {
+/// Writes one debug record `msg` with structured `fields` (an object) beside it, with or
+/// without `--debug` (the trace record: asking for it was the choice).
+pub fn debug_fields(msg: &str, fields: serde_json::Value) {
     let Some(logger) = LOGGER.get() else { return };
-    let Some(trace) = TRACE.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
-    let list = |items: Vec<(String, u64)>| -> serde_json::Value {
-        items.into_iter().map(|(name, us)| serde_json::json!({ "name": name, "us": us })).collect()
-    };
-    let phases = trace.phases.iter().map(|(n, us)| (n.to_string(), *us)).collect();
-    let fields = serde_json::json!({
-        "command": command,
-        "total_us": micros(trace.start.elapsed()),
-        "phases": list(phases),
-        "init_steps": list(trace.init_steps),
-    });
-    write(logger, &format_fields(logger.format, "trace", &now_rfc3339(), fields));
+    write(logger, &format_fields(logger.format, msg, &now_rfc3339(), fields));
 }
 
 fn write(logger: &Logger, line: &str) {

@@ -33,6 +33,6 @@ fn main() {
             }
         }
     };
-    logging::write_trace(command);
+    berth::trace::write_trace(command);
     std::process::exit(code);
 }

@@ -3,7 +3,7 @@
 //! to the parent, which passes it to the caller's `--console-socket` (runc's contract).
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -12,9 +12,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use nix::sys::stat::Mode;
 
-use crate::sys::{SysContext, SysError, SysResult};
-
-nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, libc::winsize);
+use crate::sys::{tty, SysContext, SysResult};
 
 /// In the init, after pivot: opens a new pty, sets its size, bind-mounts the slave on
 /// /dev/console when `console` (a container's init, not an exec), makes it the controlling
@@ -27,8 +25,7 @@ pub fn setup_console(size: Option<(u16, u16)>, console: bool) -> SysResult<Owned
     let slave_path = ptsname_r(&master).sys("ptsname", "/dev/ptmx")?;
     if let Some((rows, cols)) = size {
         let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCSWINSZ reads one winsize from the pointer.
-        unsafe { set_winsize(master.as_raw_fd(), &ws) }.sys("ioctl(TIOCSWINSZ)", &slave_path)?;
+        tty::set_window_size(master.as_fd(), &ws).sys("ioctl(TIOCSWINSZ)", &slave_path)?;
     }
     let slave =
         nix::fcntl::open(slave_path.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
@@ -37,17 +34,11 @@ pub fn setup_console(size: Option<(u16, u16)>, console: bool) -> SysResult<Owned
         bind_console(&slave_path)?;
     }
     for target in 0..=2 {
-        // SAFETY: dup2 onto the stdio numbers; both descriptors are valid.
-        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
-            return Err(SysError::new("dup2", &slave_path, nix::errno::Errno::last()));
-        }
+        tty::dup_onto(slave.as_fd(), target).sys("dup2", &slave_path)?;
     }
-    // SAFETY: TIOCSCTTY takes an int argument; fd 0 is the slave, we lead our session.
-    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(SysError::new("ioctl(TIOCSCTTY)", slave_path, nix::errno::Errno::last()));
-    }
-    // SAFETY: PtyMaster owns a valid descriptor; we take it over.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(master.into_raw_fd()) })
+    // fd 0 is the slave now, and the init leads its own session.
+    tty::set_controlling_terminal(tty::stdin()).sys("ioctl(TIOCSCTTY)", &slave_path)?;
+    Ok(OwnedFd::from(master))
 }
 
 /// /dev/console is the terminal too, as the spec asks for `terminal: true`.
@@ -115,8 +106,7 @@ impl Proxy {
     pub fn poll_fds(&self) -> Vec<nix::poll::PollFd<'_>> {
         use nix::poll::{PollFd, PollFlags};
         let events = |open: bool| if open { PollFlags::POLLIN } else { PollFlags::empty() };
-        // SAFETY: fd 0 stays open for the life of the process.
-        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(libc::STDIN_FILENO) };
+        let stdin = tty::stdin();
         vec![
             PollFd::new(self.master.as_fd(), events(self.master_open)),
             PollFd::new(stdin, events(self.stdin_open)),
@@ -149,12 +139,8 @@ impl Proxy {
 
     /// Gives the container's terminal the size of ours.
     pub fn resize(&self) {
-        let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: TIOCGWINSZ writes one winsize; TIOCSWINSZ reads one.
-        unsafe {
-            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
-                libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
-            }
+        if let Ok(ws) = tty::window_size(tty::stdin()) {
+            let _ = tty::set_window_size(self.master.as_fd(), &ws);
         }
     }
 }

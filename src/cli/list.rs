@@ -49,7 +49,7 @@ fn table(views: &[StateView]) -> String {
             vec![
                 v.id.clone(),
                 v.pid.to_string(),
-                v.status.clone(),
+                v.status.to_string(),
                 v.bundle.display().to_string(),
                 v.created.clone(),
                 v.owner.clone(),

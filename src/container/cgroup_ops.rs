@@ -6,27 +6,20 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 use serde::Serialize;
 
-use super::start::status_name;
-use super::{cgroup_of, current_status, owned_cgroup, still_running};
+use super::{cgroup_of, current_status, owned_cgroup, require, require_alive, still_running};
 use crate::cgroups::stats::Stats;
-use crate::state::{ContainerId, State, StateStore, Status};
+use crate::state::{ContainerId, Op, State, StateStore};
 use crate::Error;
 
 /// How often `events` looks for new OOM kills between stats records.
 const OOM_POLL: Duration = Duration::from_millis(50);
-
-fn wrong(state: &State, status: Status, reason: &'static str) -> Error {
-    Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason }
-}
 
 /// `berth pause ID`: freezes every process of a running (or created) container.
 pub fn pause(store: &StateStore, id: &str) -> Result<(), Error> {
     let dir = store.open(&ContainerId::parse(id)?)?;
     let state = dir.load()?;
     let status = current_status(&state, &dir.fifo_path());
-    if !matches!(status, Status::Running | Status::Created) {
-        return Err(wrong(&state, status, "only a running or created container can be paused"));
-    }
+    require(&state, status, Op::Pause)?;
     Ok(freezable(&state)?.freeze(true)?)
 }
 
@@ -35,9 +28,7 @@ pub fn resume(store: &StateStore, id: &str) -> Result<(), Error> {
     let dir = store.open(&ContainerId::parse(id)?)?;
     let state = dir.load()?;
     let status = current_status(&state, &dir.fifo_path());
-    if status != Status::Paused {
-        return Err(wrong(&state, status, "only a paused container can be resumed"));
-    }
+    require(&state, status, Op::Resume)?;
     Ok(freezable(&state)?.freeze(false)?)
 }
 
@@ -63,10 +54,7 @@ fn freezable(state: &State) -> Result<crate::cgroups::Cgroup, Error> {
 pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Result<(), Error> {
     let dir = store.open(&ContainerId::parse(id)?)?;
     let state = dir.load()?;
-    let status = current_status(&state, &dir.fifo_path());
-    if status == Status::Stopped {
-        return Err(wrong(&state, status, "a stopped container cannot be updated"));
-    }
+    require_alive(&state, Op::Update)?;
     let cgroup = cgroup_of(&state)?;
     match &state.systemd_unit {
         Some(unit) => Ok(crate::cgroups::systemd::update(unit, &cgroup, resources)?),
@@ -104,9 +92,7 @@ pub struct Event {
 pub fn stats(store: &StateStore, id: &str) -> Result<Event, Error> {
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
-    if !still_running(&state) {
-        return Err(wrong(&state, Status::Stopped, "a stopped container has no stats"));
-    }
+    require_alive(&state, Op::Stats)?;
     Ok(Event { kind: "stats", id: state.id.clone(), data: Some(cgroup_of(&state)?.stats()) })
 }
 
@@ -120,9 +106,7 @@ pub fn events(
 ) -> Result<(), Error> {
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
-    if !still_running(&state) {
-        return Err(wrong(&state, Status::Stopped, "a stopped container has no events"));
-    }
+    require_alive(&state, Op::Events)?;
     let cgroup = cgroup_of(&state)?;
     let mut ooms = cgroup.oom_kills();
     let mut next_stats = Instant::now() + interval;

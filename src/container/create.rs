@@ -16,8 +16,8 @@ use crate::state::{
     process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateStore, Status,
 };
 use crate::sys::SysContext;
+use crate::trace;
 use crate::Error;
-use crate::{fault, logging};
 
 /// The flags of `create` (and of `run`, which creates first).
 #[derive(Debug, Clone, Default)]
@@ -74,7 +74,7 @@ pub(super) fn create_with_mask(
     if let Some(count) = crate::process::activation::inherited_listen_fds() {
         crate::process::activation::pass_on(count, &mut preserve_fds, &mut spec.process.env);
     }
-    logging::phase("loading config.json");
+    trace::phase("loading config.json")?;
     let unit = systemd_unit(&spec, &id, opts.systemd_cgroup)?;
     let cgroup = match &unit {
         Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str())?,
@@ -87,13 +87,13 @@ pub(super) fn create_with_mask(
     let dir = store.create(&id)?;
     let mut cleanup =
         Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None, unit: None };
-    fault::point("claiming the state dir")?;
+    trace::phase("claiming the state dir")?;
     // Recorded first, and again once the directories exist: if this process dies before
     // state.json exists, `delete --force` still finds the cgroup, knows which directories
     // are berth's, and (in a cgroup berth did not make) spares the processes there.
     let mut record = CgroupRecord { paths: cgroup.to_paths(), ..CgroupRecord::default() };
     cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
-    fault::point("recording the cgroup")?;
+    trace::phase("recording the cgroup")?;
     // Rootless, a cgroup the user may not write is gone without (state records none).
     let mut skipped = false;
     if unit.is_none() {
@@ -111,7 +111,7 @@ pub(super) fn create_with_mask(
             made?;
         }
         cleanup.dir.as_ref().expect("set above").save_cgroup(&record)?;
-        fault::point("creating the cgroup")?;
+        trace::phase("creating the cgroup")?;
     }
     if unit.is_none() && !skipped {
         let applying = if cgroup.is_owned(&record.created) {
@@ -121,7 +121,7 @@ pub(super) fn create_with_mask(
         };
         let (resources, applying) = super::rootless::applicable(&spec.resources, applying);
         cgroup.apply(&resources, applying)?;
-        fault::point("applying cgroup limits")?;
+        trace::phase("applying cgroup limits")?;
         // The init joins the cgroup first thing: in a frozen one it would never report back.
         cgroup.refuse_frozen()?;
         cgroup.warn_if_not_empty();
@@ -129,8 +129,7 @@ pub(super) fn create_with_mask(
     let dir = cleanup.dir.as_ref().expect("set above");
     let fifo = dir.fifo_path();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
-    fault::point("making exec.fifo")?;
-    logging::phase("claiming the state dir, mkfifo");
+    trace::phase("making exec.fifo")?;
     let idmapped = idmapped_trees(&spec)?;
     let init = InitOptions {
         role: Role::Container,
@@ -149,7 +148,7 @@ pub(super) fn create_with_mask(
     let record = std::cell::RefCell::new(record);
     let unit_started = std::cell::Cell::new(false);
     let on_clone = |pid: Pid| -> Result<(), BoxError> {
-        fault::point("after the clone")?;
+        trace::phase("after the clone")?;
         let Some(unit) = &unit else { return Ok(()) };
         let started = crate::cgroups::systemd::start(
             unit,
@@ -175,7 +174,7 @@ pub(super) fn create_with_mask(
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
-        fault::point("running prestart and createRuntime hooks")?;
+        trace::phase("running prestart and createRuntime hooks")?;
         Ok(json)
     };
     let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), BoxError> {
@@ -211,7 +210,7 @@ pub(super) fn create_with_mask(
     }
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
-        fault::point("sending the console")?;
+        trace::phase("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid);
     state.cgroup_paths = record.paths.clone();
@@ -219,12 +218,11 @@ pub(super) fn create_with_mask(
     state.intel_rdt_path = cleanup.rdt_group.clone();
     state.systemd_unit = record.systemd_unit.clone();
     dir.save(&state)?;
-    fault::point("writing state.json")?;
+    trace::phase("writing state.json")?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
     let dir = cleanup.disarm();
-    logging::phase("writing state.json");
     Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
 }
 

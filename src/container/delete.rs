@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use super::start::status_name;
-use super::{current_status, owned_cgroup, signal_init, wait_gone};
+use super::{current_status, owned_cgroup, require, signal_init, wait_gone};
 use crate::cgroups::Cgroup;
-use crate::state::{process_start_time, ContainerId, StateError, StateStore, Status};
+use crate::state::{process_start_time, ContainerId, Op, StateError, StateStore, Status};
 use crate::Error;
 
 /// How long `delete` waits for a SIGKILLed init to die.
@@ -22,17 +21,9 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
         Err(err) => return Err(err.into()),
     };
     let status = current_status(&state, &dir.fifo_path());
-    match status {
-        Status::Stopped => {}
-        Status::Created => kill_and_wait(&state)?,
-        _ if force => kill_and_wait(&state)?,
-        _ => {
-            return Err(Error::WrongStatus {
-                id: state.id,
-                status: status_name(status),
-                reason: "cannot delete a container that is not stopped (use --force)",
-            })
-        }
+    require(&state, status, Op::Delete { force })?;
+    if status != Status::Stopped {
+        kill_and_wait(&state)?;
     }
     remove(dir, &state)
 }
@@ -120,7 +111,7 @@ fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
     } else {
         Err(Error::WrongStatus {
             id: state.id.clone(),
-            status: "running".into(),
+            status: Status::Running.to_string(),
             reason: "the init did not die within 10 s of SIGKILL",
         })
     }

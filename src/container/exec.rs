@@ -8,13 +8,12 @@ use nix::sys::signal::SigSet;
 use nix::unistd::Pid;
 
 use super::create::write_pid_file;
-use super::start::status_name;
 use crate::namespaces::proc_name;
 use crate::process::init::{InitOptions, Role};
 use crate::process::signals::{block_all, restore, wait_forwarding};
 use crate::process::spawn::{spawn, SpawnOptions, Spawned};
 use crate::spec::{Namespace, ValidProcess, ValidSpec};
-use crate::state::{ContainerId, State, StateStore, Status};
+use crate::state::{ContainerId, Op, State, StateStore, Status};
 use crate::Error;
 
 /// The process to run: a process.json, or the config's process changed by flags.
@@ -88,7 +87,7 @@ pub fn exec(
     let id = ContainerId::parse(id)?;
     let state = store.read(&id)?;
     let status = super::current_status(&state, &store.fifo_path(&id));
-    check_status(&state, status, opts.ignore_paused)?;
+    super::require(&state, status, Op::Exec { ignore_paused: opts.ignore_paused })?;
     let container = crate::spec::load(&state.bundle)?;
     let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
@@ -124,18 +123,6 @@ fn exec_cgroup(
         return Ok(crate::cgroups::Cgroup::from_paths(&state.cgroup_paths));
     }
     Ok(Some(super::cgroup_of(state)?.sub_cgroup(sub)?))
-}
-
-/// exec needs a created or running container; a paused one only with `--ignore-paused`
-/// (runc's rule and error text): its new process would be frozen until `resume`.
-fn check_status(state: &State, status: Status, ignore_paused: bool) -> Result<(), Error> {
-    let reason = match status {
-        Status::Created | Status::Running => return Ok(()),
-        Status::Paused if ignore_paused => return Ok(()),
-        Status::Paused => "cannot exec in a paused container (use --ignore-paused to override)",
-        _ => "cannot exec in a container that is not running",
-    };
-    Err(Error::WrongStatus { id: state.id.clone(), status: status_name(status), reason })
 }
 
 /// The signals that end berth while it waits for the process of an exec into a paused

@@ -2,9 +2,9 @@
 
 use nix::unistd::Pid;
 
-use super::{signal_init, still_running};
+use super::{require_alive, signal_init};
 use crate::cgroups::Cgroup;
-use crate::state::{process_stat, ContainerId, State, StateStore};
+use crate::state::{process_stat, ContainerId, Op, State, StateStore};
 use crate::sys::process::kill_raw;
 use crate::Error;
 
@@ -20,13 +20,7 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
         let cgroup = Cgroup::from_paths(&state.cgroup_paths);
         return signal_container(&state, cgroup.as_ref(), signal);
     }
-    if !still_running(&state) {
-        return Err(Error::WrongStatus {
-            id: state.id,
-            status: "stopped".into(),
-            reason: "container not running",
-        });
-    }
+    require_alive(&state, Op::Kill)?;
     signal_init(&state, signal)
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::cgroups::Cgroup;
-use crate::state::{process_start_time, process_stat, State, Status};
+use crate::state::{process_start_time, Op, State, Status};
 
 /// The cgroup recorded in `state`.
 fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
@@ -44,20 +44,36 @@ fn owned_cgroup(state: &State) -> Option<Cgroup> {
 /// The status of `state` with `paused` for a live container whose cgroup is frozen (only
 /// berth's own cgroups: berth never freezes another).
 fn current_status(state: &State, fifo: &std::path::Path) -> Status {
-    let status = crate::state::status(state, fifo);
-    let frozen = || owned_cgroup(state).is_some_and(|c| c.is_frozen());
-    if matches!(status, Status::Running | Status::Created) && frozen() {
-        Status::Paused
-    } else {
-        status
-    }
+    crate::state::status(state, fifo, || owned_cgroup(state).is_some_and(|c| c.is_frozen()))
 }
 
 /// Whether the process recorded in `state` is still that process (and not a zombie): one
 /// read of /proc/<pid>/stat.
 fn still_running(state: &State) -> bool {
-    process_stat(state.pid)
-        .is_some_and(|s| s.start_time == state.pid_start_time && !matches!(s.state, 'Z' | 'X'))
+    crate::state::alive(state)
+}
+
+/// `op` on the container of `state`, now `status`: the error it has always given when the
+/// status refuses it.
+fn require(state: &State, status: Status, op: Op) -> Result<(), crate::Error> {
+    match status.refusal(op) {
+        None => Ok(()),
+        Some(reason) => Err(crate::Error::WrongStatus {
+            id: state.id.clone(),
+            status: status.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// `op`, which [`Op::needs_only_liveness`], on the container of `state`: refused only when
+/// its init is gone, so one read of /proc/<pid>/stat decides.
+fn require_alive(state: &State, op: Op) -> Result<(), crate::Error> {
+    debug_assert!(op.needs_only_liveness(), "{op:?} needs the whole status");
+    if still_running(state) {
+        return Ok(());
+    }
+    require(state, Status::Stopped, op)
 }
 
 /// Waits until the process of `state` is gone (or a zombie), for at most `limit`: a pidfd

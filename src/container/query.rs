@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::start::status_name;
 use crate::state::{ContainerId, State, StateError, StateStore, Status};
 use crate::Error;
 
@@ -20,7 +19,7 @@ pub struct StateView {
     /// Host pid of the init; 0 once stopped.
     pub pid: i32,
     /// created, running, paused, stopped (or creating).
-    pub status: String,
+    pub status: Status,
     /// Bundle path.
     pub bundle: PathBuf,
     /// Rootfs path.
@@ -42,7 +41,7 @@ impl StateView {
             oci_version: state.oci_version,
             id: state.id,
             pid,
-            status: status_name(status),
+            status,
             bundle: state.bundle,
             rootfs: state.rootfs,
             created: state.created,
@@ -57,7 +56,7 @@ impl StateView {
             oci_version: crate::OCI_VERSION.into(),
             id: id.as_str().into(),
             pid: 0,
-            status: status_name(Status::Creating),
+            status: Status::Creating,
             bundle: PathBuf::new(),
             rootfs: PathBuf::new(),
             created: String::new(),

@@ -5,9 +5,9 @@ use nix::unistd::Pid;
 
 use super::create::{create_with_mask, CreateOptions};
 use super::start::release;
-use crate::logging;
 use crate::process::signals::{block_all, restore, wait_forwarding};
 use crate::state::{ContainerId, StateError, StateStore};
+use crate::trace;
 use crate::Error;
 
 /// How `run` ended.
@@ -72,14 +72,14 @@ fn run_blocked(
         remove_after_failure(created.dir, pid, &created.state);
         return Err(err);
     }
-    logging::phase("start");
+    trace::mark("start");
     if detach {
         return Ok(RunOutcome::Detached);
     }
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
-    logging::phase("container running");
+    trace::mark("container running");
     if flags.keep {
         return Ok(RunOutcome::Exited(code));
     }
@@ -92,7 +92,7 @@ fn run_blocked(
         Err(StateError::NotFound(_)) => {}
         Err(err) => return Err(err.into()),
     }
-    logging::phase("delete");
+    trace::mark("delete");
     Ok(RunOutcome::Exited(code))
 }
 

@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 
 use crate::process::sync::{parse_fifo_report, FifoReport};
 use crate::process::ProcessError;
-use crate::state::{ContainerDir, ContainerId, State, StateStore, Status};
+use crate::state::{ContainerDir, ContainerId, Op, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
 
@@ -30,17 +30,7 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
     // names the init itself, to wait for its end and never signal a reused pid.
     let init = open_init(state)?;
     let status = super::current_status(state, &fifo_path);
-    if status != Status::Created {
-        let reason = match status {
-            Status::Stopped => "cannot start a container that has stopped",
-            _ => "cannot start a container that is not created",
-        };
-        return Err(Error::WrongStatus {
-            id: state.id.clone(),
-            status: status_name(status),
-            reason,
-        });
-    }
+    super::require(state, status, Op::Start)?;
     let Some(init) = init else { return Err(init_gone(state)) };
     let result = execute(state, &fifo_path).and_then(|()| {
         std::fs::remove_file(&fifo_path).map_err(|source| Error::Io {
@@ -195,15 +185,7 @@ fn wait_for_exec(fifo: &OwnedFd, path: &Path) -> Result<(), Error> {
 fn init_gone(state: &State) -> Error {
     Error::WrongStatus {
         id: state.id.clone(),
-        status: "stopped".into(),
+        status: Status::Stopped.to_string(),
         reason: "the container init exited before it could start",
     }
-}
-
-/// runc's lowercase status word.
-pub(super) fn status_name(status: Status) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

@@ -248,17 +248,17 @@ impl<'a> Init<'a> {
             Scope::All => true,
             Scope::Only(only) => *only == role,
         };
-        let trace = crate::logging::tracing();
+        let trace = crate::trace::tracing();
         for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
             let begin = trace.then(std::time::Instant::now);
             let result =
-                crate::fault::step(name).map_err(Into::into).and_then(|()| step(&mut self));
+                crate::trace::step(name).map_err(Into::into).and_then(|()| step(&mut self));
             if let Err(source) = result {
                 let err = StepError { step: name, source };
                 self.fail(&err);
             }
             if let Some(begin) = begin {
-                self.timings.push((name.to_string(), crate::logging::micros(begin.elapsed())));
+                self.timings.push((name.to_string(), crate::trace::micros(begin.elapsed())));
             }
         }
         let program = self.program.take().expect("prepare_program ran");

@@ -16,12 +16,12 @@ use super::init::{become_root, expect_setup_done, Init, InitOptions, Role, Stage
 use super::sync::{channel_pair, Channel, FromInit, FromParent, SyncError};
 use super::ProcessError;
 use crate::cgroups::Entry;
-use crate::logging;
 use crate::namespaces::{self, OpenedNamespace};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::process::{clone_fork, clone_fork_into, close_all_except, Forked};
 use crate::sys::procfs::ProcFs;
 use crate::sys::SysContext;
+use crate::trace;
 
 /// How to start the init.
 pub struct SpawnOptions<'a> {
@@ -81,7 +81,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
             crate::sys::SysError::new("prctl(PR_SET_DUMPABLE)", "", errno)
         })?;
     }
-    logging::phase("opening exec.fifo, namespaces, sync socket");
+    trace::phase("opening exec.fifo, namespaces, sync socket")
+        .map_err(|e| ProcessError::Setup(Box::new(e)))?;
     let flags = plan.clone_flags.bits() as u64;
     let (forked, born_inside) = match opts.cgroup.and_then(Entry::directory) {
         Some(directory) => clone_fork_into(flags, directory)?,
@@ -112,7 +113,6 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
         }
         Forked::Parent(pid) => pid,
     };
-    logging::phase("clone");
     drop(child);
     follow(spec, &parent, first, &plan, opts).map_err(|mut err| {
         // The init may have failed first, and our step only because it was gone.
@@ -209,7 +209,7 @@ fn first_stage(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
         match clone_fork(0)? {
             Forked::Child => Init { joined: &[], stage: Stage::Second, ..init }.run(),
             Forked::Parent(pid) => {
-                crate::fault::point("forking the init (first stage)")?;
+                trace::phase("forking the init (first stage)")?;
                 Ok(pid)
             }
         }
@@ -309,8 +309,9 @@ fn follow(
     let mut init_pid = None;
     let fail = |init_pid: Option<Pid>| move |cause| FollowError { init_pid, cause };
     let fault = |init_pid: Option<Pid>, name| {
-        crate::fault::point(name).map_err(|e| fail(init_pid)(FollowCause::Parent(Box::new(e))))
+        trace::phase(name).map_err(|e| fail(init_pid)(FollowCause::Parent(Box::new(e))))
     };
+    fault(None, "clone")?;
     fault(None, "cloning the init")?;
     let sync = |init_pid: Option<Pid>| {
         move |e: SyncError| FollowError { init_pid, cause: FollowCause::Sync(e) }
@@ -332,7 +333,6 @@ fn follow(
         namespaces::write_id_maps(procfs, first, spec)
             .map_err(|e| fail(None)(FollowCause::Parent(Box::new(e))))?;
         fault(None, "writing id maps")?;
-        logging::phase("writing id maps");
     }
     if let (Some(adj), Some(procfs)) = (oom_score_adj, &procfs) {
         set_oom_score_adj(procfs, first, adj).map_err(|source| {
@@ -341,7 +341,7 @@ fn follow(
         })?;
     }
     (opts.on_clone)(first).map_err(|e| fail(None)(FollowCause::Parent(e)))?;
-    logging::phase("after the clone (resctrl)");
+    fault(None, "after the clone (resctrl)")?;
     if plan.new_user_ns && !plan.two_stage && role == Role::Container {
         let sources = crate::rootfs::bind_sources(spec);
         super::bind_sources::send(channel, first, &sources).map_err(sync(None))?;
@@ -388,10 +388,10 @@ fn follow(
     }
     let (ready, _) =
         channel.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).map_err(sync(init_pid))?;
-    logging::phase("waiting for the init's Ready");
     if let FromInit::Ready { steps } = ready {
-        logging::init_steps(steps);
+        trace::init_steps(steps);
     }
+    fault(Some(pid), "waiting for the init's Ready")?;
     fault(Some(pid), "receiving Ready")?;
     if role == Role::Exec {
         channel.expect_exec().map_err(sync(Some(pid)))?;

@@ -5,18 +5,20 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 mod proc;
+mod status;
 #[cfg(test)]
 pub(crate) mod tempdir;
 mod time;
 
-pub use proc::{exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
+pub use proc::{alive, exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
+pub use status::{Op, Status};
 pub use time::now_rfc3339;
 
 /// The file that holds a container's [`State`].
@@ -107,22 +109,6 @@ impl ContainerId {
 /// Where a container directory keeps the fifo its init waits on until `start`.
 fn fifo_in(dir: &Path) -> PathBuf {
     dir.join("exec.fifo")
-}
-
-/// The lifecycle status of a container, as runc reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// The runtime is still creating it (no state.json yet).
-    Creating,
-    /// Created; the init waits for `start`.
-    Created,
-    /// The user process runs.
-    Running,
-    /// Frozen by the cgroup freezer.
-    Paused,
-    /// The init has exited.
-    Stopped,
 }
 
 /// What state.json holds: runc's `state` output fields plus what berth needs to
@@ -314,13 +300,10 @@ fn lock_dir(path: &Path) -> Result<File, StateError> {
         .map_err(io_err("opening container directory", path))?;
     // flock(2): https://man7.org/linux/man-pages/man2/flock.2.html
     loop {
-        // SAFETY: flock only reads the descriptor, which `dir` keeps open.
-        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(dir);
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(io_err("locking container directory", path)(err));
+        match crate::sys::file::lock_exclusive(dir.as_fd()) {
+            Ok(()) => return Ok(dir),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(io_err("locking container directory", path)(errno.into())),
         }
     }
 }
@@ -386,16 +369,10 @@ fn nearest_existing(path: &Path) -> Option<(std::os::fd::OwnedFd, &Path)> {
 /// statx(2)'s `STATX_ATTR_MOUNT_ROOT` for `fd`; where the kernel does not report it
 /// (before 5.8), whether `path`'s parent is on another device.
 fn is_mount_root(fd: &std::os::fd::OwnedFd, path: &Path) -> bool {
-    // SAFETY: statx is plain integers and arrays; all-zero is a valid value to overwrite.
-    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: the fd is open, the path is a valid empty C string, `buf` is writable.
-    let rc = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, 0, &mut buf) };
-    if rc != 0 {
-        return true;
-    }
-    const MOUNT_ROOT: u64 = libc::STATX_ATTR_MOUNT_ROOT as u64;
-    if buf.stx_attributes_mask & MOUNT_ROOT != 0 {
-        return buf.stx_attributes & MOUNT_ROOT != 0;
+    match crate::sys::file::is_mount_root(fd.as_fd()) {
+        Err(_) => return true,
+        Ok(Some(root)) => return root,
+        Ok(None) => {}
     }
     let dev = |p: &Path| fs::symlink_metadata(p).ok().map(|m| m.dev());
     match (path.parent().and_then(dev), dev(path)) {

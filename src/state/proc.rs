@@ -16,19 +16,18 @@ pub struct ProcStat {
     pub start_time: u64,
 }
 
-/// The status of the container described by `state`: `Stopped` when its pid is gone or is
-/// now another process, `Created` while `exec.fifo` still exists, else `Running`.
-pub fn status(state: &State, fifo: &Path) -> Status {
-    let Some(stat) = process_stat(state.pid) else { return Status::Stopped };
-    // A zombie has exited; `X` is the instant of its reaping.
-    if stat.start_time != state.pid_start_time || matches!(stat.state, 'Z' | 'X') {
-        return Status::Stopped;
-    }
-    if fs::symlink_metadata(fifo).is_ok() {
-        Status::Created
-    } else {
-        Status::Running
-    }
+/// Whether the process `state` names is still that process (same start time) and has not
+/// exited: a zombie has, and `X` is the instant of its reaping. One read of its stat file.
+pub fn alive(state: &State) -> bool {
+    process_stat(state.pid)
+        .is_some_and(|s| s.start_time == state.pid_start_time && !matches!(s.state, 'Z' | 'X'))
+}
+
+/// The status of the container described by `state` ([`Status::derive`]): `Stopped` when
+/// its pid is gone or is now another process, else `Paused` when `frozen` says so,
+/// `Created` while `exec.fifo` still exists, else `Running`.
+pub fn status(state: &State, fifo: &Path, frozen: impl FnOnce() -> bool) -> Status {
+    Status::derive(alive(state), || fs::symlink_metadata(fifo).is_ok(), frozen)
 }
 
 /// Start time (field 22 of /proc/<pid>/stat, in clock ticks since boot) of `pid`, if it lives.
@@ -184,16 +183,16 @@ mod tests {
         let fifo = dir.path().join("exec.fifo");
         let me = std::process::id() as i32;
         let state = state_for(me, process_start_time(me).unwrap());
-        assert_eq!(status(&state, &fifo), Status::Running);
+        assert_eq!(status(&state, &fifo, || false), Status::Running);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        assert_eq!(status(&state, &fifo), Status::Created);
+        assert_eq!(status(&state, &fifo, || false), Status::Created);
     }
 
     #[test]
     fn other_start_time_is_stopped() {
         let me = std::process::id() as i32;
         let state = state_for(me, process_start_time(me).unwrap() + 1);
-        assert_eq!(status(&state, Path::new("/nonexistent")), Status::Stopped);
+        assert_eq!(status(&state, Path::new("/nonexistent"), || false), Status::Stopped);
     }
 
     #[test]
@@ -201,7 +200,10 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
         child.wait().unwrap();
-        assert_eq!(status(&state_for(pid, 0), Path::new("/nonexistent")), Status::Stopped);
+        assert_eq!(
+            status(&state_for(pid, 0), Path::new("/nonexistent"), || false),
+            Status::Stopped
+        );
     }
 
     #[test]
@@ -224,7 +226,7 @@ mod tests {
         }
         assert_eq!(stat.state, 'Z');
         let state = state_for(pid, stat.start_time);
-        assert_eq!(status(&state, Path::new("/nonexistent")), Status::Stopped);
+        assert_eq!(status(&state, Path::new("/nonexistent"), || false), Status::Stopped);
         waitpid(child, None).unwrap();
     }
 }

@@ -5,6 +5,7 @@ use nix::errno::Errno;
 
 pub mod bpf;
 pub mod dbus;
+pub mod file;
 pub mod idmap_helper;
 pub mod mount;
 pub mod mount_api;
@@ -37,6 +38,7 @@ pub type SysResult<T> = Result<T, SysError>;
 
 pub mod process;
 pub mod seccomp;
+pub mod tty;
 
 /// Attaches the syscall name and its target to a failed `nix` call.
 pub trait SysContext<T> {
