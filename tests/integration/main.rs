@@ -36,6 +36,7 @@ mod list;
 mod namespaces;
 mod nopivot_frozen;
 mod operator;
+mod operator_deb;
 mod operator_install;
 mod podman;
 mod procfs_safety;
