@@ -8,6 +8,7 @@
 mod harness;
 
 mod bounds;
+mod buildah;
 mod cgroup_ownership;
 mod cgroups;
 mod cli;
