@@ -22,6 +22,7 @@ mod cri;
 mod crio_argv;
 mod cve;
 mod docker;
+mod docker_more;
 mod errors;
 mod exec;
 mod faults;
