@@ -8,7 +8,8 @@
 //! runtime buildah is given is a small wrapper that logs each call and execs berth: it shows
 //! that the steps went through the runtime named. The RUN containers' cgroups go under
 //! `/berth-test/<unique>` (`--cgroup-parent`); the guard removes the images and working
-//! containers, then that parent, and fails the test on whatever is left.
+//! containers, then that parent, and fails the test on whatever is left. Each buildah command
+//! runs in a mount namespace of its own with an empty /var/lib (see [`PRIVATE_VAR_LIB`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -25,6 +26,10 @@ const BUILDAH: &str = "/usr/bin/buildah";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// The image the test builds.
 const BUILT: &str = "localhost/berth-built:1";
+
+/// Runs `"$@"` with a private, empty /var/lib: buildah keeps its blob-info cache in
+/// /var/lib/containers/cache whatever `--root` says, which would outlive the test on the host.
+const PRIVATE_VAR_LIB: &str = "mount -t tmpfs -o mode=0755 tmpfs /var/lib && exec \"$@\"";
 
 /// The Containerfile: each RUN step leaves a file behind, one reads the `ENV` before it.
 const CONTAINERFILE: &str = "\
@@ -153,8 +158,10 @@ impl Buildah {
     /// [`COMMAND_TIMEOUT`].
     #[track_caller]
     fn cli(&self, args: &[&str]) -> Out {
-        let mut cmd = Command::new(BUILDAH);
-        cmd.arg("--root")
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c", PRIVATE_VAR_LIB, "sh"])
+            .arg(BUILDAH)
+            .arg("--root")
             .arg(self.env.dir.join("graph"))
             .arg("--runroot")
             .arg(self.env.dir.join("run"))
