@@ -10,7 +10,7 @@ BERTH_DOCS := target/$(HOST_TRIPLE)/release/berth-docs
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build install deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions hot-functions-check shim-test clean
+.PHONY: all build install deb deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions hot-functions-check shim-test clean
 
 all: build
 
@@ -35,6 +35,12 @@ install: build
 	install -D -m 0644 $(DOCS_DIR)/completions/_berth $(DESTDIR)$(DATADIR)/zsh/site-functions/_berth
 	install -D -m 0644 $(DOCS_DIR)/completions/berth.fish \
 		$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/berth.fish
+
+# `make deb`: target/deb/berth_<version>-1_<arch>.deb with the files of `make install
+# PREFIX=/usr` (scripts/deb.sh: dpkg-deb alone; the control file's fields are explained there).
+DEB_DIR ?= target/deb
+deb: build
+	scripts/deb.sh $(BERTH) $(BERTH_DOCS) $(DEB_DIR)
 
 build:
 	$(CARGO) build --release

@@ -26,15 +26,15 @@ use crate::harness::{
 };
 
 /// Debian's dockerd (20.10).
-const DOCKERD: &str = "/usr/sbin/dockerd";
+pub(crate) const DOCKERD: &str = "/usr/sbin/dockerd";
 /// Debian's docker CLI; /usr/local/bin/docker is a newer one.
-const DOCKER: &str = "/usr/bin/docker";
+pub(crate) const DOCKER: &str = "/usr/bin/docker";
 /// How long one docker command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the daemon may take to serve, and to stop.
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(60);
 /// The image the tests run: the harness's busybox rootfs, imported.
-const IMAGE: &str = "berth-test/busybox:1";
+pub(crate) const IMAGE: &str = "berth-test/busybox:1";
 
 /// The `linux.resources` dockerd 20.10 writes for `docker run` without resource flags on this
 /// cgroup v1 host (captured from config.json through a wrapper around runc).
@@ -199,8 +199,8 @@ fn docker_runs_containers_with_berth() {
 
 /// A running private dockerd; dropping it removes the image, stops the daemon and checks
 /// that nothing is left.
-struct Dockerd {
-    env: TestEnv,
+pub(crate) struct Dockerd {
+    pub(crate) env: TestEnv,
     child: Child,
     socket: PathBuf,
     exec_root: PathBuf,
@@ -209,7 +209,7 @@ struct Dockerd {
 
 impl Dockerd {
     /// Starts the daemon for test `name` and imports [`IMAGE`].
-    fn start(name: &str) -> Self {
+    pub(crate) fn start(name: &str) -> Self {
         let env = TestEnv::new(name);
         let (data_root, exec_root) = (env.dir.join("data"), env.dir.join("exec"));
         let socket = env.dir.join("docker.sock");
@@ -272,13 +272,13 @@ impl Dockerd {
     }
 
     /// The daemon's log so far.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         fs::read_to_string(self.env.dir.join("dockerd.log")).unwrap_or_default()
     }
 
     /// `docker -H <socket> args…`, failing the test when it cannot run or hangs.
     #[track_caller]
-    fn cli(&self, args: &[&str]) -> Out {
+    pub(crate) fn cli(&self, args: &[&str]) -> Out {
         self.try_cli(args).unwrap_or_else(|e| panic!("{e}\n{}", self.log()))
     }
 

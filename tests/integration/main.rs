@@ -8,6 +8,7 @@
 mod harness;
 
 mod bounds;
+mod buildah;
 mod cgroup_ownership;
 mod cgroups;
 mod cli;
@@ -21,6 +22,7 @@ mod cri;
 mod crio_argv;
 mod cve;
 mod docker;
+mod docker_more;
 mod errors;
 mod exec;
 mod faults;
@@ -36,6 +38,7 @@ mod list;
 mod namespaces;
 mod nopivot_frozen;
 mod operator;
+mod operator_deb;
 mod operator_install;
 mod podman;
 mod procfs_safety;
