@@ -678,7 +678,7 @@ fn state_files_load_or_fail_short() {
                 Ok(state) => {
                     assert_eq!(store.read(&id).unwrap(), state);
                     // Reads /proc/<pid>/stat only (never /proc/0 or /proc/-1).
-                    let _ = berth::state::status(&state, &dir.fifo_path());
+                    let _ = berth::state::status(&state, &dir.fifo_path(), || false);
                     // What delete removes and kill --all signals in is a cgroup.
                     let mounts = cgroup_mount_points();
                     for dir in state.cgroup_paths.values().chain(&state.cgroup_created) {

@@ -14,6 +14,8 @@
 
 use libseccomp::{ScmpAction, ScmpArch, ScmpSyscall};
 
+use super::arch::audit_arch;
+
 /// `struct seccomp_data`: offset of `nr` and of `arch`.
 const NR_OFFSET: u32 = 0;
 const ARCH_OFFSET: u32 = 4;
@@ -28,26 +30,6 @@ const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
 /// x32 syscalls arrive as AUDIT_ARCH_X86_64 with this bit set in their number.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-/// The kernel's AUDIT_ARCH_* token of an architecture (linux/audit.h: the ELF machine, with
-/// 0x8000_0000 for 64-bit and 0x4000_0000 for little-endian), and for x32 whether the
-/// syscall number carries [`X32_SYSCALL_BIT`]. Architectures not listed get no prologue.
-fn audit_arch(arch: ScmpArch) -> Option<(u32, Option<bool>)> {
-    const B64: u32 = 0x8000_0000;
-    const LE: u32 = 0x4000_0000;
-    let token = match arch {
-        ScmpArch::X86 => (3 | LE, None),
-        ScmpArch::X8664 => (62 | B64 | LE, Some(false)),
-        ScmpArch::X32 => (62 | B64 | LE, Some(true)),
-        ScmpArch::Arm => (40 | LE, None),
-        ScmpArch::Aarch64 => (183 | B64 | LE, None),
-        ScmpArch::Riscv64 => (243 | B64 | LE, None),
-        ScmpArch::Ppc64Le => (21 | B64 | LE, None),
-        ScmpArch::S390X => (22 | B64, None),
-        _ => return None,
-    };
-    Some(token)
-}
 
 /// One check of the prologue: for syscalls of `audit` (with the x32 bit set or clear when
 /// `x32` says so), numbers above `max` get ENOSYS.

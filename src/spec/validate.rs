@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use oci_spec::runtime::{
     Capabilities, IOPriorityClass, LinuxCapabilities, LinuxDeviceType, LinuxIdMapping,
-    LinuxNamespaceType, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
-    LinuxSeccompAction, PosixRlimitType, Process, Scheduler, Spec,
+    LinuxNamespaceType, LinuxSchedulerFlag, LinuxSchedulerPolicy, LinuxSeccompAction,
+    PosixRlimitType, Process, Scheduler, Spec,
 };
 
 use super::isolation;
@@ -168,10 +168,7 @@ pub(super) fn build(spec: Spec, bundle: PathBuf, root: PathBuf) -> Result<ValidS
             })
             .unwrap_or_default(),
         personality: linux.and_then(|l| l.personality().as_ref()).map(|persona| {
-            let domain = match persona.domain() {
-                LinuxPersonalityDomain::PerLinux => 0x0000,
-                LinuxPersonalityDomain::PerLinux32 => 0x0008,
-            };
+            let domain = crate::seccomp::arch::personality_domain(persona.domain());
             domain | isolation::personality_flag_bits(persona.flags().as_ref())
         }),
         time_offsets: linux
