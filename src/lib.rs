@@ -7,7 +7,7 @@
 //! call thin syscall wrappers in [`sys`].
 //!
 //! The process model: `create` clones straight into the container init (never re-executing
-//! the runtime), the init walks a linear list of named steps ([`process::init`]) and then
+//! the runtime), the init walks a linear list of named steps ([`process::child::init`]) and then
 //! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
 //!
 //! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
@@ -15,6 +15,7 @@
 //! whose files are then written the same way.
 
 pub mod capabilities;
+pub mod causes;
 pub mod cgroups;
 pub mod container;
 pub mod error;

@@ -5,7 +5,9 @@ use nix::errno::Errno;
 
 pub mod bpf;
 pub mod dbus;
+pub mod exec;
 pub mod idmap_helper;
+pub mod init;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;
