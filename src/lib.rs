@@ -8,7 +8,15 @@
 //!
 //! The process model: `create` clones straight into the container init (never re-executing
 //! the runtime), the init walks a linear list of named steps ([`process::child::init`]) and then
-//! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
+//! blocks on `<root>/<id>/exec.fifo` until `start` opens it. [`process`] is split by side:
+//! [`process::parent`] (spawn, the walk through the protocol in [`process::parent::follow`],
+//! the init's last reports, signals of a foreground `run`/`exec`) and [`process::child`]
+//! (the clone: first stage, init steps, [`process::child::program`] = PATH lookup + execve
+//! through the exec shim); [`process::sync`] is the protocol between them, written once,
+//! and [`process::ProcessError`] the parent side's one error.
+//!
+//! Errors: each layer has its own error type; [`error::Error`] gathers them at the top, and
+//! [`causes`] (a leaf every layer may use) flattens a cause chain onto one bounded line.
 //!
 //! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
 //! systemd makes ([`cgroups::systemd`], over berth's own blocking D-Bus client [`sys::dbus`]),

@@ -19,6 +19,8 @@ mod error;
 pub mod parent;
 pub mod shim;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use child::init::{ContainerFlags, InitOptions};
 pub use error::{BoxError, ProcessError, EXECUTING};

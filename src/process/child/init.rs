@@ -186,6 +186,14 @@ enum Scope {
     Only(Role),
 }
 
+/// The steps a clone of `role` runs, in order.
+fn steps_of(role: Role) -> impl Iterator<Item = (&'static str, Step)> {
+    STEPS.iter().filter_map(move |(name, step, scope)| match scope {
+        Scope::Only(only) if *only != role => None,
+        _ => Some((*name, *step)),
+    })
+}
+
 /// The init's steps in order; the comment on each says why it is there.
 const STEPS: &[(&str, Step, Scope)] = &[
     // Nothing may touch the user namespace before its maps exist, and nothing may run
@@ -304,13 +312,8 @@ impl<'a> Init<'a> {
 
     /// Runs every step and execs the container's program; never returns.
     pub fn run(mut self) -> ! {
-        let role = self.options.role;
-        let runs = |scope: &Scope| match scope {
-            Scope::All => true,
-            Scope::Only(only) => *only == role,
-        };
         let trace = crate::logging::tracing();
-        for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
+        for (name, step) in steps_of(self.options.role) {
             let begin = trace.then(std::time::Instant::now);
             let result =
                 crate::fault::step(name).map_err(Into::into).and_then(|()| step(&mut self));
@@ -836,4 +839,137 @@ fn close_inherited_fds(init: &mut Init) -> StepResult {
         .collect();
     crate::sys::process::cloexec_from(3 + init.options.preserve_fds, &own)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::sync::{channel_pair, FromParent};
+    use crate::process::testing::load_spec;
+
+    fn names(role: Role) -> Vec<&'static str> {
+        steps_of(role).map(|(name, _)| name).collect()
+    }
+
+    /// Step names are fault-injection points and the first message of a failure: unique.
+    #[test]
+    fn step_names_are_unique() {
+        let mut all: Vec<_> = STEPS.iter().map(|(name, _, _)| *name).collect();
+        all.sort_unstable();
+        let count = all.len();
+        all.dedup();
+        assert_eq!(all.len(), count, "a step name repeats");
+    }
+
+    /// The order the comments on STEPS explain, checked for both roles.
+    #[test]
+    fn steps_keep_their_order() {
+        for role in [Role::Container, Role::Exec] {
+            let steps = names(role);
+            let at = |name: &str| steps.iter().position(|s| *s == name);
+            assert_eq!(steps.first(), Some(&"waiting for the runtime's setup"), "{role:?}");
+            assert_eq!(steps.last(), Some(&"installing seccomp"), "{role:?}");
+            let before = |a: &str, b: &str| {
+                if let (Some(a_at), Some(b_at)) = (at(a), at(b)) {
+                    assert!(a_at < b_at, "{role:?}: {a} must come before {b}");
+                }
+            };
+            before("joining namespaces", "making the process non-dumpable");
+            before("preparing the rootfs", "running create hooks");
+            before("running create hooks", "pivoting into the rootfs");
+            before("pivoting into the rootfs", "setting up the console");
+            before("setting sysctls", "masking and read-only paths");
+            before("setting up the console", "making /dev read-only");
+            before("setting rlimits", "switching user");
+            before("setting the scheduler", "switching user");
+            before("loading the exec shim", "installing seccomp before the user switch");
+            before("installing seccomp before the user switch", "switching user");
+            before("switching user", "changing to cwd");
+            before("changing to cwd", "finding the executable");
+            before("setting capabilities", "setting no_new_privs");
+            before("installing seccomp with a listener", "reporting ready");
+            before("reporting ready", "waiting for start");
+            before("waiting for start", "running startContainer hooks");
+            before("closing inherited descriptors", "installing seccomp");
+        }
+    }
+
+    #[test]
+    fn an_exec_skips_the_container_wide_setup() {
+        let exec = names(Role::Exec);
+        let container = names(Role::Container);
+        for only_container in [
+            "creating the cgroup namespace",
+            "joining a new session keyring",
+            "setting hostname",
+            "preparing the rootfs",
+            "running create hooks",
+            "pivoting into the rootfs",
+            "waiting for start",
+            "running startContainer hooks",
+        ] {
+            assert!(!exec.contains(&only_container), "{only_container}");
+            assert!(container.contains(&only_container), "{only_container}");
+        }
+        assert!(exec.contains(&"entering the container's root"));
+        assert!(!container.contains(&"entering the container's root"));
+        assert!(exec.contains(&"reporting ready") && exec.contains(&"finding the executable"));
+    }
+
+    #[test]
+    fn options_come_from_the_flags() {
+        let mask = SigSet::empty();
+        let flags = ContainerFlags { no_pivot: true, no_new_keyring: false, preserve_fds: 2 };
+        let opts = InitOptions::container("web-1", flags, &mask, None, &[]);
+        assert_eq!(opts.role(), Role::Container);
+        assert!(opts.no_pivot && opts.preserve_fds == 2 && !opts.notifies());
+        assert_eq!(opts.new_keyring.as_deref(), Some(c"web-1"));
+        let flags = ContainerFlags { no_new_keyring: true, ..flags };
+        let opts = InitOptions::container("web-1", flags, &mask, None, &[]);
+        assert!(opts.new_keyring.is_none());
+        let opts = InitOptions::exec(3, &mask, None);
+        assert_eq!((opts.role(), opts.preserve_fds, opts.no_pivot), (Role::Exec, 3, false));
+        assert!(opts.new_keyring.is_none() && opts.idmapped.is_empty());
+    }
+
+    /// The first step over a real socketpair, the runtime played by a thread.
+    #[test]
+    fn the_first_step_takes_bind_sources_until_setup_is_done() {
+        let (_bundle, spec) = load_spec(|_| {});
+        let mask = SigSet::empty();
+        let opts = InitOptions::exec(0, &mask, None);
+        let (parent, child) = channel_pair().unwrap();
+        let runtime = std::thread::spawn(move || {
+            let file = std::fs::File::open("/dev/null").unwrap();
+            parent.send(&FromParent::BindSource { index: 2 }, Some(file.as_raw_fd())).unwrap();
+            parent.send(&FromParent::SetupDone, None).unwrap();
+            parent
+        });
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        wait_for_parent(&mut init).unwrap();
+        assert_eq!(init.bind_sources.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2]);
+        let parent = runtime.join().unwrap();
+
+        // A second stage waits for InitPidSeen and refuses anything else.
+        parent.send(&FromParent::SetupDone, None).unwrap();
+        let mut second = Init::new(&spec, &child, None, &opts, &[], Stage::Second);
+        let err = wait_for_parent(&mut second).unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected InitPidSeen, got SetupDone");
+        drop(parent);
+        let err = wait_for_parent(&mut second).unwrap_err();
+        assert!(matches!(err.downcast_ref::<SyncError>(), Some(SyncError::Closed)), "{err}");
+    }
+
+    /// Without create hooks the step sends nothing and waits for nothing.
+    #[test]
+    fn create_hooks_are_asked_for_only_when_there_are_some() {
+        let (_bundle, spec) = load_spec(|_| {});
+        let mask = SigSet::empty();
+        let opts = InitOptions::exec(0, &mask, None);
+        let (parent, child) = channel_pair().unwrap();
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        run_create_hooks(&mut init).unwrap();
+        drop(child);
+        assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
+    }
 }

@@ -174,3 +174,67 @@ impl Plan {
         Plan { clone_flags, two_stage, new_user_ns }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::testing::{load_spec, with_namespace, with_user_namespace};
+    use serde_json::json;
+
+    #[test]
+    fn one_clone_makes_every_new_namespace_but_the_cgroup_one() {
+        let (_bundle, spec) = load_spec(|c| with_namespace(c, json!({ "type": "cgroup" })));
+        let plan = Plan::for_spec(&spec);
+        assert!(!plan.two_stage && !plan.new_user_ns, "{plan:?}");
+        let made = CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC;
+        assert!(plan.clone_flags.contains(made), "{plan:?}");
+        // The init unshares it once the runtime placed it in its cgroup.
+        assert!(!plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP), "{plan:?}");
+        assert!(!init_is_grandchild(&spec));
+    }
+
+    #[test]
+    fn a_new_user_namespace_alone_is_still_one_clone() {
+        let (_bundle, spec) = load_spec(with_user_namespace);
+        let plan = Plan::for_spec(&spec);
+        assert!(!plan.two_stage && plan.new_user_ns, "{plan:?}");
+        assert!(plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER), "{plan:?}");
+    }
+
+    #[test]
+    fn joining_what_applies_to_children_takes_two_stages() {
+        let joins = |ns: &'static str, path: &'static str| {
+            load_spec(move |c| with_namespace(c, json!({ "type": ns, "path": path })))
+        };
+        for (ns, path) in [("pid", "/proc/self/ns/pid"), ("user", "/proc/self/ns/user")] {
+            let (_bundle, spec) = joins(ns, path);
+            let plan = Plan::for_spec(&spec);
+            assert!(plan.two_stage, "{ns}: {plan:?}");
+            assert_eq!(plan.clone_flags, CloneFlags::empty(), "{ns}: the first stage unshares");
+            assert!(init_is_grandchild(&spec));
+        }
+        // A joined network namespace alone is joined by the init itself.
+        let (_bundle, spec) = joins("network", "/proc/self/ns/net");
+        assert!(!Plan::for_spec(&spec).two_stage);
+        // With a new user namespace, the joined one must be joined first, as the host's root.
+        let (_bundle, spec) = load_spec(|c| {
+            with_user_namespace(c);
+            with_namespace(c, json!({ "type": "network", "path": "/proc/self/ns/net" }));
+        });
+        let plan = Plan::for_spec(&spec);
+        assert!(plan.two_stage && plan.new_user_ns, "{plan:?}");
+    }
+
+    #[test]
+    fn wait_statuses_read_as_words() {
+        let pid = Pid::from_raw(1);
+        assert_eq!(describe(Some(WaitStatus::Exited(pid, 3))), "exit status 3");
+        let killed = WaitStatus::Signaled(pid, Signal::SIGKILL, false);
+        assert_eq!(describe(Some(killed)), "killed by SIGKILL");
+        assert_eq!(describe(None), "unknown status");
+    }
+}
