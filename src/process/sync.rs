@@ -31,7 +31,7 @@
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
@@ -185,35 +185,8 @@ impl Channel {
     /// and no other syscall: no allocation, no retry. For the init right after it loaded a
     /// notifying filter, when any other call could be stopped with nobody yet to answer it.
     pub fn send_prepared(&self, bytes: &[u8], fd: RawFd) -> Result<(), SyncError> {
-        // CMSG_SPACE of one descriptor is 24 bytes on 64-bit, 16 on 32-bit; u64s align it.
-        let mut control = [0u64; 4];
-        // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
-        let (space, len) = unsafe {
-            (libc::CMSG_SPACE(size_of::<RawFd>() as u32), libc::CMSG_LEN(size_of::<RawFd>() as u32))
-        };
-        assert!(space as usize <= size_of_val(&control), "room for one descriptor");
-        let mut iov =
-            libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
-        // SAFETY: an all-zero msghdr is a valid empty one; the fields are set below.
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = control.as_mut_ptr().cast();
-        hdr.msg_controllen = space as _;
-        // SAFETY: `control` holds `space` bytes, so the first header and its data fit; the
-        // kernel reads `bytes` and `control` only during the call, while both live.
-        let ret = unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = len as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-            libc::sendmsg(self.fd.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL)
-        };
-        if ret < 0 {
-            let errno = nix::errno::Errno::last();
-            return Err(SysError::new("sendmsg", "sync socket", errno).into());
-        }
+        crate::sys::socket::send_with_fd(self.fd.as_fd(), bytes, fd)
+            .map_err(|errno| SysError::new("sendmsg", "sync socket", errno))?;
         Ok(())
     }
 

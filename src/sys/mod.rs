@@ -39,6 +39,7 @@ pub type SysResult<T> = Result<T, SysError>;
 
 pub mod process;
 pub mod seccomp;
+pub mod socket;
 
 /// Attaches the syscall name and its target to a failed `nix` call.
 pub trait SysContext<T> {
