@@ -1,7 +1,7 @@
-//! The top-level error and helpers to flatten a cause chain onto one line.
+//! The top-level error. Flattening a cause chain onto one line lives in [`crate::causes`]
+//! (a leaf every layer may use); its helpers are re-exported here.
 
-use std::borrow::Cow;
-use std::error::Error as StdError;
+pub use crate::causes::{bounded, chain, one_line, MAX_MESSAGE};
 
 /// Every failure a berth operation can report; each variant keeps its cause.
 #[derive(Debug, thiserror::Error)]
@@ -74,70 +74,15 @@ pub enum Error {
     Usage(String),
 }
 
-/// The most characters one message of an error chain keeps: a config value, a hook's
-/// stderr or a list echoed in an error must not make a line of hundreds of kilobytes.
-pub const MAX_MESSAGE: usize = 400;
-
-/// `text` if it has at most `max` characters; otherwise its start and its end (where serde
-/// and the kernel put the position and the cause) around a note of how many were left out.
-pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
-    let count = text.chars().count();
-    if count <= max {
-        return Cow::Borrowed(text);
-    }
-    let (head, tail) = (max * 3 / 4, max / 4);
-    let left_out = count - head - tail;
-    let start: String = text.chars().take(head).collect();
-    let end: String = text.chars().skip(count - tail).collect();
-    Cow::Owned(format!("{start}… [{left_out} characters left out] …{end}"))
-}
-
 impl Error {
     /// The exit code for this error: 127 and 126 when the container's program could not be
-    /// executed (not found, or any other execve failure, as a shell and runc's callers
-    /// expect), else 1.
+    /// executed (see [`crate::process::ProcessError::exit_code`]), else 1.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Process(crate::process::ProcessError::Init { chain })
-                if chain.first().is_some_and(|step| step == "executing the process") =>
-            {
-                // The shim's execve failure is in runc's words; the init's own in errno names.
-                let not_found = |m: &String| {
-                    m.starts_with("ENOENT") || m.ends_with("no such file or directory")
-                };
-                if chain.iter().any(not_found) {
-                    127
-                } else {
-                    126
-                }
-            }
+            Error::Process(err) => err.exit_code(),
             _ => 1,
         }
     }
-}
-
-/// The messages of `err` and each of its sources, outermost first, with empty ones and
-/// messages repeated verbatim by their wrapper dropped, each at most [`MAX_MESSAGE`]
-/// characters (the one place error texts are bounded).
-pub fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut full: Option<String> = None;
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let msg = e.to_string();
-        let repeated = full.as_ref().is_some_and(|prev| prev.ends_with(&msg));
-        if !msg.is_empty() && !repeated {
-            out.push(bounded(&msg, MAX_MESSAGE).into_owned());
-            full = Some(msg);
-        }
-        cur = e.source();
-    }
-    out
-}
-
-/// `err` and all its causes on one line: `a: b: c`.
-pub fn one_line(err: &(dyn StdError + 'static)) -> String {
-    chain(err).join(": ").replace('\n', " ")
 }
 
 #[cfg(test)]

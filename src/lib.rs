@@ -7,8 +7,16 @@
 //! call thin syscall wrappers in [`sys`].
 //!
 //! The process model: `create` clones straight into the container init (never re-executing
-//! the runtime), the init walks a linear list of named steps ([`process::init`]) and then
-//! blocks on `<root>/<id>/exec.fifo` until `start` opens it.
+//! the runtime), the init walks a linear list of named steps ([`process::child::init`]) and then
+//! blocks on `<root>/<id>/exec.fifo` until `start` opens it. [`process`] is split by side:
+//! [`process::parent`] (spawn, the walk through the protocol in [`process::parent::follow`],
+//! the init's last reports, signals of a foreground `run`/`exec`) and [`process::child`]
+//! (the clone: first stage, init steps, [`process::child::program`] = PATH lookup + execve
+//! through the exec shim); [`process::sync`] is the protocol between them, written once,
+//! and [`process::ProcessError`] the parent side's one error.
+//!
+//! Errors: each layer has its own error type; [`error::Error`] gathers them at the top, and
+//! [`causes`] (a leaf every layer may use) flattens a cause chain onto one bounded line.
 //!
 //! A container's status has one owner, [`state::Status`]: its words, how it is derived (init
 //! alive, exec.fifo present, cgroup frozen) and which operation ([`state::Op`]) each status
@@ -22,6 +30,7 @@
 //! whose files are then written the same way.
 
 pub mod capabilities;
+pub mod causes;
 pub mod cgroups;
 pub mod container;
 pub mod error;

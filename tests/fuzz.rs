@@ -464,7 +464,7 @@ fn sync_channel_takes_any_message_in_any_order() {
         let input = serde_json::to_vec(&value).unwrap();
         guard("channel", n, &input, || {
             init.send(&value, None).unwrap();
-            let _ = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. }));
+            let _ = parent.expect_ready();
             parent.send(&value, None).unwrap();
             let _ = init.recv::<FromParent>();
         });

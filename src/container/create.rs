@@ -9,8 +9,7 @@ use nix::unistd::Pid;
 
 use super::query::hook_state_json;
 use crate::cgroups::Cgroup;
-use crate::process::init::{InitOptions, Role};
-use crate::process::spawn::{spawn, BoxError, SpawnOptions, Spawned};
+use crate::process::{spawn, BoxError, ContainerFlags, InitOptions, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
 use crate::state::{
     process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateStore, Status,
@@ -131,17 +130,12 @@ pub(super) fn create_with_mask(
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
     trace::phase("making exec.fifo")?;
     let idmapped = idmapped_trees(&spec)?;
-    let init = InitOptions {
-        role: Role::Container,
+    let flags = ContainerFlags {
         no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
         preserve_fds,
-        // Ids are validated to printable ASCII, so the name has no NUL.
-        new_keyring: (!opts.no_new_keyring)
-            .then(|| std::ffi::CString::new(id.as_str()).unwrap_or_default()),
-        sigmask: mask,
-        seccomp: seccomp.as_ref(),
-        idmapped: &idmapped,
     };
+    let init = InitOptions::container(id.as_str(), flags, mask, seccomp.as_ref(), &idmapped);
     // With systemd the unit's cgroup exists only once systemd has the init: the clone
     // waits (for SetupDone) until it is placed and the limits are in place.
     let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };

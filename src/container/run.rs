@@ -54,7 +54,7 @@ fn needs_subreaper(opts: &CreateOptions, flags: RunFlags) -> Result<bool, Error>
     if !flags.no_subreaper {
         return Ok(true);
     }
-    Ok(crate::process::spawn::init_is_grandchild(&crate::spec::load(&opts.bundle)?))
+    Ok(crate::process::init_is_grandchild(&crate::spec::load(&opts.bundle)?))
 }
 
 fn run_blocked(

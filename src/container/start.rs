@@ -7,8 +7,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::process::sync::{parse_fifo_report, FifoReport};
-use crate::process::ProcessError;
+use crate::process::{parse_fifo_report, FifoReport, ProcessError};
 use crate::state::{ContainerDir, ContainerId, Op, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;

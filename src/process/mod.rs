@@ -1,36 +1,29 @@
-//! The container process: clone into the init, the parent↔init protocol, the init steps.
+//! The container process, in three parts:
+//!
+//! - [`parent`]: the runtime's side — clone into the init ([`parent::spawn`]), write the id
+//!   maps, follow the init through the protocol ([`parent::follow`]), read its last report
+//!   ([`parent::report`]), and the signal handling of a foreground `run`/`exec`.
+//! - [`child`]: the clone's side — the first stage of the two-stage path
+//!   ([`child::first_stage`]), the init's named steps ([`child::init`]) and the program it
+//!   executes ([`child::program`]).
+//! - shared by both: the protocol between them ([`sync`]), the exec shim ([`shim`]: the
+//!   child loads it, the parent reads its reports), socket activation ([`activation`]), and
+//!   the parent side's one error type ([`ProcessError`]).
+//!
+//! Arrows run parent → child → sync: the child never imports the parent, and [`sync`]
+//! imports neither.
 
 pub mod activation;
-mod bind_sources;
-pub mod exec;
-pub mod init;
+pub mod child;
+mod error;
+pub mod parent;
 pub mod shim;
-pub mod signals;
-pub mod spawn;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
-/// A failure while creating or driving the container process.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    /// A syscall in the runtime (parent) side failed.
-    #[error(transparent)]
-    Sys(#[from] crate::sys::SysError),
-    /// The init (or an exec'd process) reported a failed step; `chain` is its whole cause chain.
-    #[error("container process: {}", chain.join(": "))]
-    Init {
-        /// The step's message, then each cause.
-        chain: Vec<String>,
-    },
-    /// The init exited before reporting ready or failed.
-    #[error("container process exited unexpectedly ({status})")]
-    InitExited {
-        /// How it ended.
-        status: String,
-    },
-    /// The parent's own setup of the clone (e.g. cgroup placement) failed.
-    #[error("setting up the container process")]
-    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The sync protocol broke.
-    #[error("sync with the container process")]
-    Sync(#[source] sync::SyncError),
-}
+pub use child::init::{ContainerFlags, InitOptions};
+pub use error::{BoxError, ProcessError, EXECUTING};
+pub use parent::report::{parse_fifo_report, FifoReport};
+pub use parent::signals;
+pub use parent::spawn::{init_is_grandchild, spawn, SpawnOptions, Spawned};

@@ -6,10 +6,11 @@
 //! Far cheaper than re-executing a sealed copy of the whole runtime (~2 KiB, not ~4 MiB).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+use crate::sys::exec;
 use crate::sys::{SysError, SysResult};
 
 /// The compiled shim (build.rs).
@@ -37,7 +38,9 @@ pub const EXECUTING: u8 = b'+';
 impl Shim {
     /// Writes the shim into a new close-on-exec memfd and seals it against any change.
     pub fn load() -> SysResult<Self> {
-        let memfd = memfd_create()?;
+        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        let memfd = exec::memfd_create_exec(c"berth-exec-shim", flags)
+            .map_err(|e| SysError::new(e.call, "exec shim", e.errno))?;
         let mut written = 0;
         while written < SHIM.len() {
             match nix::unistd::write(&memfd, &SHIM[written..]) {
@@ -48,10 +51,7 @@ impl Shim {
         }
         let seals =
             libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-        // SAFETY: F_ADD_SEALS takes an int argument.
-        if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-            return Err(SysError::new("fcntl(F_ADD_SEALS)", "exec shim memfd", Errno::last()));
-        }
+        exec::add_seals(memfd.as_fd(), seals, "exec shim memfd")?;
         Ok(Shim { memfd })
     }
 
@@ -77,32 +77,17 @@ impl Shim {
             Report::Fifo(fd) => keep_across_exec(fd).map(|fd| format!("+{fd}")),
         };
         let fds = CString::new(fds.unwrap_or_default()).expect("digits and a plus");
-        let mut shim_argv: Vec<*const libc::c_char> = vec![fds.as_ptr(), path.as_ptr()];
-        shim_argv.extend(argv.iter().map(|a| a.as_ptr()));
-        shim_argv.push(std::ptr::null());
-        let mut shim_envp: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-        shim_envp.push(std::ptr::null());
-        // SAFETY: both vectors are NULL-terminated arrays of pointers into live CStrings.
-        unsafe {
-            libc::syscall(
-                libc::SYS_execveat,
-                self.memfd.as_raw_fd(),
-                c"".as_ptr(),
-                shim_argv.as_ptr(),
-                shim_envp.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            );
-        }
-        let errno = Errno::last();
+        let shim_argv: Vec<&CString> = [&fds, path].into_iter().chain(argv).collect();
+        let shim_argv = exec::pointers(&shim_argv);
+        let shim_envp = exec::pointers(&envp.iter().collect::<Vec<_>>());
+        let errno = exec::execveat_fd(self.memfd.as_fd(), &shim_argv, &shim_envp);
         if !matches!(errno, Errno::ENOSYS | Errno::EPERM | Errno::EACCES) {
             return errno;
         }
         // A seccomp profile that refuses execveat allows execve, which the program needs.
         let by_path = CString::new(format!("/proc/self/fd/{}", self.memfd.as_raw_fd()))
             .expect("no NUL in a number");
-        // SAFETY: as above.
-        unsafe { libc::execve(by_path.as_ptr(), shim_argv.as_ptr(), shim_envp.as_ptr()) };
-        Errno::last()
+        exec::execve(&by_path, &shim_argv, &shim_envp)
     }
 }
 
@@ -112,31 +97,10 @@ impl Shim {
 /// the profile: without the descriptor the shim reports on stderr, and its close-on-exec
 /// original ends at the shim's execve instead of the program's.
 fn keep_across_exec(fd: RawFd) -> Option<RawFd> {
-    // SAFETY: clears FD_CLOEXEC on a descriptor the init owns.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == 0 {
-        return Some(fd);
+    match exec::clear_cloexec(fd) {
+        Ok(()) => Some(fd),
+        Err(_) => exec::dup_raw(fd).ok(),
     }
-    // SAFETY: dup creates a new descriptor and changes nothing else; it is left to the exec.
-    let copy = unsafe { libc::dup(fd) };
-    (copy >= 0).then_some(copy)
-}
-
-fn memfd_create() -> SysResult<OwnedFd> {
-    const MFD_EXEC: libc::c_uint = 0x10;
-    let name = c"berth-exec-shim";
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    // Kernels with vm.memfd_noexec (6.3+) want MFD_EXEC said; older ones refuse it (EINVAL).
-    // SAFETY: memfd_create reads one NUL-terminated name.
-    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
-    if fd < 0 && Errno::last() == Errno::EINVAL {
-        // SAFETY: as above.
-        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-    }
-    if fd < 0 {
-        return Err(SysError::new("memfd_create", "exec shim", Errno::last()));
-    }
-    // SAFETY: memfd_create returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// A failure the shim reported on the sync socket: errno (4 bytes, native order), the
@@ -168,7 +132,7 @@ mod tests {
             let Some((num, text)) = line.split_once(", \"") else { continue };
             let text = text.trim_end_matches("\")");
             let errno = Errno::from_raw(num.parse().unwrap());
-            let runc = super::super::exec::RuncErrno(errno).to_string();
+            let runc = crate::process::child::program::RuncErrno(errno).to_string();
             assert_eq!(text, runc, "errno {num} in the shim's table");
             checked += 1;
         }
@@ -196,8 +160,7 @@ mod tests {
         assert!(SHIM.starts_with(b"\x7fELF"));
         assert!(SHIM.len() < 8192, "the shim grew to {} bytes", SHIM.len());
         let memfd = Shim::load().unwrap();
-        // SAFETY: F_GET_SEALS takes no argument.
-        let seals = unsafe { libc::fcntl(memfd.memfd.as_raw_fd(), libc::F_GET_SEALS) };
+        let seals = exec::seals(memfd.memfd.as_fd()).unwrap();
         assert_eq!(seals & libc::F_SEAL_WRITE, libc::F_SEAL_WRITE);
         assert!(nix::unistd::write(&memfd.memfd, b"x").is_err(), "the memfd is writable");
     }

@@ -1,7 +1,11 @@
 //! The parent↔init protocol over a SOCK_SEQPACKET socketpair: one JSON message a packet,
 //! a file descriptor riding along as SCM_RIGHTS where a message carries one.
 //!
-//! The order is fixed; the parent enforces it with [`Channel::expect`]:
+//! The order is fixed and written only here: each message has one typed helper on
+//! [`Channel`] (`expect_init_pid`, `expect_fd`, `expect_ready` on the parent's end;
+//! `expect_setup_done`, `expect_init_pid_seen`, `expect_hooks_done` on the init's), which
+//! refuses anything else with [`SyncError::Unexpected`]; the parent walks them in this order
+//! (`parent::follow`), the init in its steps (`child::init`):
 //! ```text
 //!  parent                                  init
 //!  clone ─────────────────────────────────▶ (fast path: the clone is the init)
@@ -22,15 +26,18 @@
 //!  any time: ◀── Failed{chain} ──────────── a step failed; the init exits
 //!  (exec)  ◀──── end of file ─────────────── the exec shim executed the program, or
 //!          ◀──── errno, call NUL target ──── its execve failed (raw, not JSON: see shim.rs)
+//!  (create, after `start`) exec.fifo carries the init's last word instead: see
+//!  [`report_into_fifo`] and `parent::report`.
 //! ```
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::sys::{SysContext, SysError, SysResult};
@@ -94,12 +101,12 @@ pub enum SyncError {
     #[error("malformed sync message: {0}")]
     Malformed(String),
     /// A message out of the documented order.
-    #[error("sync protocol: expected {expected}, got {got:?}")]
+    #[error("sync protocol: expected {expected}, got {got}")]
     Unexpected {
         /// What the order called for.
         expected: &'static str,
-        /// What arrived.
-        got: FromInit,
+        /// What arrived (its debug form).
+        got: String,
     },
     /// The init reported a failed step.
     #[error("{}", chain.join(": "))]
@@ -107,6 +114,19 @@ pub enum SyncError {
         /// Outermost message first.
         chain: Vec<String>,
     },
+}
+
+fn unexpected_from_parent(expected: &'static str, got: &FromParent) -> SyncError {
+    SyncError::Unexpected { expected, got: format!("{got:?}") }
+}
+
+/// A descriptor the init sends the parent, each with its own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdKind {
+    /// [`FromInit::ConsoleMaster`].
+    ConsoleMaster,
+    /// [`FromInit::SeccompListener`].
+    SeccompListener,
 }
 
 /// One end of the sync socket.
@@ -165,35 +185,8 @@ impl Channel {
     /// and no other syscall: no allocation, no retry. For the init right after it loaded a
     /// notifying filter, when any other call could be stopped with nobody yet to answer it.
     pub fn send_prepared(&self, bytes: &[u8], fd: RawFd) -> Result<(), SyncError> {
-        // CMSG_SPACE of one descriptor is 24 bytes on 64-bit, 16 on 32-bit; u64s align it.
-        let mut control = [0u64; 4];
-        // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
-        let (space, len) = unsafe {
-            (libc::CMSG_SPACE(size_of::<RawFd>() as u32), libc::CMSG_LEN(size_of::<RawFd>() as u32))
-        };
-        assert!(space as usize <= size_of_val(&control), "room for one descriptor");
-        let mut iov =
-            libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() };
-        // SAFETY: an all-zero msghdr is a valid empty one; the fields are set below.
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = control.as_mut_ptr().cast();
-        hdr.msg_controllen = space as _;
-        // SAFETY: `control` holds `space` bytes, so the first header and its data fit; the
-        // kernel reads `bytes` and `control` only during the call, while both live.
-        let ret = unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&hdr);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = len as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-            libc::sendmsg(self.fd.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL)
-        };
-        if ret < 0 {
-            let errno = nix::errno::Errno::last();
-            return Err(SysError::new("sendmsg", "sync socket", errno).into());
-        }
+        crate::sys::socket::send_with_fd(self.fd.as_fd(), bytes, fd)
+            .map_err(|errno| SysError::new("sendmsg", "sync socket", errno))?;
         Ok(())
     }
 
@@ -231,27 +224,12 @@ impl Channel {
         Ok((decode(&bytes)?, fd))
     }
 
-    /// After `Ready` of an exec'd process: end of file once the exec shim executed the
-    /// program (the socket is close-on-exec there), else the shim's or the init's report.
-    pub fn expect_exec(&self) -> Result<(), SyncError> {
-        let bytes = match self.recv_bytes(MsgFlags::empty()) {
-            Err(SyncError::Closed) => return Ok(()),
-            other => other?.0,
-        };
-        if let Some(err) = super::shim::parse_failure(&bytes) {
-            let source = super::exec::in_runc_words(err);
-            let err = super::init::StepError { step: "executing the process", source };
-            return Err(SyncError::InitFailed { chain: crate::error::chain(&err) });
-        }
-        match decode::<FromInit>(&bytes)? {
-            FromInit::Failed { chain } => Err(SyncError::InitFailed { chain }),
-            got => Err(SyncError::Unexpected { expected: "end of file", got }),
-        }
-    }
-
     /// One packet's bytes and the descriptor that rode along; [`SyncError::Closed`] at end
     /// of file.
-    fn recv_bytes(&self, flags: MsgFlags) -> Result<(Vec<u8>, Option<OwnedFd>), SyncError> {
+    pub(super) fn recv_bytes(
+        &self,
+        flags: MsgFlags,
+    ) -> Result<(Vec<u8>, Option<OwnedFd>), SyncError> {
         let size = self.next_size(flags)?;
         if size > MAX_PACKET {
             return Err(SyncError::Malformed(format!("a message of {size} bytes")));
@@ -301,7 +279,7 @@ impl Channel {
 
     /// Receives the next message from the init and checks it is the one the order calls
     /// for; a `Failed` report becomes [`SyncError::InitFailed`].
-    pub fn expect(
+    fn expect(
         &self,
         expected: &'static str,
         ok: fn(&FromInit) -> bool,
@@ -310,7 +288,77 @@ impl Channel {
         match msg {
             FromInit::Failed { chain } => Err(SyncError::InitFailed { chain }),
             got if ok(&got) => Ok((got, fd)),
-            got => Err(SyncError::Unexpected { expected, got }),
+            got => Err(SyncError::Unexpected { expected, got: format!("{got:?}") }),
+        }
+    }
+
+    /// Parent: the first stage made the new user namespace and waits for its maps.
+    pub fn expect_user_namespace_ready(&self) -> Result<(), SyncError> {
+        self.expect("UserNamespaceReady", |m| *m == FromInit::UserNamespaceReady)?;
+        Ok(())
+    }
+
+    /// Parent: the pid of the init the first stage forked.
+    pub fn expect_init_pid(&self) -> Result<Pid, SyncError> {
+        match self.expect("InitPid", |m| matches!(m, FromInit::InitPid(_)))? {
+            (FromInit::InitPid(raw), _) => Ok(Pid::from_raw(raw)),
+            (got, _) => Err(SyncError::Unexpected { expected: "InitPid", got: format!("{got:?}") }),
+        }
+    }
+
+    /// Parent: the init's mounts are done and it waits for the create hooks.
+    pub fn expect_run_hooks(&self) -> Result<(), SyncError> {
+        self.expect("RunHooks", |m| *m == FromInit::RunHooks)?;
+        Ok(())
+    }
+
+    /// Parent: the descriptor of `kind`, which must ride along with its message.
+    pub fn expect_fd(&self, kind: FdKind) -> Result<OwnedFd, SyncError> {
+        let (_, fd) = match kind {
+            FdKind::ConsoleMaster => {
+                self.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster)?
+            }
+            FdKind::SeccompListener => {
+                self.expect("SeccompListener", |m| *m == FromInit::SeccompListener)?
+            }
+        };
+        fd.ok_or_else(|| SyncError::Malformed(format!("{kind:?} without a descriptor")))
+    }
+
+    /// Parent: the init is set up; its step timings (empty unless tracing).
+    pub fn expect_ready(&self) -> Result<Vec<(String, u64)>, SyncError> {
+        match self.expect("Ready", |m| matches!(m, FromInit::Ready { .. }))? {
+            (FromInit::Ready { steps }, _) => Ok(steps),
+            (got, _) => Err(SyncError::Unexpected { expected: "Ready", got: format!("{got:?}") }),
+        }
+    }
+
+    /// Init: waits for [`FromParent::SetupDone`], collecting the bind sources sent before it
+    /// (only the fast path of a new user namespace gets any).
+    pub fn expect_setup_done(&self) -> Result<Vec<(usize, OwnedFd)>, SyncError> {
+        let mut sources = Vec::new();
+        loop {
+            match self.recv::<FromParent>()? {
+                (FromParent::BindSource { index }, Some(fd)) => sources.push((index, fd)),
+                (FromParent::SetupDone, _) => return Ok(sources),
+                (got, _) => return Err(unexpected_from_parent("SetupDone", &got)),
+            }
+        }
+    }
+
+    /// Init (second stage): waits until the parent has its pid.
+    pub fn expect_init_pid_seen(&self) -> Result<(), SyncError> {
+        match self.recv::<FromParent>()? {
+            (FromParent::InitPidSeen, _) => Ok(()),
+            (got, _) => Err(unexpected_from_parent("InitPidSeen", &got)),
+        }
+    }
+
+    /// Init: the create hooks ran; the state JSON for the init's own hooks.
+    pub fn expect_hooks_done(&self) -> Result<String, SyncError> {
+        match self.recv::<FromParent>()? {
+            (FromParent::HooksDone { state }, _) => Ok(state),
+            (got, _) => Err(unexpected_from_parent("HooksDone", &got)),
         }
     }
 
@@ -318,17 +366,6 @@ impl Channel {
     pub fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-}
-
-/// What the init left in exec.fifo once `start` released it: the fifo is its only witness
-/// then (nobody listens on the sync socket any more), and `start` reads it after the init
-/// let go of the fifo, by executing the program or by dying.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct FifoReport {
-    /// The exec shim wrote [`super::shim::EXECUTING`]: only the program's execve was left.
-    pub executing: bool,
-    /// Why the init or the shim gave up, outermost message first.
-    pub failure: Option<Vec<String>>,
 }
 
 /// Writes `msg` (a `Failed` report) into exec.fifo, in one write: a report is far below
@@ -347,30 +384,6 @@ pub fn report_into_fifo(fifo: &OwnedFd, msg: &FromInit) -> Result<(), SyncError>
     }
 }
 
-/// Reads what `bytes` (all of exec.fifo's content) says: the byte `start` wrote when the init
-/// never read it, then the shim's [`super::shim::EXECUTING`], then a report: the init's JSON
-/// `Failed` or the shim's raw one.
-pub fn parse_fifo_report(bytes: &[u8]) -> FifoReport {
-    let bytes = bytes.strip_prefix(b"0").unwrap_or(bytes);
-    let (executing, bytes) = match bytes.strip_prefix(&[super::shim::EXECUTING]) {
-        Some(rest) => (true, rest),
-        None => (false, bytes),
-    };
-    let failure = if bytes.is_empty() {
-        None
-    } else if let Some(err) = super::shim::parse_failure(bytes) {
-        let source = super::exec::in_runc_words(err);
-        let err = super::init::StepError { step: "executing the process", source };
-        Some(crate::error::chain(&err))
-    } else {
-        match decode::<FromInit>(bytes) {
-            Ok(FromInit::Failed { chain }) => Some(chain),
-            _ => Some(vec![format!("exec.fifo: a malformed report of {} bytes", bytes.len())]),
-        }
-    };
-    FifoReport { executing, failure }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,14 +392,24 @@ mod tests {
     fn messages_and_fds_cross() {
         let (parent, init) = channel_pair().unwrap();
         init.send(&FromInit::InitPid(42), None).unwrap();
-        let (msg, fd) = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap();
-        assert_eq!(msg, FromInit::InitPid(42));
-        assert!(fd.is_none());
+        assert_eq!(parent.expect_init_pid().unwrap(), Pid::from_raw(42));
 
         let file = std::fs::File::open("/dev/null").unwrap();
         init.send(&FromInit::ConsoleMaster, Some(file.as_raw_fd())).unwrap();
-        let (_, fd) = parent.expect("ConsoleMaster", |m| *m == FromInit::ConsoleMaster).unwrap();
-        assert!(fd.is_some());
+        let fd = parent.expect_fd(FdKind::ConsoleMaster).unwrap();
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert_eq!(link, std::path::Path::new("/dev/null"));
+    }
+
+    #[test]
+    fn a_descriptor_message_without_its_descriptor_is_malformed() {
+        let (parent, init) = channel_pair().unwrap();
+        init.send(&FromInit::ConsoleMaster, None).unwrap();
+        let err = parent.expect_fd(FdKind::ConsoleMaster).unwrap_err();
+        assert_eq!(err.to_string(), "malformed sync message: ConsoleMaster without a descriptor");
+        init.send(&FromInit::ConsoleMaster, None).unwrap();
+        let err = parent.expect_fd(FdKind::SeccompListener).unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected SeccompListener, got ConsoleMaster");
     }
 
     #[test]
@@ -395,50 +418,30 @@ mod tests {
         let bytes = Channel::prepare(&FromInit::SeccompListener).unwrap();
         let file = std::fs::File::open("/dev/null").unwrap();
         init.send_prepared(&bytes, file.as_raw_fd()).unwrap();
-        let (_, fd) =
-            parent.expect("SeccompListener", |m| *m == FromInit::SeccompListener).unwrap();
-        let fd = fd.expect("the descriptor rides along");
+        let fd = parent.expect_fd(FdKind::SeccompListener).unwrap();
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
         assert_eq!(link, std::path::Path::new("/dev/null"));
-    }
-
-    #[test]
-    fn fifo_reports_parse() {
-        assert_eq!(parse_fifo_report(b""), FifoReport::default());
-        assert_eq!(parse_fifo_report(b"0"), FifoReport::default());
-        let executing = parse_fifo_report(b"+");
-        assert_eq!(executing, FifoReport { executing: true, failure: None });
-        let json = serde_json::to_vec(&FromInit::Failed { chain: vec!["a".into(), "b".into()] });
-        let failed = parse_fifo_report(&json.unwrap());
-        assert_eq!(failed.failure, Some(vec!["a".to_string(), "b".to_string()]));
-        let mut packet = b"+".to_vec();
-        packet.extend_from_slice(&2i32.to_ne_bytes());
-        packet.extend_from_slice(b"execve\0/bin/gone");
-        let shim = parse_fifo_report(&packet);
-        assert!(shim.executing);
-        let chain = shim.failure.unwrap().join(": ");
-        assert_eq!(chain, "executing the process: exec /bin/gone: no such file or directory");
     }
 
     #[test]
     fn a_message_of_300_kib_crosses_whole() {
         let (parent, init) = channel_pair().unwrap();
         let state = format!("{{\"annotations\":{{\"big\":\"{}\"}}}}", "x".repeat(300 << 10));
-        let sent = FromParent::HooksDone { state };
-        parent.send(&sent, None).unwrap();
-        assert_eq!(init.recv::<FromParent>().unwrap().0, sent);
+        parent.send(&FromParent::HooksDone { state: state.clone() }, None).unwrap();
+        assert_eq!(init.expect_hooks_done().unwrap(), state);
     }
 
     #[test]
     fn out_of_order_and_failures_are_errors() {
         let (parent, init) = channel_pair().unwrap();
         init.send(&FromInit::Ready { steps: Vec::new() }, None).unwrap();
-        let err = parent.expect("InitPid", |m| matches!(m, FromInit::InitPid(_))).unwrap_err();
+        let err = parent.expect_init_pid().unwrap_err();
         assert!(matches!(err, SyncError::Unexpected { .. }), "{err}");
+        assert_eq!(err.to_string(), "sync protocol: expected InitPid, got Ready { steps: [] }");
 
         init.send(&FromInit::Failed { chain: vec!["mounting /proc".into(), "EPERM".into()] }, None)
             .unwrap();
-        let err = parent.expect("Ready", |m| matches!(m, FromInit::Ready { .. })).unwrap_err();
+        let err = parent.expect_ready().unwrap_err();
         assert_eq!(err.to_string(), "mounting /proc: EPERM");
 
         assert_eq!(parent.failure_left(), None, "nothing is waiting");
@@ -446,5 +449,42 @@ mod tests {
         drop(init);
         assert_eq!(parent.failure_left(), Some(vec!["joining namespaces".to_string()]));
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
+    }
+
+    /// The init's side: bind sources collect until SetupDone; anything else out of order
+    /// names what was expected, in the words the init reports.
+    #[test]
+    fn the_inits_side_takes_only_its_next_message() {
+        let (parent, init) = channel_pair().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        for index in [0, 3] {
+            parent.send(&FromParent::BindSource { index }, Some(file.as_raw_fd())).unwrap();
+        }
+        parent.send(&FromParent::SetupDone, None).unwrap();
+        let sources = init.expect_setup_done().unwrap();
+        assert_eq!(sources.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 3]);
+
+        parent.send(&FromParent::SetupDone, None).unwrap();
+        let err = init.expect_init_pid_seen().unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected InitPidSeen, got SetupDone");
+        parent.send(&FromParent::InitPidSeen, None).unwrap();
+        let err = init.expect_hooks_done().unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected HooksDone, got InitPidSeen");
+        parent.send(&FromParent::InitPidSeen, None).unwrap();
+        let err = init.expect_setup_done().unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected SetupDone, got InitPidSeen");
+        drop(parent);
+        assert!(matches!(init.expect_setup_done(), Err(SyncError::Closed)));
+    }
+
+    #[test]
+    fn a_failed_report_lands_whole_in_the_fifo() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        let failed = FromInit::Failed { chain: vec!["waiting for start".into(), "x".into()] };
+        report_into_fifo(&write, &failed).unwrap();
+        drop(write);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::from(read), &mut bytes).unwrap();
+        assert_eq!(decode::<FromInit>(&bytes).unwrap(), failed);
     }
 }

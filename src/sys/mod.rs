@@ -5,8 +5,10 @@ use nix::errno::Errno;
 
 pub mod bpf;
 pub mod dbus;
+pub mod exec;
 pub mod file;
 pub mod idmap_helper;
+pub mod init;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;
@@ -38,6 +40,7 @@ pub type SysResult<T> = Result<T, SysError>;
 
 pub mod process;
 pub mod seccomp;
+pub mod socket;
 pub mod tty;
 
 /// Attaches the syscall name and its target to a failed `nix` call.

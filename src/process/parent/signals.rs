@@ -100,10 +100,10 @@ fn forward(pid: Pid, signo: i32, console: Option<&crate::tty::Proxy>) {
                 proxy.resize();
             }
         }
-        // SAFETY: kill(2) with a signal number the kernel just delivered to us.
-        other => unsafe {
-            libc::kill(pid.as_raw(), other);
-        },
+        // A signal number the kernel just delivered to us; a gone container is no error here.
+        other => {
+            let _ = crate::sys::process::kill_raw(pid, other);
+        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! The last steps before execve: find the executable the way runc does (PATH lookup of
-//! `args[0]`), build argv and envp, and hand over to the container's program.
+//! The program to execute: find the executable the way runc does (PATH lookup of
+//! `args[0]`), build argv and envp, and execve it through the exec shim. Its errors are
+//! worded as runc's, which callers map to exit codes.
 
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::shim::{Report, Shim};
+use crate::process::shim::{Report, Shim};
 use crate::spec::ValidProcess;
 
 /// PATH used when `process.env` has none.
@@ -181,11 +182,11 @@ mod tests {
     fn errors_read_like_runc() {
         let err = resolve("/no/such", "/bin").unwrap_err();
         assert_eq!(
-            crate::error::one_line(&err),
+            crate::causes::one_line(&err),
             "exec: \"/no/such\": stat /no/such: no such file or directory"
         );
         let exec = |errno| ExecError::Exec { path: "/bin/x".into(), source: RuncErrno(errno) };
-        let text = |errno| crate::error::one_line(&exec(errno));
+        let text = |errno| crate::causes::one_line(&exec(errno));
         assert_eq!(text(nix::errno::Errno::ENOEXEC), "exec /bin/x: exec format error");
         assert_eq!(text(nix::errno::Errno::EACCES), "exec /bin/x: permission denied");
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use super::sync::{Channel, FromParent, SyncError};
+use crate::process::sync::{Channel, FromParent, SyncError};
 use crate::sys::mount as sys;
 use crate::sys::{SysError, SysResult};
 

@@ -11,10 +11,11 @@ use std::path::Path;
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 
-use super::exec::Program;
-use super::shim::Shim;
-use super::sync::{Channel, FromInit, FromParent, SyncError};
+use super::program::Program;
 use crate::namespaces::OpenedNamespace;
+use crate::process::error::EXECUTING;
+use crate::process::shim::{self, Shim};
+use crate::process::sync::{self, Channel, FromInit, SyncError};
 use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::procfs::ProcFs;
@@ -26,10 +27,10 @@ type StepResult = Result<(), Box<dyn StdError + Send + Sync>>;
 /// the clone); the message names the field.
 #[derive(Debug, thiserror::Error)]
 #[error("{field}")]
-pub(super) struct FieldError {
-    pub(super) field: &'static str,
+pub(crate) struct FieldError {
+    pub(crate) field: &'static str,
     #[source]
-    pub(super) source: crate::sys::SysError,
+    pub(crate) source: crate::sys::SysError,
 }
 
 /// A step of the init that failed; its source holds the cause.
@@ -62,22 +63,82 @@ pub enum Stage {
     Second,
 }
 
-/// The `create` flags and runtime facts the init acts on.
+/// The `create` flags and runtime facts the init acts on; made by [`InitOptions::container`]
+/// or [`InitOptions::exec`], read only by the init.
 pub struct InitOptions<'a> {
     /// What the clone becomes.
-    pub role: Role,
+    pub(crate) role: Role,
+    /// `--no-pivot`.
+    pub(crate) no_pivot: bool,
+    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    pub(crate) preserve_fds: u32,
+    /// Join a new session keyring of this name (the container id), unless `--no-new-keyring`.
+    pub(crate) new_keyring: Option<std::ffi::CString>,
+    /// The signal mask the runtime had before it blocked signals for the clone.
+    pub(crate) sigmask: &'a SigSet,
+    /// `linux.seccomp`, compiled by the runtime before the clone.
+    pub(crate) seccomp: Option<&'a Filter>,
+    /// For each of `mounts`, the id-mapped tree the runtime prepared (id-mapped mounts only).
+    pub(crate) idmapped: &'a [Option<OwnedFd>],
+}
+
+/// The flags of `create` that reach a container's init.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContainerFlags {
     /// `--no-pivot`.
     pub no_pivot: bool,
-    /// `--preserve-fds`: fds 3..3+N stay open across exec.
+    /// `--no-new-keyring`.
+    pub no_new_keyring: bool,
+    /// `--preserve-fds` (plus the sockets of socket activation passed on).
     pub preserve_fds: u32,
-    /// Join a new session keyring of this name (the container id), unless `--no-new-keyring`.
-    pub new_keyring: Option<std::ffi::CString>,
-    /// The signal mask the runtime had before it blocked signals for the clone.
-    pub sigmask: &'a SigSet,
-    /// `linux.seccomp`, compiled by the runtime before the clone.
-    pub seccomp: Option<&'a Filter>,
-    /// For each of `mounts`, the id-mapped tree the runtime prepared (id-mapped mounts only).
-    pub idmapped: &'a [Option<OwnedFd>],
+}
+
+impl<'a> InitOptions<'a> {
+    /// A container's init for the container `id`: `create`'s flags, the signal mask to
+    /// restore, the config's compiled filter and the id-mapped trees made for its mounts.
+    pub fn container(
+        id: &str,
+        flags: ContainerFlags,
+        sigmask: &'a SigSet,
+        seccomp: Option<&'a Filter>,
+        idmapped: &'a [Option<OwnedFd>],
+    ) -> Self {
+        InitOptions {
+            role: Role::Container,
+            no_pivot: flags.no_pivot,
+            preserve_fds: flags.preserve_fds,
+            // Ids are validated to printable ASCII, so the name has no NUL.
+            new_keyring: (!flags.no_new_keyring)
+                .then(|| std::ffi::CString::new(id).unwrap_or_default()),
+            sigmask,
+            seccomp,
+            idmapped,
+        }
+    }
+
+    /// A process `exec`ed into a running container: `--preserve-fds`, the signal mask to
+    /// restore and the container's compiled filter.
+    pub fn exec(preserve_fds: u32, sigmask: &'a SigSet, seccomp: Option<&'a Filter>) -> Self {
+        InitOptions {
+            role: Role::Exec,
+            no_pivot: false,
+            preserve_fds,
+            new_keyring: None,
+            sigmask,
+            seccomp,
+            idmapped: &[],
+        }
+    }
+
+    /// What the clone becomes.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the init installs a filter that notifies (and so sends its listener).
+    pub fn notifies(&self) -> bool {
+        self.seccomp.is_some_and(|f| f.notifies())
+    }
 }
 
 /// Everything the init needs, inherited from the parent through the clone.
@@ -123,6 +184,14 @@ enum Scope {
     All,
     /// Only a clone of this role.
     Only(Role),
+}
+
+/// The steps a clone of `role` runs, in order.
+fn steps_of(role: Role) -> impl Iterator<Item = (&'static str, Step)> {
+    STEPS.iter().filter_map(move |(name, step, scope)| match scope {
+        Scope::Only(only) if *only != role => None,
+        _ => Some((*name, *step)),
+    })
 }
 
 /// The init's steps in order; the comment on each says why it is there.
@@ -243,13 +312,8 @@ impl<'a> Init<'a> {
 
     /// Runs every step and execs the container's program; never returns.
     pub fn run(mut self) -> ! {
-        let role = self.options.role;
-        let runs = |scope: &Scope| match scope {
-            Scope::All => true,
-            Scope::Only(only) => *only == role,
-        };
         let trace = crate::trace::tracing();
-        for (name, step, _) in STEPS.iter().filter(|(_, _, scope)| runs(scope)) {
+        for (name, step) in steps_of(self.options.role) {
             let begin = trace.then(std::time::Instant::now);
             let result =
                 crate::trace::step(name).map_err(Into::into).and_then(|()| step(&mut self));
@@ -267,18 +331,17 @@ impl<'a> Init<'a> {
         // socket for `exec`, in exec.fifo for `start` (whose close moves with it, so `start`
         // returns once the program, not the shim, runs), else on stderr.
         let report = match self.fifo {
-            Some(fifo) if self.started => super::shim::Report::Fifo(fifo.as_raw_fd()),
-            _ => super::shim::Report::Socket(self.channel.as_raw_fd()),
+            Some(fifo) if self.started => shim::Report::Fifo(fifo.as_raw_fd()),
+            _ => shim::Report::Socket(self.channel.as_raw_fd()),
         };
         let errno = program.exec(&shim, report);
         let err = StepError {
-            step: "executing the process",
+            step: EXECUTING,
             source: Box::new(crate::sys::SysError::new("execveat", "exec shim", errno)),
         };
         self.report(&err, false);
         let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
-        // SAFETY: _exit is always safe; no destructors should run in the clone.
-        unsafe { libc::_exit(code) }
+        crate::sys::init::exit_now(code)
     }
 
     fn fail(&self, err: &StepError) -> ! {
@@ -287,21 +350,20 @@ impl<'a> Init<'a> {
         let runtime_gave_up =
             matches!(err.source.downcast_ref::<SyncError>(), Some(SyncError::Closed));
         self.report(err, runtime_gave_up);
-        // SAFETY: see above.
-        unsafe { libc::_exit(1) }
+        crate::sys::init::exit_now(1)
     }
 
     /// Tells the runtime why the init gives up: on the socket until `start`, then in
     /// exec.fifo, where `start` reads it once the init is gone. When neither takes it (or
     /// `quiet` when the socket refuses), the container's stderr is the only witness left.
     fn report(&self, err: &StepError, quiet: bool) {
-        let failed = FromInit::Failed { chain: crate::error::chain(err) };
+        let failed = FromInit::Failed { chain: crate::causes::chain(err) };
         let reported = match self.fifo {
-            Some(fifo) if self.started => super::sync::report_into_fifo(fifo, &failed).is_ok(),
+            Some(fifo) if self.started => sync::report_into_fifo(fifo, &failed).is_ok(),
             _ => self.channel.send(&failed, None).is_ok() || quiet,
         };
         if !reported {
-            let _ = writeln!(std::io::stderr(), "berth: {}", crate::error::one_line(err));
+            let _ = writeln!(std::io::stderr(), "berth: {}", crate::causes::one_line(err));
         }
     }
 }
@@ -314,31 +376,11 @@ fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
 
 fn wait_for_parent(init: &mut Init) -> StepResult {
     if init.stage == Stage::Second {
-        return match init.channel.recv::<FromParent>()? {
-            (FromParent::InitPidSeen, _) => Ok(()),
-            (other, _) => Err(format!("sync protocol: expected InitPidSeen, got {other:?}").into()),
-        };
+        return Ok(init.channel.expect_init_pid_seen()?);
     }
-    loop {
-        match init.channel.recv::<FromParent>()? {
-            (FromParent::BindSource { index }, Some(fd)) => init.bind_sources.push((index, fd)),
-            (FromParent::SetupDone, _) => break,
-            (other, _) => {
-                return Err(format!("sync protocol: expected SetupDone, got {other:?}").into())
-            }
-        }
-    }
+    init.bind_sources = init.channel.expect_setup_done()?;
     if init.spec.creates_namespace(NamespaceKind::User) {
         become_root()?;
-    }
-    Ok(())
-}
-
-/// Waits for the parent's [`FromParent::SetupDone`].
-pub fn expect_setup_done(channel: &Channel) -> StepResult {
-    let (msg, _) = channel.recv::<FromParent>()?;
-    if msg != FromParent::SetupDone {
-        return Err(format!("sync protocol: expected SetupDone, got {msg:?}").into());
     }
     Ok(())
 }
@@ -373,17 +415,7 @@ fn new_session(_: &mut Init) -> StepResult {
 
 fn join_session_keyring(init: &mut Init) -> StepResult {
     let Some(name) = &init.options.new_keyring else { return Ok(()) };
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: keyctl reads one NUL-terminated name.
-    let ret =
-        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
-    // A kernel built without keyrings (ENOSYS) has nothing to isolate.
-    match nix::errno::Errno::result(ret) {
-        Ok(_) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
-        Err(errno) => {
-            Err(crate::sys::SysError::new("keyctl(JOIN_SESSION_KEYRING)", "", errno).into())
-        }
-    }
+    Ok(crate::sys::init::join_session_keyring(name)?)
 }
 
 fn non_dumpable(_: &mut Init) -> StepResult {
@@ -395,15 +427,7 @@ fn set_hostname(init: &mut Init) -> StepResult {
         nix::unistd::sethostname(name).sys("sethostname", name)?;
     }
     if let Some(name) = &init.spec.domainname {
-        // SAFETY: the pointer and length describe `name`'s bytes.
-        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
-            return Err(crate::sys::SysError::new(
-                "setdomainname",
-                name,
-                nix::errno::Errno::last(),
-            )
-            .into());
-        }
+        crate::sys::init::set_domainname(name)?;
     }
     Ok(())
 }
@@ -427,12 +451,7 @@ fn run_create_hooks(init: &mut Init) -> StepResult {
         return Ok(());
     }
     init.channel.send(&FromInit::RunHooks, None)?;
-    match init.channel.recv::<FromParent>()? {
-        (FromParent::HooksDone { state }, _) => init.hook_state = state,
-        (other, _) => {
-            return Err(format!("sync protocol: expected HooksDone, got {other:?}").into())
-        }
-    }
+    init.hook_state = init.channel.expect_hooks_done()?;
     let spec = init.spec;
     let state = init.hook_state.as_bytes();
     let hooks = &spec.hooks.create_container;
@@ -523,17 +542,13 @@ fn setup_console(init: &mut Init) -> StepResult {
 
 fn set_rlimits(init: &mut Init) -> StepResult {
     for (i, limit) in init.spec.process.rlimits.iter().enumerate() {
-        let rlim = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
-        // SAFETY: setrlimit reads one rlimit struct.
-        if unsafe { libc::setrlimit(limit.resource as _, &rlim) } < 0 {
-            let target = format!(
+        let target = || {
+            format!(
                 "process.rlimits[{i}] (resource {} to {}/{})",
                 limit.resource, limit.soft, limit.hard
-            );
-            return Err(
-                crate::sys::SysError::new("setrlimit", target, nix::errno::Errno::last()).into()
-            );
-        }
+            )
+        };
+        crate::sys::init::set_rlimit(limit.resource, limit.soft, limit.hard, target)?;
     }
     Ok(())
 }
@@ -668,7 +683,7 @@ fn prepare_program(init: &mut Init) -> StepResult {
     let process = &init.spec.process;
     if process.env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
         let mut process = process.clone();
-        super::activation::set_listen_pid(&mut process.env, std::process::id());
+        crate::process::activation::set_listen_pid(&mut process.env, std::process::id());
         init.program = Some(Program::prepare(&process)?);
     } else {
         init.program = Some(Program::prepare(process)?);
@@ -824,4 +839,137 @@ fn close_inherited_fds(init: &mut Init) -> StepResult {
         .collect();
     crate::sys::process::cloexec_from(3 + init.options.preserve_fds, &own)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::sync::{channel_pair, FromParent};
+    use crate::process::testing::load_spec;
+
+    fn names(role: Role) -> Vec<&'static str> {
+        steps_of(role).map(|(name, _)| name).collect()
+    }
+
+    /// Step names are fault-injection points and the first message of a failure: unique.
+    #[test]
+    fn step_names_are_unique() {
+        let mut all: Vec<_> = STEPS.iter().map(|(name, _, _)| *name).collect();
+        all.sort_unstable();
+        let count = all.len();
+        all.dedup();
+        assert_eq!(all.len(), count, "a step name repeats");
+    }
+
+    /// The order the comments on STEPS explain, checked for both roles.
+    #[test]
+    fn steps_keep_their_order() {
+        for role in [Role::Container, Role::Exec] {
+            let steps = names(role);
+            let at = |name: &str| steps.iter().position(|s| *s == name);
+            assert_eq!(steps.first(), Some(&"waiting for the runtime's setup"), "{role:?}");
+            assert_eq!(steps.last(), Some(&"installing seccomp"), "{role:?}");
+            let before = |a: &str, b: &str| {
+                if let (Some(a_at), Some(b_at)) = (at(a), at(b)) {
+                    assert!(a_at < b_at, "{role:?}: {a} must come before {b}");
+                }
+            };
+            before("joining namespaces", "making the process non-dumpable");
+            before("preparing the rootfs", "running create hooks");
+            before("running create hooks", "pivoting into the rootfs");
+            before("pivoting into the rootfs", "setting up the console");
+            before("setting sysctls", "masking and read-only paths");
+            before("setting up the console", "making /dev read-only");
+            before("setting rlimits", "switching user");
+            before("setting the scheduler", "switching user");
+            before("loading the exec shim", "installing seccomp before the user switch");
+            before("installing seccomp before the user switch", "switching user");
+            before("switching user", "changing to cwd");
+            before("changing to cwd", "finding the executable");
+            before("setting capabilities", "setting no_new_privs");
+            before("installing seccomp with a listener", "reporting ready");
+            before("reporting ready", "waiting for start");
+            before("waiting for start", "running startContainer hooks");
+            before("closing inherited descriptors", "installing seccomp");
+        }
+    }
+
+    #[test]
+    fn an_exec_skips_the_container_wide_setup() {
+        let exec = names(Role::Exec);
+        let container = names(Role::Container);
+        for only_container in [
+            "creating the cgroup namespace",
+            "joining a new session keyring",
+            "setting hostname",
+            "preparing the rootfs",
+            "running create hooks",
+            "pivoting into the rootfs",
+            "waiting for start",
+            "running startContainer hooks",
+        ] {
+            assert!(!exec.contains(&only_container), "{only_container}");
+            assert!(container.contains(&only_container), "{only_container}");
+        }
+        assert!(exec.contains(&"entering the container's root"));
+        assert!(!container.contains(&"entering the container's root"));
+        assert!(exec.contains(&"reporting ready") && exec.contains(&"finding the executable"));
+    }
+
+    #[test]
+    fn options_come_from_the_flags() {
+        let mask = SigSet::empty();
+        let flags = ContainerFlags { no_pivot: true, no_new_keyring: false, preserve_fds: 2 };
+        let opts = InitOptions::container("web-1", flags, &mask, None, &[]);
+        assert_eq!(opts.role(), Role::Container);
+        assert!(opts.no_pivot && opts.preserve_fds == 2 && !opts.notifies());
+        assert_eq!(opts.new_keyring.as_deref(), Some(c"web-1"));
+        let flags = ContainerFlags { no_new_keyring: true, ..flags };
+        let opts = InitOptions::container("web-1", flags, &mask, None, &[]);
+        assert!(opts.new_keyring.is_none());
+        let opts = InitOptions::exec(3, &mask, None);
+        assert_eq!((opts.role(), opts.preserve_fds, opts.no_pivot), (Role::Exec, 3, false));
+        assert!(opts.new_keyring.is_none() && opts.idmapped.is_empty());
+    }
+
+    /// The first step over a real socketpair, the runtime played by a thread.
+    #[test]
+    fn the_first_step_takes_bind_sources_until_setup_is_done() {
+        let (_bundle, spec) = load_spec(|_| {});
+        let mask = SigSet::empty();
+        let opts = InitOptions::exec(0, &mask, None);
+        let (parent, child) = channel_pair().unwrap();
+        let runtime = std::thread::spawn(move || {
+            let file = std::fs::File::open("/dev/null").unwrap();
+            parent.send(&FromParent::BindSource { index: 2 }, Some(file.as_raw_fd())).unwrap();
+            parent.send(&FromParent::SetupDone, None).unwrap();
+            parent
+        });
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        wait_for_parent(&mut init).unwrap();
+        assert_eq!(init.bind_sources.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2]);
+        let parent = runtime.join().unwrap();
+
+        // A second stage waits for InitPidSeen and refuses anything else.
+        parent.send(&FromParent::SetupDone, None).unwrap();
+        let mut second = Init::new(&spec, &child, None, &opts, &[], Stage::Second);
+        let err = wait_for_parent(&mut second).unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected InitPidSeen, got SetupDone");
+        drop(parent);
+        let err = wait_for_parent(&mut second).unwrap_err();
+        assert!(matches!(err.downcast_ref::<SyncError>(), Some(SyncError::Closed)), "{err}");
+    }
+
+    /// Without create hooks the step sends nothing and waits for nothing.
+    #[test]
+    fn create_hooks_are_asked_for_only_when_there_are_some() {
+        let (_bundle, spec) = load_spec(|_| {});
+        let mask = SigSet::empty();
+        let opts = InitOptions::exec(0, &mask, None);
+        let (parent, child) = channel_pair().unwrap();
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        run_create_hooks(&mut init).unwrap();
+        drop(child);
+        assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
+    }
 }
