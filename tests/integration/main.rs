@@ -51,6 +51,7 @@ mod seccomp_profiles;
 mod soak;
 mod spec_exact;
 mod state_scale;
+mod status;
 mod suite_cgroups;
 mod suite_found;
 mod suite_misc;
