@@ -89,14 +89,15 @@ pub fn exec(
     let state = store.read(&id)?;
     let status = super::current_status(&state, &store.fifo_path(&id));
     check_status(&state, status, opts.ignore_paused)?;
-    let container = crate::spec::load(&state.bundle)?;
+    let container = crate::spec::load_existing(&state.bundle)?;
     let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
     };
     check_console(&process, opts)?;
+    // Each label is checked once: the config's by load_existing, the process file's by
+    // load_process, the flags' here.
     apply_labels(&mut process, opts)?;
-    crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
     let cgroup = exec_cgroup(&state, &opts.sub_cgroup)?;
     if !opts.detach {
@@ -200,7 +201,7 @@ fn exec_blocked(
     let entry = cgroup.map(|c| c.entry()).transpose()?;
     let on_clone = |pid: Pid| -> Result<(), crate::process::spawn::BoxError> {
         if let Some(rdt) = &spec.intel_rdt {
-            crate::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
+            crate::host::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
         }
         Ok(())
     };
@@ -266,15 +267,15 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
 
 /// `--apparmor` and `--process-label`, each refused by its flag where its LSM is absent.
 fn apply_labels(process: &mut ValidProcess, opts: &ExecOptions) -> Result<(), Error> {
-    use crate::lsm::LsmError::NotEnabled;
+    use crate::host::lsm::LsmError::NotEnabled;
     if let Some(profile) = &opts.apparmor {
-        if !crate::lsm::apparmor_enabled() {
+        if !crate::host::lsm::apparmor_enabled() {
             return Err(NotEnabled { field: "--apparmor", lsm: "AppArmor" }.into());
         }
         process.apparmor_profile = Some(profile.clone());
     }
     if let Some(label) = &opts.process_label {
-        if !crate::lsm::selinux_enabled() {
+        if !crate::host::lsm::selinux_enabled() {
             return Err(NotEnabled { field: "--process-label", lsm: "SELinux" }.into());
         }
         process.selinux_label = Some(label.clone());

@@ -133,7 +133,7 @@ pub(super) fn mount_entry(
     if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
         let data = &mut entry.opts.data;
         data.push_str(if data.is_empty() { "" } else { "," });
-        data.push_str(&crate::lsm::mount_context(label));
+        data.push_str(&crate::host::lsm::mount_context(label));
     }
     if is_bind {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {

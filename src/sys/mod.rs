@@ -9,6 +9,7 @@ pub mod idmap_helper;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;
+pub mod nsfs;
 pub mod numa;
 pub mod procfs;
 
