@@ -287,18 +287,16 @@ fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProce
     if flags.args.is_empty() || flags.args[0].is_empty() {
         return Err(Error::Usage("exec needs a command (or --process FILE)".into()));
     }
-    if let Some(bad) = flags.env.iter().find(|e| e.find('=').is_none_or(|i| i == 0)) {
+    // The rules of process.env and process.cwd, worded for the flags.
+    if let Some(bad) = flags.env.iter().find(|e| crate::spec::env_problem(e).is_some()) {
         return Err(Error::Usage(format!("--env {bad:?} is not KEY=VALUE")));
     }
     process.args = flags.args;
     process.env.extend(flags.env);
     if let Some(cwd) = flags.cwd {
-        if !cwd.is_absolute() {
-            return Err(Error::Usage(format!("--cwd {} must be an absolute path", cwd.display())));
-        }
-        if crate::spec::is_under_proc(&cwd) {
-            let reason = "is inside /proc, which can lead outside the container";
-            return Err(Error::Usage(format!("--cwd {}: {reason}", cwd.display())));
+        if let Some(reason) = crate::spec::cwd_problem(&cwd) {
+            let sep = if cwd.is_absolute() { ":" } else { "" };
+            return Err(Error::Usage(format!("--cwd {}{sep} {reason}", cwd.display())));
         }
         process.cwd = cwd;
     }

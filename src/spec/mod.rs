@@ -19,8 +19,8 @@ pub use defaults::default_spec;
 pub use hints::hint;
 pub use load::{check, load, load_existing, load_process, warnings};
 pub use validate::{
-    id_out_of_range, is_under_proc, ExecAffinity, HostFacts, MemoryPolicy, MountIdMaps, NetDevice,
-    MAX_ID, RESCTRL,
+    cwd_problem, env_problem, id_out_of_range, is_under_proc, EnvProblem, ExecAffinity, HostFacts,
+    MemoryPolicy, MountIdMaps, NetDevice, MAX_ID, RESCTRL,
 };
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).

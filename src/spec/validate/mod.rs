@@ -36,7 +36,9 @@ mod top;
 pub(super) use build::build;
 pub(super) use host::Scope;
 pub use host::{HostFacts, RESCTRL};
-pub use process::{id_out_of_range, is_under_proc, ExecAffinity, MAX_ID};
+pub use process::{
+    cwd_problem, env_problem, id_out_of_range, is_under_proc, EnvProblem, ExecAffinity, MAX_ID,
+};
 pub use resources::{MemoryPolicy, NetDevice};
 pub(super) use root::rootfs;
 pub use root::MountIdMaps;

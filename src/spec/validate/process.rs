@@ -234,8 +234,8 @@ pub(super) fn check_process(spec: &Spec, p: &mut Problems) {
         Some([first, ..]) if first.is_empty() => p.push("process.args[0]", "must not be empty"),
         Some(_) => {}
     }
-    if !process.cwd().is_absolute() {
-        p.push("process.cwd", format!("{:?} must be an absolute path", process.cwd()));
+    if let Some(reason) = cwd_problem(process.cwd()).filter(|_| !process.cwd().is_absolute()) {
+        p.push("process.cwd", format!("{:?} {reason}", process.cwd()));
     }
     if process.command_line().is_some() {
         p.push("process.commandLine", "is for Windows; use process.args");
@@ -269,15 +269,46 @@ pub(super) fn check_process(spec: &Spec, p: &mut Problems) {
 pub(super) fn check_env(spec: &Spec, p: &mut Problems) {
     let Some(process) = spec.process() else { return };
     for (i, entry) in process.env().iter().flatten().enumerate() {
-        match entry.find('=') {
-            None => p.push(format!("process.env[{i}]"), format!("{entry:?} is not KEY=VALUE")),
-            Some(0) => p.push(format!("process.env[{i}]"), format!("{entry:?} has an empty name")),
-            Some(_) if entry.contains('\0') => {
-                p.push(format!("process.env[{i}]"), "contains a NUL byte")
-            }
-            Some(_) => {}
+        match env_problem(entry) {
+            Some(EnvProblem::Nul) => p.push(format!("process.env[{i}]"), "contains a NUL byte"),
+            Some(problem) => p.push(format!("process.env[{i}]"), format!("{entry:?} {problem}")),
+            None => {}
         }
     }
+}
+
+/// What is wrong with an environment entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvProblem {
+    /// No `=`.
+    #[error("is not KEY=VALUE")]
+    NotKeyValue,
+    /// `=VALUE`.
+    #[error("has an empty name")]
+    EmptyName,
+    /// A NUL byte (execve would cut the entry short).
+    #[error("contains a NUL byte")]
+    Nul,
+}
+
+/// Why `entry` cannot be an entry of a process's environment (the rule of `process.env` and
+/// of `exec --env`); None when it can.
+pub fn env_problem(entry: &str) -> Option<EnvProblem> {
+    match entry.find('=') {
+        None => Some(EnvProblem::NotKeyValue),
+        Some(0) => Some(EnvProblem::EmptyName),
+        Some(_) if entry.contains('\0') => Some(EnvProblem::Nul),
+        Some(_) => None,
+    }
+}
+
+/// Why `cwd` cannot be a process's working directory (the rule of `process.cwd` and of
+/// `exec --cwd`); None when it can.
+pub fn cwd_problem(cwd: &Path) -> Option<&'static str> {
+    if !cwd.is_absolute() {
+        return Some("must be an absolute path");
+    }
+    is_under_proc(cwd).then_some("is inside /proc, which can lead outside the container")
 }
 
 pub(super) fn check_rlimits(spec: &Spec, p: &mut Problems) {
@@ -479,11 +510,9 @@ pub(super) fn check_process_ids(spec: &Spec, p: &mut Problems) {
 /// of another mount namespace (CVE-2024-21626); no real workload needs one.
 pub(super) fn check_cwd_not_in_proc(spec: &Spec, p: &mut Problems) {
     let Some(process) = spec.process() else { return };
-    if is_under_proc(process.cwd()) {
-        p.push(
-            "process.cwd",
-            format!("{:?} is inside /proc, which can lead outside the container", process.cwd()),
-        );
+    // A relative cwd is check_process's.
+    if let Some(reason) = cwd_problem(process.cwd()).filter(|_| process.cwd().is_absolute()) {
+        p.push("process.cwd", format!("{:?} {reason}", process.cwd()));
     }
 }
 

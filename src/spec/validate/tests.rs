@@ -1,6 +1,6 @@
 //! The checks of the spec alone, by the config paths they name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
@@ -472,4 +472,16 @@ fn interface_names() {
     assert!(interface_name_problem("").is_some());
     assert!(interface_name_problem("a/b").is_some());
     assert!(interface_name_problem("0123456789abcdef").is_some());
+}
+
+#[test]
+fn cwd_and_env_rules_shared_with_exec_flags() {
+    use super::process::{cwd_problem, env_problem, EnvProblem};
+    assert_eq!(cwd_problem(Path::new("rel")), Some("must be an absolute path"));
+    assert!(cwd_problem(Path::new("/proc/self/fd/3")).unwrap().contains("/proc"));
+    assert_eq!(cwd_problem(Path::new("/proc")), None);
+    assert_eq!(env_problem("A"), Some(EnvProblem::NotKeyValue));
+    assert_eq!(env_problem("=x"), Some(EnvProblem::EmptyName));
+    assert_eq!(env_problem("A=\0"), Some(EnvProblem::Nul));
+    assert_eq!(env_problem("A=="), None);
 }
