@@ -322,6 +322,8 @@ pub struct ValidSpec {
     pub domainname: Option<String>,
     /// `mounts`, in order; every destination is absolute and free of `..`.
     pub mounts: Vec<oci_spec::runtime::Mount>,
+    /// For each of `mounts`, its options parsed into flags, propagation and data.
+    pub mount_options: Vec<crate::rootfs::options::MountOptions>,
     /// For each of `mounts`, its id maps when it is an id-mapped bind mount.
     pub mount_idmaps: Vec<Option<MountIdMaps>>,
     /// `linux.mountLabel`, when not empty.
@@ -344,8 +346,8 @@ pub struct ValidSpec {
     pub masked_paths: Vec<String>,
     /// `linux.readonlyPaths`.
     pub readonly_paths: Vec<String>,
-    /// `linux.rootfsPropagation`.
-    pub rootfs_propagation: Option<String>,
+    /// `linux.rootfsPropagation`, as the (recursive) propagation flags applied to `/`.
+    pub rootfs_propagation: Option<nix::mount::MsFlags>,
     /// `linux.seccomp`: errno values fit, argument indexes are below 6, a notifying profile
     /// has an absolute `listenerPath`. Syscall names are not checked (unknown ones are skipped).
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,

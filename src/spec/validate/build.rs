@@ -37,6 +37,9 @@ pub(in crate::spec) fn build(
         hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname().clone().filter(|d| !d.is_empty()),
         mounts: spec.mounts().clone().unwrap_or_default(),
+        mount_options: (spec.mounts().iter().flatten())
+            .map(|m| crate::rootfs::options::parse(m.options().as_deref().unwrap_or_default()))
+            .collect(),
         mount_idmaps: root::build_mount_idmaps(&spec),
         mount_label: linux.and_then(|l| l.mount_label().clone()).filter(|l| !l.is_empty()),
         memory_policy: linux
@@ -51,8 +54,8 @@ pub(in crate::spec) fn build(
         masked_paths: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default(),
         readonly_paths: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default(),
         rootfs_propagation: linux
-            .and_then(|l| l.rootfs_propagation().clone())
-            .filter(|p| !p.is_empty()),
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .and_then(crate::rootfs::options::root_propagation),
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroups_path: linux
