@@ -23,13 +23,13 @@ pub enum Error {
     Rootfs(#[from] crate::rootfs::RootfsError),
     /// A security label the host cannot apply.
     #[error(transparent)]
-    Lsm(#[from] crate::lsm::LsmError),
+    Lsm(#[from] crate::host::lsm::LsmError),
     /// `linux.intelRdt` on a host that cannot apply it.
     #[error(transparent)]
-    Rdt(#[from] crate::resctrl::RdtError),
+    Rdt(#[from] crate::host::resctrl::RdtError),
     /// A network device could not be moved into the container.
     #[error(transparent)]
-    NetDevice(#[from] crate::netdev::NetDevError),
+    NetDevice(#[from] crate::host::netdev::NetDevError),
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),

@@ -25,6 +25,15 @@
 //! feature, a fault point; [`logging`] writes the records. Raw syscalls stay in [`sys`]
 //! (the terminal's in [`sys::tty`], the state store's lock and statx in [`sys::file`]).
 //!
+//! A config is validated once, by [`spec`]'s one entry point (one file per config section
+//! under `spec/validate/`), which `create`, `exec` and `berth check` all call: check lists
+//! every problem, create refuses on the first, so they say the same thing. What the host
+//! offers (kernel namespaces, LSMs, cgroup controllers, libseccomp, network devices,
+//! resctrl) reaches those checks through [`spec::HostFacts`], answered by [`host::Probe`];
+//! [`host`] also holds the modules that apply those host features (LSM labels, network
+//! devices, Intel RDT) and `berth features`. [`spec::NAMESPACES`] is the one table of
+//! namespace kinds (config name, clone flag, /proc/self/ns file).
+//!
 //! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
 //! systemd makes ([`cgroups::systemd`], over berth's own blocking D-Bus client [`sys::dbus`]),
 //! whose files are then written the same way.
@@ -34,14 +43,11 @@ pub mod causes;
 pub mod cgroups;
 pub mod container;
 pub mod error;
-pub mod features;
 pub mod hooks;
+pub mod host;
 pub mod logging;
-pub mod lsm;
 pub mod namespaces;
-pub mod netdev;
 pub mod process;
-pub mod resctrl;
 pub mod rootfs;
 pub mod rootless;
 pub mod seccomp;

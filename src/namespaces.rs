@@ -13,32 +13,14 @@ use crate::spec::{IdMap, NamespaceKind, TimeClock, ValidSpec};
 use crate::sys::procfs::ProcFs;
 use crate::sys::{SysContext, SysResult};
 
-/// The `CLONE_NEW*` flag of `kind`.
+/// The `CLONE_NEW*` flag of `kind` (from the namespace table, [`crate::spec::NAMESPACES`]).
 pub fn clone_flag(kind: NamespaceKind) -> CloneFlags {
-    match kind {
-        NamespaceKind::User => CloneFlags::CLONE_NEWUSER,
-        NamespaceKind::Mount => CloneFlags::CLONE_NEWNS,
-        NamespaceKind::Uts => CloneFlags::CLONE_NEWUTS,
-        NamespaceKind::Ipc => CloneFlags::CLONE_NEWIPC,
-        NamespaceKind::Pid => CloneFlags::CLONE_NEWPID,
-        NamespaceKind::Network => CloneFlags::CLONE_NEWNET,
-        NamespaceKind::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        NamespaceKind::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-    }
+    CloneFlags::from_bits_retain(kind.clone_flag())
 }
 
 /// The name of `kind` under `/proc/<pid>/ns/`.
 pub fn proc_name(kind: NamespaceKind) -> &'static str {
-    match kind {
-        NamespaceKind::User => "user",
-        NamespaceKind::Mount => "mnt",
-        NamespaceKind::Uts => "uts",
-        NamespaceKind::Ipc => "ipc",
-        NamespaceKind::Pid => "pid",
-        NamespaceKind::Network => "net",
-        NamespaceKind::Cgroup => "cgroup",
-        NamespaceKind::Time => "time",
-    }
+    kind.proc_name()
 }
 
 /// The flags of every namespace the config asks to create, except `except`.

@@ -7,8 +7,8 @@ use berth::Error;
 pub struct Args {}
 
 pub fn execute(_: Args) -> Result<i32, Error> {
-    let text =
-        serde_json::to_string_pretty(&berth::features::features()).expect("JSON values serialize");
+    let text = serde_json::to_string_pretty(&berth::host::features::features())
+        .expect("JSON values serialize");
     println!("{text}");
     Ok(0)
 }

@@ -68,7 +68,6 @@ pub(super) fn create_with_mask(
     let id = ContainerId::parse(id)?;
     let mut spec = crate::spec::load(&opts.bundle)?;
     check_console_flags(&spec, opts, keeps_console)?;
-    check_host_support(&spec)?;
     let mut preserve_fds = opts.preserve_fds;
     if let Some(count) = crate::process::activation::inherited_listen_fds() {
         crate::process::activation::pass_on(count, &mut preserve_fds, &mut spec.process.env);
@@ -200,7 +199,7 @@ pub(super) fn create_with_mask(
     // The init waits for `start`; its network namespace exists whichever clone path ran.
     move_net_devices(&spec, pid)?;
     if let Some(rdt) = &spec.intel_rdt {
-        cleanup.rdt_group = crate::resctrl::join(rdt, id.as_str(), pid.as_raw())?;
+        cleanup.rdt_group = crate::host::resctrl::join(rdt, id.as_str(), pid.as_raw())?;
     }
     if let (Some(socket), Some(master)) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
@@ -266,17 +265,6 @@ fn record_init(dir: &ContainerDir, record: &CgroupRecord, pid: Pid) -> Result<()
     Ok(dir.save_cgroup(&record)?)
 }
 
-/// Refuses, before anything exists, what this host cannot give the config: an LSM label
-/// without its LSM, Intel RDT without resctrl, a network device that is not there.
-fn check_host_support(spec: &ValidSpec) -> Result<(), Error> {
-    crate::lsm::check_process(&spec.process)?;
-    crate::lsm::check_mount_label(spec.mount_label.as_deref())?;
-    crate::resctrl::check(spec.intel_rdt.is_some())?;
-    crate::netdev::check(&spec.net_devices)?;
-    crate::subid::check(spec)?;
-    Ok(())
-}
-
 /// The id-mapped copies of the id-mapped bind mounts' sources, made with the runtime's
 /// privileges over the host's filesystems (the init may be in a user namespace without them).
 fn idmapped_trees(spec: &ValidSpec) -> Result<Vec<Option<OwnedFd>>, Error> {
@@ -304,7 +292,7 @@ fn move_net_devices(spec: &ValidSpec, pid: Pid) -> Result<(), Error> {
     }
     let path = format!("/proc/{pid}/ns/net");
     let netns = crate::sys::mount::open(Path::new(&path), libc::O_RDONLY)?;
-    Ok(crate::netdev::move_all(&spec.net_devices, netns.as_fd())?)
+    Ok(crate::host::netdev::move_all(&spec.net_devices, netns.as_fd())?)
 }
 
 /// runc's rules: a terminal needs somewhere to go, and a socket needs a terminal to send.
@@ -408,7 +396,7 @@ impl Drop for Cleanup {
             let _ = cgroup.remove_created(&created);
         }
         if let Some(group) = self.rdt_group.take() {
-            let _ = crate::resctrl::remove(&group);
+            let _ = crate::host::resctrl::remove(&group);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();

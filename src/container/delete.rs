@@ -47,7 +47,7 @@ pub(super) fn remove(
         cgroup.remove_created(&state.cgroup_created)?;
     }
     if let Some(group) = &state.intel_rdt_path {
-        crate::resctrl::remove(group)?;
+        crate::host::resctrl::remove(group)?;
     }
     dir.remove()?;
     super::run_hooks_warning_only("poststop", &state.poststop, state, Status::Stopped);

@@ -87,14 +87,15 @@ pub fn exec(
     let state = store.read(&id)?;
     let status = super::current_status(&state, &store.fifo_path(&id));
     super::require(&state, status, Op::Exec { ignore_paused: opts.ignore_paused })?;
-    let container = crate::spec::load(&state.bundle)?;
+    let container = crate::spec::load_existing(&state.bundle)?;
     let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
     };
     check_console(&process, opts)?;
+    // Each label is checked once: the config's by load_existing, the process file's by
+    // load_process, the flags' here.
     apply_labels(&mut process, opts)?;
-    crate::lsm::check_process(&process)?;
     let spec = exec_spec(container, process, &state);
     let cgroup = exec_cgroup(&state, &opts.sub_cgroup)?;
     if !opts.detach {
@@ -178,7 +179,7 @@ fn exec_blocked(
     let entry = cgroup.map(|c| c.entry()).transpose()?;
     let on_clone = |pid: Pid| -> Result<(), BoxError> {
         if let Some(rdt) = &spec.intel_rdt {
-            crate::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
+            crate::host::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
         }
         Ok(())
     };
@@ -242,15 +243,15 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
 
 /// `--apparmor` and `--process-label`, each refused by its flag where its LSM is absent.
 fn apply_labels(process: &mut ValidProcess, opts: &ExecOptions) -> Result<(), Error> {
-    use crate::lsm::LsmError::NotEnabled;
+    use crate::host::lsm::LsmError::NotEnabled;
     if let Some(profile) = &opts.apparmor {
-        if !crate::lsm::apparmor_enabled() {
+        if !crate::host::lsm::apparmor_enabled() {
             return Err(NotEnabled { field: "--apparmor", lsm: "AppArmor" }.into());
         }
         process.apparmor_profile = Some(profile.clone());
     }
     if let Some(label) = &opts.process_label {
-        if !crate::lsm::selinux_enabled() {
+        if !crate::host::lsm::selinux_enabled() {
             return Err(NotEnabled { field: "--process-label", lsm: "SELinux" }.into());
         }
         process.selinux_label = Some(label.clone());
@@ -262,18 +263,16 @@ fn apply_flags(mut process: ValidProcess, flags: ExecFlags) -> Result<ValidProce
     if flags.args.is_empty() || flags.args[0].is_empty() {
         return Err(Error::Usage("exec needs a command (or --process FILE)".into()));
     }
-    if let Some(bad) = flags.env.iter().find(|e| e.find('=').is_none_or(|i| i == 0)) {
+    // The rules of process.env and process.cwd, worded for the flags.
+    if let Some(bad) = flags.env.iter().find(|e| crate::spec::env_problem(e).is_some()) {
         return Err(Error::Usage(format!("--env {bad:?} is not KEY=VALUE")));
     }
     process.args = flags.args;
     process.env.extend(flags.env);
     if let Some(cwd) = flags.cwd {
-        if !cwd.is_absolute() {
-            return Err(Error::Usage(format!("--cwd {} must be an absolute path", cwd.display())));
-        }
-        if crate::spec::is_under_proc(&cwd) {
-            let reason = "is inside /proc, which can lead outside the container";
-            return Err(Error::Usage(format!("--cwd {}: {reason}", cwd.display())));
+        if let Some(reason) = crate::spec::cwd_problem(&cwd) {
+            let sep = if cwd.is_absolute() { ":" } else { "" };
+            return Err(Error::Usage(format!("--cwd {}{sep} {reason}", cwd.display())));
         }
         process.cwd = cwd;
     }

@@ -74,11 +74,8 @@ pub(crate) fn node(device: &LinuxDevice) -> Result<Node, String> {
 
 /// Whether the config binds the host's /dev, in which case berth leaves /dev alone.
 fn dev_is_bound(spec: &ValidSpec) -> bool {
-    spec.mounts.iter().any(|m| {
-        let bind = m.typ().as_deref() == Some("bind")
-            || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
-        bind && m.destination() == Path::new("/dev")
-    })
+    (spec.mounts.iter().enumerate())
+        .any(|(i, m)| m.destination() == Path::new("/dev") && super::mounts::is_bind(spec, i, m))
 }
 
 /// Restores the umask when dropped; nodes are created with umask 0 so their modes are exact.

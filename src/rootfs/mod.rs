@@ -16,7 +16,7 @@ mod devices;
 mod idmap;
 mod mountinfo;
 mod mounts;
-mod options;
+pub mod options;
 mod paths;
 mod pivot;
 mod protect;
@@ -86,7 +86,7 @@ pub fn has_mount_namespace(spec: &ValidSpec) -> bool {
 pub fn bind_sources(spec: &ValidSpec) -> Vec<(usize, PathBuf)> {
     let idmapped = |i: usize| spec.mount_idmaps.get(i).is_some_and(Option::is_some);
     (spec.mounts.iter().enumerate())
-        .filter(|(i, m)| !idmapped(*i) && mounts::is_bind(m))
+        .filter(|(i, m)| !idmapped(*i) && mounts::is_bind(spec, *i, m))
         .filter_map(|(i, m)| Some((i, spec.bundle.join(m.source().as_ref()?))))
         .collect()
 }

@@ -26,13 +26,7 @@ const REMOUNT_ONLY: MsFlags = MsFlags::MS_BIND.union(MsFlags::MS_REC).union(MsFl
 /// (or of any bind mount): it is made private now, and unbindable after pivot.
 pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = "linux.rootfsPropagation";
-    let flags = match spec.rootfs_propagation.as_deref() {
-        None => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(v) => options::root_propagation(v).ok_or_else(|| RootfsError::Invalid {
-            what: what.into(),
-            reason: format!("unknown propagation {v:?}"),
-        })?,
-    };
+    let flags = spec.rootfs_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     let flags = if flags.contains(MsFlags::MS_UNBINDABLE) {
         MsFlags::MS_PRIVATE | MsFlags::MS_REC
     } else {
@@ -46,7 +40,7 @@ pub(super) fn set_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> 
 /// pivot_root and MS_MOVE refuse shared mounts there.
 pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = format!("root.path ({})", spec.root.display());
-    let shared = spec.rootfs_propagation.as_deref().is_some_and(|p| p.ends_with("shared"));
+    let shared = spec.rootfs_propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED));
     if shared {
         let mounts = mountinfo::read().map_err(|e| RootfsError::Io {
             what: what.clone(),
@@ -70,7 +64,7 @@ pub(super) fn bind_rootfs(spec: &ValidSpec) -> Result<(), RootfsError> {
 pub(super) fn finish_root_propagation(spec: &ValidSpec) -> Result<(), RootfsError> {
     let what = "linux.rootfsPropagation";
     let deferred = MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE;
-    match spec.rootfs_propagation.as_deref().and_then(options::root_propagation) {
+    match spec.rootfs_propagation {
         Some(flags) if flags.intersects(deferred) => {
             sys::mount(None, Path::new("/"), None, flags, None).map_err(sys_err(what))
         }
@@ -101,10 +95,14 @@ struct Entry<'a> {
     procfs: bool,
 }
 
-/// Whether `m` is a bind mount (type `bind`, or a `bind`/`rbind` option).
-pub(super) fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || options::parse(m.options().as_deref().unwrap_or(&[])).flags.contains(MsFlags::MS_BIND)
+/// Whether `m`, `mounts[index]`, is a bind mount (type `bind`, or a `bind`/`rbind` option).
+pub(super) fn is_bind(spec: &ValidSpec, index: usize, m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || options_of(spec, index).flags.contains(MsFlags::MS_BIND)
+}
+
+/// The parsed options of `mounts[index]` (spec's build parsed them, one per mount).
+fn options_of(spec: &ValidSpec, index: usize) -> MountOptions {
+    spec.mount_options.get(index).cloned().unwrap_or_default()
 }
 
 /// Mounts `mounts[index]` inside the rootfs open at `root`. `reachable` is the bind source
@@ -119,7 +117,7 @@ pub(super) fn mount_entry(
 ) -> Result<(), RootfsError> {
     let dest = m.destination().as_path();
     let typ = m.typ().as_deref().unwrap_or("");
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = options_of(spec, index).clone();
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
     let procfs = typ == "proc"
         || (is_bind && bind_source(spec, m).is_some_and(|s| crate::sys::procfs::is_procfs(&s)));
@@ -133,7 +131,7 @@ pub(super) fn mount_entry(
     if let Some(label) = spec.mount_label.as_deref().filter(|_| LABELLED.contains(&typ)) {
         let data = &mut entry.opts.data;
         data.push_str(if data.is_empty() { "" } else { "," });
-        data.push_str(&crate::lsm::mount_context(label));
+        data.push_str(&crate::host::lsm::mount_context(label));
     }
     if is_bind {
         let source = bind_source(spec, m).ok_or_else(|| RootfsError::Invalid {
@@ -169,10 +167,10 @@ fn is_dev(m: &Mount) -> bool {
 /// Remounts /dev read-only when the last entry on /dev asks for `ro` (which `mount_entry`
 /// left out so that the nodes and mount points beneath could be made).
 pub(super) fn readonly_dev(spec: &ValidSpec, root: BorrowedFd<'_>) -> Result<(), RootfsError> {
-    let Some((index, m)) = spec.mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
+    let Some((index, _)) = spec.mounts.iter().enumerate().rev().find(|(_, m)| is_dev(m)) else {
         return Ok(());
     };
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let opts = options_of(spec, index);
     if !opts.flags.contains(MsFlags::MS_RDONLY) {
         return Ok(());
     }

@@ -1,5 +1,6 @@
 //! The `mounts[].options` table: each option sets or clears a mount flag, asks for a
-//! propagation change, or is passed to the filesystem as mount data.
+//! propagation change, or is passed to the filesystem as mount data. spec's build parses
+//! each mount's options once ([`parse`]) into the `ValidSpec`, so the init parses nothing.
 
 use nix::mount::MsFlags;
 
@@ -10,7 +11,7 @@ const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
 
 /// What a mount's options ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountOptions {
+pub struct MountOptions {
     /// Flags for the mount call.
     pub flags: MsFlags,
     /// Flags an option explicitly turned off (`rw`, `suid`, …); a remount must not keep them.
@@ -192,7 +193,7 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// Parses `options` in order; a later option overrides an earlier one (`ro,rw` is rw).
-pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
+pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     let mut out = MountOptions::default();
     let mut data: Vec<&str> = Vec::new();
     for option in options {
@@ -229,7 +230,7 @@ pub(crate) fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
 }
 
 /// `linux.rootfsPropagation` as the flags applied to `/`, always recursive.
-pub(crate) fn root_propagation(value: &str) -> Option<MsFlags> {
+pub fn root_propagation(value: &str) -> Option<MsFlags> {
     let base = match value.strip_prefix('r').unwrap_or(value) {
         "shared" => MsFlags::MS_SHARED,
         "slave" => MsFlags::MS_SLAVE,

@@ -76,6 +76,9 @@ fn spec(bundle: &Path, mounts: Vec<Mount>, namespaces: &[NamespaceKind]) -> Vali
         },
         hostname: None,
         domainname: None,
+        mount_options: (mounts.iter())
+            .map(|m| super::options::parse(m.options().as_deref().unwrap_or_default()))
+            .collect(),
         mount_idmaps: mounts.iter().map(|_| None).collect(),
         mounts,
         mount_label: None,
@@ -481,7 +484,7 @@ fn shared_root_propagation_still_pivots() {
     }
     let dir = bundle();
     let mut s = spec(&dir.0, vec![mnt("/proc", "proc", "proc", &[])], &[NamespaceKind::Mount]);
-    s.rootfs_propagation = Some("rshared".into());
+    s.rootfs_propagation = Some(nix::mount::MsFlags::MS_SHARED | nix::mount::MsFlags::MS_REC);
     let failures = in_container(CloneFlags::empty(), || {
         run_steps(&s, false, || {})?;
         let mut p = Probe::default();

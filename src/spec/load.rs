@@ -1,7 +1,7 @@
 //! Read config.json and turn it into a [`ValidSpec`].
 //!
 //! The spec module's file access happens here (the bundle and rootfs stats, the read of
-//! config.json) and in host.rs (what the host offers).
+//! config.json) and in validate/ (the rootfs, and what the host offers).
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -11,29 +11,36 @@ use std::str::FromStr;
 
 use oci_spec::runtime::Spec;
 
-use super::{
-    bounds, checked, config_path, host, locate, validate, SpecError, ValidProcess, ValidSpec,
-};
+use super::validate::{self, HostFacts, Scope};
+use super::{checked, config_path, locate, SpecError, ValidProcess, ValidSpec};
 
 /// The largest config.json berth parses; real ones are a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
-/// Reads `<bundle>/config.json`, validates it and returns the validated spec.
+/// Reads `<bundle>/config.json`, validates it against this host and returns the validated
+/// spec: the first of the problems [`check`] lists, if any.
 pub fn load(bundle: &Path) -> Result<ValidSpec, SpecError> {
+    load_for(bundle, &crate::host::Probe, Scope::Create)
+}
+
+/// [`load`] of the config of a container that exists (for `exec`): the host checks leave
+/// out what `create` took from the host (network devices now inside the container).
+pub fn load_existing(bundle: &Path) -> Result<ValidSpec, SpecError> {
+    load_for(bundle, &crate::host::Probe, Scope::Exec)
+}
+
+fn load_for(bundle: &Path, host: &dyn HostFacts, scope: Scope) -> Result<ValidSpec, SpecError> {
     let bundle = bundle_dir(bundle)?;
     let spec = read_spec(&bundle)?;
-    if let Some(first) = validate::problems(&spec).into_iter().next() {
+    if let Some(first) = validate::problems(&spec, &bundle, host, scope).into_iter().next() {
         return Err(first);
     }
-    let root = rootfs(&bundle, &spec)?;
-    // After the checks that need no system access, in the order `check` lists them.
-    if let Some(first) = host::problems(&spec, &bundle).into_iter().next() {
-        return Err(first);
-    }
+    let root = validate::rootfs(&bundle, &spec)?;
     validate::build(spec, bundle, root)
 }
 
-/// Reads and validates a lone `process` object from `path` (`exec --process`).
+/// Reads and validates a lone `process` object from `path` (`exec --process`), its labels
+/// against this host.
 pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
     let read_err = |source| SpecError::Read { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(read_err)?;
@@ -54,7 +61,7 @@ pub fn load_process(path: &Path) -> Result<ValidProcess, SpecError> {
     };
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(parse_err)?;
     default_user(&mut value);
-    validate::process(serde_json::from_value(value).map_err(parse_err)?)
+    validate::process(serde_json::from_value(value).map_err(parse_err)?, &crate::host::Probe)
 }
 
 /// A process file without `user` runs as root (uid 0, gid 0), as runc runs it: exec callers
@@ -75,14 +82,7 @@ pub fn check(bundle: &Path) -> Vec<SpecError> {
     };
     let mut problems = std::mem::take(&mut checked.unparsable);
     let Some(spec) = checked.spec.take() else { return problems };
-    let mut later = validate::problems(&spec);
-    let root_given = spec.root().as_ref().is_some_and(|r| !r.path().as_os_str().is_empty());
-    if root_given {
-        if let Err(e) = rootfs(&bundle, &spec) {
-            later.push(e);
-        }
-    }
-    later.extend(host::problems(&spec, &bundle));
+    let later = validate::problems(&spec, &bundle, &crate::host::Probe, Scope::Create);
     problems.extend(later.into_iter().filter_map(|p| checked.map(p)));
     problems
 }
@@ -96,9 +96,7 @@ pub fn warnings(bundle: &Path) -> Vec<SpecError> {
     };
     let mut found = std::mem::take(&mut checked.dropped);
     if let Some(spec) = checked.spec.take() {
-        let mut later = validate::warnings(&spec);
-        later.extend(bounds::cgroups_path_warning(&spec));
-        later.extend(host::warnings(&spec));
+        let later = validate::warnings(&spec, &crate::host::Probe);
         found.extend(later.into_iter().filter_map(|w| checked.map(w)));
     }
     found
@@ -221,21 +219,6 @@ pub(super) fn drop_unknown_capabilities(config: &mut serde_json::Value) -> Vec<(
         });
     }
     warnings
-}
-
-/// `root.path` resolved against the bundle, checked to be a directory.
-fn rootfs(bundle: &Path, spec: &Spec) -> Result<PathBuf, SpecError> {
-    let given = spec.root().as_ref().map(|r| r.path().as_path()).unwrap_or(Path::new(""));
-    if given.as_os_str().is_empty() {
-        return Err(SpecError::Invalid { path: "root.path".into(), reason: "missing".into() });
-    }
-    let root = bundle.join(given);
-    let invalid = |reason: String| SpecError::Invalid { path: "root.path".into(), reason };
-    match fs::metadata(&root) {
-        Ok(meta) if meta.is_dir() => Ok(root),
-        Ok(_) => Err(invalid(format!("{} is not a directory", root.display()))),
-        Err(e) => Err(invalid(format!("{}: {e}", root.display()))),
-    }
 }
 
 #[cfg(test)]

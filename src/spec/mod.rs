@@ -1,27 +1,27 @@
 //! config.json: load it, validate it once into a [`ValidSpec`] whose required fields are
 //! not `Option`, and produce the default spec for `berth spec`.
 //!
-//! Validation (validate.rs, bounds.rs) does not touch the system; host.rs checks the config
-//! against this host without changing it. Every error names the config path it is about.
+//! Validation (validate/, one file per config section) has one entry point that `create`,
+//! `exec` and `check` share; its host checks read what the host offers through a
+//! [`HostFacts`] and change nothing. Every error names the config path it is about.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-mod bounds;
 mod checked;
 mod defaults;
 mod hints;
-mod host;
-mod isolation;
 mod load;
 mod locate;
 mod validate;
 
-pub use bounds::{id_out_of_range, is_under_proc, MAX_ID};
 pub use defaults::default_spec;
 pub use hints::hint;
-pub use isolation::{ExecAffinity, MemoryPolicy, MountIdMaps, NetDevice};
-pub use load::{check, load, load_process, warnings};
+pub use load::{check, load, load_existing, load_process, warnings};
+pub use validate::{
+    cwd_problem, env_problem, id_out_of_range, is_under_proc, EnvProblem, ExecAffinity, HostFacts,
+    MemoryPolicy, MountIdMaps, NetDevice, MAX_ID, RESCTRL,
+};
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,8 @@ impl SpecError {
 }
 
 /// Objects whose keys hold dots themselves (sysctl names, cgroup file names, annotations).
-const MAP_FIELDS: &[&str] = &["linux.sysctl.", "linux.resources.unified.", "annotations."];
+const MAP_FIELDS: &[&str] =
+    &["linux.sysctl.", "linux.resources.unified.", "linux.netDevices.", "annotations."];
 
 /// Converts berth's dotted config path to a JSON pointer.
 fn json_pointer(path: &str) -> String {
@@ -134,6 +135,76 @@ pub enum NamespaceKind {
     Cgroup,
     /// Time namespace.
     Time,
+}
+
+/// What berth knows of one namespace kind: its name in the config, its `CLONE_NEW*` flag
+/// and its file under `/proc/<pid>/ns/` (whose presence in /proc/self/ns is how the host
+/// says its kernel has the kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    /// The kind.
+    pub kind: NamespaceKind,
+    /// Its `linux.namespaces[].type`.
+    pub oci: oci_spec::runtime::LinuxNamespaceType,
+    /// `CLONE_NEW*`.
+    pub clone_flag: libc::c_int,
+    /// Its name under `/proc/<pid>/ns/`.
+    pub proc_name: &'static str,
+}
+
+/// Every namespace kind, in [`NamespaceKind`]'s order (berth's joining and creating order).
+pub const NAMESPACES: [NamespaceInfo; 8] = {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    const fn info(
+        kind: NamespaceKind,
+        oci: T,
+        clone_flag: libc::c_int,
+        proc_name: &'static str,
+    ) -> NamespaceInfo {
+        NamespaceInfo { kind, oci, clone_flag, proc_name }
+    }
+    [
+        info(NamespaceKind::User, T::User, libc::CLONE_NEWUSER, "user"),
+        info(NamespaceKind::Mount, T::Mount, libc::CLONE_NEWNS, "mnt"),
+        info(NamespaceKind::Uts, T::Uts, libc::CLONE_NEWUTS, "uts"),
+        info(NamespaceKind::Ipc, T::Ipc, libc::CLONE_NEWIPC, "ipc"),
+        info(NamespaceKind::Pid, T::Pid, libc::CLONE_NEWPID, "pid"),
+        info(NamespaceKind::Network, T::Network, libc::CLONE_NEWNET, "net"),
+        info(NamespaceKind::Cgroup, T::Cgroup, libc::CLONE_NEWCGROUP, "cgroup"),
+        info(NamespaceKind::Time, T::Time, libc::CLONE_NEWTIME, "time"),
+    ]
+};
+
+impl NamespaceKind {
+    /// The table entry of this kind.
+    pub fn info(self) -> &'static NamespaceInfo {
+        &NAMESPACES[self as usize]
+    }
+
+    /// The kind of a `linux.namespaces[].type`.
+    pub fn of(oci: oci_spec::runtime::LinuxNamespaceType) -> NamespaceKind {
+        use oci_spec::runtime::LinuxNamespaceType as T;
+        match oci {
+            T::User => NamespaceKind::User,
+            T::Mount => NamespaceKind::Mount,
+            T::Uts => NamespaceKind::Uts,
+            T::Ipc => NamespaceKind::Ipc,
+            T::Pid => NamespaceKind::Pid,
+            T::Network => NamespaceKind::Network,
+            T::Cgroup => NamespaceKind::Cgroup,
+            T::Time => NamespaceKind::Time,
+        }
+    }
+
+    /// Its `CLONE_NEW*` flag.
+    pub fn clone_flag(self) -> libc::c_int {
+        self.info().clone_flag
+    }
+
+    /// Its name under `/proc/<pid>/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        self.info().proc_name
+    }
 }
 
 /// One entry of `linux.namespaces`: a new namespace, or one joined by `path`.
@@ -251,6 +322,8 @@ pub struct ValidSpec {
     pub domainname: Option<String>,
     /// `mounts`, in order; every destination is absolute and free of `..`.
     pub mounts: Vec<oci_spec::runtime::Mount>,
+    /// For each of `mounts`, its options parsed into flags, propagation and data.
+    pub mount_options: Vec<crate::rootfs::options::MountOptions>,
     /// For each of `mounts`, its id maps when it is an id-mapped bind mount.
     pub mount_idmaps: Vec<Option<MountIdMaps>>,
     /// `linux.mountLabel`, when not empty.
@@ -273,8 +346,8 @@ pub struct ValidSpec {
     pub masked_paths: Vec<String>,
     /// `linux.readonlyPaths`.
     pub readonly_paths: Vec<String>,
-    /// `linux.rootfsPropagation`.
-    pub rootfs_propagation: Option<String>,
+    /// `linux.rootfsPropagation`, as the (recursive) propagation flags applied to `/`.
+    pub rootfs_propagation: Option<nix::mount::MsFlags>,
     /// `linux.seccomp`: errno values fit, argument indexes are below 6, a notifying profile
     /// has an absolute `listenerPath`. Syscall names are not checked (unknown ones are skipped).
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
@@ -366,6 +439,21 @@ impl ValidSpec {
 /// Where config.json lives in `bundle`.
 pub fn config_path(bundle: &Path) -> PathBuf {
     bundle.join("config.json")
+}
+
+#[cfg(test)]
+mod namespace_table_tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_kind_order_and_each_kind_is_listed_once() {
+        for (i, info) in NAMESPACES.iter().enumerate() {
+            assert_eq!(info.kind as usize, i, "{info:?}");
+            assert_eq!(NamespaceKind::of(info.oci), info.kind);
+        }
+        let flags: std::collections::HashSet<_> = NAMESPACES.iter().map(|n| n.clone_flag).collect();
+        assert_eq!(flags.len(), NAMESPACES.len());
+    }
 }
 
 #[cfg(test)]

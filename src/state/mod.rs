@@ -416,7 +416,7 @@ pub fn check_cgroup_paths(
 /// Refuses a recorded resctrl group that is not a group directly in the resctrl mount.
 fn check_resctrl_path(group: Option<&Path>) -> Result<(), String> {
     let Some(group) = group else { return Ok(()) };
-    let root = PathBuf::from(crate::resctrl::RESCTRL);
+    let root = PathBuf::from(crate::host::resctrl::RESCTRL);
     if strictly_below(group, std::slice::from_ref(&root)) && group.parent() == Some(&root) {
         return Ok(());
     }

@@ -12,6 +12,7 @@ pub mod init;
 pub mod mount;
 pub mod mount_api;
 pub mod netlink;
+pub mod nsfs;
 pub mod numa;
 pub mod procfs;
 

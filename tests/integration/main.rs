@@ -59,5 +59,6 @@ mod systemd_driver;
 mod tmpcopyup;
 mod trace;
 mod tty;
+mod validate_sections;
 mod vm;
 mod vm_systemd;

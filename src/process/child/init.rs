@@ -588,7 +588,7 @@ fn set_lsm_labels(init: &mut Init) -> StepResult {
         "process.selinuxLabel"
     };
     let procfs = init.procfs().map_err(|source| FieldError { field, source })?;
-    Ok(crate::lsm::set_exec_labels(procfs, process)?)
+    Ok(crate::host::lsm::set_exec_labels(procfs, process)?)
 }
 
 fn set_final_cpu_affinity(init: &mut Init) -> StepResult {

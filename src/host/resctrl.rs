@@ -3,14 +3,15 @@
 //! after the container, which berth creates and removes with it. Schemata lines go to the
 //! group's `schemata` file; for a group that already exists they must match what it has.
 //!
-//! Without resctrl mounted the field is refused before anything is created.
+//! Without resctrl mounted the field is refused before anything is created (validation's
+//! host checks ask [`mounted`] through [`super::Probe`]).
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxIntelRdt;
 
 /// Where the kernel's resctrl filesystem is mounted.
-pub const RESCTRL: &str = "/sys/fs/resctrl";
+pub use crate::spec::RESCTRL;
 
 /// `RDTGROUP_SUPER_MAGIC` of statfs(2).
 const RESCTRL_MAGIC: i64 = 0x7655821;
@@ -18,9 +19,6 @@ const RESCTRL_MAGIC: i64 = 0x7655821;
 /// Why `linux.intelRdt` cannot be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum RdtError {
-    /// resctrl is not mounted.
-    #[error("linux.intelRdt: resctrl is not mounted at {RESCTRL} (no Intel RDT or AMD QoS on this host, or not mounted)")]
-    NotMounted,
     /// An existing group's schemata differ from the config's.
     #[error("linux.intelRdt: group {group} exists with other schemata (missing {line:?})")]
     Mismatch {
@@ -46,14 +44,6 @@ pub enum RdtError {
 pub fn mounted() -> bool {
     nix::sys::statfs::statfs(Path::new(RESCTRL))
         .is_ok_and(|s| s.filesystem_type().0 == RESCTRL_MAGIC)
-}
-
-/// Refuses `linux.intelRdt` (`asked`) where resctrl is not mounted.
-pub fn check(asked: bool) -> Result<(), RdtError> {
-    if asked && !mounted() {
-        return Err(RdtError::NotMounted);
-    }
-    Ok(())
 }
 
 /// The schemata lines the config asks for, in the spec's order.

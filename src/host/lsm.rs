@@ -1,6 +1,7 @@
 //! Linux security module labels: `process.apparmorProfile`, `process.selinuxLabel` and
 //! `linux.mountLabel`. Each applies only where the kernel runs that LSM; on a host without
-//! it the field is refused before anything is created, naming the field.
+//! it the field is refused before anything is created, naming the field (by validation's
+//! host checks, through [`super::Probe`], and by `exec` for its label flags).
 
 use std::path::Path;
 
@@ -42,25 +43,6 @@ pub fn apparmor_enabled() -> bool {
 /// Whether SELinux runs: selinuxfs is mounted where libselinux looks for it.
 pub fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
-}
-
-/// Refuses the labels of `process` that the host's LSMs cannot apply.
-pub fn check_process(process: &ValidProcess) -> Result<(), LsmError> {
-    if process.apparmor_profile.is_some() && !apparmor_enabled() {
-        return Err(LsmError::NotEnabled { field: "process.apparmorProfile", lsm: "AppArmor" });
-    }
-    if process.selinux_label.is_some() && !selinux_enabled() {
-        return Err(LsmError::NotEnabled { field: "process.selinuxLabel", lsm: "SELinux" });
-    }
-    Ok(())
-}
-
-/// Refuses `linux.mountLabel` where SELinux does not run.
-pub fn check_mount_label(label: Option<&str>) -> Result<(), LsmError> {
-    if label.is_some() && !selinux_enabled() {
-        return Err(LsmError::NotEnabled { field: "linux.mountLabel", lsm: "SELinux" });
-    }
-    Ok(())
 }
 
 /// Sets the labels the next execve gives the process, through `procfs` (the container's

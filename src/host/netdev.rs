@@ -34,12 +34,10 @@ pub enum NetDevError {
     },
 }
 
-/// Checks that every device exists, before anything is created.
-pub fn check(devices: &[NetDevice]) -> Result<(), NetDevError> {
-    for d in devices {
-        index_of(&d.host_name)?;
-    }
-    Ok(())
+/// Whether the runtime's network namespace has an interface `name` (validation refuses a
+/// config naming one it lacks, before anything is created).
+pub fn exists(name: &str) -> bool {
+    index_of(name).is_ok()
 }
 
 fn netlink_err<'a>(name: &'a str, call: &'static str) -> impl Fn(Errno) -> NetDevError + 'a {
