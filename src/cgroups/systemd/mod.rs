@@ -456,19 +456,18 @@ pub fn start(
     on_started: &dyn Fn(),
 ) -> Result<(), SystemdError> {
     let props = unit_properties(unit, id, pid as u32, resources, annotations)?;
-    let mut manager = Manager::connect(&unit.name)?;
+    // In a user's delegated subtree the device rules stay as the owner set them: cgroup
+    // v2 takes them only from CAP_SYS_ADMIN (as for rootless without systemd).
+    let (instance, applying) = if unit.in_user_manager() {
+        (Instance::User, super::Applying::CreateExisting)
+    } else {
+        (Instance::System, super::Applying::CreateOwned)
+    };
+    let mut manager = Manager::connect_to(&unit.name, instance)?;
     let job = manager.start_unit(&props)?;
     on_started();
     manager.wait_job(&job, "start")?;
-    // In a user's delegated subtree the device rules stay as the owner set them: cgroup
-    // v2 takes them only from CAP_SYS_ADMIN (as for rootless without systemd).
-    let (resources, applying) = if unit.in_user_manager() {
-        let mut without = resources.clone();
-        without.set_devices(None);
-        (std::borrow::Cow::Owned(without), super::Applying::CreateExisting)
-    } else {
-        (std::borrow::Cow::Borrowed(resources), super::Applying::CreateOwned)
-    };
+    let resources = without_devices_for(instance, resources);
     let files = || -> Result<(), CgroupError> {
         // Parents enable their controllers on v2; v1 hierarchies systemd does not manage
         // (cpuset, net_cls…) get the unit's directory here.
@@ -483,10 +482,25 @@ pub fn start(
 pub fn update(unit: &str, cgroup: &Cgroup, resources: &LinuxResources) -> Result<(), SystemdError> {
     let effective = super::unset::effective(resources);
     let props = properties::resources(&effective, super::is_unified())?;
-    Manager::connect(unit)?.set_properties(&props)?;
+    let instance = Instance::of_caller();
+    Manager::connect_to(unit, instance)?.set_properties(&props)?;
     cgroup
-        .apply(resources, super::Applying::Update)
+        .apply(&without_devices_for(instance, resources), super::Applying::Update)
         .map_err(|source| SystemdError::Cgroup { unit: unit.to_owned(), source })
+}
+
+/// `resources` as the cgroup files of `instance`'s unit take them: in a user's delegated
+/// subtree without device rules (cgroup v2 takes them only from CAP_SYS_ADMIN).
+fn without_devices_for(
+    instance: Instance,
+    resources: &LinuxResources,
+) -> std::borrow::Cow<'_, LinuxResources> {
+    if instance == Instance::System {
+        return std::borrow::Cow::Borrowed(resources);
+    }
+    let mut without = resources.clone();
+    without.set_devices(None);
+    std::borrow::Cow::Owned(without)
 }
 
 /// Stops `unit` (the container's processes must be gone already) and clears it.
