@@ -57,3 +57,4 @@ mod trace;
 mod tty;
 mod vm;
 mod vm_systemd;
+mod vm_systemd_user;
