@@ -3,9 +3,9 @@
 //! with lingering enabled (so user@UID.service and its user bus run, and systemd delegates
 //! the user's cgroup subtree) and runs each runtime as that user with `--rootless true
 //! --systemd-cgroup`. The scope must be in the user manager's user.slice while the container
-//! runs, with the memory and pids limits in its delegated cgroup and seen from inside, and
-//! gone after delete. Debian's runc 1.1.5 in the same boot is the reference: berth's facts
-//! must equal its (`same_*`).
+//! runs, with the memory and pids limits in its delegated cgroup and seen from inside,
+//! reached by update, pause, resume and ps, and gone after delete. Debian's runc 1.1.5 in
+//! the same boot is the reference: berth's facts must equal its (`same_*`).
 
 use serde_json::json;
 
@@ -62,7 +62,8 @@ fn run(runtimes: &[&str]) -> Option<VmRun> {
 /// The facts of one runtime's container.
 fn facts(rt: &str) -> Vec<String> {
     const FACTS: &str = "create unit_active unit_slice cgroup init_in_scope memory_max pids_max \
-        owner start inside kill delete unit_gone cgroup_gone";
+        owner start inside update update_file pause paused resume resumed ps kill delete \
+        unit_gone cgroup_gone";
     FACTS.split_whitespace().map(|f| format!("{rt}_{f}")).collect()
 }
 
@@ -100,7 +101,7 @@ fn vm_systemd_user_runc_reference() {
 #[test]
 fn vm_systemd_user_berth() {
     let Some(run) = run(&["runc", "berth"]) else { return };
-    let same = ["same_cgroup", "same_files", "same_inside", "same_unit_gone"];
+    let same = ["same_cgroup", "same_files", "same_inside", "same_update_file", "same_unit_gone"];
     let errors = ["sdu_nobus_error", "sdu_nobus_no_state"];
     let all = [
         host_facts(),

@@ -4,7 +4,8 @@
 # named by `berth.runtimes=runc,berth` on the kernel command line (Debian's runc 1.1.5 is the
 # reference) runs the bundle `<runtime>` as that user with `--rootless true --systemd-cgroup`:
 # the scope is in the user manager's user.slice while the container runs, the memory and pids
-# limits are in its delegated cgroup and seen from inside, and delete removes the scope. Facts
+# limits are in its delegated cgroup and seen from inside, update, pause, resume and ps reach
+# the scope, and delete removes it. Facts
 # are `<runtime>_<fact>`; with both runtimes, `same_<fact>` compares berth's with runc's. Then
 # berth alone (bundle `nobus`): without a user bus (XDG_RUNTIME_DIR elsewhere) one line names
 # the bus and hints at lingering, and nothing is left.
@@ -90,6 +91,18 @@ for rt in $RUNTIMES; do
     done
     expect "${rt}_inside" "limits 67108864 64" "$(cat "$b/rootfs/tmp/seen" 2>&1)"
     record inside "$(cat "$b/rootfs/tmp/seen" 2>&1)"
+    # update, pause and resume reach the delegated scope; ps finds the init in it.
+    expect_ok "${rt}_update" as_user "$bin" update --pids-limit 32 "$cid"
+    expect "${rt}_update_file" 32 "$(cat "$CG$cgroup/pids.max" 2>&1)"
+    record update_file "$(cat "$CG$cgroup/pids.max" 2>&1)"
+    expect_ok "${rt}_pause" as_user "$bin" pause "$cid"
+    expect "${rt}_paused" "paused frozen 1" \
+        "$(as_user "$bin" state "$cid" | json_field status) $(grep frozen "$CG$cgroup/cgroup.events")"
+    expect_ok "${rt}_resume" as_user "$bin" resume "$cid"
+    expect "${rt}_resumed" "running frozen 0" \
+        "$(as_user "$bin" state "$cid" | json_field status) $(grep frozen "$CG$cgroup/cgroup.events")"
+    # (runc warns on stderr that ps may fail without full access to cgroups.)
+    expect "${rt}_ps" "[$pid]" "$(as_user "$bin" ps --format json "$cid" 2>/dev/null | tr -d ' \n')"
     expect_ok "${rt}_kill" as_user "$bin" kill "$cid" KILL
     _i=0
     while [ "$(as_user "$bin" state "$cid" 2>/dev/null | json_field status)" != stopped ] &&
@@ -110,7 +123,7 @@ done
 
 # --- with both runtimes: berth's unit and files equal runc's, but for the runtime's name ---
 if [ -f "$OUT/runc.cgroup" ] && [ -f "$OUT/berth.cgroup" ]; then
-    for f in cgroup files inside unit_gone; do
+    for f in cgroup files inside update_file unit_gone; do
         expect "same_$f" "$(sed 's/sdu-runc/sdu-RT/g' "$OUT/runc.$f")" "$(sed 's/sdu-berth/sdu-RT/g' "$OUT/berth.$f")"
     done
 fi
