@@ -104,9 +104,16 @@ fn on_path(program: &str) -> bool {
     })
 }
 
-/// Whether nsswitch.conf sends subordinate ids to a service other than the files.
+/// Whether /etc/nsswitch.conf sends subordinate ids to a service other than the files
+/// (shadow's libsubid, e.g. `subid: sss`): newuidmap then asks that service, so berth has no
+/// ranges to check and defers to the helper's own answer.
 fn ranges_from_nss() -> bool {
-    let text = std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    names_other_subid_source(&std::fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default())
+}
+
+/// Whether nsswitch.conf `text` has a `subid:` line naming a service other than `files`
+/// (comments, whole-line or trailing, aside).
+fn names_other_subid_source(text: &str) -> bool {
     text.lines().filter_map(|l| l.trim().strip_prefix("subid:")).any(|services| {
         services.split('#').next().unwrap_or("").split_whitespace().any(|s| s != "files")
     })
@@ -115,6 +122,17 @@ fn ranges_from_nss() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_subid_service_in_nsswitch_defers_to_newuidmap() {
+        let conf = |line: &str| format!("passwd: files systemd\ngroup: files\n{line}\n");
+        for other in ["subid: sss", "subid:sss", "  subid:   freeipa   # ranges from IPA"] {
+            assert!(names_other_subid_source(&conf(other)), "{other}");
+        }
+        for files in ["", "subid: files", "subid: files # sss later", "# subid: sss", "subid:"] {
+            assert!(!names_other_subid_source(&conf(files)), "{files}");
+        }
+    }
 
     #[test]
     fn ranges_by_name_or_uid_joined_where_they_meet() {

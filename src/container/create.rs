@@ -240,14 +240,7 @@ fn systemd_unit(
         }
         return Ok(None);
     }
-    // Whether systemd runs is told first: on a host without it no path could work.
-    let unit = systemd::Unit::parse(path, id.as_str());
-    let name = match &unit {
-        Ok(unit) => unit.name.clone(),
-        Err(_) => path.unwrap_or_default().to_owned(),
-    };
-    systemd::check_running(&name)?;
-    Ok(Some(unit?))
+    Ok(Some(systemd::container_unit(path, id.as_str())?))
 }
 
 /// Every directory of a cgroup systemd made for berth's unit (berth made the rest).

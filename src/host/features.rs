@@ -47,11 +47,13 @@ pub fn features() -> Value {
     capabilities.sort_by_key(|c| c.index());
     let mut annotations = json!({ "berth.version": env!("CARGO_PKG_VERSION") });
     // Rootless (tests/integration/rootless.rs, rootless_more.rs): an unprivileged user's own
-    // ids, or more through newuidmap/newgidmap within /etc/subuid and /etc/subgid; cgroups
-    // only where delegated to the user on cgroupfs, not through a systemd user instance.
+    // ids, or more through newuidmap/newgidmap within /etc/subuid and /etc/subgid (or the
+    // subid service nsswitch.conf names); cgroups where delegated to the user on cgroupfs,
+    // and with --systemd-cgroup a scope of the user's own systemd instance on cgroup v2
+    // (vm_systemd_user.rs, in the systemd guest).
     annotations["org.berth.rootless"] = json!("true");
     annotations["org.berth.rootless.idmap"] = json!("own-id,newuidmap");
-    annotations["org.berth.rootless.cgroup"] = json!("delegated-cgroupfs");
+    annotations["org.berth.rootless.cgroup"] = json!("delegated-cgroupfs,systemd-user");
     if let Some(v) = crate::seccomp::library_version() {
         annotations["io.github.seccomp.libseccomp.version"] = json!(v);
     }
@@ -65,8 +67,9 @@ pub fn features() -> Value {
             "capabilities": capabilities.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
             // cgroupfs v1 and v2 (tests/integration/cgroups.rs on the host, vm.rs on a pure v2
             // kernel); --systemd-cgroup on the system bus (vm_systemd.rs and systemd_driver.rs
-            // in a systemd guest, v2 and hybrid); rdma.max is written on v2 but untested.
-            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false },
+            // in a systemd guest, v2 and hybrid) and, rootless, on the user's bus
+            // (vm_systemd_user.rs, v2); rdma.max is written on v2 but untested.
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false },
             "seccomp": seccomp,
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

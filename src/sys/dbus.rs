@@ -615,6 +615,17 @@ pub fn message_len(head: &[u8; 16]) -> Result<usize> {
     Ok(total)
 }
 
+/// The id of the parent user namespace that `id` maps to, by a uid_map's `inside outside
+/// count` lines (the identity in the initial namespace).
+fn outside_id(map: &str, id: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let mut fields = line.split_whitespace().map(|f| f.parse::<u64>().ok());
+        let (inside, outside, count) = (fields.next()??, fields.next()??, fields.next()??);
+        let id = u64::from(id);
+        (inside <= id && id < inside + count).then(|| u32::try_from(outside + id - inside).ok())?
+    })
+}
+
 /// A connection to a bus.
 #[derive(Debug)]
 pub struct Connection {
@@ -679,9 +690,12 @@ impl Connection {
         move |source| DbusError::Io { what, path: self.path.clone(), source }
     }
 
-    /// The EXTERNAL mechanism: the bus checks our uid from the socket's credentials.
+    /// The EXTERNAL mechanism: the bus checks our uid from the socket's credentials, which
+    /// it sees in its own user namespace: in another one, the id that maps to ours there.
     fn authenticate(&mut self) -> Result<()> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        let euid = nix::unistd::geteuid().as_raw();
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        let uid = outside_id(&map, euid).unwrap_or(euid).to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\n");
         self.stream.write_all(hello.as_bytes()).map_err(self.io("authenticating on"))?;
@@ -855,6 +869,17 @@ fn unescape_address(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_auth_names_the_uid_the_bus_sees() {
+        let host = "         0          0 4294967295\n";
+        assert_eq!(outside_id(host, 1000), Some(1000));
+        let rootless = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(outside_id(rootless, 0), Some(1000));
+        assert_eq!(outside_id(rootless, 5), Some(100_004));
+        assert_eq!(outside_id(rootless, 70000), None);
+        assert_eq!(outside_id("", 0), None);
+    }
 
     fn round_trip(values: Vec<Value>) {
         let signature: String = values.iter().map(Value::signature).collect();

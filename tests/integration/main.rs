@@ -62,3 +62,4 @@ mod tty;
 mod validate_sections;
 mod vm;
 mod vm_systemd;
+mod vm_systemd_user;

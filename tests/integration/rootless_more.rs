@@ -25,9 +25,9 @@ fn features_as_the_user_says_what_rootless_supports() {
     let notes = &doc["annotations"];
     assert_eq!(notes["org.berth.rootless"], "true", "{doc:#}");
     assert_eq!(notes["org.berth.rootless.idmap"], "own-id,newuidmap", "{doc:#}");
-    assert_eq!(notes["org.berth.rootless.cgroup"], "delegated-cgroupfs", "{doc:#}");
-    // No systemd user instance yet: the cgroup list says so too.
-    assert_eq!(doc["linux"]["cgroup"]["systemdUser"], false, "{doc:#}");
+    assert_eq!(notes["org.berth.rootless.cgroup"], "delegated-cgroupfs,systemd-user", "{doc:#}");
+    // --systemd-cgroup as the user reaches its own systemd instance (vm_systemd_user.rs).
+    assert_eq!(doc["linux"]["cgroup"]["systemdUser"], true, "{doc:#}");
 }
 
 /// Runs the multi-id config mapping `host`.. as the user; asserts it fails with one line

@@ -177,7 +177,7 @@ build_initramfs() {
 
 # The systemd guest's packages (Debian bookworm, the essential set plus these).
 SD_SUITE=bookworm
-SD_PACKAGES="systemd,systemd-sysv,dbus,runc"
+SD_PACKAGES="systemd,systemd-sysv,dbus,runc,dbus-user-session"
 
 ensure_mmdebstrap() {
     command -v mmdebstrap >/dev/null 2>&1 && command -v mke2fs >/dev/null 2>&1 && return 0

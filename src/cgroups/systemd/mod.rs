@@ -4,6 +4,11 @@
 //! are written on the unit's cgroup as without systemd, so the files end up as runc's.
 //!
 //! Only `--systemd-cgroup` reaches this module: the cgroupfs path opens no socket.
+//!
+//! An unprivileged (rootless) caller talks to its own user manager (`user@UID.service`) on
+//! its user bus instead, as runc does with `--rootless --systemd-cgroup`: the unit goes in
+//! that manager's `user.slice` by default, its cgroup lies in the subtree systemd delegates
+//! to the user (cgroup v2 only), and the limits systemd does not model are written there.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,6 +32,28 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+
+/// The systemd instance a container's unit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instance {
+    /// The system manager (PID 1), on the system bus.
+    System,
+    /// The caller's own user manager, on the caller's user bus.
+    User,
+}
+
+impl Instance {
+    /// The caller's: its own user manager when it runs rootless without the host's root
+    /// privileges (runc: `--rootless` with `--systemd-cgroup`), else the system manager.
+    pub fn of_caller() -> Self {
+        if crate::rootless::active() && crate::rootless::detected() {
+            Instance::User
+        } else {
+            Instance::System
+        }
+    }
+}
 
 /// A failure of the systemd driver; each names the unit it was about.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +88,32 @@ pub enum SystemdError {
         /// The connection failure.
         #[source]
         source: DbusError,
+    },
+    /// The caller's user bus could not be reached.
+    #[error(
+        "--systemd-cgroup: unit {unit}: cannot reach the user's systemd on the bus {bus} \
+         (rootless, berth uses the user manager user@{uid}.service: it runs while the user is \
+         logged in or has lingering enabled, `loginctl enable-linger`; XDG_RUNTIME_DIR or \
+         DBUS_SESSION_BUS_ADDRESS must name its bus)"
+    )]
+    NoUserBus {
+        /// The unit.
+        unit: String,
+        /// The bus address or socket tried.
+        bus: String,
+        /// The caller's uid.
+        uid: u32,
+        /// The connection failure.
+        #[source]
+        source: DbusError,
+    },
+    /// The user manager's cgroup is not one berth can use.
+    #[error("--systemd-cgroup: unit {unit}: {reason}")]
+    NotDelegated {
+        /// The unit.
+        unit: String,
+        /// What is missing.
+        reason: String,
     },
     /// A unit of that name exists already.
     #[error("unit {unit} already exists (is the container id reused?)")]
@@ -135,16 +188,58 @@ pub struct Manager {
     unit: String,
 }
 
+/// Connects to the system bus.
+fn system_bus(unit: &str) -> Result<Connection, SystemdError> {
+    let no_bus = |source| SystemdError::NoBus { unit: unit.to_owned(), source };
+    let conn = match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
+        Ok(address) if !address.is_empty() => Connection::open_address(&address),
+        _ => Connection::open(Path::new(SYSTEM_BUS)),
+    };
+    conn.map_err(no_bus)
+}
+
+/// Connects to the caller's user bus: `$DBUS_SESSION_BUS_ADDRESS`, else the socket `bus` in
+/// `$XDG_RUNTIME_DIR` (else in `/run/user/UID`), authenticating as the caller's uid.
+fn user_bus(unit: &str) -> Result<Connection, SystemdError> {
+    let uid = nix::unistd::geteuid().as_raw();
+    let (bus, conn) = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        Ok(address) if !address.is_empty() => {
+            let conn = Connection::open_address(&address);
+            (address, conn)
+        }
+        _ => {
+            let path = user_bus_path(std::env::var_os("XDG_RUNTIME_DIR"), uid);
+            (path.display().to_string(), Connection::open(&path))
+        }
+    };
+    conn.map_err(|source| SystemdError::NoUserBus { unit: unit.to_owned(), bus, uid, source })
+}
+
+/// The user bus socket: `bus` in the runtime dir, `/run/user/UID` when none is set.
+fn user_bus_path(runtime_dir: Option<std::ffi::OsString>, uid: u32) -> std::path::PathBuf {
+    let dir = runtime_dir
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| format!("/run/user/{uid}").into());
+    dir.join("bus")
+}
+
 impl Manager {
-    /// Connects to systemd over the system bus, for work on `unit`.
+    /// Connects to the caller's systemd instance ([`Instance::of_caller`]), for work on
+    /// `unit`.
     pub fn connect(unit: &str) -> Result<Self, SystemdError> {
+        Self::connect_to(unit, Instance::of_caller())
+    }
+
+    /// Connects to systemd's `instance` (the system bus, or the caller's user bus), for
+    /// work on `unit`.
+    pub fn connect_to(unit: &str, instance: Instance) -> Result<Self, SystemdError> {
         check_running(unit)?;
-        let no_bus = |source| SystemdError::NoBus { unit: unit.to_owned(), source };
-        let conn = match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
-            Ok(address) if !address.is_empty() => Connection::open_address(&address),
-            _ => Connection::open(Path::new(SYSTEM_BUS)),
+        let conn = match instance {
+            Instance::System => system_bus(unit)?,
+            Instance::User => user_bus(unit)?,
         };
-        let mut manager = Manager { conn: conn.map_err(no_bus)?, unit: unit.to_owned() };
+        let mut manager = Manager { conn, unit: unit.to_owned() };
         // JobRemoved reaches subscribers (and the client that queued the job); subscribing
         // makes sure of it on every systemd version. Already subscribed is fine.
         let _ = manager.call("Subscribe", vec![]);
@@ -218,6 +313,19 @@ impl Manager {
         Ok(())
     }
 
+    /// The manager's own cgroup (its `ControlGroup` property): where a user manager's
+    /// slices nest, e.g. `/user.slice/user-1000.slice/user@1000.service`.
+    pub fn control_group(&mut self) -> Result<String, SystemdError> {
+        let mut msg = Message::call(SYSTEMD, SYSTEMD_PATH, PROPERTIES, "Get");
+        msg.body = vec![Value::str(MANAGER), Value::str("ControlGroup")];
+        let reply = self.conn.call(msg).map_err(|e| self.error("reading ControlGroup", e))?;
+        let group = match reply.body.first() {
+            Some(Value::Variant(v)) => v.as_str().unwrap_or_default().to_owned(),
+            _ => String::new(),
+        };
+        Ok(group)
+    }
+
     /// Changes properties of the running unit (not persisted beyond its life).
     pub fn set_properties(&mut self, props: &[properties::Property]) -> Result<(), SystemdError> {
         let args = vec![Value::str(&self.unit), Value::Bool(true), properties::to_value(props)];
@@ -288,9 +396,50 @@ pub fn unit_properties(
     props.push(("DefaultDependencies".into(), Value::Bool(false)));
     let resources = super::unset::effective(resources);
     props.extend(properties::resources(&resources, super::is_unified())?);
-    // The unit is berth's: without rules every device is denied but the default nodes.
-    props.extend(properties::devices(&super::devices::rules(&resources, true)));
+    // The unit is berth's: without rules every device is denied but the default nodes. A
+    // user manager cannot filter devices (nor could the user make device nodes).
+    if !unit.in_user_manager() {
+        props.extend(properties::devices(&super::devices::rules(&resources, true)));
+    }
     Ok(properties::merge(props, properties::annotations(annotations)?))
+}
+
+/// The unit of a container's `linux.cgroupsPath` with `--systemd-cgroup`, in the caller's
+/// systemd instance (an empty slice part is `system.slice`, or `user.slice` in a user's
+/// manager). Whether systemd runs is told first: without it no path could work. A user
+/// manager's unit nests under that manager's cgroup, which it asks for; that needs cgroup v2,
+/// the only hierarchy systemd delegates to users.
+pub fn container_unit(cgroups_path: Option<&str>, id: &str) -> Result<Unit, SystemdError> {
+    let instance = Instance::of_caller();
+    let unit = match instance {
+        Instance::System => Unit::parse(cgroups_path, id),
+        Instance::User => Unit::parse_in(cgroups_path, id, unit::DEFAULT_USER_SLICE),
+    };
+    let name = match &unit {
+        Ok(unit) => unit.name.clone(),
+        Err(_) => cgroups_path.unwrap_or_default().to_owned(),
+    };
+    check_running(&name)?;
+    let mut unit = unit?;
+    if instance == Instance::User {
+        let refuse = |reason: &str| SystemdError::NotDelegated {
+            unit: name.clone(),
+            reason: reason.to_owned(),
+        };
+        if !super::is_unified() {
+            return Err(refuse(
+                "an unprivileged user's unit needs cgroup v2 (systemd delegates cgroups to \
+                 users only on the unified hierarchy); without --systemd-cgroup the cgroup is \
+                 skipped",
+            ));
+        }
+        let root = Manager::connect_to(&name, Instance::User)?.control_group()?;
+        if root.is_empty() || root == "/" {
+            return Err(refuse("the user manager reports no cgroup of its own (ControlGroup)"));
+        }
+        unit.root = root;
+    }
+    Ok(unit)
 }
 
 /// Starts the container's unit with the process `pid` in it (a slice holds it directly),
@@ -307,16 +456,24 @@ pub fn start(
     on_started: &dyn Fn(),
 ) -> Result<(), SystemdError> {
     let props = unit_properties(unit, id, pid as u32, resources, annotations)?;
-    let mut manager = Manager::connect(&unit.name)?;
+    // In a user's delegated subtree the device rules stay as the owner set them: cgroup
+    // v2 takes them only from CAP_SYS_ADMIN (as for rootless without systemd).
+    let (instance, applying) = if unit.in_user_manager() {
+        (Instance::User, super::Applying::CreateExisting)
+    } else {
+        (Instance::System, super::Applying::CreateOwned)
+    };
+    let mut manager = Manager::connect_to(&unit.name, instance)?;
     let job = manager.start_unit(&props)?;
     on_started();
     manager.wait_job(&job, "start")?;
+    let resources = without_devices_for(instance, resources);
     let files = || -> Result<(), CgroupError> {
         // Parents enable their controllers on v2; v1 hierarchies systemd does not manage
         // (cpuset, net_cls…) get the unit's directory here.
         cgroup.create(&mut Vec::new())?;
         cgroup.add_pid(pid)?;
-        cgroup.apply(resources, super::Applying::CreateOwned)
+        cgroup.apply(&resources, applying)
     };
     files().map_err(|source| SystemdError::Cgroup { unit: unit.name.clone(), source })
 }
@@ -325,10 +482,25 @@ pub fn start(
 pub fn update(unit: &str, cgroup: &Cgroup, resources: &LinuxResources) -> Result<(), SystemdError> {
     let effective = super::unset::effective(resources);
     let props = properties::resources(&effective, super::is_unified())?;
-    Manager::connect(unit)?.set_properties(&props)?;
+    let instance = Instance::of_caller();
+    Manager::connect_to(unit, instance)?.set_properties(&props)?;
     cgroup
-        .apply(resources, super::Applying::Update)
+        .apply(&without_devices_for(instance, resources), super::Applying::Update)
         .map_err(|source| SystemdError::Cgroup { unit: unit.to_owned(), source })
+}
+
+/// `resources` as the cgroup files of `instance`'s unit take them: in a user's delegated
+/// subtree without device rules (cgroup v2 takes them only from CAP_SYS_ADMIN).
+fn without_devices_for(
+    instance: Instance,
+    resources: &LinuxResources,
+) -> std::borrow::Cow<'_, LinuxResources> {
+    if instance == Instance::System {
+        return std::borrow::Cow::Borrowed(resources);
+    }
+    let mut without = resources.clone();
+    without.set_devices(None);
+    std::borrow::Cow::Owned(without)
 }
 
 /// Stops `unit` (the container's processes must be gone already) and clears it.
@@ -357,6 +529,44 @@ mod tests {
         // The annotation overrides berth's own value.
         assert_eq!(get("Delegate"), Some(Value::Bool(false)));
         assert_eq!(get("Wants"), None);
+    }
+
+    #[test]
+    fn user_units_have_no_device_properties() {
+        let mut unit = Unit::parse_in(None, "c", unit::DEFAULT_USER_SLICE).unwrap();
+        let r = LinuxResources::default();
+        let names = |unit: &Unit| -> Vec<String> {
+            let p = unit_properties(unit, "c", 42, &r, &Default::default()).unwrap();
+            p.into_iter().map(|(n, _)| n).collect()
+        };
+        assert!(names(&unit).iter().any(|n| n == "DevicePolicy"), "{:?}", names(&unit));
+        unit.root = "/user.slice/user-1000.slice/user@1000.service".into();
+        let user = names(&unit);
+        assert!(!user.iter().any(|n| n.starts_with("Device")), "{user:?}");
+        assert!(user.iter().any(|n| n == "Delegate"), "{user:?}");
+    }
+
+    #[test]
+    fn user_bus_is_in_the_runtime_dir() {
+        let path = user_bus_path(Some("/run/user/1000".into()), 1000);
+        assert_eq!(path, Path::new("/run/user/1000/bus"));
+        assert_eq!(user_bus_path(None, 7), Path::new("/run/user/7/bus"));
+        assert_eq!(user_bus_path(Some("".into()), 7), Path::new("/run/user/7/bus"));
+    }
+
+    #[test]
+    fn no_user_bus_is_one_line_with_the_bus_and_a_hint() {
+        let err = SystemdError::NoUserBus {
+            unit: "berth-c.scope".into(),
+            bus: "/run/user/1000/bus".into(),
+            uid: 1000,
+            source: DbusError::Auth("x".into()),
+        };
+        let line = crate::error::one_line(&err);
+        for want in ["berth-c.scope", "/run/user/1000/bus", "enable-linger", "XDG_RUNTIME_DIR"] {
+            assert!(line.contains(want), "{line}");
+        }
+        assert!(!line.contains('\n'), "{line}");
     }
 
     #[test]

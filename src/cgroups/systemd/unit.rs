@@ -6,8 +6,10 @@ use super::SystemdError;
 /// The prefix of the unit when `linux.cgroupsPath` is empty: runc uses `:runc:<id>`; berth
 /// names itself the same way, so `berth-<id>.scope` says which runtime made the unit.
 const DEFAULT_PREFIX: &str = "berth";
-/// The slice of a unit whose path leaves it empty.
+/// The slice of a unit whose path leaves it empty, in the system manager.
 const DEFAULT_SLICE: &str = "system.slice";
+/// The same in a user's manager (runc's rootless default too).
+pub const DEFAULT_USER_SLICE: &str = "user.slice";
 
 /// A container's unit: a scope in a slice, or a slice of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,9 @@ pub struct Unit {
     pub name: String,
     /// The slice the unit is placed in (for a slice unit: its parent, which its name implies).
     pub slice: String,
+    /// The cgroup of the manager the unit belongs to, under which its slices nest: empty
+    /// for the system manager, `/user.slice/user-1000.slice/user@1000.service` for a user's.
+    pub root: String,
 }
 
 /// Whether `cgroups_path` has systemd's `slice:prefix:name` form (three parts, two colons),
@@ -25,8 +30,18 @@ pub fn is_systemd_form(cgroups_path: &str) -> bool {
 }
 
 impl Unit {
-    /// The unit for `linux.cgroupsPath` (absent or empty: `:berth:<id>`).
+    /// The unit for `linux.cgroupsPath` (absent or empty: `:berth:<id>`) in the system
+    /// manager.
     pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Self, SystemdError> {
+        Self::parse_in(cgroups_path, id, DEFAULT_SLICE)
+    }
+
+    /// The unit for `linux.cgroupsPath`, an empty slice part meaning `default_slice`.
+    pub fn parse_in(
+        cgroups_path: Option<&str>,
+        id: &str,
+        default_slice: &str,
+    ) -> Result<Self, SystemdError> {
         let path = cgroups_path.filter(|p| !p.is_empty());
         let default = format!(":{DEFAULT_PREFIX}:{id}");
         let path = path.unwrap_or(&default);
@@ -42,18 +57,23 @@ impl Unit {
         if name.contains('/') || prefix.contains('/') {
             return Err(bad("a unit name cannot contain '/'"));
         }
-        let slice = if slice.is_empty() { DEFAULT_SLICE } else { slice };
+        let slice = if slice.is_empty() { default_slice } else { slice };
         expand_slice(slice).map_err(|reason| bad(&reason))?;
         let unit = if name.ends_with(".slice") {
             expand_slice(name).map_err(|reason| bad(&reason))?;
             let parent = parent_slice(name);
-            return Ok(Unit { name: name.to_owned(), slice: parent });
+            return Ok(Unit { name: name.to_owned(), slice: parent, root: String::new() });
         } else if prefix.is_empty() {
             format!("{name}.scope")
         } else {
             format!("{prefix}-{name}.scope")
         };
-        Ok(Unit { name: unit, slice: slice.to_owned() })
+        Ok(Unit { name: unit, slice: slice.to_owned(), root: String::new() })
+    }
+
+    /// Whether the unit belongs to a user's manager (its cgroup nests under that manager's).
+    pub fn in_user_manager(&self) -> bool {
+        !self.root.is_empty()
     }
 
     /// Whether the unit is a slice (which holds no process itself as systemd starts it).
@@ -62,13 +82,15 @@ impl Unit {
     }
 
     /// The unit's cgroup, as a path from the root of a hierarchy: `/system.slice/x.scope`,
-    /// `/a.slice/a-b.slice/a-b-c.slice`.
+    /// `/a.slice/a-b.slice/a-b-c.slice`; in a user's manager under the manager's own cgroup.
     pub fn cgroup_path(&self) -> String {
+        let root = self.root.trim_end_matches('/');
         if self.is_slice() {
-            return expand_slice(&self.name).unwrap_or_default();
+            let path = expand_slice(&self.name).unwrap_or_default();
+            return format!("{root}{path}");
         }
         let slice = expand_slice(&self.slice).unwrap_or_default();
-        format!("{}/{}", slice.trim_end_matches('/'), self.name)
+        format!("{root}{}/{}", slice.trim_end_matches('/'), self.name)
     }
 }
 
@@ -136,7 +158,9 @@ mod tests {
     #[test]
     fn absent_path_is_berth_scope_in_system_slice() {
         let u = Unit::parse(None, "c1").unwrap();
-        assert_eq!(u, Unit { name: "berth-c1.scope".into(), slice: "system.slice".into() });
+        let want =
+            Unit { name: "berth-c1.scope".into(), slice: "system.slice".into(), root: "".into() };
+        assert_eq!(u, want);
         assert_eq!(Unit::parse(Some(""), "c1").unwrap(), u);
     }
 
@@ -148,6 +172,25 @@ mod tests {
         assert_eq!(u.slice, "a.slice");
         assert_eq!(u.cgroup_path(), "/a.slice/a-b.slice");
         assert_eq!(unit(":p:top.slice").slice, "-.slice");
+    }
+
+    #[test]
+    fn user_units_nest_under_the_managers_cgroup() {
+        let mut u = Unit::parse_in(None, "c1", DEFAULT_USER_SLICE).unwrap();
+        assert_eq!(u.slice, "user.slice");
+        u.root = "/user.slice/user-1000.slice/user@1000.service".into();
+        assert_eq!(
+            u.cgroup_path(),
+            "/user.slice/user-1000.slice/user@1000.service/user.slice/berth-c1.scope"
+        );
+        let mut s = Unit::parse_in(Some(":p:a-b.slice"), "c1", DEFAULT_USER_SLICE).unwrap();
+        s.root = "/u@1.service".into();
+        assert_eq!(s.cgroup_path(), "/u@1.service/a.slice/a-b.slice");
+        // A path naming its slice keeps it.
+        assert_eq!(
+            Unit::parse_in(Some("x.slice:p:c"), "c", DEFAULT_USER_SLICE).unwrap().slice,
+            "x.slice"
+        );
     }
 
     #[test]
