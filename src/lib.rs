@@ -16,6 +16,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod checkpoint;
 pub mod container;
 pub mod error;
 pub mod fault;

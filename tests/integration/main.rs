@@ -10,6 +10,7 @@ mod harness;
 mod bounds;
 mod cgroup_ownership;
 mod cgroups;
+mod checkpoint;
 mod cli;
 mod cli_compat;
 mod compat;
