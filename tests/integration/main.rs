@@ -57,4 +57,5 @@ mod tmpcopyup;
 mod trace;
 mod tty;
 mod vm;
+mod vm_criu;
 mod vm_systemd;
