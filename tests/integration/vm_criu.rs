@@ -5,6 +5,8 @@
 //! restore under another id, `--pre-dump` then a final dump with `--parent-path`, a terminal
 //! container with `--shell-job` and a console socket, and failure cases.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::harness::Config;
@@ -20,12 +22,30 @@ fn counter(terminal: bool) -> Config {
     };
     let mut cfg = Config::sh(script);
     cfg.0["process"]["terminal"] = json!(terminal);
+    // Absolute: relative to the driver's own cgroup (a service with processes in it) no
+    // controller could be enabled for a child on cgroup v2.
+    cfg.0["linux"]["cgroupsPath"] = json!(if terminal { "/criu-tty" } else { "/criu-counter" });
     cfg
 }
 
+/// What criu needs loaded (modules in the cloud kernel): the socket diagnostics it dumps
+/// sockets through, nf_tables for its network lock (Debian's criu locks with nftables),
+/// tun for `criu check`.
+const CRIU_MODULES: &[&str] = &[
+    "unix_diag",
+    "inet_diag",
+    "tcp_diag",
+    "udp_diag",
+    "raw_diag",
+    "netlink_diag",
+    "af_packet_diag",
+    "nf_tables",
+    "tun",
+];
+
 /// The facts each runtime must report ok.
 fn facts(rt: &str) -> Vec<String> {
-    const FACTS: &str = "checkpoint checkpoint_removed restore restore_running restore_pid \
+    const FACTS: &str = "run_c1 checkpoint checkpoint_removed restore restore_running restore_pid \
         count_continues count_grows killed deleted leave_running left_running \
         restore_other_id other_id_running other_id_continues restore_existing_fails \
         existing_still_running pre_dump pre_dump_running final_dump parent_link \
@@ -36,7 +56,13 @@ fn facts(rt: &str) -> Vec<String> {
 
 #[test]
 fn checkpoint_and_restore_match_runc_in_the_guest() {
-    let vm = Vm::systemd("criu").bundle("counter", counter(false)).bundle("tty", counter(true));
+    let mut vm = Vm::systemd("criu")
+        .bundle("counter", counter(false))
+        .bundle("tty", counter(true))
+        .timeout(Duration::from_secs(900));
+    for module in CRIU_MODULES {
+        vm = vm.module(module);
+    }
     let Some(run) = vm.run() else { return };
     let mut names: Vec<String> = ["criu_check", "features_checkpoint"].map(String::from).to_vec();
     names.extend(facts("runc"));

@@ -40,8 +40,10 @@ start_counter() {
     _nb=$BUNDLES/$rt-$1
     rm -rf "$_nb"
     mv "$_b" "$_nb"
-    rt_cmd run -d --bundle "$_nb" "$1" </dev/null >/dev/null 2>&1
+    _err=$(rt_cmd run -d --bundle "$_nb" "$1" </dev/null 2>&1 >/dev/null)
+    _code=$?
     wait_count "$_nb" 2
+    expect "${rt}_run_$1" 0 "$_code" "$_err" >&2
     echo "$_nb"
 }
 
