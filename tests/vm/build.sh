@@ -177,10 +177,10 @@ build_initramfs() {
 }
 
 # The systemd guest's packages (Debian bookworm, the essential set plus these). criu (3.17,
-# with python3 for its tools, and iproute2, whose `ip` it dumps network namespaces with) is for
+# with python3 for its tools, and iproute2 and iptables, with which it dumps network namespaces) is for
 # the checkpoint/restore tests: its `criu check` passes on the guest's 6.1 kernel.
 SD_SUITE=bookworm
-SD_PACKAGES="systemd,systemd-sysv,dbus,runc,criu,iproute2"
+SD_PACKAGES="systemd,systemd-sysv,dbus,runc,criu,iproute2,iptables"
 
 ensure_mmdebstrap() {
     command -v mmdebstrap >/dev/null 2>&1 && command -v mke2fs >/dev/null 2>&1 && return 0
