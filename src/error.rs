@@ -42,6 +42,9 @@ pub enum Error {
     /// A hook whose failure fails the operation (e.g. poststart, which stops the container).
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// Checkpoint or restore through criu failed.
+    #[error(transparent)]
+    Criu(#[from] crate::checkpoint::CriuError),
     /// The operation is not valid for the container's current status.
     #[error("container {id} is {status}: {reason}")]
     WrongStatus {

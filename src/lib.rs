@@ -41,6 +41,7 @@
 pub mod capabilities;
 pub mod causes;
 pub mod cgroups;
+pub mod checkpoint;
 pub mod container;
 pub mod error;
 pub mod hooks;

@@ -6,9 +6,10 @@ use berth::Error;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-pub fn execute(_: Args) -> Result<i32, Error> {
-    let text = serde_json::to_string_pretty(&berth::host::features::features())
-        .expect("JSON values serialize");
+pub fn execute(_: Args, criu: Option<&std::path::Path>) -> Result<i32, Error> {
+    let mut features = berth::host::features::features();
+    berth::host::features::add_checkpoint(&mut features, criu);
+    let text = serde_json::to_string_pretty(&features).expect("JSON values serialize");
     println!("{text}");
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! that prints results.
 
 mod check;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -11,6 +12,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod resume;
 mod run;
 mod spec;
@@ -59,7 +61,7 @@ Global options (before the command, as with runc):
       --debug                       Also log debug records and the time each step took
       --systemd-cgroup              Manage the cgroup through systemd: a transient unit,
                                     linux.cgroupsPath slice:prefix:name
-      --criu <PATH>                 Path to criu; accepted for runc's callers, never run
+      --criu <PATH>                 criu for checkpoint and restore [default: criu in PATH]
       --rootless <true|false|auto>  Rootless mode [default: auto: when not the host's root]
 
 Example:
@@ -86,7 +88,7 @@ pub struct GlobalOpts {
     /// Manage cgroups through systemd: the container gets a transient unit (linux.cgroupsPath "slice:prefix:name").
     #[arg(long, global = true, hide = true)]
     systemd_cgroup: bool,
-    /// Path to criu: runc's flag, accepted and never used (no checkpoint/restore).
+    /// Path to criu for checkpoint and restore [default: criu in PATH].
     #[arg(long, global = true, hide = true, value_name = "PATH")]
     criu: Option<PathBuf>,
     /// Rootless mode: true, false or auto (auto: when not the host's root). Not global:
@@ -175,6 +177,19 @@ enum Command {
         after_help = "Example:\n  berth check --bundle /var/lib/mybox\n\nGlobal options: see `berth --help`."
     )]
     Check(check::Args),
+    /// Checkpoint a running container with criu.
+    #[command(
+        after_help = "Example:\n  berth checkpoint --image-path /var/lib/cp/mybox mybox\n\nGlobal options: see `berth --help`."
+    )]
+    Checkpoint(checkpoint::Args),
+    /// Restore a container from a checkpoint with criu.
+    #[command(
+        after_help = "Example:\n  berth restore --detach --bundle /var/lib/mybox --image-path /var/lib/cp/mybox mybox\n\nGlobal options: see `berth --help`."
+    )]
+    Restore(restore::Args),
+    /// criu's action script during a restore (runs the prestart and createRuntime hooks).
+    #[command(hide = true)]
+    CriuHook(restore::HookArgs),
 }
 
 impl Cli {
@@ -228,6 +243,9 @@ impl Cli {
             Some(Command::Ps(_)) => "ps",
             Some(Command::Features(_)) => "features",
             Some(Command::Check(_)) => "check",
+            Some(Command::Checkpoint(_)) => "checkpoint",
+            Some(Command::Restore(_)) => "restore",
+            Some(Command::CriuHook(_)) => "criu-hook",
         }
     }
 
@@ -252,9 +270,10 @@ impl Cli {
         let store = match (&self.global.root, &command) {
             (Some(root), _) => StateStore::new(root),
             // These never touch the state root.
-            (None, Command::Spec(_) | Command::Features(_) | Command::Check(_)) => {
-                StateStore::new("/run/berth")
-            }
+            (
+                None,
+                Command::Spec(_) | Command::Features(_) | Command::Check(_) | Command::CriuHook(_),
+            ) => StateStore::new("/run/berth"),
             (None, _) => StateStore::new(berth::rootless::default_root()?),
         };
         match command {
@@ -272,8 +291,13 @@ impl Cli {
             Command::Resume(args) => resume::execute(&store, args),
             Command::Events(args) => events::execute(&store, args),
             Command::Ps(args) => ps::execute(&store, args),
-            Command::Features(args) => features::execute(args),
+            Command::Features(args) => features::execute(args, self.global.criu.as_deref()),
             Command::Check(args) => check::execute(args),
+            Command::Checkpoint(args) => checkpoint::execute(&store, args, self.global.criu),
+            Command::Restore(args) => {
+                restore::execute(&store, args, self.global.criu, self.global.systemd_cgroup)
+            }
+            Command::CriuHook(args) => restore::execute_hook(args),
         }
     }
 }

@@ -2,21 +2,25 @@
 //! they call the concern modules and return data, never printing.
 
 mod cgroup_ops;
+mod checkpoint;
 mod create;
 mod delete;
 mod exec;
 mod kill;
 mod query;
+mod restore;
 mod rootless;
 mod run;
 mod start;
 
 pub use cgroup_ops::{events, pause, pids, resume, stats, update, Event};
+pub use checkpoint::checkpoint;
 pub use create::{create, CreateOptions};
 pub use delete::delete;
 pub use exec::{exec, ExecFlags, ExecOptions, ExecOutcome, ExecProcess};
 pub use kill::kill;
 pub use query::{list, state, StateView};
+pub use restore::{criu_hook, restore};
 pub use run::{run, RunFlags, RunOutcome};
 pub use start::start;
 

@@ -80,3 +80,15 @@ pub fn features() -> Value {
         "annotations": annotations
     })
 }
+
+/// Adds checkpoint/restore to `features` (annotation `org.berth.checkpoint`: `criu <version>`)
+/// only when criu is found and `criu check` passes on this kernel (cached, see
+/// [`crate::checkpoint::cached_check`]); nothing is run when criu is absent.
+pub fn add_checkpoint(features: &mut Value, criu: Option<&std::path::Path>) {
+    let Ok(criu) = crate::checkpoint::locate(criu) else { return };
+    if let crate::checkpoint::CheckOutcome::Passed { version } =
+        crate::checkpoint::cached_check(&criu.path)
+    {
+        features["annotations"]["org.berth.checkpoint"] = json!(format!("criu {version}"));
+    }
+}

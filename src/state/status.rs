@@ -50,6 +50,8 @@ pub enum Op {
     Stats,
     /// `events`: any container whose init lives.
     Events,
+    /// `checkpoint`: only a running container.
+    Checkpoint,
 }
 
 impl Op {
@@ -128,6 +130,8 @@ impl Status {
             (Op::Stats, Stopped) => Some("a stopped container has no stats"),
             (Op::Events, Stopped) => Some("a stopped container has no events"),
             (Op::Stats | Op::Events, _) => None,
+            (Op::Checkpoint, Running) => None,
+            (Op::Checkpoint, _) => Some("cannot checkpoint a container that is not running"),
         }
     }
 }
@@ -151,7 +155,7 @@ mod tests {
 
     const ALL: [Status; 5] = [Creating, Created, Running, Paused, Stopped];
 
-    const OPS: [Op; 11] = [
+    const OPS: [Op; 12] = [
         Op::Start,
         Op::Kill,
         Op::Delete { force: false },
@@ -163,6 +167,7 @@ mod tests {
         Op::Update,
         Op::Stats,
         Op::Events,
+        Op::Checkpoint,
     ];
 
     /// The refusal each operation gave before this type existed, status by status in the
@@ -195,6 +200,10 @@ mod tests {
             Op::Update => ["-", "-", "-", "-", "a stopped container cannot be updated"],
             Op::Stats => ["-", "-", "-", "-", "a stopped container has no stats"],
             Op::Events => ["-", "-", "-", "-", "a stopped container has no events"],
+            Op::Checkpoint => {
+                const NOT_RUNNING: &str = "cannot checkpoint a container that is not running";
+                [NOT_RUNNING, NOT_RUNNING, "-", NOT_RUNNING, NOT_RUNNING]
+            }
         }
     }
 

@@ -146,6 +146,7 @@ pub struct Vm {
     modules: Vec<String>,
     systemd: bool,
     kernel_args: Vec<String>,
+    timeout: Option<Duration>,
 }
 
 impl Vm {
@@ -157,6 +158,7 @@ impl Vm {
             modules: Vec::new(),
             systemd: false,
             kernel_args: Vec::new(),
+            timeout: None,
         }
     }
 
@@ -175,6 +177,12 @@ impl Vm {
     /// Ships `cfg` as `/vm/bundles/<name>/config.json`; the driver's `bundle NAME` adds a rootfs.
     pub fn bundle(mut self, name: &str, cfg: Config) -> Self {
         self.bundles.push((name.to_string(), cfg));
+        self
+    }
+
+    /// Lets the guest run for `limit` instead of the default before it is killed.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
         self
     }
 
@@ -218,7 +226,11 @@ impl Vm {
             initrd: &initrd,
             disk: disk.as_deref(),
             append,
-            timeout: if self.systemd { SYSTEMD_VM_TIMEOUT } else { VM_TIMEOUT },
+            timeout: self.timeout.unwrap_or(if self.systemd {
+                SYSTEMD_VM_TIMEOUT
+            } else {
+                VM_TIMEOUT
+            }),
             booted: if self.systemd { SYSTEMD_MARK } else { INIT_MARK },
         };
         Some(boot(&spec, &env.dir.join("console.log")))

@@ -156,6 +156,7 @@ build_initramfs() {
     if [ "${VM_INIT:-}" = systemd ]; then
         cp "$here/systemd/init.sh" "$stage/init"
         cp "$here/systemd/run.sh" "$stage/vm/systemd-run.sh"
+        cp "$here/systemd/recvtty.py" "$stage/vm/recvtty.py"
         VM_MODULES="virtio_pci virtio_blk ${VM_MODULES:-}"
     else
         cp "$here/init.sh" "$stage/init"
@@ -175,9 +176,11 @@ build_initramfs() {
     mv "$out.tmp" "$out"
 }
 
-# The systemd guest's packages (Debian bookworm, the essential set plus these).
+# The systemd guest's packages (Debian bookworm, the essential set plus these). criu (3.17,
+# with python3 for its tools, and iproute2 and iptables, with which it dumps network namespaces) is for
+# the checkpoint/restore tests: its `criu check` passes on the guest's 6.1 kernel.
 SD_SUITE=bookworm
-SD_PACKAGES="systemd,systemd-sysv,dbus,runc,dbus-user-session"
+SD_PACKAGES="systemd,systemd-sysv,dbus,runc,dbus-user-session,criu,iproute2,iptables"
 
 ensure_mmdebstrap() {
     command -v mmdebstrap >/dev/null 2>&1 && command -v mke2fs >/dev/null 2>&1 && return 0

@@ -1,0 +1,170 @@
+# Checkpoint/restore with criu in the systemd guest (Debian's 6.1 kernel, where criu 3.17's
+# `criu check` passes), for berth and Debian's runc 1.1.5 in turn, with the same bundles and
+# flags. Facts are `<rt>_<fact>`; `same_<fact>` compares the two runtimes' outcomes.
+# Bundles (tests/integration/vm_criu.rs): `counter` writes an increasing count to /count in
+# its rootfs every 0.2 s, its stdio its own files; `tty` does the same with process.terminal.
+
+CP=/run/cp
+
+rt_cmd() {
+    if [ "$rt" = berth ]; then
+        "$BERTH" --root /run/berth "$@"
+    else
+        runc --root /run/runc-cr "$@"
+    fi
+}
+
+rt_status() {
+    rt_cmd state "$1" 2>/dev/null | json_field status
+}
+
+# count BUNDLE: the counter's last value (0 before the first).
+count() {
+    _c=$(cat "$1/rootfs/count" 2>/dev/null)
+    echo "${_c:-0}"
+}
+
+# wait_count BUNDLE N: waits up to 20 s for the count to exceed N.
+wait_count() {
+    _i=0
+    while [ "$(count "$1")" -le "$2" ]; do
+        _i=$((_i + 1))
+        [ "$_i" -gt 200 ] && return 1
+        sleep 0.1
+    done
+}
+
+# start_counter ID: a fresh counter bundle for $rt, started detached; prints the bundle.
+start_counter() {
+    _b=$(bundle counter)
+    _nb=$BUNDLES/$rt-$1
+    rm -rf "$_nb"
+    mv "$_b" "$_nb"
+    _err=$(rt_cmd run -d --bundle "$_nb" "$1" </dev/null 2>&1 >/dev/null)
+    _code=$?
+    wait_count "$_nb" 2
+    expect "${rt}_run_$1" 0 "$_code" "$_err" >&2
+    echo "$_nb"
+}
+
+# log_tail DIR: the first error line of criu's logs in DIR, for failure details.
+log_tail() {
+    grep -h -m1 'Error' "$1"/*.log 2>/dev/null | head -n 1
+}
+
+counter_scenario() {
+    b=$(start_counter c1)
+    out=$(rt_cmd checkpoint --image-path "$CP/$rt-c1" c1 2>&1)
+    expect "${rt}_checkpoint" 0 "$?" "$out $(log_tail "$CP/$rt-c1")"
+    n=$(count "$b")
+    expect "${rt}_checkpoint_removed" "" "$(rt_status c1)"
+    out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c1" c1 </dev/null 2>&1 >/dev/null)
+    expect "${rt}_restore" 0 "$?" "$out $(log_tail "$CP/$rt-c1")"
+    expect "${rt}_restore_running" running "$(rt_status c1)"
+    pid=$(rt_cmd state c1 2>/dev/null | json_field pid)
+    expect_true "${rt}_restore_pid" "pid $pid" test -n "$pid" -a -d "/proc/$pid"
+    first=$(count "$b")
+    expect_true "${rt}_count_continues" "at checkpoint $n, after restore $first" \
+        test "$first" -ge "$n"
+    expect_true "${rt}_count_grows" "from $first" wait_count "$b" "$first"
+    rt_cmd kill c1 KILL
+    _i=0
+    while [ "$(rt_status c1)" != stopped ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+    expect "${rt}_killed" stopped "$(rt_status c1)"
+    rt_cmd delete c1
+    expect "${rt}_deleted" "0 " "$? $(rt_status c1)"
+}
+
+leave_running_scenario() {
+    b=$(start_counter c2)
+    out=$(rt_cmd checkpoint --leave-running --image-path "$CP/$rt-c2" c2 2>&1)
+    expect "${rt}_leave_running" 0 "$?" "$out $(log_tail "$CP/$rt-c2")"
+    expect "${rt}_left_running" running "$(rt_status c2)"
+    n=$(count "$b")
+    rt_cmd delete -f c2 >/dev/null 2>&1
+    # Restored under another id, from the same bundle.
+    out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c2" c3 </dev/null 2>&1 >/dev/null)
+    expect "${rt}_restore_other_id" 0 "$?" "$out $(log_tail "$CP/$rt-c2")"
+    expect "${rt}_other_id_running" running "$(rt_status c3)"
+    expect_true "${rt}_other_id_continues" "at checkpoint $n, now $(count "$b")" \
+        test "$(count "$b")" -ge "$n"
+    # Restoring into an id that exists fails and leaves the container alone.
+    out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c2" c3 </dev/null 2>&1 >/dev/null)
+    code=$?
+    expect_true "${rt}_restore_existing_fails" "$out" test "$code" -ne 0
+    expect "${rt}_existing_still_running" running "$(rt_status c3)"
+    rt_cmd delete -f c3 >/dev/null 2>&1
+}
+
+pre_dump_scenario() {
+    b=$(start_counter c4)
+    out=$(rt_cmd checkpoint --pre-dump --image-path "$CP/$rt-pre" c4 2>&1)
+    expect "${rt}_pre_dump" 0 "$?" "$out $(log_tail "$CP/$rt-pre")"
+    expect "${rt}_pre_dump_running" running "$(rt_status c4)"
+    out=$(rt_cmd checkpoint --image-path "$CP/$rt-final" --parent-path "../$rt-pre" c4 2>&1)
+    expect "${rt}_final_dump" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
+    expect_true "${rt}_parent_link" "$(ls -l "$CP/$rt-final/parent" 2>&1)" test -L "$CP/$rt-final/parent"
+    n=$(count "$b")
+    out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-final" c4 </dev/null 2>&1 >/dev/null)
+    expect "${rt}_restore_incremental" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
+    expect_true "${rt}_incremental_continues" "at checkpoint $n, now $(count "$b")" \
+        test "$(count "$b")" -ge "$n"
+    rt_cmd delete -f c4 >/dev/null 2>&1
+}
+
+# A terminal container: its pty master goes to a console socket held by /vm/recvtty.py.
+tty_scenario() {
+    _b=$(bundle tty)
+    b=$BUNDLES/$rt-tty
+    rm -rf "$b"
+    mv "$_b" "$b"
+    sock=/run/$rt-tty.sock
+    python3 /vm/recvtty.py "$sock" &
+    holder=$!
+    while [ ! -S "$sock" ]; do sleep 0.1; done
+    rt_cmd run -d --console-socket "$sock" --bundle "$b" t1 </dev/null >/dev/null 2>&1
+    wait_count "$b" 2
+    out=$(rt_cmd checkpoint --shell-job --image-path "$CP/$rt-tty" t1 2>&1)
+    tty_cp=$?
+    result "${rt}_tty_checkpoint_code" ok "$tty_cp $out $(log_tail "$CP/$rt-tty")"
+    n=$(count "$b")
+    python3 /vm/recvtty.py "$sock.2" &
+    holder2=$!
+    while [ ! -S "$sock.2" ]; do sleep 0.1; done
+    out=$(rt_cmd restore -d --shell-job --console-socket "$sock.2" --bundle "$b" \
+        --image-path "$CP/$rt-tty" t1 </dev/null 2>&1 >/dev/null)
+    tty_restore=$?
+    result "${rt}_tty_restore_code" ok "$tty_restore $out $(log_tail "$CP/$rt-tty")"
+    tty_running=$(rt_status t1)
+    rt_cmd delete -f t1 >/dev/null 2>&1
+    kill "$holder" "$holder2" 2>/dev/null
+    eval "${rt}_tty=\"$tty_cp $tty_restore $tty_running\""
+}
+
+failure_scenario() {
+    rt_cmd checkpoint --image-path "$CP/$rt-none" nosuch >/dev/null 2>&1
+    eval "${rt}_fail_missing=$?"
+    mkdir -p "$CP/$rt-empty"
+    b=$(bundle counter)
+    rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-empty" e1 </dev/null >/dev/null 2>&1
+    code=$?
+    eval "${rt}_fail_empty=$code"
+    expect "${rt}_empty_restore_leaves_nothing" "" "$(rt_status e1)"
+    rm -rf "$b"
+}
+
+mkdir -p "$CP"
+expect_true criu_check "$(criu check 2>&1 | head -n 3)" criu check
+features=$("$BERTH" features 2>&1)
+expect_true features_checkpoint "$(echo "$features" | grep checkpoint)" \
+    sh -c "echo '$features' | grep -q '\"org.berth.checkpoint\": \"criu 3'"
+for rt in berth runc; do
+    counter_scenario
+    leave_running_scenario
+    pre_dump_scenario
+    tty_scenario
+    failure_scenario
+done
+expect same_tty "$runc_tty" "$berth_tty"
+expect same_fail_missing "$(test "$runc_fail_missing" -ne 0; echo $?)" "$(test "$berth_fail_missing" -ne 0; echo $?)"
+expect same_fail_empty "$(test "$runc_fail_empty" -ne 0; echo $?)" "$(test "$berth_fail_empty" -ne 0; echo $?)"
