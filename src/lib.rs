@@ -1,42 +1,46 @@
 //! berth — a fast, runc-compatible OCI container runtime.
 //!
-//! The path of a container (see DESIGN.md in the project's shared folder):
-//! `cli` parses flags and is the only code that prints; [`container`] holds the operations
-//! (create, start, state, kill, delete, run, list); they call the concern modules
-//! ([`spec`], [`state`], [`process`], [`namespaces`], [`rootfs`], [`cgroups`], [`capabilities`]) which
-//! call thin syscall wrappers in [`sys`].
+//! # Layers
+//! The binary's `cli` (src/cli/) parses flags and is the only code that prints. It calls one
+//! operation of [`container`], which calls the concern modules, which call the thin syscall
+//! wrappers of [`sys`] (raw libc stays there, each call with a SAFETY comment). See DESIGN.md
+//! in the project's shared folder for the reasons.
+//!
+//! # Operations ([`container`])
+//! `create` (create.rs), `start`, `run` (create + start + wait), `exec`, `kill`, `delete`,
+//! `state`/`list`/`ps` (query.rs), `pause`/`resume`/`update`/`events` (cgroup_ops.rs),
+//! `checkpoint` and `restore` (through criu, [`checkpoint`]); rootless detection for all of
+//! them in container/rootless.rs.
+//!
+//! # Concern modules
+//! - [`spec`]: config.json loaded, validated once and built into a [`spec::ValidSpec`] of
+//!   typed values (mount options already parsed). One entry point, one file per config
+//!   section under `spec/validate/`, is called by `create`, `exec` and `berth check`, so they
+//!   say the same thing; host facts come in through [`spec::HostFacts`];
+//!   [`spec::NAMESPACES`] is the one table of namespace kinds.
+//! - [`state`]: the state directory of each container, and [`state::Status`], the one owner of
+//!   a container's status: its words, how it is derived, which [`state::Op`] it allows and the
+//!   refusal each operation prints.
+//! - [`process`]: the container's processes, split by side. [`process::parent`] clones and
+//!   walks the protocol ([`process::parent::follow`]); [`process::child`] is the clone (first
+//!   stage, the init's named steps in [`process::child::init`], [`process::child::program`]:
+//!   PATH lookup and execve through the exec shim); [`process::sync`] is the protocol between
+//!   them, written once; [`process::ProcessError`] the parent side's one error.
+//! - [`namespaces`], [`rootfs`] (mounts, pivot_root, devices, masked and read-only paths),
+//!   [`cgroups`] (v1, v2, and with `--systemd-cgroup` a transient unit over berth's own D-Bus
+//!   client [`sys::dbus`], [`cgroups::systemd`]), [`capabilities`], [`seccomp`] (arch tables,
+//!   compile, on-disk cache, notify, the ENOSYS prologue), [`hooks`], [`tty`], [`rootless`]
+//!   and [`subid`] (unprivileged callers, subordinate ids).
+//! - [`host`]: what the host offers ([`host::Probe`] answers [`spec::HostFacts`]) and the
+//!   modules that apply host features: LSM labels, network devices, Intel RDT, `features`.
+//! - [`trace`]: named phases of the create path, traced with `--debug`/BERTH_TRACE and, built
+//!   with the `fault-injection` feature, fault points; [`logging`] writes the records.
+//! - [`error`]: [`Error`] gathers each layer's error at the top; [`causes`] (a leaf) flattens
+//!   a cause chain onto one bounded line.
 //!
 //! The process model: `create` clones straight into the container init (never re-executing
-//! the runtime), the init walks a linear list of named steps ([`process::child::init`]) and then
-//! blocks on `<root>/<id>/exec.fifo` until `start` opens it. [`process`] is split by side:
-//! [`process::parent`] (spawn, the walk through the protocol in [`process::parent::follow`],
-//! the init's last reports, signals of a foreground `run`/`exec`) and [`process::child`]
-//! (the clone: first stage, init steps, [`process::child::program`] = PATH lookup + execve
-//! through the exec shim); [`process::sync`] is the protocol between them, written once,
-//! and [`process::ProcessError`] the parent side's one error.
-//!
-//! Errors: each layer has its own error type; [`error::Error`] gathers them at the top, and
-//! [`causes`] (a leaf every layer may use) flattens a cause chain onto one bounded line.
-//!
-//! A container's status has one owner, [`state::Status`]: its words, how it is derived (init
-//! alive, exec.fifo present, cgroup frozen) and which operation ([`state::Op`]) each status
-//! allows, with the refusal every operation prints. Tracing is one system, [`trace`]: each
-//! named point of the create path is a traced phase and, built with the `fault-injection`
-//! feature, a fault point; [`logging`] writes the records. Raw syscalls stay in [`sys`]
-//! (the terminal's in [`sys::tty`], the state store's lock and statx in [`sys::file`]).
-//!
-//! A config is validated once, by [`spec`]'s one entry point (one file per config section
-//! under `spec/validate/`), which `create`, `exec` and `berth check` all call: check lists
-//! every problem, create refuses on the first, so they say the same thing. What the host
-//! offers (kernel namespaces, LSMs, cgroup controllers, libseccomp, network devices,
-//! resctrl) reaches those checks through [`spec::HostFacts`], answered by [`host::Probe`];
-//! [`host`] also holds the modules that apply those host features (LSM labels, network
-//! devices, Intel RDT) and `berth features`. [`spec::NAMESPACES`] is the one table of
-//! namespace kinds (config name, clone flag, /proc/self/ns file).
-//!
-//! Cgroups are cgroupfs directories berth makes, or with `--systemd-cgroup` a transient unit
-//! systemd makes ([`cgroups::systemd`], over berth's own blocking D-Bus client [`sys::dbus`]),
-//! whose files are then written the same way.
+//! the runtime), the init walks its steps and then blocks on `<root>/<id>/exec.fifo` until
+//! `start` opens it.
 
 pub mod capabilities;
 pub mod causes;
