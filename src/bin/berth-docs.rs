@@ -44,7 +44,8 @@ fn write_all(dir: &Path) -> io::Result<()> {
     let man = dir.join("man8");
     fs::create_dir_all(&man)?;
     write_page(&man.join("berth.8"), cmd.clone())?;
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+    // Hidden commands (criu's action script, `criu-hook`) are berth's own plumbing: no page.
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help" && !s.is_hide_set()) {
         // clap takes a name as &'static str; this program writes a page each and ends.
         let name: &'static str = format!("berth-{}", sub.get_name()).leak();
         let mut page = sub.clone().name(name);

@@ -9,9 +9,25 @@ use std::process::Command;
 use crate::harness::{bin, Config, TestEnv};
 
 /// Every command berth has, each with a man page.
-const COMMANDS: [&str; 16] = [
-    "create", "start", "state", "kill", "delete", "exec", "run", "list", "spec", "update", "pause",
-    "resume", "events", "ps", "features", "check",
+const COMMANDS: [&str; 18] = [
+    "create",
+    "start",
+    "state",
+    "kill",
+    "delete",
+    "exec",
+    "run",
+    "list",
+    "spec",
+    "update",
+    "pause",
+    "resume",
+    "events",
+    "ps",
+    "features",
+    "check",
+    "checkpoint",
+    "restore",
 ];
 
 /// Runs `program args…`; its status, stdout and stderr.
