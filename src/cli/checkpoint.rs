@@ -9,39 +9,17 @@ use berth::Error;
 /// Flags of `checkpoint` (runc's).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory for the checkpoint's images.
-    #[arg(long, value_name = "DIR", default_value = "checkpoint")]
-    pub image_path: PathBuf,
-    /// Directory for criu's logs and work files [default: the image path].
-    #[arg(long, value_name = "DIR")]
-    pub work_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub criu: CriuArgs,
     /// An earlier pre-dump, relative to the image path.
     #[arg(long, value_name = "DIR")]
     pub parent_path: Option<PathBuf>,
     /// Leave the container running after the checkpoint.
     #[arg(long)]
     pub leave_running: bool,
-    /// Allow open TCP connections.
-    #[arg(long)]
-    pub tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long)]
-    pub ext_unix_sk: bool,
-    /// Allow a shell job (a process attached to the caller's terminal).
-    #[arg(long)]
-    pub shell_job: bool,
-    /// Lazy migration through a page server: refused, not supported.
-    #[arg(long)]
-    pub lazy_pages: bool,
-    /// Dump file locks.
-    #[arg(long)]
-    pub file_locks: bool,
     /// Dump memory only, leaving the container running (for a later --parent-path).
     #[arg(long)]
     pub pre_dump: bool,
-    /// How criu treats cgroups: soft, full, strict or ignore.
-    #[arg(long, value_name = "MODE")]
-    pub manage_cgroups_mode: Option<String>,
     /// A namespace to leave out of the checkpoint (network).
     #[arg(long, value_name = "NS")]
     pub empty_ns: Vec<String>,
@@ -55,8 +33,53 @@ pub struct Args {
     pub id: String,
 }
 
+/// The flags `checkpoint` and `restore` share (runc's), as criu takes them.
+#[derive(Debug, clap::Args)]
+pub struct CriuArgs {
+    /// Directory of the checkpoint's images.
+    #[arg(long, value_name = "DIR", default_value = "checkpoint")]
+    pub image_path: PathBuf,
+    /// Directory for criu's logs and work files [default: the image path].
+    #[arg(long, value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow a shell job (a process attached to the caller's terminal).
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Dump or restore file locks.
+    #[arg(long)]
+    pub file_locks: bool,
+    /// How criu treats cgroups: soft, full, strict or ignore.
+    #[arg(long, value_name = "MODE")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Lazy migration through a page server: refused, not supported.
+    #[arg(long)]
+    pub lazy_pages: bool,
+}
+
+impl CriuArgs {
+    /// The options both commands hand to criu, paths made absolute (criu runs elsewhere).
+    pub fn common(&self, criu: Option<PathBuf>) -> Result<CommonOptions, Error> {
+        Ok(CommonOptions {
+            image_path: absolute(&self.image_path)?,
+            work_path: self.work_path.as_deref().map(absolute).transpose()?,
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            cgroups_mode: cgroups_mode(self.manage_cgroups_mode.as_deref())?,
+            criu,
+        })
+    }
+}
+
 /// `--manage-cgroups-mode`, parsed.
-pub fn cgroups_mode(text: Option<&str>) -> Result<Option<CgroupsMode>, Error> {
+fn cgroups_mode(text: Option<&str>) -> Result<Option<CgroupsMode>, Error> {
     text.map(CgroupsMode::parse).transpose().map_err(Error::Usage)
 }
 
@@ -74,22 +97,13 @@ pub fn execute(store: &StateStore, args: Args, criu: Option<PathBuf>) -> Result<
         return Err(Error::Unsupported("checkpoint --page-server"));
     }
     let opts = CheckpointOptions {
-        common: CommonOptions {
-            image_path: absolute(&args.image_path)?,
-            work_path: args.work_path.as_deref().map(absolute).transpose()?,
-            tcp_established: args.tcp_established,
-            ext_unix_sk: args.ext_unix_sk,
-            shell_job: args.shell_job,
-            file_locks: args.file_locks,
-            cgroups_mode: cgroups_mode(args.manage_cgroups_mode.as_deref())?,
-            criu,
-        },
+        common: args.criu.common(criu)?,
         parent_path: args.parent_path,
         leave_running: args.leave_running,
         pre_dump: args.pre_dump,
         auto_dedup: args.auto_dedup,
         empty_ns: args.empty_ns,
-        lazy_pages: args.lazy_pages,
+        lazy_pages: args.criu.lazy_pages,
     };
     berth::container::checkpoint(store, &args.id, &opts)?;
     Ok(0)

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use berth::checkpoint::options::{CommonOptions, RestoreOptions};
+use berth::checkpoint::options::RestoreOptions;
 use berth::container::RunOutcome;
 use berth::state::StateStore;
 use berth::Error;
@@ -13,12 +13,8 @@ pub struct Args {
     /// Path to the bundle [default: the current directory].
     #[arg(short, long, value_name = "DIR", default_value = ".")]
     pub bundle: PathBuf,
-    /// Directory of the checkpoint's images.
-    #[arg(long, value_name = "DIR", default_value = "checkpoint")]
-    pub image_path: PathBuf,
-    /// Directory for criu's logs and work files [default: the image path].
-    #[arg(long, value_name = "DIR")]
-    pub work_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub criu: super::checkpoint::CriuArgs,
     /// Return once restored instead of waiting for the container.
     #[arg(short, long)]
     pub detach: bool,
@@ -34,24 +30,6 @@ pub struct Args {
     /// Accepted for runc's callers: criu restores the mount tree itself.
     #[arg(long)]
     pub no_pivot: bool,
-    /// How criu treats cgroups: soft, full, strict or ignore.
-    #[arg(long, value_name = "MODE")]
-    pub manage_cgroups_mode: Option<String>,
-    /// Allow open TCP connections.
-    #[arg(long)]
-    pub tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long)]
-    pub ext_unix_sk: bool,
-    /// Allow a shell job (attached to the caller's terminal).
-    #[arg(long)]
-    pub shell_job: bool,
-    /// Restore file locks.
-    #[arg(long)]
-    pub file_locks: bool,
-    /// Lazy migration: refused, not supported.
-    #[arg(long)]
-    pub lazy_pages: bool,
     /// Container id.
     pub id: String,
 }
@@ -63,23 +41,14 @@ pub fn execute(
     systemd_cgroup: bool,
 ) -> Result<i32, Error> {
     let opts = RestoreOptions {
-        common: CommonOptions {
-            image_path: super::checkpoint::absolute(&args.image_path)?,
-            work_path: args.work_path.as_deref().map(super::checkpoint::absolute).transpose()?,
-            tcp_established: args.tcp_established,
-            ext_unix_sk: args.ext_unix_sk,
-            shell_job: args.shell_job,
-            file_locks: args.file_locks,
-            cgroups_mode: super::checkpoint::cgroups_mode(args.manage_cgroups_mode.as_deref())?,
-            criu,
-        },
+        common: args.criu.common(criu)?,
         bundle: super::checkpoint::absolute(&args.bundle)?,
         detach: args.detach,
         pid_file: args.pid_file.as_deref().map(super::checkpoint::absolute).transpose()?,
         console_socket: args.console_socket,
         no_subreaper: args.no_subreaper,
         no_pivot: args.no_pivot,
-        lazy_pages: args.lazy_pages,
+        lazy_pages: args.criu.lazy_pages,
     };
     match berth::container::restore(store, &args.id, &opts, systemd_cgroup)? {
         RunOutcome::Detached => Ok(0),
