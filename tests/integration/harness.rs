@@ -752,3 +752,26 @@ pub fn peak_rss() -> &'static Path {
         tool
     })
 }
+
+/// Every command berth has (hidden plumbing such as `criu-hook` aside): each has a man page
+/// and a completion.
+pub const COMMANDS: [&str; 18] = [
+    "create",
+    "start",
+    "state",
+    "kill",
+    "delete",
+    "exec",
+    "run",
+    "list",
+    "spec",
+    "update",
+    "pause",
+    "resume",
+    "events",
+    "ps",
+    "features",
+    "check",
+    "checkpoint",
+    "restore",
+];

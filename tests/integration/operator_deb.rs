@@ -6,29 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{bin, Config, TestEnv};
-
-/// Every command berth has, each with a man page.
-const COMMANDS: [&str; 18] = [
-    "create",
-    "start",
-    "state",
-    "kill",
-    "delete",
-    "exec",
-    "run",
-    "list",
-    "spec",
-    "update",
-    "pause",
-    "resume",
-    "events",
-    "ps",
-    "features",
-    "check",
-    "checkpoint",
-    "restore",
-];
+use crate::harness::{bin, Config, TestEnv, COMMANDS};
 
 /// Runs `program args…`; its status, stdout and stderr.
 fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> (bool, String, String) {

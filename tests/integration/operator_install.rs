@@ -4,29 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{bin, reference_runc, TestEnv};
-
-/// Every command berth has, each with a man page and a completion.
-const COMMANDS: [&str; 18] = [
-    "create",
-    "start",
-    "state",
-    "kill",
-    "delete",
-    "exec",
-    "run",
-    "list",
-    "spec",
-    "update",
-    "pause",
-    "resume",
-    "events",
-    "ps",
-    "features",
-    "check",
-    "checkpoint",
-    "restore",
-];
+use crate::harness::{bin, reference_runc, TestEnv, COMMANDS};
 
 /// Runs `sh -c script` (with `$1` = `arg`), asserting success; its stdout.
 fn shell(shell: &str, script: &str, arg: &Path) -> String {
