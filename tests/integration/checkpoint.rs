@@ -72,6 +72,12 @@ fn with_criu(env: &TestEnv, criu: &Path, args: &[&str]) -> Out {
     env.berth(&all)
 }
 
+/// `berth restore -d -b BUNDLE --image-path IMAGE ID` with the stand-in `criu`.
+fn restore_detached(env: &TestEnv, criu: &Path, bundle: &Path, image: &Path, id: &str) -> Out {
+    let (bundle, image) = (bundle.to_str().unwrap(), image.to_str().unwrap());
+    with_criu(env, criu, &["restore", "-d", "-b", bundle, "--image-path", image, id])
+}
+
 /// `sleep 1000` with a masked file and a masked directory, and a bind mount of the test's
 /// dir at /data.
 fn sleeper(env: &TestEnv) -> Config {
@@ -137,19 +143,7 @@ fn criu_check_failure_is_reported_with_its_first_error() {
         serde_json::from_str(&with_criu(&env, &criu, &["features"]).ok().stdout).unwrap();
     assert!(features["annotations"]["org.berth.checkpoint"].is_null(), "{features}");
     let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
-    let out = with_criu(
-        &env,
-        &criu,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            bundle.to_str().unwrap(),
-            "--image-path",
-            image.to_str().unwrap(),
-            &env.id("r"),
-        ],
-    );
+    let out = restore_detached(&env, &criu, &bundle, &image, &env.id("r"));
     out.fails_with_one_line();
     assert!(out.stderr.contains("fake check failure"), "{out:#?}");
     assert_eq!(env.root_entries(), vec![id.clone()]);
@@ -301,19 +295,7 @@ fn restore_into_an_existing_id_is_refused_and_changes_nothing() {
     let image = env.dir.join("img");
     fs::create_dir(&image).unwrap();
     let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
-    let out = with_criu(
-        &env,
-        &criu,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            bundle.to_str().unwrap(),
-            "--image-path",
-            image.to_str().unwrap(),
-            &id,
-        ],
-    );
+    let out = restore_detached(&env, &criu, &bundle, &image, &id);
     out.fails_with_one_line();
     assert!(out.stderr.contains("already exists"), "{out:#?}");
     assert_eq!(env.status(&id), "running");
@@ -333,30 +315,14 @@ fn a_failing_restore_leaves_nothing_behind() {
     fs::create_dir(&image).unwrap();
     let bundle = env.bundle(&Config::new(&["sleep", "1000"]));
     let id = env.id("r");
-    let out = with_criu(
-        &env,
-        &criu,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            bundle.to_str().unwrap(),
-            "--image-path",
-            image.to_str().unwrap(),
-            &id,
-        ],
-    );
+    let out = restore_detached(&env, &criu, &bundle, &image, &id);
     out.fails_with_one_line();
     assert!(out.stderr.contains("fake restore failure"), "{out:#?}");
     assert!(out.stderr.contains(&image.join("restore.log").display().to_string()), "{out:#?}");
     assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
     assert!(env.leaked_mounts().is_empty(), "{:?}", env.leaked_mounts());
     // A missing image directory fails before anything is made.
-    let out = with_criu(
-        &env,
-        &criu,
-        &["restore", "-d", "-b", bundle.to_str().unwrap(), "--image-path", "/nonexistent/img", &id],
-    );
+    let out = restore_detached(&env, &criu, &bundle, Path::new("/nonexistent/img"), &id);
     out.fails_with_one_line();
     assert!(out.stderr.contains("/nonexistent/img"), "{out:#?}");
 }
