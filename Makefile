@@ -51,7 +51,7 @@ demo: deps build
 	$(BERTH) --root target/demo-state run -b target/demo-bundle berth-demo-$$$$; rc=$$?; \
 	rmdir /sys/fs/cgroup/*/berth-test 2>/dev/null; exit $$rc
 
-# Side by side with crun and runc (benches/compare.rs; not part of `make test`). Pass options
+# Side by side with crun and runc (benches/compare/; not part of `make test`). Pass options
 # through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--json"` or `BENCH_ARGS="--quick"`.
 BENCH_ARGS ?=
 bench-deps: deps

@@ -1,0 +1,155 @@
+//! The benchmark's rootfs and configs: runc's default config, its variants, and podman's
+//! seccomp profile turned into OCI form.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+/// Podman's default seccomp profile (Debian's golang-github-containers-common).
+pub const PODMAN_SECCOMP: &str = "/usr/share/containers/seccomp.json";
+/// The capabilities of the benchmark's containers (runc's default set).
+const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
+/// The bundle variants the rows use.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Variant {
+    True,
+    Sleep,
+    Mounts(usize),
+    /// Podman's default seccomp profile.
+    Seccomp,
+}
+
+impl Variant {
+    pub fn tag(self) -> String {
+        match self {
+            Variant::True => "true".into(),
+            Variant::Sleep => "sleep".into(),
+            Variant::Mounts(n) => format!("mounts{n}"),
+            Variant::Seccomp => "seccomp".into(),
+        }
+    }
+}
+
+pub fn build_rootfs(rootfs: &Path) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("building the rootfs: {e}");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "mnt"] {
+        fs::create_dir_all(rootfs.join(d)).map_err(io)?;
+    }
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io)?;
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .map_err(|e| format!("copying /bin/busybox (apt-get install busybox-static): {e}"))?;
+    fs::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755))
+        .map_err(io)?;
+    for applet in ["sh", "true", "sleep"] {
+        symlink("busybox", rootfs.join("bin").join(applet)).map_err(io)?;
+    }
+    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").map_err(io)?;
+    fs::write(rootfs.join("etc/group"), "root:x:0:\n").map_err(io)?;
+    Ok(())
+}
+
+/// runc's default config (`runc spec`), running /bin/true without a terminal on a
+/// writable rootfs (so the runtimes can make mount points). ociVersion 1.0.2, which all three
+/// accept (crun 1.8 refuses 1.2.0).
+pub fn base_config(rootfs: &Path) -> Value {
+    let caps = json!(CAPS);
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["/bin/true"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
+            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            "noNewPrivileges": true
+        },
+        "root": { "path": rootfs, "readonly": false },
+        "hostname": "bench",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+              "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
+        ],
+        "linux": {
+            "namespaces": [
+                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+                { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" }
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                "/proc/scsi", "/sys/devices/virtual/powercap"
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+/// Turns podman's profile (Docker's format) into OCI `linux.seccomp` for this machine the way
+/// podman does: keep the rules whose `includes` (architectures, capabilities) hold and whose
+/// `excludes` do not, and list the native architecture with its sub-architectures.
+pub fn podman_seccomp(path: &Path) -> Result<Value, String> {
+    let text = fs::read_to_string(path).map_err(|e| {
+        format!("{}: {e} (apt-get install golang-github-containers-common)", path.display())
+    })?;
+    let profile: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (go_arch, scmp_arch) = match std::env::consts::ARCH {
+        "x86_64" => ("amd64", "SCMP_ARCH_X86_64"),
+        "aarch64" => ("arm64", "SCMP_ARCH_AARCH64"),
+        other => return Err(format!("no architecture mapping for {other}")),
+    };
+    let has =
+        |list: &Value, item: &str| list.as_array().is_some_and(|a| a.iter().any(|v| v == item));
+    let all_caps = |list: &Value| {
+        list.as_array().is_none_or(|a| a.iter().all(|c| CAPS.iter().any(|k| c == k)))
+    };
+    let any_cap = |list: &Value| {
+        list.as_array().is_some_and(|a| a.iter().any(|c| CAPS.iter().any(|k| c == k)))
+    };
+    let mut syscalls = Vec::new();
+    for rule in profile["syscalls"].as_array().ok_or("no syscalls list")? {
+        let (inc, exc) = (&rule["includes"], &rule["excludes"]);
+        if (inc["arches"].is_array() && !has(&inc["arches"], go_arch))
+            || !all_caps(&inc["caps"])
+            || has(&exc["arches"], go_arch)
+            || any_cap(&exc["caps"])
+        {
+            continue;
+        }
+        let mut oci = json!({ "names": rule["names"], "action": rule["action"] });
+        for key in ["args", "errnoRet"] {
+            if !rule[key].is_null() {
+                oci[key] = rule[key].clone();
+            }
+        }
+        syscalls.push(oci);
+    }
+    let mut arches = vec![json!(scmp_arch)];
+    if let Some(entry) = profile["archMap"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["architecture"] == scmp_arch))
+    {
+        arches.extend(entry["subArchitectures"].as_array().cloned().unwrap_or_default());
+    }
+    let mut oci = json!({ "defaultAction": profile["defaultAction"], "architectures": arches, "syscalls": syscalls });
+    if !profile["defaultErrnoRet"].is_null() {
+        oci["defaultErrnoRet"] = profile["defaultErrnoRet"].clone();
+    }
+    Ok(oci)
+}
