@@ -176,7 +176,7 @@ pub(super) fn build_devices(spec: &Spec) -> Result<Vec<Device>, SpecError> {
     (entries(spec).iter().enumerate())
         .map(|(i, d)| {
             Device::parse(d).map_err(|problems| {
-                let (field, reason) = problems.into_iter().next().unwrap_or(("path", "".into()));
+                let (field, reason) = problems.into_iter().next().expect("a failed parse says why");
                 invalid(format!("linux.devices[{i}].{field}"), reason)
             })
         })
