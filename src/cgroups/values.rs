@@ -88,9 +88,11 @@ pub fn device_rule(config: String, d: &LinuxDeviceCgroup) -> Result<DeviceRule, 
 /// A `hugepageLimits[].pageSize` (`2MB`, `1GB`): digits and a unit ending in `B`, as the
 /// hugetlb files are named. Checked because it becomes part of a file name.
 pub fn page_size(size: &str) -> Result<&str, Problem> {
-    let ok = size.len() > 2
-        && size.ends_with('B')
-        && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
+    // Bytes, not a str slice: a multi-byte letter before the `B` is no char boundary.
+    let bytes = size.as_bytes();
+    let ok = bytes.len() > 2
+        && bytes.ends_with(b"B")
+        && bytes[..bytes.len() - 2].iter().all(u8::is_ascii_digit);
     ok.then_some(size)
         .ok_or_else(|| Problem::new("pageSize", format!("{size:?} is not a page size such as 2MB")))
 }
@@ -134,7 +136,7 @@ mod tests {
     fn page_sizes_and_unified_files() {
         assert_eq!(page_size("2MB"), Ok("2MB"));
         assert_eq!(page_size("1GB"), Ok("1GB"));
-        for bad in ["MB", "2M", "2 MB", "../2MB", "2MB/x"] {
+        for bad in ["MB", "2M", "2 MB", "../2MB", "2MB/x", "éB", "2éB"] {
             let problem = page_size(bad).unwrap_err();
             assert_eq!(problem.reason, format!("{bad:?} is not a page size such as 2MB"));
         }
