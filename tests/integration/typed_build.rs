@@ -107,3 +107,21 @@ fn update_refuses_what_the_check_refuses() {
     env.wait_status(&id, "stopped");
     env.delete(&id, false);
 }
+
+#[test]
+fn a_page_size_with_a_multibyte_letter_is_a_problem_not_a_crash() {
+    let env = TestEnv::new("tbpage");
+    let pages = json!({ "hugepageLimits": [{ "pageSize": "éB", "limit": 4096 }] });
+    let bundle = env.bundle(&Config::new(&["true"]).set("/linux/resources", pages));
+    let bundle = bundle.to_str().unwrap();
+    let check = env.berth(&["check", "--bundle", bundle]);
+    assert_eq!(check.code(), 1, "{check:#?}");
+    let field = "linux.resources.hugepageLimits[0].pageSize: \"éB\" is not a page size such as 2MB";
+    assert!(check.stdout.contains(field), "{check:#?}");
+    let id = env.id("p");
+    env.track(&id);
+    let create = env.berth(&["create", "--bundle", bundle, &id]);
+    create.fails_with_one_line();
+    assert!(create.stderr.contains(field), "{create:#?}");
+    assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
+}
