@@ -14,7 +14,8 @@
 //!
 //! # Concern modules
 //! - [`spec`]: config.json loaded, validated once and built into a [`spec::ValidSpec`] of
-//!   typed values (mount options already parsed). One entry point, one file per config
+//!   typed values (mount options parsed, devices as [`spec::Device`] nodes the clone only
+//!   makes). One entry point, one file per config
 //!   section under `spec/validate/`, is called by `create`, `exec` and `berth check`, so they
 //!   say the same thing; host facts come in through [`spec::HostFacts`];
 //!   [`spec::NAMESPACES`] is the one table of namespace kinds.
@@ -25,10 +26,12 @@
 //!   walks the protocol ([`process::parent::follow`]); [`process::child`] is the clone (first
 //!   stage, the init's named steps in [`process::child::init`], [`process::child::program`]:
 //!   PATH lookup and execve through the exec shim); [`process::sync`] is the protocol between
-//!   them, written once; [`process::ProcessError`] the parent side's one error.
+//!   them, written once; [`process::ProcessError`] the parent side's one error (its
+//!   own setup of the clone failing as a [`process::SetupError`]).
 //! - [`namespaces`], [`rootfs`] (mounts, pivot_root, devices, masked and read-only paths),
 //!   [`cgroups`] (v1, v2, and with `--systemd-cgroup` a transient unit over berth's own D-Bus
-//!   client [`sys::dbus`], [`cgroups::systemd`]), [`capabilities`], [`seccomp`] (arch tables,
+//!   client [`sys::dbus`], [`cgroups::systemd`]; [`cgroups::values`] parses the text of
+//!   `linux.resources` for both the spec's check and the apply), [`capabilities`], [`seccomp`] (arch tables,
 //!   compile, on-disk cache, notify, the ENOSYS prologue), [`hooks`], [`tty`], [`rootless`]
 //!   and [`subid`] (unprivileged callers, subordinate ids).
 //! - [`host`]: what the host offers ([`host::Probe`] answers [`spec::HostFacts`]) and the

@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::LinuxResources;
+
+use super::values::{self, InvalidValue};
 
 /// One rule, in the terms of the v1 `devices.allow`/`devices.deny` files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,34 +60,27 @@ const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
     ('c', Some(10), Some(200), "rwm"),
 ];
 
-fn type_char(typ: Option<LinuxDeviceType>) -> char {
-    match typ {
-        None | Some(LinuxDeviceType::A) => 'a',
-        Some(LinuxDeviceType::B) => 'b',
-        Some(LinuxDeviceType::C | LinuxDeviceType::U) => 'c',
-        Some(LinuxDeviceType::P) => 'p',
-    }
-}
-
 /// The rules to apply, in order. Without rules in the config: every device denied but the
 /// default nodes when `deny_by_default` (a cgroup `create` made), else none (access stays).
-pub fn rules(resources: &LinuxResources, deny_by_default: bool) -> Vec<DeviceRule> {
+/// Each entry is parsed by [`values::device_rule`], as the spec's check parses it; the first
+/// problem is the error.
+pub fn rules(
+    resources: &LinuxResources,
+    deny_by_default: bool,
+) -> Result<Vec<DeviceRule>, InvalidValue> {
     let list = resources.devices().as_deref().unwrap_or_default();
     if list.is_empty() && !deny_by_default {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let mut out: Vec<DeviceRule> = list
-        .iter()
-        .enumerate()
-        .map(|(i, d)| DeviceRule {
-            config: format!("linux.resources.devices[{i}]"),
-            allow: d.allow(),
-            typ: type_char(d.typ()),
-            major: d.major(),
-            minor: d.minor(),
-            access: d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
+    let mut out = (list.iter().enumerate())
+        .map(|(i, d)| {
+            let config = format!("linux.resources.devices[{i}]");
+            values::device_rule(config.clone(), d).map_err(|problems| {
+                let first = problems.into_iter().next().expect("a failed parse has a problem");
+                first.at(&config)
+            })
         })
-        .collect();
+        .collect::<Result<Vec<DeviceRule>, InvalidValue>>()?;
     if out.is_empty() {
         out.push(DeviceRule {
             config: "linux.resources.devices (none given: every device denied)".into(),
@@ -104,7 +99,7 @@ pub fn rules(resources: &LinuxResources, deny_by_default: bool) -> Vec<DeviceRul
         minor,
         access: access.into(),
     }));
-    out
+    Ok(out)
 }
 
 /// A v1 exception's key: type, major and minor (`None` is `*`), matched exactly by the kernel.
@@ -225,10 +220,10 @@ mod tests {
 
     #[test]
     fn no_rules_deny_all_only_by_default() {
-        assert!(rules(&resources(serde_json::json!({})), false).is_empty());
-        assert!(rules(&resources(serde_json::json!({ "devices": [] })), false).is_empty());
+        assert!(rules(&resources(serde_json::json!({})), false).unwrap().is_empty());
+        assert!(rules(&resources(serde_json::json!({ "devices": [] })), false).unwrap().is_empty());
         for config in [serde_json::json!({}), serde_json::json!({ "devices": [] })] {
-            let created = rules(&resources(config), true);
+            let created = rules(&resources(config), true).unwrap();
             assert_eq!(created[0].v1_line(), "a");
             assert!(!created[0].allow);
             assert!(created[1..].iter().all(|r| r.allow));
@@ -242,12 +237,27 @@ mod tests {
             { "allow": false, "access": "rwm" },
             { "allow": false, "type": "c", "major": 1, "minor": 5, "access": "r" }
         ]}));
-        let rules = rules(&r, true);
+        let rules = rules(&r, true).unwrap();
         let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
         assert_eq!(lines[..3], ["a", "c 1:5 r", "c *:* m"]);
         assert!(!rules[0].allow && !rules[1].allow && rules[2].allow);
         assert_eq!(rules[1].config, "linux.resources.devices[1]");
         assert!(lines.contains(&"c 136:* rwm".to_owned()));
+    }
+
+    #[test]
+    fn a_rule_that_does_not_parse_is_refused_at_its_path() {
+        let r = resources(serde_json::json!({ "devices": [
+            { "allow": false, "access": "rwm" },
+            { "allow": true, "access": "rwx" }
+        ]}));
+        let err = rules(&r, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "linux.resources.devices[1].access: \"rwx\" may only hold r, w and m"
+        );
+        let fifo = resources(serde_json::json!({ "devices": [{ "allow": true, "type": "p" }] }));
+        assert_eq!(rules(&fifo, true).unwrap_err().config, "linux.resources.devices[0].type");
     }
 
     #[test]
@@ -265,7 +275,7 @@ mod tests {
     #[test]
     fn same_rules_need_no_change() {
         let r = resources(serde_json::json!({ "devices": [{ "allow": false, "access": "rwm" }] }));
-        let target = DeviceState::from_rules(&rules(&r, true)).unwrap();
+        let target = DeviceState::from_rules(&rules(&r, true).unwrap()).unwrap();
         let list: String = target
             .exceptions
             .iter()

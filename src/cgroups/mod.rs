@@ -27,6 +27,7 @@ pub mod systemd;
 mod unset;
 mod v1;
 pub mod v2;
+pub mod values;
 
 pub use devices::DeviceRule;
 
@@ -304,7 +305,7 @@ impl Cgroup {
     /// (see [`devices`]). `when` tells a create from an update.
     pub fn apply(&self, resources: &LinuxResources, when: Applying) -> Result<(), CgroupError> {
         let resources = &unset::effective(resources);
-        let rules = devices::rules(resources, when == Applying::CreateOwned);
+        let rules = devices::rules(resources, when == Applying::CreateOwned)?;
         let update = when == Applying::Update;
         warn_deprecated(resources);
         match self {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::LinuxResources;
 
 use super::devices::DeviceState;
+use super::values;
 use super::{read_trimmed, write_file, CgroupError, DeviceRule};
 
 /// The directory of `controller`, or why a value for it cannot be applied.
@@ -71,14 +72,10 @@ pub(super) fn apply(
     }
     blkio(paths, r)?;
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        let file = format!("hugetlb.{}.limit_in_bytes", h.page_size());
-        set(
-            paths,
-            "hugetlb",
-            &file,
-            &h.limit().to_string(),
-            &format!("linux.resources.hugepageLimits[{i}]"),
-        )?;
+        let config = format!("linux.resources.hugepageLimits[{i}]");
+        let size = values::page_size(h.page_size()).map_err(|p| p.at(&config))?;
+        let file = format!("hugetlb.{size}.limit_in_bytes");
+        set(paths, "hugetlb", &file, &h.limit().to_string(), &config)?;
     }
     if let Some(net) = r.network() {
         if let Some(id) = net.class_id() {

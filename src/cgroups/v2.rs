@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{read_trimmed, write_file, CgroupError, DeviceRule};
+use super::{read_trimmed, values, write_file, CgroupError, DeviceRule};
 
 /// cpu.shares (2..=262144, default 1024) → cpu.weight (1..=10000, default 100), runc's
 /// linear mapping; 0 means unset.
@@ -220,8 +220,9 @@ pub(super) fn apply(
     }
     io(dir, r)?;
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        let file = format!("hugetlb.{}.max", h.page_size());
-        set(&file, &h.limit().to_string(), &format!("linux.resources.hugepageLimits[{i}]"))?;
+        let config = format!("linux.resources.hugepageLimits[{i}]");
+        let size = values::page_size(h.page_size()).map_err(|p| p.at(&config))?;
+        set(&format!("hugetlb.{size}.max"), &h.limit().to_string(), &config)?;
     }
     if r.network().is_some() {
         return Err(invalid(
@@ -236,10 +237,8 @@ pub(super) fn apply(
     unified.sort();
     for (key, value) in unified {
         let config = format!("linux.resources.unified.{key}");
-        if key.contains('/') || key.starts_with('.') || key.is_empty() {
-            return Err(invalid(&config, "must name a file of the cgroup directory"));
-        }
-        set(key, value, &config)?;
+        let file = values::unified_file(key).map_err(|p| p.at(&config))?;
+        set(file, value, &config)?;
     }
     Ok(())
 }

@@ -9,10 +9,11 @@ use nix::unistd::Pid;
 
 use super::query::hook_state_json;
 use crate::cgroups::Cgroup;
-use crate::process::{spawn, BoxError, ContainerFlags, InitOptions, SpawnOptions, Spawned};
+use crate::process::{spawn, ContainerFlags, InitOptions, SetupError, SpawnOptions, Spawned};
 use crate::spec::ValidSpec;
 use crate::state::{
-    process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateStore, Status,
+    process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateError, StateStore,
+    Status,
 };
 use crate::sys::SysContext;
 use crate::trace;
@@ -140,7 +141,7 @@ pub(super) fn create_with_mask(
     let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };
     let record = std::cell::RefCell::new(record);
     let unit_started = std::cell::Cell::new(false);
-    let on_clone = |pid: Pid| -> Result<(), BoxError> {
+    let on_clone = |pid: Pid| -> Result<(), SetupError> {
         trace::phase("after the clone")?;
         let Some(unit) = &unit else { return Ok(()) };
         let started = crate::cgroups::systemd::start(
@@ -161,7 +162,7 @@ pub(super) fn create_with_mask(
         }
         Ok(started?)
     };
-    let on_hooks = |pid: Pid| -> Result<String, BoxError> {
+    let on_hooks = |pid: Pid| -> Result<String, SetupError> {
         // The hooks may take long: a `create` killed meanwhile must leave its init findable.
         record_init(dir, &record.borrow(), pid)?;
         let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
@@ -170,7 +171,7 @@ pub(super) fn create_with_mask(
         trace::phase("running prestart and createRuntime hooks")?;
         Ok(json)
     };
-    let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), BoxError> {
+    let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), SetupError> {
         let Some(filter) = &seccomp else { return Ok(()) };
         let mut state = initial_state(&spec, &id, pid);
         state.cgroup_paths = record.borrow().paths.clone();
@@ -252,10 +253,10 @@ fn systemd_dirs(cgroup: &Cgroup) -> Vec<PathBuf> {
 }
 
 /// Adds the init to what `create` has recorded, for a `delete --force` after its death.
-fn record_init(dir: &ContainerDir, record: &CgroupRecord, pid: Pid) -> Result<(), Error> {
+fn record_init(dir: &ContainerDir, record: &CgroupRecord, pid: Pid) -> Result<(), StateError> {
     let start = process_start_time(pid.as_raw()).unwrap_or(0);
     let record = CgroupRecord { init: Some((pid.as_raw(), start)), ..record.clone() };
-    Ok(dir.save_cgroup(&record)?)
+    dir.save_cgroup(&record)
 }
 
 /// The id-mapped copies of the id-mapped bind mounts' sources, made with the runtime's

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use super::create::write_pid_file;
 use crate::namespaces::proc_name;
 use crate::process::signals::{block_all, restore, wait_forwarding};
-use crate::process::{spawn, BoxError, InitOptions, SpawnOptions, Spawned};
+use crate::process::{spawn, InitOptions, SetupError, SpawnOptions, Spawned};
 use crate::spec::{Namespace, ValidProcess, ValidSpec};
 use crate::state::{ContainerId, Op, State, StateStore, Status};
 use crate::Error;
@@ -177,14 +177,14 @@ fn exec_blocked(
     let init = InitOptions::exec(opts.preserve_fds, mask, seccomp.as_ref());
     // Children inherit both the cgroup and the resctrl group of the clone.
     let entry = cgroup.map(|c| c.entry()).transpose()?;
-    let on_clone = |pid: Pid| -> Result<(), BoxError> {
+    let on_clone = |pid: Pid| -> Result<(), SetupError> {
         if let Some(rdt) = &spec.intel_rdt {
             crate::host::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
         }
         Ok(())
     };
     let no_hooks = |_pid: Pid| Ok(String::new());
-    let on_listener = |pid: Pid, listener: std::os::fd::BorrowedFd| -> Result<(), BoxError> {
+    let on_listener = |pid: Pid, listener: std::os::fd::BorrowedFd| -> Result<(), SetupError> {
         let Some(filter) = &seccomp else { return Ok(()) };
         let view = super::query::StateView::new(state.clone(), Status::Running);
         Ok(filter.send_listener(listener, pid.as_raw(), &view)?)

@@ -3,9 +3,41 @@
 
 use super::sync::SyncError;
 
-/// A cause from the runtime's own work for the clone (a caller's hook such as the cgroup
-/// placement, the id maps), kept whole.
+/// The cause of a failed step on the clone's side (the first stage's, the init's), which
+/// travels to the parent as the lines of its chain.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the runtime's own setup of the clone fails on: its writes for the clone and the
+/// callbacks of [`SpawnOptions`](super::SpawnOptions). Each variant shows its cause as it
+/// is (transparent), so the user reads the cause's own words after "setting up the
+/// container process".
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A fault point of the runtime's setup failed (a `fault-injection` build).
+    #[error(transparent)]
+    Fault(#[from] crate::trace::Injected),
+    /// The id maps of a new user namespace could not be written.
+    #[error(transparent)]
+    IdMaps(#[from] crate::namespaces::IdMapError),
+    /// `process.oomScoreAdj` could not be written for the clone.
+    #[error("process.oomScoreAdj")]
+    OomScoreAdj(#[source] crate::sys::SysError),
+    /// The systemd unit that holds the container's cgroup could not be started.
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::systemd::SystemdError),
+    /// The container's state (its cgroup record, the init's pid) could not be saved.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    /// A prestart or createRuntime hook failed.
+    #[error(transparent)]
+    Hooks(#[from] crate::hooks::HookError),
+    /// The seccomp notify listener could not be handed to the agent.
+    #[error(transparent)]
+    SeccompListener(#[from] crate::seccomp::SeccompError),
+    /// The clone could not be placed in its Intel RDT (resctrl) group.
+    #[error(transparent)]
+    Resctrl(#[from] crate::host::resctrl::RdtError),
+}
 
 /// The name of the last step, the execve of the program (the init's, or the exec shim's):
 /// the first message of its failure's chain, which decides the exit code.
@@ -31,7 +63,7 @@ pub enum ProcessError {
     },
     /// The parent's own setup of the clone (id maps, oomScoreAdj, the caller's hooks) failed.
     #[error("setting up the container process")]
-    Setup(#[source] BoxError),
+    Setup(#[source] SetupError),
     /// The sync protocol broke.
     #[error("sync with the container process")]
     Sync(#[source] SyncError),
@@ -50,7 +82,7 @@ impl From<SyncError> for ProcessError {
 
 impl ProcessError {
     /// A failure of the runtime's setup for the clone.
-    pub fn setup(cause: impl Into<BoxError>) -> Self {
+    pub fn setup(cause: impl Into<SetupError>) -> Self {
         ProcessError::Setup(cause.into())
     }
 
@@ -91,6 +123,31 @@ mod tests {
         assert_eq!(init(&[EXECUTING, "exec /x: permission denied"]).exit_code(), 126);
         assert_eq!(init(&["mounting /proc", "no such file or directory"]).exit_code(), 1);
         assert_eq!(ProcessError::InitExited { status: "exit status 1".into() }.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_setup_failure_reads_as_its_cause_and_keeps_it() {
+        let source =
+            crate::sys::SysError::new("write", "/proc/1/oom_score_adj", nix::errno::Errno::EACCES);
+        let err = ProcessError::setup(SetupError::OomScoreAdj(source));
+        let line = crate::causes::one_line(&err);
+        assert!(
+            line.starts_with("setting up the container process: process.oomScoreAdj: "),
+            "{line}"
+        );
+        let setup = std::error::Error::source(&err).expect("the setup error");
+        assert!(setup.source().is_some(), "the syscall error is kept");
+        let hook = crate::hooks::HookError::Spawn {
+            kind: "prestart",
+            path: "/no/hook".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let shown = hook.to_string();
+        let err = ProcessError::setup(hook);
+        assert!(matches!(&err, ProcessError::Setup(SetupError::Hooks(_))), "{err:?}");
+        // Transparent: the hook's own words follow the setup's.
+        assert!(crate::causes::one_line(&err)
+            .starts_with(&format!("setting up the container process: {shown}")));
     }
 
     #[test]

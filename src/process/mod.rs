@@ -23,7 +23,7 @@ pub mod sync;
 mod testing;
 
 pub use child::init::{ContainerFlags, InitOptions};
-pub use error::{BoxError, ProcessError, EXECUTING};
+pub use error::{BoxError, ProcessError, SetupError, EXECUTING};
 pub use parent::report::{parse_fifo_report, FifoReport};
 pub use parent::signals;
 pub use parent::spawn::{init_is_grandchild, spawn, SpawnOptions, Spawned};

@@ -130,22 +130,6 @@ pub(crate) fn create_in_root(
     Ok(dir)
 }
 
-/// Splits a `linux.devices[].path` into its directory and file name, checking that it is an
-/// absolute path without `..` naming something below `/`. Like runc and crun, a node may sit
-/// outside /dev (the spec does not restrict it); it is still resolved inside the rootfs.
-pub(crate) fn device_location(path: &Path) -> Result<(PathBuf, PathBuf), String> {
-    if !path.is_absolute() {
-        return Err("must be an absolute path".into());
-    }
-    let parts = components(path).map_err(|_| "must not contain ..".to_string())?;
-    let Some((name, dirs)) = parts.split_last() else {
-        return Err("must name a file below /".into());
-    };
-    let dir: PathBuf =
-        std::iter::once(std::ffi::OsStr::new("/")).chain(dirs.iter().copied()).collect();
-    Ok((dir, PathBuf::from(name)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,24 +152,5 @@ mod tests {
     fn components_refuse_parent() {
         assert_eq!(components(Path::new("/a/./b/")).unwrap(), vec!["a", "b"]);
         assert_eq!(components(Path::new("/a/../b")), Err(Errno::EINVAL));
-    }
-
-    #[test]
-    fn device_locations() {
-        assert_eq!(
-            device_location(Path::new("/dev/null")).unwrap(),
-            (PathBuf::from("/dev"), PathBuf::from("null"))
-        );
-        assert_eq!(
-            device_location(Path::new("/dev/net/tun")).unwrap(),
-            (PathBuf::from("/dev/net"), PathBuf::from("tun"))
-        );
-        assert_eq!(
-            device_location(Path::new("/subdir/foo-dev")).unwrap(),
-            (PathBuf::from("/subdir"), PathBuf::from("foo-dev"))
-        );
-        assert!(device_location(Path::new("dev/null")).is_err());
-        assert!(device_location(Path::new("/")).is_err());
-        assert!(device_location(Path::new("/dev/../etc/passwd")).is_err());
     }
 }

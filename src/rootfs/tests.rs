@@ -275,7 +275,7 @@ fn full_container_view() {
         ],
         &[NamespaceKind::Mount, NamespaceKind::Pid, NamespaceKind::Network],
     );
-    s.devices = vec![LinuxDeviceBuilder::default()
+    let tun = LinuxDeviceBuilder::default()
         .path("/dev/net/tun")
         .typ(LinuxDeviceType::C)
         .major(10)
@@ -284,7 +284,8 @@ fn full_container_view() {
         .uid(1u32)
         .gid(2u32)
         .build()
-        .unwrap()];
+        .unwrap();
+    s.devices = vec![crate::spec::Device::parse(&tun).unwrap()];
     s.masked_paths =
         ["/proc/keys", "/proc/kcore", "/sys/firmware", "/no/such/path"].map(String::from).into();
     s.readonly_paths = ["/proc/sys", "/scratch/ro", "/missing"].map(String::from).into();

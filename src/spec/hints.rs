@@ -36,6 +36,8 @@ const HINTS: &[(&str, &str)] = &[
     ("linux.sysctl", "only sysctls of a namespace the container has its own of (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)"),
     ("linux.seccomp", "`berth features` lists the actions, architectures and flags berth applies"),
     ("linux.devices", "absolute paths (usually under /dev) and types c, b, u or p"),
+    ("linux.devices[].major", "a device number from 0 to 4294967295, as /proc/devices lists majors"),
+    ("linux.devices[].minor", "a device number from 0 to 4294967295"),
     ("linux.maskedPaths", "absolute paths inside the container"),
     ("linux.readonlyPaths", "absolute paths inside the container"),
     ("linux.rootfsPropagation", "one of shared, slave, private, unbindable (or their r-forms)"),

@@ -19,8 +19,8 @@ pub use defaults::default_spec;
 pub use hints::hint;
 pub use load::{check, load, load_existing, load_process, warnings};
 pub use validate::{
-    cwd_problem, env_problem, id_out_of_range, is_under_proc, EnvProblem, ExecAffinity, HostFacts,
-    MemoryPolicy, MountIdMaps, NetDevice, MAX_ID, RESCTRL,
+    cwd_problem, env_problem, id_out_of_range, is_under_proc, Device, DeviceKind, EnvProblem,
+    ExecAffinity, HostFacts, MemoryPolicy, MountIdMaps, NetDevice, MAX_ID, RESCTRL,
 };
 
 /// A config.json problem, located by its path in the config (e.g. `mounts[3].destination`).
@@ -340,8 +340,8 @@ pub struct ValidSpec {
     pub uid_mappings: Vec<IdMap>,
     /// `linux.gidMappings`.
     pub gid_mappings: Vec<IdMap>,
-    /// `linux.devices`.
-    pub devices: Vec<oci_spec::runtime::LinuxDevice>,
+    /// `linux.devices`, as the nodes to make (paths split, numbers and modes checked).
+    pub devices: Vec<Device>,
     /// `linux.maskedPaths`.
     pub masked_paths: Vec<String>,
     /// `linux.readonlyPaths`.

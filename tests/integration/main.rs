@@ -60,6 +60,7 @@ mod systemd_driver;
 mod tmpcopyup;
 mod trace;
 mod tty;
+mod typed_build;
 mod validate_sections;
 mod vm;
 mod vm_criu;

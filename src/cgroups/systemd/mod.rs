@@ -399,7 +399,7 @@ pub fn unit_properties(
     // The unit is berth's: without rules every device is denied but the default nodes. A
     // user manager cannot filter devices (nor could the user make device nodes).
     if !unit.in_user_manager() {
-        props.extend(properties::devices(&super::devices::rules(&resources, true)));
+        props.extend(properties::devices(&super::devices::rules(&resources, true)?));
     }
     Ok(properties::merge(props, properties::annotations(annotations)?))
 }

@@ -9,8 +9,8 @@ use nix::unistd::Pid;
 
 use super::spawn::{Plan, SpawnOptions, Spawned};
 use crate::namespaces;
-use crate::process::child::init::{FieldError, Role};
-use crate::process::error::ProcessError;
+use crate::process::child::init::Role;
+use crate::process::error::{ProcessError, SetupError};
 use crate::process::sync::{Channel, FdKind, FromParent};
 use crate::spec::ValidSpec;
 use crate::sys::procfs::ProcFs;
@@ -28,7 +28,7 @@ fn set_oom_score_adj(procfs: &ProcFs, pid: Pid, adj: i32) -> Result<(), ProcessE
     let adj = adj.to_string();
     procfs
         .write_pid(pid.as_raw(), "oom_score_adj", adj.as_bytes())
-        .map_err(|source| ProcessError::setup(FieldError { field: "process.oomScoreAdj", source }))
+        .map_err(|source| ProcessError::setup(SetupError::OomScoreAdj(source)))
 }
 
 /// Follows the clone `first` until its init is ready; `init_pid` is set as soon as the
@@ -222,7 +222,11 @@ mod tests {
         let (_bundle, spec) = load_spec(|_| {});
         let (parent, child) = channel_pair().unwrap();
         let mask = SigSet::empty();
-        let on_clone = |_| Err("resctrl: no such group".into());
+        let on_clone = |_| {
+            let source = std::io::Error::from(std::io::ErrorKind::NotFound);
+            let path = "/sys/fs/resctrl/g1/tasks".into();
+            Err(crate::host::resctrl::RdtError::Io { what: "writing", path, source }.into())
+        };
         let (no_hooks, no_listener) =
             (|_| Ok(String::new()), |_, _: std::os::fd::BorrowedFd| Ok(()));
         let opts = SpawnOptions {
@@ -234,8 +238,13 @@ mod tests {
             on_listener: &no_listener,
         };
         let result = follow(&spec, &parent, Pid::from_raw(4242), &FAST, &opts, &mut None);
-        let err = crate::causes::one_line(&result.unwrap_err());
-        assert_eq!(err, "setting up the container process: resctrl: no such group");
+        let err = result.unwrap_err();
+        assert!(matches!(err, ProcessError::Setup(SetupError::Resctrl(_))), "{err:?}");
+        assert_eq!(
+            crate::causes::one_line(&err),
+            "setting up the container process: linux.intelRdt: writing /sys/fs/resctrl/g1/tasks: \
+             entity not found"
+        );
         drop(parent);
         // The clone was never let go on.
         assert!(matches!(child.expect_setup_done(), Err(SyncError::Closed)));

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use crate::cgroups::Entry;
 use crate::namespaces;
 use crate::process::child::{self, first_stage, init::InitOptions};
-use crate::process::error::{BoxError, ProcessError};
+use crate::process::error::{ProcessError, SetupError};
 use crate::process::sync::{channel_pair, SyncError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::process::{clone_fork, clone_fork_into, Forked};
@@ -32,13 +32,13 @@ pub struct SpawnOptions<'a> {
     /// The cgroup the clone is born in (v2) or moves itself into before anything else (v1).
     pub cgroup: Option<&'a Entry>,
     /// Runs in the parent once the clone exists and before it may go on (resctrl placement).
-    pub on_clone: &'a dyn Fn(Pid) -> Result<(), BoxError>,
+    pub on_clone: &'a dyn Fn(Pid) -> Result<(), SetupError>,
     /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
     /// init's own hooks get. Called only when the config has hooks to run during create.
-    pub on_hooks: &'a dyn Fn(Pid) -> Result<String, BoxError>,
+    pub on_hooks: &'a dyn Fn(Pid) -> Result<String, SetupError>,
     /// Hands the seccomp notify listener of the init `Pid` to the agent. Called as soon as
     /// the listener arrives: the init may already be stopped in a call only the agent answers.
-    pub on_listener: &'a dyn Fn(Pid, BorrowedFd) -> Result<(), BoxError>,
+    pub on_listener: &'a dyn Fn(Pid, BorrowedFd) -> Result<(), SetupError>,
 }
 
 /// An init that reported ready and now blocks on exec.fifo.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::Spec;
 
-use super::{hooks, invalid, namespaces, process, resources, root};
+use super::{devices, hooks, invalid, namespaces, process, resources, root};
 use crate::spec::{Namespace, SpecError, TimeClock, ValidSpec};
 
 /// Turns a spec that [`problems`](super::problems) found nothing wrong with into a [`ValidSpec`].
@@ -50,7 +50,7 @@ pub(in crate::spec) fn build(
         namespaces,
         uid_mappings: namespaces::id_maps(linux.and_then(|l| l.uid_mappings().as_ref())),
         gid_mappings: namespaces::id_maps(linux.and_then(|l| l.gid_mappings().as_ref())),
-        devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
+        devices: devices::build_devices(&spec)?,
         masked_paths: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default(),
         readonly_paths: linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default(),
         rootfs_propagation: linux

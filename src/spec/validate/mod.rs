@@ -9,8 +9,8 @@
 //!
 //! The sections: [`top`] (ociVersion, annotations, NUL bytes, other platforms), [`process`],
 //! [`root`] (root and mounts), [`namespaces`] (namespaces, id mappings, UTS names, sysctl,
-//! time offsets), [`resources`] (cgroup resources, devices, memory policy, net devices,
-//! Intel RDT), [`seccomp`], [`hooks`] and [`host`] (what this host offers, through a
+//! time offsets), [`devices`] (`linux.devices`), [`resources`] (cgroup resources, memory
+//! policy, net devices, Intel RDT), [`seccomp`], [`hooks`] and [`host`] (what this host offers, through a
 //! [`HostFacts`] the caller passes in).
 
 use std::path::Path;
@@ -20,6 +20,7 @@ use oci_spec::runtime::{Process, Spec};
 use super::{SpecError, ValidProcess};
 
 mod build;
+mod devices;
 mod hooks;
 mod host;
 mod namespaces;
@@ -34,6 +35,7 @@ mod tests_bounds;
 mod top;
 
 pub(super) use build::build;
+pub use devices::{Device, DeviceKind};
 pub(super) use host::Scope;
 pub use host::{HostFacts, RESCTRL};
 pub use process::{
@@ -85,7 +87,7 @@ const CHECKS: &[Check] = &[
     top::check_annotations,
     namespaces::check_namespaces,
     namespaces::check_id_mappings,
-    resources::check_devices,
+    devices::check_devices,
     root::check_rootfs_propagation,
     root::check_masked_readonly_paths,
     seccomp::check_seccomp,

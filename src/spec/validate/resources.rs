@@ -1,65 +1,22 @@
-//! `linux.resources` and the other fields that act on the host's resources: devices,
-//! `cgroupsPath`, the memory policy, network devices and Intel RDT.
+//! `linux.resources` and the other fields that act on the host's resources: `cgroupsPath`,
+//! the memory policy, network devices and Intel RDT (`linux.devices` is [`super::devices`]).
 
 use oci_spec::runtime::*;
 
 use super::process::{non_empty, parse_id_list};
-use super::root::{has_parent_component, is_clean_absolute};
+use super::root::has_parent_component;
 use super::Problems;
+use crate::cgroups::values;
 use crate::spec::SpecError;
-
-pub(super) fn check_devices(spec: &Spec, p: &mut Problems) {
-    let devices = spec.linux().as_ref().and_then(|l| l.devices().as_ref());
-    for (i, d) in devices.into_iter().flatten().enumerate() {
-        if !is_clean_absolute(d.path()) {
-            p.push(
-                format!("linux.devices[{i}].path"),
-                format!("{:?} must be an absolute path without \"..\"", d.path()),
-            );
-        }
-        if d.typ() == LinuxDeviceType::A {
-            p.push(
-                format!("linux.devices[{i}].type"),
-                "\"a\" is not a device node type (b, c, u, p)",
-            );
-        }
-        if let Some(reason) = d.file_mode().and_then(|mode| file_mode_problem(d.typ(), mode)) {
-            p.push(format!("linux.devices[{i}].fileMode"), reason);
-        }
-    }
-}
-
-/// Bits above the permissions are allowed only when they are the node's own file type:
-/// podman passes the host node's whole st_mode (0o20666 for a character device), as runc
-/// accepts.
-pub(super) fn file_mode_problem(typ: LinuxDeviceType, mode: u32) -> Option<String> {
-    let kind = mode & !0o7777;
-    let own = match typ {
-        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-        LinuxDeviceType::B => libc::S_IFBLK,
-        LinuxDeviceType::P => libc::S_IFIFO,
-        LinuxDeviceType::A => return None,
-    };
-    (kind != 0 && kind != own)
-        .then(|| format!("{mode:#o} has bits above 0o7777 that are not the node type's ({own:#o})"))
-}
 
 pub(super) fn check_resources(spec: &Spec, p: &mut Problems) {
     let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else { return };
+    // The cgroup code's own parse of these values, which it applies.
     for (i, d) in r.devices().iter().flatten().enumerate() {
-        if let Some(access) = d.access() {
-            if !access.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
-                p.push(
-                    format!("linux.resources.devices[{i}].access"),
-                    format!("{access:?} may only hold r, w and m"),
-                );
-            }
-        }
-        if matches!(d.typ(), Some(LinuxDeviceType::P)) {
-            p.push(
-                format!("linux.resources.devices[{i}].type"),
-                "a device rule's type is a, b or c",
-            );
+        let entry = format!("linux.resources.devices[{i}]");
+        for problem in values::device_rule(entry.clone(), d).err().into_iter().flatten() {
+            let problem = problem.at(&entry);
+            p.push(problem.config, problem.reason);
         }
     }
     if let Some(swappiness) = r.memory().as_ref().and_then(|m| m.swappiness()) {
@@ -69,23 +26,15 @@ pub(super) fn check_resources(spec: &Spec, p: &mut Problems) {
         }
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        let size = h.page_size();
-        let ok = size.len() > 2
-            && size.ends_with('B')
-            && size[..size.len() - 2].bytes().all(|b| b.is_ascii_digit());
-        if !ok {
-            p.push(
-                format!("linux.resources.hugepageLimits[{i}].pageSize"),
-                format!("{size:?} is not a page size such as 2MB"),
-            );
+        if let Err(problem) = values::page_size(h.page_size()) {
+            let problem = problem.at(&format!("linux.resources.hugepageLimits[{i}]"));
+            p.push(problem.config, problem.reason);
         }
     }
     for key in r.unified().iter().flatten().map(|(k, _)| k) {
-        if key.is_empty() || key.contains('/') || key.starts_with('.') {
-            p.push(
-                format!("linux.resources.unified.{key}"),
-                "must name a file of the cgroup directory",
-            );
+        if let Err(problem) = values::unified_file(key) {
+            let problem = problem.at(&format!("linux.resources.unified.{key}"));
+            p.push(problem.config, problem.reason);
         }
     }
 }

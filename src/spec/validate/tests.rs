@@ -229,6 +229,14 @@ fn bad_configs_name_their_path() {
             ),
             "linux.devices[0].fileMode",
         ),
+        (
+            with("/linux/devices", json!([{ "path": "/dev/x", "type": "c", "major": -1 }])),
+            "linux.devices[0].major",
+        ),
+        (
+            with("/linux/devices", json!([{ "path": "/", "type": "b", "major": 8, "minor": 0 }])),
+            "linux.devices[0].path",
+        ),
         (with("/linux/maskedPaths", json!(["proc/kcore"])), "linux.maskedPaths[0]"),
         (with("/linux/readonlyPaths", json!(["/proc/../sys"])), "linux.readonlyPaths[0]"),
         (with("/annotations", json!({ "": "v" })), "annotations"),
