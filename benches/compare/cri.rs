@@ -1,7 +1,7 @@
 //! The "cri" row group: the pod start a Kubernetes user sees, through containerd's CRI plugin.
 //!
-//! One private containerd (Debian's; root under the bench's temp dir, state, shim sockets and
-//! the runtimes' roots on tmpfs) declares a runtime handler per runtime under test (runtime
+//! One private containerd (Debian's; root, state, shim sockets and the runtimes' roots on the
+//! benchmark's tmpfs) declares a runtime handler per runtime under test (runtime
 //! type `io.containerd.runc.v2`, option `BinaryName`), and a second handler per runtime
 //! (`<name>-stamped`) whose `BinaryName` is scripts/runtime-stamp.c built for that runtime: it
 //! logs each invocation's start and end, so a pass over those handlers shows which part of a
@@ -53,11 +53,11 @@ const STAMPED: &str = "-stamped";
 const COMMANDS: &[&str] = &["create", "start", "state", "kill", "delete", "exec", "update", "ps"];
 
 /// The rows' names, in table order.
-const START_ROW: &str = "CRI pod start (RunPodSandbox + CreateContainer + StartContainer)";
-const TEARDOWN_ROW: &str = "CRI pod teardown (Stop/RemoveContainer, Stop/RemovePodSandbox)";
-const RUNTIME_ROW: &str = "  of the pod start: in the runtime's own invocations";
-const BEFORE_ROW: &str = "  of the pod start: RunPodSandbox before the first runtime call";
-const STAMPED_ROW: &str = "  pod start through the timestamping stub (same handler)";
+const START_ROW: &str = "CRI pod start (sandbox, create, start)";
+const TEARDOWN_ROW: &str = "CRI pod teardown (stop, remove; pod too)";
+const RUNTIME_ROW: &str = "  of which in the runtime's invocations";
+const BEFORE_ROW: &str = "  of which before the first runtime call";
+const STAMPED_ROW: &str = "CRI pod start, runtime-stamp.c wrapping";
 
 /// Runs the group: the two timed rows, then the attribution rows.
 pub fn group(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
@@ -115,8 +115,9 @@ impl Daemon {
     /// image and connects.
     fn start(bench: &mut Bench) -> Result<Self, String> {
         let dir = bench.dir.join("cri");
-        // State, the shims' bundles and the runtimes' roots on the tmpfs (as /run on a node);
-        // containerd's root (bolt database, snapshots) on the disk (as /var/lib/containerd).
+        // Everything of the daemon's on the tmpfs, its root (bolt database, snapshots) too:
+        // on this host's disk each commit's fsync costs milliseconds and varies, which would
+        // drown the runtimes' differences (a node pays them, alike for every runtime).
         let run = bench.dir.join("run").join("cri");
         for d in [&dir, &run] {
             fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
@@ -715,7 +716,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
 {runtimes}"#,
-        root = p(&dir.join("root")),
+        root = p(&run.join("root")),
         state = p(&run.join("state")),
         socket = p(socket),
         cni = p(&cni),
