@@ -13,10 +13,11 @@
 //! Layout: `bench.rs` (the runtimes, bundles, invoking and the interleaved row loops),
 //! `rows.rs` (the row groups, selectable with `--rows`), `bundle.rs` (rootfs and configs),
 //! `host.rs` (timing, mounts and cgroups of the benchmark itself), `report.rs` (statistics,
-//! table and JSON).
+//! table and JSON), `cri.rs` (the cri rows: pod start and teardown through containerd's CRI).
 
 mod bench;
 mod bundle;
+mod cri;
 mod host;
 mod report;
 mod rows;
