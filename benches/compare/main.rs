@@ -17,6 +17,7 @@
 
 mod bench;
 mod bundle;
+mod exec;
 mod host;
 mod report;
 mod rows;

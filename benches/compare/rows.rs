@@ -33,6 +33,7 @@ const GROUPS: &[Group] = &[
     Group { name: "throughput", run: throughput },
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
+    Group { name: "exec", run: |b, o, m| m.rows.extend(crate::exec::rows(b, o)) },
 ];
 
 /// The names `--rows` accepts.
