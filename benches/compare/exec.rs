@@ -73,7 +73,7 @@ fn process() -> Value {
         "env": env,
         "cwd": "/",
         "capabilities": { "bounding": caps, "effective": caps, "permitted": caps },
-        "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576 }],
+        "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
         "noNewPrivileges": false
     })
 }
