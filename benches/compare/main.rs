@@ -11,7 +11,8 @@
 //! state roots, containers, cgroups) is removed at the end.
 //!
 //! Layout: `bench.rs` (the runtimes, bundles, invoking and the interleaved row loops),
-//! `rows.rs` (the row groups, selectable with `--rows`), `bundle.rs` (rootfs and configs),
+//! `rows.rs` (the row groups, selectable with `--rows`; `exec.rs` holds the exec group),
+//! `bundle.rs` (rootfs and configs),
 //! `host.rs` (timing, mounts and cgroups of the benchmark itself), `report.rs` (statistics,
 //! table and JSON).
 
