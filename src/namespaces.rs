@@ -69,6 +69,15 @@ impl OpenedNamespace {
     }
 }
 
+/// setns(2) into the pid namespace of process `pid` (`/proc/<pid>/ns/pid`): the caller's
+/// children are born in it from now on; the caller itself stays where it is.
+pub fn join_pid_namespace_of(pid: i32) -> SysResult<()> {
+    let path = proc_file(Pid::from_raw(pid), "ns/pid");
+    let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .sys("open", path.display())?;
+    nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).sys("setns", path.display())
+}
+
 /// unshare(2) the namespaces in `flags`.
 pub fn unshare(flags: CloneFlags) -> SysResult<()> {
     if flags.is_empty() {

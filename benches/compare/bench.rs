@@ -185,6 +185,10 @@ impl Bench {
             Variant::Seccomp => {
                 cfg["linux"]["seccomp"] = self.seccomp.clone().ok_or("no seccomp profile")?;
             }
+            Variant::SleepSeccomp => {
+                cfg["process"]["args"] = json!(["/bin/sleep", "3600"]);
+                cfg["linux"]["seccomp"] = self.seccomp.clone().ok_or("no seccomp profile")?;
+            }
         }
         if runtime.cgroups {
             // A parent of our own: the shared `berth-test` stays non-empty while we run, so

@@ -20,6 +20,8 @@ pub enum Variant {
     Mounts(usize),
     /// Podman's default seccomp profile.
     Seccomp,
+    /// `Sleep` under podman's default seccomp profile (the `exec` group).
+    SleepSeccomp,
 }
 
 impl Variant {
@@ -29,6 +31,7 @@ impl Variant {
             Variant::Sleep => "sleep".into(),
             Variant::Mounts(n) => format!("mounts{n}"),
             Variant::Seccomp => "seccomp".into(),
+            Variant::SleepSeccomp => "sleep-seccomp".into(),
         }
     }
 }

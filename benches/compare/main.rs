@@ -11,13 +11,15 @@
 //! state roots, containers, cgroups) is removed at the end.
 //!
 //! Layout: `bench.rs` (the runtimes, bundles, invoking and the interleaved row loops),
-//! `rows.rs` (the row groups, selectable with `--rows`), `bundle.rs` (rootfs and configs),
+//! `rows.rs` (the row groups, selectable with `--rows`; `exec.rs` holds the exec group),
+//! `bundle.rs` (rootfs and configs),
 //! `host.rs` (timing, mounts and cgroups of the benchmark itself), `report.rs` (statistics,
 //! table and JSON), `cri.rs` (the cri rows: pod start and teardown through containerd's CRI).
 
 mod bench;
 mod bundle;
 mod cri;
+mod exec;
 mod host;
 mod report;
 mod rows;

@@ -34,6 +34,7 @@ const GROUPS: &[Group] = &[
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
     Group { name: "cri", run: crate::cri::group },
+    Group { name: "exec", run: |b, o, m| m.rows.extend(crate::exec::rows(b, o)) },
 ];
 
 /// The names `--rows` accepts.

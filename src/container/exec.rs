@@ -13,7 +13,7 @@ use crate::process::signals::{block_all, restore, wait_forwarding};
 use crate::process::{spawn, InitOptions, SetupError, SpawnOptions, Spawned};
 use crate::spec::{Namespace, ValidProcess, ValidSpec};
 use crate::state::{ContainerId, Op, State, StateStore, Status};
-use crate::Error;
+use crate::{trace, Error};
 
 /// The process to run: a process.json, or the config's process changed by flags.
 #[derive(Debug, Clone)]
@@ -87,7 +87,9 @@ pub fn exec(
     let state = store.read(&id)?;
     let status = super::current_status(&state, &store.fifo_path(&id));
     super::require(&state, status, Op::Exec { ignore_paused: opts.ignore_paused })?;
+    trace::phase("reading state.json and the status")?;
     let container = crate::spec::load_existing(&state.bundle)?;
+    trace::phase("loading config.json")?;
     let mut process = match process {
         ExecProcess::File(path) => crate::spec::load_process(&path)?,
         ExecProcess::Flags(flags) => apply_flags(container.process.clone(), flags)?,
@@ -96,7 +98,9 @@ pub fn exec(
     // Each label is checked once: the config's by load_existing, the process file's by
     // load_process, the flags' here.
     apply_labels(&mut process, opts)?;
-    let spec = exec_spec(container, process, &state);
+    let pid_joined = join_pid_namespace(&container, &state)?;
+    trace::phase("joining the pid namespace")?;
+    let spec = exec_spec(container, process, &state, pid_joined);
     let cgroup = exec_cgroup(&state, &opts.sub_cgroup)?;
     if !opts.detach {
         crate::process::signals::become_subreaper()?;
@@ -177,6 +181,7 @@ fn exec_blocked(
     let init = InitOptions::exec(opts.preserve_fds, mask, seccomp.as_ref());
     // Children inherit both the cgroup and the resctrl group of the clone.
     let entry = cgroup.map(|c| c.entry()).transpose()?;
+    trace::phase("seccomp filter, cgroup files")?;
     let on_clone = |pid: Pid| -> Result<(), SetupError> {
         if let Some(rdt) = &spec.intel_rdt {
             crate::host::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
@@ -221,10 +226,36 @@ fn exec_blocked(
     Ok(ExecOutcome::Exited(wait_forwarding(pid, console.map(crate::tty::Proxy::new))?))
 }
 
+/// Joins the pid namespace of the container's init in the runtime itself, when the container
+/// has one and neither a user namespace (whose owner alone may let the runtime in, and which
+/// the clone must join first) nor a time namespace (which keeps the clone in two stages
+/// anyway). setns(2) of a pid namespace changes only where the caller's children are born:
+/// the clone is then born in the container's pid namespace and is the exec'd process itself,
+/// without the first stage that would otherwise join and fork it (one process, one reap and
+/// two sync messages less). The runtime forks nothing else after it. Returns whether it
+/// joined.
+fn join_pid_namespace(container: &ValidSpec, state: &State) -> Result<bool, Error> {
+    use crate::spec::NamespaceKind::{Pid, Time, User};
+    if container.namespace(Pid).is_none()
+        || container.namespace(User).is_some()
+        || container.namespace(Time).is_some()
+    {
+        return Ok(false);
+    }
+    crate::namespaces::join_pid_namespace_of(state.pid)?;
+    Ok(true)
+}
+
 /// The container's spec with `process` in place of its own, every namespace joined through
-/// the init's `/proc/<pid>/ns` links, and, for a container without a mount namespace, the
-/// init's root as `root.path` (the process chroots there).
-fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> ValidSpec {
+/// the init's `/proc/<pid>/ns` links (but the pid namespace when `pid_joined`: the runtime
+/// joined it, see [`join_pid_namespace`]), and, for a container without a mount namespace,
+/// the init's root as `root.path` (the process chroots there).
+fn exec_spec(
+    container: ValidSpec,
+    process: ValidProcess,
+    state: &State,
+    pid_joined: bool,
+) -> ValidSpec {
     let root = if crate::rootfs::has_mount_namespace(&container) {
         container.root.clone()
     } else {
@@ -233,6 +264,7 @@ fn exec_spec(container: ValidSpec, process: ValidProcess, state: &State) -> Vali
     let namespaces = container
         .namespaces
         .iter()
+        .filter(|ns| !(pid_joined && ns.kind == crate::spec::NamespaceKind::Pid))
         .map(|ns| Namespace {
             kind: ns.kind,
             path: Some(PathBuf::from(format!("/proc/{}/ns/{}", state.pid, proc_name(ns.kind)))),

@@ -404,7 +404,10 @@ pub fn check_cgroup_paths(
         }
     }
     for (i, dir) in created.iter().enumerate() {
-        if !below_mount(dir) || !paths.values().any(|p| p.starts_with(dir)) {
+        // A recorded cgroup directory itself (the usual entry) was checked just above: only
+        // a parent costs the syscalls of another check.
+        let checked = paths.values().any(|p| p == dir);
+        if !paths.values().any(|p| p.starts_with(dir)) || (!checked && !below_mount(dir)) {
             return Err(format!(
                 "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
             ));

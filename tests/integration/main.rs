@@ -26,6 +26,7 @@ mod docker;
 mod docker_more;
 mod errors;
 mod exec;
+mod exec_paths;
 mod faults;
 mod features;
 mod hooks;
