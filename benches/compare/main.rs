@@ -20,6 +20,7 @@ mod bundle;
 mod host;
 mod report;
 mod rows;
+mod systemd;
 
 use std::path::PathBuf;
 

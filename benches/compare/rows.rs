@@ -27,12 +27,20 @@ pub struct Measured {
     floor: Option<Cell>,
 }
 
+impl Measured {
+    /// Adds a row at the end of the table.
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+}
+
 /// Every group, in table order.
 const GROUPS: &[Group] = &[
     Group { name: "core", run: core },
     Group { name: "throughput", run: throughput },
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
+    Group { name: "systemd", run: crate::systemd::rows },
 ];
 
 /// The names `--rows` accepts.

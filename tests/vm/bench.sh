@@ -1,0 +1,83 @@
+#!/bin/sh
+# `make vm-bench`: benches/compare (berth, crun and runc interleaved) in the project's qemu
+# guests, whose cgroup setups this host lacks (tests/vm/README.md):
+#   bench.sh VMDIR BERTH COMPARE
+# boots the pure cgroup v2 guest (initramfs; crun and runc packed with their libraries) with
+# rows $VM_BENCH_ROWS_V2 (default core), then the systemd guest (systemd 252 on the cached
+# Debian image, which holds crun and runc) with rows $VM_BENCH_ROWS_SYSTEMD (default systemd),
+# $VM_BENCH_ITERATIONS iterations a row (default 5: TCG is slow, read the ratios), and prints
+# each table. VM_BENCH_GUESTS="v2 systemd" picks the guests. COMPARE is the benchmark's
+# executable (`cargo bench --no-run --bench compare --target-dir target/bench` names it).
+# Exits 77 when qemu (or mmdebstrap, for the systemd guest) cannot be installed.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+die() { echo "vm/bench.sh: $*" >&2; exit 1; }
+
+[ $# -eq 3 ] || die "usage: bench.sh VMDIR BERTH COMPARE"
+vmdir=$1 berth=$2 compare=$3
+[ -x "$berth" ] || die "berth binary $berth not found (make build)"
+[ -x "$compare" ] || die "benchmark binary $compare not found"
+rows_v2=${VM_BENCH_ROWS_V2:-core}
+rows_sd=${VM_BENCH_ROWS_SYSTEMD:-systemd}
+iterations=${VM_BENCH_ITERATIONS:-5}
+guests=${VM_BENCH_GUESTS:-v2 systemd}
+
+mkdir -p "$vmdir"
+vmdir=$(cd "$vmdir" && pwd)
+kernel=$("$here/build.sh" kernel "$vmdir")
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-vm-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# The peak-RSS meter, built here: the guests have no C compiler.
+peak=$work/peak-rss
+${CC:-cc} -O2 -static -Wall -Werror -o "$peak" "$repo/scripts/peak-rss.c" ||
+    die "cannot build scripts/peak-rss.c"
+
+# boot NAME INITRD APPEND [DISK]: runs the guest (1 vCPU, TCG, as the VM tests do), its
+# console in $work/NAME.log, killed after 30 minutes; prints the table and what failed.
+boot() {
+    name=$1 initrd=$2 append=$3 disk=${4:-}
+    log=$work/$name.log
+    start=$(date +%s)
+    set -- -machine q35 -accel tcg -cpu max -m 1024 -smp 1 -nodefaults -nographic \
+        -serial stdio -monitor none -no-reboot -kernel "$kernel" -initrd "$initrd" -append "$append"
+    [ -z "$disk" ] || set -- "$@" -drive "format=raw,if=virtio,snapshot=on,file=$disk"
+    status=0
+    timeout 1800 qemu-system-x86_64 "$@" < /dev/null > "$log" 2> "$work/$name.err" || status=$?
+    tr -d '\r' < "$log" > "$log.txt"
+    echo "== $name guest ($(($(date +%s) - start)) s on the host): $append"
+    sed -n '/^BENCH-TABLE$/,/^BENCH-TABLE-END$/p' "$log.txt" | sed '1d;$d'
+    grep 'RESULT [^ ]* fail' "$log.txt" || true
+    if [ "$status" -ne 0 ] || ! grep -q 'RESULT bench_ran ok' "$log.txt"; then
+        echo "vm/bench.sh: the $name guest failed (qemu exit $status); its console:" >&2
+        tail -n 40 "$log.txt" >&2
+        cat "$work/$name.err" >&2
+        return 1
+    fi
+}
+
+bench_args="berth.bench_rows=ROWS berth.bench_iterations=$iterations"
+failed=0
+for guest in $guests; do
+    case $guest in
+    v2)
+        VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $(command -v crun):/vm/bin/crun $(command -v runc):/vm/bin/runc" \
+            VMDIR=$vmdir "$here/build.sh" initramfs "$work/v2.img" "$berth" "$here/drivers/bench.sh"
+        boot v2 "$work/v2.img" \
+            "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=4 $(echo "$bench_args" | sed "s/ROWS/$rows_v2/")" ||
+            failed=1
+        ;;
+    systemd)
+        image=$("$here/build.sh" sdroot "$vmdir")
+        VM_INIT=systemd VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss" \
+            VMDIR=$vmdir "$here/build.sh" initramfs "$work/systemd.img" "$berth" "$here/drivers/bench.sh"
+        boot systemd "$work/systemd.img" \
+            "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0 $(echo "$bench_args" | sed "s/ROWS/$rows_sd/")" \
+            "$image" || failed=1
+        ;;
+    *) die "VM_BENCH_GUESTS: unknown guest $guest (v2, systemd)" ;;
+    esac
+done
+exit "$failed"

@@ -1,0 +1,29 @@
+# The benchmark in a guest (tests/vm/bench.sh, `make vm-bench`): runs benches/compare's
+# binary, packed as /vm/bin/compare, on the berth under test, crun and runc, with the rows and
+# iterations the kernel command line names (berth.bench_rows=core,…; berth.bench_iterations=N).
+# The table goes to the console between BENCH-TABLE and BENCH-TABLE-END.
+arg() {
+    sed -n "s/.*berth\.$1=\([^ ]*\).*/\1/p" /proc/cmdline
+}
+rows=$(arg bench_rows)
+iterations=$(arg bench_iterations)
+# crun and runc: packed into /vm/bin (pure v2 guest) or installed in the image (systemd guest).
+export PATH="/vm/bin:$PATH"
+export BERTH_BENCH_PEAK_RSS=/vm/bin/peak-rss
+export BERTH_BENCH_BUSYBOX=/vm/rootfs/bin/busybox
+export BERTH_BENCH_NOTE="guest: $(uname -r) under qemu TCG, 1 vCPU, $(
+    if [ "$(cat /proc/1/comm)" = systemd ]; then echo "systemd $(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1"; else echo "pure cgroup v2, busybox init"; fi
+); absolute times are TCG's, read the ratios"
+for rt in crun runc; do
+    command -v "$rt" >/dev/null || result "bench_$rt" fail "$rt is not in the guest"
+done
+echo BENCH-TABLE
+if /vm/bin/compare --berth /usr/local/bin/berth --rows "${rows:-core}" --iterations "${iterations:-5}" > /tmp/bench.out 2> /tmp/bench.err; then
+    cat /tmp/bench.out
+    echo BENCH-TABLE-END
+    result bench_ran ok "rows ${rows:-core}, ${iterations:-5} iterations"
+else
+    cat /tmp/bench.out /tmp/bench.err
+    echo BENCH-TABLE-END
+    result bench_ran fail "the benchmark failed: $(tail -n 1 /tmp/bench.err)"
+fi
