@@ -6,7 +6,8 @@
 # rows $VM_BENCH_ROWS_V2 (default core), then the systemd guest (systemd 252 on the cached
 # Debian image, which holds crun and runc) with rows $VM_BENCH_ROWS_SYSTEMD (default systemd),
 # $VM_BENCH_ITERATIONS iterations a row (default 5: TCG is slow, read the ratios), and prints
-# each table. VM_BENCH_GUESTS="v2 systemd" picks the guests. COMPARE is the benchmark's
+# each table, then the median of each of berth's traced phases (BERTH_TRACE) over
+# $VM_BENCH_TRACE more `run`s in the guest (default 10; 0 skips). VM_BENCH_GUESTS="v2 systemd" picks the guests. COMPARE is the benchmark's
 # executable (`cargo bench --no-run --bench compare --target-dir target/bench` names it).
 # Exits 77 when qemu (or mmdebstrap, for the systemd guest) cannot be installed.
 set -eu
@@ -22,6 +23,7 @@ vmdir=$1 berth=$2 compare=$3
 rows_v2=${VM_BENCH_ROWS_V2:-core}
 rows_sd=${VM_BENCH_ROWS_SYSTEMD:-systemd}
 iterations=${VM_BENCH_ITERATIONS:-5}
+trace=${VM_BENCH_TRACE:-10}
 guests=${VM_BENCH_GUESTS:-v2 systemd}
 
 mkdir -p "$vmdir"
@@ -50,6 +52,7 @@ boot() {
     echo "== $name guest ($(($(date +%s) - start)) s on the host): $append"
     sed -n '/^BENCH-TABLE$/,/^BENCH-TABLE-END$/p' "$log.txt" | sed '1d;$d'
     grep 'RESULT [^ ]* fail' "$log.txt" || true
+    grep '^BENCH-TRACE ' "$log.txt" | trace_summary
     if [ "$status" -ne 0 ] || ! grep -q 'RESULT bench_ran ok' "$log.txt"; then
         echo "vm/bench.sh: the $name guest failed (qemu exit $status); its console:" >&2
         tail -n 40 "$log.txt" >&2
@@ -58,12 +61,34 @@ boot() {
     fi
 }
 
-bench_args="berth.bench_rows=ROWS berth.bench_iterations=$iterations"
+# trace_summary: the BENCH-TRACE records (berth's trace lines) on stdin, as the median of
+# each phase and init step over the runs (python3; without it, nothing).
+trace_summary() {
+    command -v python3 > /dev/null || return 0
+    python3 -c '
+import json, re, sys, statistics
+runs = {"phases": {}, "init_steps": {}}
+n = 0
+for line in sys.stdin:
+    n += 1
+    for key in runs:
+        m = re.search(key + r"=(\[.*?\])(?: [a-z_]+=|$)", line.strip())
+        for item in json.loads(m.group(1)) if m else []:
+            runs[key].setdefault(item["name"], []).append(item["us"])
+if n:
+    print("berth traced phases over %d runs (BERTH_TRACE; median / min, us):" % n)
+    for key, title in (("phases", "runtime"), ("init_steps", "init")):
+        for name, us in runs[key].items():
+            print("  %-8s %-50s %8d %8d" % (title, name, statistics.median(us), min(us)))
+'
+}
+
+bench_args="berth.bench_rows=ROWS berth.bench_iterations=$iterations berth.bench_trace=$trace"
 failed=0
 for guest in $guests; do
     case $guest in
     v2)
-        VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $(command -v crun):/vm/bin/crun $(command -v runc):/vm/bin/runc" \
+        VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $(command -v crun):/vm/bin/crun $(command -v runc):/vm/bin/runc $(command -v unshare):/vm/bin/unshare $(command -v chroot):/vm/bin/chroot" \
             VMDIR=$vmdir "$here/build.sh" initramfs "$work/v2.img" "$berth" "$here/drivers/bench.sh"
         boot v2 "$work/v2.img" \
             "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=4 $(echo "$bench_args" | sed "s/ROWS/$rows_v2/")" ||

@@ -27,3 +27,28 @@ else
     echo BENCH-TABLE-END
     result bench_ran fail "the benchmark failed: $(tail -n 1 /tmp/bench.err)"
 fi
+
+# berth's own phases (BERTH_TRACE) over berth.bench_trace=N more `run`s of a stock `berth
+# spec` bundle running /bin/true (default 10; 0 skips): one `BENCH-TRACE <record>` line
+# each, which tests/vm/bench.sh sums up. In the systemd guest with --systemd-cgroup and a
+# scope in system.slice, else in the cgroup /berth-test/trace.
+trace_runs=$(arg bench_trace)
+if [ "${trace_runs:-10}" -gt 0 ]; then
+    t=/tmp/bench-trace
+    mkdir -p "$t/bundle" "$t/root"
+    ln -s /vm/rootfs "$t/bundle/rootfs"
+    (cd "$t" && berth spec && sed 's|"terminal": true|"terminal": false|; s|^\([[:space:]]*\)"sh"$|\1"/bin/true"|' config.json > stock.json)
+    flags=""
+    [ "$(cat /proc/1/comm)" = systemd ] && flags=--systemd-cgroup
+    i=0
+    while [ "$i" -lt "${trace_runs:-10}" ]; do
+        i=$((i + 1))
+        cg=/berth-test/trace
+        [ -z "$flags" ] || cg="system.slice:berth-bench:trace-$i"
+        sed "s|\"linux\": {|& \"cgroupsPath\": \"$cg\",|" "$t/stock.json" > "$t/bundle/config.json"
+        BERTH_TRACE=1 /usr/local/bin/berth --root "$t/root" $flags run --bundle "$t/bundle" "trace-$i" \
+            > /dev/null 2> "$t/err" || result "bench_trace_$i" fail "berth run: $(tail -n 1 "$t/err")"
+        sed -n 's/.*msg="trace" \(.*\)/BENCH-TRACE \1/p' "$t/err"
+    done
+    rmdir /sys/fs/cgroup/berth-test/trace /sys/fs/cgroup/berth-test 2>/dev/null || true
+fi
