@@ -7,7 +7,8 @@
 # Debian image, which holds crun and runc) with rows $VM_BENCH_ROWS_SYSTEMD (default systemd),
 # $VM_BENCH_ITERATIONS iterations a row (default 5: TCG is slow, read the ratios), and prints
 # each table, then the median of each of berth's traced phases (BERTH_TRACE) over
-# $VM_BENCH_TRACE more `run`s in the guest (default 10; 0 skips). VM_BENCH_GUESTS="v2 systemd" picks the guests. COMPARE is the benchmark's
+# $VM_BENCH_TRACE more `run`s in the guest (default 10; 0 skips), each in turn with a run of
+# the berth binary $VM_BENCH_BEFORE when set (to compare two builds in one boot). VM_BENCH_GUESTS="v2 systemd" picks the guests. COMPARE is the benchmark's
 # executable (`cargo bench --no-run --bench compare --target-dir target/bench` names it).
 # Exits 77 when qemu (or mmdebstrap, for the systemd guest) cannot be installed.
 set -eu
@@ -37,13 +38,15 @@ peak=$work/peak-rss
 ${CC:-cc} -O2 -static -Wall -Werror -o "$peak" "$repo/scripts/peak-rss.c" ||
     die "cannot build scripts/peak-rss.c"
 
-# boot NAME INITRD APPEND [DISK]: runs the guest (1 vCPU, TCG, as the VM tests do), its
-# console in $work/NAME.log, killed after 30 minutes; prints the table and what failed.
+# boot NAME INITRD APPEND [DISK]: runs the guest (TCG, $VM_BENCH_CPUS vCPUs, default 2: with
+# one, an RCU grace period, which a migration by pid waits for, ends at the next context
+# switch, unlike on any real host), its console in $work/NAME.log, killed after 30 minutes;
+# prints the table and what failed.
 boot() {
     name=$1 initrd=$2 append=$3 disk=${4:-}
     log=$work/$name.log
     start=$(date +%s)
-    set -- -machine q35 -accel tcg -cpu max -m 1024 -smp 1 -nodefaults -nographic \
+    set -- -machine q35 -accel tcg -cpu max -m 1024 -smp "${VM_BENCH_CPUS:-2}" -nodefaults -nographic \
         -serial stdio -monitor none -no-reboot -kernel "$kernel" -initrd "$initrd" -append "$append"
     [ -z "$disk" ] || set -- "$@" -drive "format=raw,if=virtio,snapshot=on,file=$disk"
     status=0
@@ -52,7 +55,8 @@ boot() {
     echo "== $name guest ($(($(date +%s) - start)) s on the host): $append"
     sed -n '/^BENCH-TABLE$/,/^BENCH-TABLE-END$/p' "$log.txt" | sed '1d;$d'
     grep 'RESULT [^ ]* fail' "$log.txt" || true
-    grep '^BENCH-TRACE ' "$log.txt" | trace_summary
+    grep '^BENCH-TRACE ' "$log.txt" | trace_summary berth
+    grep '^BENCH-TRACE-BEFORE ' "$log.txt" | trace_summary "${VM_BENCH_BEFORE:-} (VM_BENCH_BEFORE), in turn with berth"
     if [ "$status" -ne 0 ] || ! grep -q 'RESULT bench_ran ok' "$log.txt"; then
         echo "vm/bench.sh: the $name guest failed (qemu exit $status); its console:" >&2
         tail -n 40 "$log.txt" >&2
@@ -76,19 +80,21 @@ for line in sys.stdin:
         for item in json.loads(m.group(1)) if m else []:
             runs[key].setdefault(item["name"], []).append(item["us"])
 if n:
-    print("berth traced phases over %d runs (BERTH_TRACE; median / min, us):" % n)
+    print("%s: traced phases over %d runs (BERTH_TRACE; median / min, us):" % (sys.argv[1], n))
     for key, title in (("phases", "runtime"), ("init_steps", "init")):
         for name, us in runs[key].items():
             print("  %-8s %-50s %8d %8d" % (title, name, statistics.median(us), min(us)))
-'
+' "$1"
 }
 
+before=""
+[ -z "${VM_BENCH_BEFORE:-}" ] || before="$VM_BENCH_BEFORE:/vm/bin/berth-before"
 bench_args="berth.bench_rows=ROWS berth.bench_iterations=$iterations berth.bench_trace=$trace"
 failed=0
 for guest in $guests; do
     case $guest in
     v2)
-        VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $(command -v crun):/vm/bin/crun $(command -v runc):/vm/bin/runc $(command -v unshare):/vm/bin/unshare $(command -v chroot):/vm/bin/chroot" \
+        VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $before $(command -v crun):/vm/bin/crun $(command -v runc):/vm/bin/runc $(command -v unshare):/vm/bin/unshare $(command -v chroot):/vm/bin/chroot" \
             VMDIR=$vmdir "$here/build.sh" initramfs "$work/v2.img" "$berth" "$here/drivers/bench.sh"
         boot v2 "$work/v2.img" \
             "console=ttyS0 cgroup_no_v1=all panic=-1 loglevel=4 $(echo "$bench_args" | sed "s/ROWS/$rows_v2/")" ||
@@ -96,7 +102,7 @@ for guest in $guests; do
         ;;
     systemd)
         image=$("$here/build.sh" sdroot "$vmdir")
-        VM_INIT=systemd VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss" \
+        VM_INIT=systemd VM_PACK="$compare:/vm/bin/compare $peak:/vm/bin/peak-rss $before" \
             VMDIR=$vmdir "$here/build.sh" initramfs "$work/systemd.img" "$berth" "$here/drivers/bench.sh"
         boot systemd "$work/systemd.img" \
             "console=ttyS0 panic=-1 loglevel=4 systemd.show_status=0 $(echo "$bench_args" | sed "s/ROWS/$rows_sd/")" \

@@ -476,7 +476,10 @@ pub fn start(
         // Parents enable their controllers on v2; v1 hierarchies systemd does not manage
         // (cpuset, net_cls…) get the unit's directory here.
         cgroup.create(&mut Vec::new())?;
-        cgroup.add_pid(pid)?;
+        // On v2 systemd has placed it (the unit's PIDs): no second migration.
+        if !cgroup.holds(pid) {
+            cgroup.add_pid(pid)?;
+        }
         cgroup.apply(&resources, applying)
     };
     let placed = files().map_err(|source| SystemdError::Cgroup { unit: unit.name.clone(), source });

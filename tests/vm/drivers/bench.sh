@@ -11,7 +11,7 @@ iterations=$(arg bench_iterations)
 export PATH="/vm/bin:$PATH"
 export BERTH_BENCH_PEAK_RSS=/vm/bin/peak-rss
 export BERTH_BENCH_BUSYBOX=/vm/rootfs/bin/busybox
-export BERTH_BENCH_NOTE="guest: $(uname -r) under qemu TCG, 1 vCPU, $(
+export BERTH_BENCH_NOTE="guest: $(uname -r) under qemu TCG, $(nproc) vCPUs, $(
     if [ "$(cat /proc/1/comm)" = systemd ]; then echo "systemd $(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p') as PID 1"; else echo "pure cgroup v2, busybox init"; fi
 ); absolute times are TCG's, read the ratios"
 for rt in crun runc; do
@@ -49,6 +49,12 @@ if [ "${trace_runs:-10}" -gt 0 ]; then
         BERTH_TRACE=1 /usr/local/bin/berth --root "$t/root" $flags run --bundle "$t/bundle" "trace-$i" \
             > /dev/null 2> "$t/err" || result "bench_trace_$i" fail "berth run: $(tail -n 1 "$t/err")"
         sed -n 's/.*msg="trace" \(.*\)/BENCH-TRACE \1/p' "$t/err"
+        # Another berth to compare with (VM_BENCH_BEFORE), traced in turn with this one.
+        [ -x /vm/bin/berth-before ] || continue
+        sed "s|\"linux\": {|& \"cgroupsPath\": \"$cg-before\",|" "$t/stock.json" > "$t/bundle/config.json"
+        BERTH_TRACE=1 /vm/bin/berth-before --root "$t/root" $flags run --bundle "$t/bundle" "trace-$i-before" \
+            > /dev/null 2> "$t/err" || result "bench_trace_before_$i" fail "berth run: $(tail -n 1 "$t/err")"
+        sed -n 's/.*msg="trace" \(.*\)/BENCH-TRACE-BEFORE \1/p' "$t/err"
     done
-    rmdir /sys/fs/cgroup/berth-test/trace /sys/fs/cgroup/berth-test 2>/dev/null || true
+    rmdir /sys/fs/cgroup/berth-test/trace /sys/fs/cgroup/berth-test/trace-before /sys/fs/cgroup/berth-test 2>/dev/null || true
 fi
