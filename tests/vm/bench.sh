@@ -73,14 +73,19 @@ trace_summary() {
 import json, re, sys, statistics
 runs = {"phases": {}, "init_steps": {}}
 n = 0
+totals = []
 for line in sys.stdin:
     n += 1
+    m = re.search(r"total_us=([0-9]+)", line)
+    totals += [int(m.group(1))] if m else []
     for key in runs:
         m = re.search(key + r"=(\[.*?\])(?: [a-z_]+=|$)", line.strip())
         for item in json.loads(m.group(1)) if m else []:
             runs[key].setdefault(item["name"], []).append(item["us"])
 if n:
     print("%s: traced phases over %d runs (BERTH_TRACE; median / min, us):" % (sys.argv[1], n))
+    if totals:
+        print("  %-59s %8d %8d" % ("the whole run", statistics.median(totals), min(totals)))
     for key, title in (("phases", "runtime"), ("init_steps", "init")):
         for name, us in runs[key].items():
             print("  %-8s %-50s %8d %8d" % (title, name, statistics.median(us), min(us)))
@@ -89,7 +94,9 @@ if n:
 
 before=""
 [ -z "${VM_BENCH_BEFORE:-}" ] || before="$VM_BENCH_BEFORE:/vm/bin/berth-before"
-bench_args="berth.bench_rows=ROWS berth.bench_iterations=$iterations berth.bench_trace=$trace"
+# VM_BENCH_APPEND: more kernel arguments, e.g. norandmaps (TCG translates code again at
+# every new address, so with ASLR each process pays for translating all it runs).
+bench_args="${VM_BENCH_APPEND:-} berth.bench_rows=ROWS berth.bench_iterations=$iterations berth.bench_trace=$trace"
 failed=0
 for guest in $guests; do
     case $guest in
