@@ -10,7 +10,7 @@ BERTH_DOCS := target/$(HOST_TRIPLE)/release/berth-docs
 # Integration tests mostly wait on container processes, so more threads than cores pays off.
 TEST_THREADS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
 
-.PHONY: all build install deb deps bench-deps demo test vm-test bench conformance soak fuzz hot-functions hot-functions-check shim-test clean
+.PHONY: all build install deb deps bench-deps demo test vm-test vm-bench bench conformance soak fuzz hot-functions hot-functions-check shim-test clean
 
 all: build
 
@@ -102,6 +102,15 @@ conformance: build
 # and the systemd guest.
 vm-test: build
 	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd::
+
+# benches/compare in the two qemu guests (tests/vm/bench.sh; not part of `make test`): the core
+# rows on the pure cgroup v2 guest, the systemd rows (--systemd-cgroup) under systemd 252.
+# TCG is slow: few iterations (VM_BENCH_ITERATIONS, default 5), read the ratios only.
+# VM_BENCH_GUESTS="v2 systemd", VM_BENCH_ROWS_V2 and VM_BENCH_ROWS_SYSTEMD choose what runs.
+vm-bench: build
+	compare=$$($(CARGO) bench --no-run --bench compare --target-dir target/bench 2>&1 | \
+		tee /dev/stderr | sed -n 's/^ *Executable benches\/compare\/main.rs (\(.*\))$$/\1/p') && \
+	tests/vm/bench.sh target/$(HOST_TRIPLE)/vm $(abspath $(BERTH)) "$$(cd "$$(dirname "$$compare")" && pwd)/$$(basename "$$compare")"
 
 # Regenerates src/hot-functions.txt, the code layout build.rs gives the linker (see the
 # script), after a change to what the runtime's commands execute, its dependencies or rustc;

@@ -23,9 +23,13 @@ use crate::Opts;
 pub const THROUGHPUT_CONTAINERS: usize = 100;
 pub const THROUGHPUT_IN_FLIGHT: usize = 4;
 
-/// Compiles scripts/peak-rss.c (the peak-RSS meter; a bench tool, not part of berth's build)
-/// with the system C compiler into `dir`.
+/// The peak-RSS meter: `BERTH_BENCH_PEAK_RSS` when set (a copy built beforehand, for a guest
+/// without a C compiler: tests/vm/bench.sh), else scripts/peak-rss.c (a bench tool, not part
+/// of berth's build) compiled with the system C compiler into `dir`.
 fn build_peak_rss(dir: &Path) -> Result<PathBuf, String> {
+    if let Some(tool) = std::env::var_os("BERTH_BENCH_PEAK_RSS") {
+        return Ok(PathBuf::from(tool));
+    }
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peak-rss.c");
     let tool = dir.join("peak-rss");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -101,6 +105,7 @@ impl Bench {
         let volume = dir.join("volume");
         fs::create_dir(&volume).map_err(|e| e.to_string())?;
         let peak_rss = build_peak_rss(&dir)?;
+        notes.extend(std::env::var("BERTH_BENCH_NOTE").ok());
 
         let run = dir.join("run");
         mount_tmpfs(&run)?;
@@ -216,10 +221,20 @@ impl Bench {
 
     /// Runs `rt`'s binary with `args` to its end, timing it.
     pub fn invoke(&self, rt: usize, args: &[&str]) -> Result<Timed, String> {
+        self.invoke_with(rt, &[], args)
+    }
+
+    /// Like [`Bench::invoke`], with global options (`--systemd-cgroup`) before the command.
+    pub fn invoke_with(&self, rt: usize, global: &[&str], args: &[&str]) -> Result<Timed, String> {
         let runtime = &self.runtimes[rt];
         let mut cmd = Command::new(&runtime.bin);
-        cmd.arg("--root").arg(&runtime.root).args(args);
-        time_command(cmd, &self.dir, &format!("{} {}", runtime.name, args.join(" ")))
+        cmd.arg("--root").arg(&runtime.root).args(global).args(args);
+        let what = format!(
+            "{} {}",
+            runtime.name,
+            global.iter().chain(args).copied().collect::<Vec<_>>().join(" ")
+        );
+        time_command(cmd, &self.dir, &what)
     }
 
     pub fn track(&self, rt: usize, id: &str) {

@@ -42,8 +42,10 @@ pub fn build_rootfs(rootfs: &Path) -> Result<(), String> {
         fs::create_dir_all(rootfs.join(d)).map_err(io)?;
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io)?;
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
-        .map_err(|e| format!("copying /bin/busybox (apt-get install busybox-static): {e}"))?;
+    // BERTH_BENCH_BUSYBOX: a static busybox elsewhere (the systemd guest has none in /bin).
+    let busybox = std::env::var("BERTH_BENCH_BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
+    fs::copy(&busybox, rootfs.join("bin/busybox"))
+        .map_err(|e| format!("copying {busybox} (apt-get install busybox-static): {e}"))?;
     fs::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755))
         .map_err(io)?;
     for applet in ["sh", "true", "sleep"] {

@@ -23,6 +23,7 @@ mod exec;
 mod host;
 mod report;
 mod rows;
+mod systemd;
 
 use std::path::PathBuf;
 

@@ -27,6 +27,13 @@ pub struct Measured {
     floor: Option<Cell>,
 }
 
+impl Measured {
+    /// Adds a row at the end of the table.
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+}
+
 /// Every group, in table order.
 const GROUPS: &[Group] = &[
     Group { name: "core", run: core },
@@ -35,6 +42,7 @@ const GROUPS: &[Group] = &[
     Group { name: "seccomp", run: seccomp },
     Group { name: "cri", run: crate::cri::group },
     Group { name: "exec", run: |b, o, m| m.rows.extend(crate::exec::rows(b, o)) },
+    Group { name: "systemd", run: crate::systemd::rows },
 ];
 
 /// The names `--rows` accepts.

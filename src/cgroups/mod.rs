@@ -323,6 +323,20 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Whether `pid` is in this cgroup v2 directory already (the `0::` line of its
+    /// /proc/PID/cgroup names it), as after systemd started a unit with it: writing it to
+    /// `cgroup.procs` again would move nothing but still take the kernel's threadgroup lock,
+    /// which can wait for an RCU grace period. False on v1 and when unsure.
+    pub fn holds(&self, pid: i32) -> bool {
+        let Cgroup::V2(dir) = self else { return false };
+        let Ok(relative) = dir.strip_prefix(CGROUP_ROOT) else { return false };
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            return false;
+        };
+        let wanted = Path::new("/").join(relative);
+        text.lines().any(|l| l.strip_prefix("0::").is_some_and(|p| Path::new(p) == wanted))
+    }
+
     /// Opens the files through which a new process moves itself into the cgroup.
     pub fn entry(&self) -> Result<Entry, CgroupError> {
         let open = |dir: &Path, file: &str| {

@@ -662,8 +662,12 @@ impl Connection {
             pending: VecDeque::new(),
             unique_name: String::new(),
         };
-        conn.authenticate()?;
-        let reply = conn.call(Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello"))?;
+        // One round trip for the whole setup: the authentication, BEGIN and Hello go out in
+        // one write (the bus reads them in order, as sd-bus clients send them), then the OK
+        // line and Hello's reply come back.
+        let hello =
+            conn.authenticate_and_send(&Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello"))?;
+        let reply = conn.reply(hello, "org.freedesktop.DBus.Hello", Duration::from_secs(30))?;
         conn.unique_name = reply.arg_str(0).unwrap_or_default().to_owned();
         Ok(conn)
     }
@@ -692,18 +696,22 @@ impl Connection {
 
     /// The EXTERNAL mechanism: the bus checks our uid from the socket's credentials, which
     /// it sees in its own user namespace: in another one, the id that maps to ours there.
-    fn authenticate(&mut self) -> Result<()> {
+    /// BEGIN and `first` (the Hello) follow in the same write, without waiting for the OK;
+    /// returns `first`'s serial once the bus has said OK.
+    fn authenticate_and_send(&mut self, first: &Message) -> Result<u32> {
         let euid = nix::unistd::geteuid().as_raw();
         let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
         let uid = outside_id(&map, euid).unwrap_or(euid).to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
-        let hello = format!("\0AUTH EXTERNAL {hex}\r\n");
-        self.stream.write_all(hello.as_bytes()).map_err(self.io("authenticating on"))?;
+        let mut bytes = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").into_bytes();
+        self.serial = self.serial.wrapping_add(1).max(1);
+        bytes.extend(first.encode(self.serial));
+        self.stream.write_all(&bytes).map_err(self.io("authenticating on"))?;
         let line = self.auth_line()?;
         if !line.starts_with("OK ") {
             return Err(DbusError::Auth(line));
         }
-        self.stream.write_all(b"BEGIN\r\n").map_err(self.io("authenticating on"))
+        Ok(self.serial)
     }
 
     /// One line of the authentication exchange, read a byte at a time so that nothing of
@@ -799,10 +807,16 @@ impl Connection {
             msg.member.as_deref().unwrap_or("")
         );
         let serial = self.send(&msg)?;
+        self.reply(serial, &what, timeout)
+    }
+
+    /// Waits for the reply to the call sent with `serial` (`what` names it in a timeout);
+    /// signals that arrive meanwhile are kept, replies to other calls dropped.
+    fn reply(&mut self, serial: u32, what: &str, timeout: Duration) -> Result<Message> {
         let deadline = Instant::now() + timeout;
         loop {
             let Some(reply) = self.receive(Some(deadline))? else {
-                return Err(DbusError::Timeout(what));
+                return Err(DbusError::Timeout(what.to_owned()));
             };
             match reply.kind {
                 Some(Kind::Signal) => self.pending.push_back(reply),

@@ -12,7 +12,8 @@
 #       and loaded by /init, from the kernel fetched into $VMDIR (default: OUT's dir).
 #       With VM_INIT=systemd the initramfs is the systemd guest's: systemd/init.sh as /init (it
 #       mounts the root image and switch_roots to systemd), systemd/run.sh as /vm/systemd-run.sh,
-#       and the virtio modules that /dev/vda needs.
+#       and the virtio modules that /dev/vda needs. VM_PACK="SRC:DEST …" packs more programs
+#       (with their libraries) at DEST; the systemd guest keeps only what is under /vm.
 #   build.sh sdroot VMDIR
 #       installs mmdebstrap (and qemu) when missing, builds the systemd guest's root image
 #       from Debian packages once per package list and customize script, cached as
@@ -153,6 +154,10 @@ build_initramfs() {
     # The kernel opens /dev/console for init before anything is mounted.
     mknod -m 600 "$stage/dev/console" c 5 1
     copy_with_libs "$berth" "$stage" /usr/local/bin/berth
+    # VM_PACK="SRC:DEST …": more programs with their shared libraries (tests/vm/bench.sh).
+    for _p in ${VM_PACK:-}; do
+        copy_with_libs "${_p%%:*}" "$stage" "${_p#*:}"
+    done
     if [ "${VM_INIT:-}" = systemd ]; then
         cp "$here/systemd/init.sh" "$stage/init"
         cp "$here/systemd/run.sh" "$stage/vm/systemd-run.sh"
@@ -181,6 +186,9 @@ build_initramfs() {
 # the checkpoint/restore tests: its `criu check` passes on the guest's 6.1 kernel.
 SD_SUITE=bookworm
 SD_PACKAGES="systemd,systemd-sysv,dbus,runc,dbus-user-session,criu,iproute2,iptables"
+
+# crun, the third runtime of `make vm-bench` (tests/vm/bench.sh) in this guest.
+SD_PACKAGES="$SD_PACKAGES,crun"
 
 ensure_mmdebstrap() {
     command -v mmdebstrap >/dev/null 2>&1 && command -v mke2fs >/dev/null 2>&1 && return 0

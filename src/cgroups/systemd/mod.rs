@@ -241,8 +241,9 @@ impl Manager {
         };
         let mut manager = Manager { conn, unit: unit.to_owned() };
         // JobRemoved reaches subscribers (and the client that queued the job); subscribing
-        // makes sure of it on every systemd version. Already subscribed is fine.
-        let _ = manager.call("Subscribe", vec![]);
+        // makes sure of it on every systemd version. Already subscribed is fine, so no need
+        // to wait for the reply (a later wait drops it): one round trip less.
+        let _ = manager.conn.send(&Message::call(SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe"));
         let rule = format!(
             "type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
         );
@@ -464,18 +465,26 @@ pub fn start(
         (Instance::System, super::Applying::CreateOwned)
     };
     let mut manager = Manager::connect_to(&unit.name, instance)?;
+    crate::trace::mark("systemd: connecting to the bus, subscribing");
     let job = manager.start_unit(&props)?;
+    crate::trace::mark("systemd: StartTransientUnit");
     on_started();
     manager.wait_job(&job, "start")?;
+    crate::trace::mark("systemd: waiting for the start job");
     let resources = without_devices_for(instance, resources);
     let files = || -> Result<(), CgroupError> {
         // Parents enable their controllers on v2; v1 hierarchies systemd does not manage
         // (cpuset, net_cls…) get the unit's directory here.
         cgroup.create(&mut Vec::new())?;
-        cgroup.add_pid(pid)?;
+        // On v2 systemd has placed it (the unit's PIDs): no second migration.
+        if !cgroup.holds(pid) {
+            cgroup.add_pid(pid)?;
+        }
         cgroup.apply(&resources, applying)
     };
-    files().map_err(|source| SystemdError::Cgroup { unit: unit.name.clone(), source })
+    let placed = files().map_err(|source| SystemdError::Cgroup { unit: unit.name.clone(), source });
+    crate::trace::mark("systemd: the unit's cgroup files");
+    placed
 }
 
 /// `update` of a container in `unit`: the properties systemd models, then the files.
@@ -505,7 +514,11 @@ fn without_devices_for(
 
 /// Stops `unit` (the container's processes must be gone already) and clears it.
 pub fn stop(unit: &str) -> Result<(), SystemdError> {
-    Manager::connect(unit)?.stop_unit()
+    let mut manager = Manager::connect(unit)?;
+    crate::trace::mark("systemd: connecting to the bus, subscribing");
+    let stopped = manager.stop_unit();
+    crate::trace::mark("systemd: stopping the unit");
+    stopped
 }
 
 #[cfg(test)]
