@@ -40,6 +40,7 @@ const CRIU_MODULES: &[&str] = &[
     "netlink_diag",
     "af_packet_diag",
     "nf_tables",
+    "nf_conntrack_netlink",
     "tun",
 ];
 
