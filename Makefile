@@ -101,7 +101,7 @@ conformance: build
 # Only the tests that boot a kernel under qemu (tests/vm/README.md): the pure cgroup v2 guest
 # and the systemd guest.
 vm-test: build
-	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd::
+	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd:: vm_criu::
 
 # Regenerates src/hot-functions.txt, the code layout build.rs gives the linker (see the
 # script), after a change to what the runtime's commands execute, its dependencies or rustc;
