@@ -50,7 +50,7 @@ fn facts(rt: &str) -> Vec<String> {
         count_continues count_grows killed deleted leave_running left_running \
         restore_other_id other_id_running other_id_continues restore_existing_fails \
         existing_still_running pre_dump pre_dump_running final_dump parent_link \
-        parent_pages restore_incremental incremental_continues tty_checkpoint tty_restore \
+        restore_incremental incremental_continues tty_checkpoint tty_restore \
         tty_running tty_continues tty_console checkpoint_stopped_fails stopped_kept \
         empty_restore_leaves_nothing";
     FACTS.split_whitespace().map(|f| format!("{rt}_{f}")).collect()

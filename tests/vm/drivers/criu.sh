@@ -111,13 +111,13 @@ pre_dump_scenario() {
     out=$(rt_cmd checkpoint --image-path "$CP/$rt-final" --parent-path "../$rt-pre" c4 2>&1)
     expect "${rt}_final_dump" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
     expect_true "${rt}_parent_link" "$(ls -l "$CP/$rt-final/parent" 2>&1)" test -L "$CP/$rt-final/parent"
-    # The final dump wrote only what changed since the pre-dump, whose pages it found
-    # through the link. (criu still logs "No parent image found" for the counter's `sleep`,
-    # born after the pre-dump: runc's dump does the same.)
+    # Reported, not asserted: the final dump's size depends on how many of the counter's
+    # `sleep`s (born after the pre-dump, so dumped whole; criu logs "No parent image found"
+    # for them, for runc as for berth) it caught. The restore below needs the init's pages
+    # that are only in the parent: restore_incremental is the check that the link works.
     pre=$(cat "$CP/$rt-pre"/pages-*.img 2>/dev/null | wc -c)
     final=$(cat "$CP/$rt-final"/pages-*.img 2>/dev/null | wc -c)
-    expect_true "${rt}_parent_pages" "pre-dump $pre bytes of pages, final dump $final" \
-        test "$final" -lt "$pre"
+    result "${rt}_parent_pages" ok "pre-dump $pre bytes of pages, final dump $final"
     n=$(count "$b")
     out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-final" c4 </dev/null 2>&1 >/dev/null)
     expect "${rt}_restore_incremental" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
