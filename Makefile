@@ -101,7 +101,7 @@ conformance: build
 # Only the tests that boot a kernel under qemu (tests/vm/README.md): the pure cgroup v2 guest
 # and the systemd guest.
 vm-test: build
-	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd::
+	$(CARGO) test --release --test integration -- --nocapture vm:: vm_systemd:: vm_criu::
 
 # benches/compare in the two qemu guests (tests/vm/bench.sh; not part of `make test`): the core
 # rows on the pure cgroup v2 guest, the systemd rows (--systemd-cgroup) under systemd 252.

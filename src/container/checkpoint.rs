@@ -12,6 +12,10 @@ use crate::spec::{NamespaceKind, ValidSpec};
 use crate::state::{ContainerId, Op, State, StateStore, Status};
 use crate::Error;
 
+/// A terminal container's console: a bind mount of its pty slave, external to criu (the
+/// master is not in the dumped tree); a restore binds the new pty's slave there.
+pub(super) const CONSOLE: &str = "/dev/console";
+
 /// How long a dumped container's init gets to disappear after criu killed it.
 const GONE_WAIT: Duration = Duration::from_secs(10);
 
@@ -72,12 +76,16 @@ fn refuse_unsupported(opts: &CheckpointOptions) -> Result<(), CriuError> {
 /// What criu must treat as outside the container: bind mounts, masked files, a joined
 /// network namespace.
 fn dump_target(spec: &ValidSpec, state: &State) -> Result<DumpTarget, Error> {
-    let bind_destinations = spec
+    let mut bind_destinations: Vec<String> = spec
         .mounts
         .iter()
         .filter(|m| is_bind(m))
         .map(|m| m.destination().display().to_string())
         .collect();
+    if spec.process.terminal {
+        // /dev/console is a bind of the pty slave, whose master is outside the container.
+        bind_destinations.push(CONSOLE.to_owned());
+    }
     let root = PathBuf::from(format!("/proc/{}/root", state.pid));
     let masked_files =
         spec.masked_paths.iter().filter(|p| is_dev_null(&root, p)).cloned().collect();

@@ -114,17 +114,22 @@ fn restore_blocked(
     let net_ns = open_net_ns(spec)?;
     let mut state = new_state(spec, id, &record);
     let action_script = write_hook_plan(dir, spec, &state)?;
+    let console = opts.console_socket.is_some().then(open_console).transpose()?;
+    let mut binds: Vec<(String, PathBuf)> = spec
+        .mounts
+        .iter()
+        .filter(|m| super::checkpoint::is_bind(m))
+        .map(|m| {
+            let source = m.source().clone().unwrap_or_default();
+            (m.destination().display().to_string(), source)
+        })
+        .collect();
+    if spec.process.terminal {
+        binds.push((super::checkpoint::CONSOLE.to_owned(), console_path(console.as_ref())?));
+    }
     let target = RestoreTarget {
         root,
-        binds: spec
-            .mounts
-            .iter()
-            .filter(|m| super::checkpoint::is_bind(m))
-            .map(|m| {
-                let source = m.source().clone().unwrap_or_default();
-                (m.destination().display().to_string(), source)
-            })
-            .collect(),
+        binds,
         masked_files: masked.unwrap_or_else(|| masked_files(spec)),
         net_ns_fd: net_ns.as_ref().map(|fd| fd.as_raw_fd()),
         inherited: inherited_pipes(descriptors.as_deref().unwrap_or_default()),
@@ -132,7 +137,6 @@ fn restore_blocked(
         pid_file: dir.path().join(PID_FILE),
         action_script,
     };
-    let console = opts.console_socket.is_some().then(open_console).transpose()?;
     if let (Some(socket), Some((master, _))) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
     }
@@ -174,8 +178,9 @@ fn bind_root(rootfs: &Path, target: &Path) -> Result<(), Error> {
         source,
     })?;
     use nix::mount::MsFlags;
+    // Not made private: criu copies the restored mounts' sharing from this one (mount-v2
+    // fails with EINVAL on a private root), as with runc's bind.
     crate::sys::mount::mount(Some(rootfs), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
-    crate::sys::mount::mount(None, target, None, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None)?;
     Ok(())
 }
 
@@ -235,6 +240,20 @@ fn cgroup_root(cgroup: &Cgroup) -> Option<String> {
 fn open_console() -> Result<(OwnedFd, OwnedFd), Error> {
     let pty = nix::pty::openpty(None, None).sys("openpty", "")?;
     Ok((pty.master, pty.slave))
+}
+
+/// The pty slave bound at the restored container's /dev/console: the new pty's, or without a
+/// console socket berth's own terminal (criu's stdio either way).
+fn console_path(console: Option<&(OwnedFd, OwnedFd)>) -> Result<PathBuf, Error> {
+    let link = match console {
+        Some((_, slave)) => format!("/proc/self/fd/{}", slave.as_raw_fd()),
+        None => "/proc/self/fd/0".to_owned(),
+    };
+    std::fs::read_link(&link).map_err(|source| Error::Io {
+        what: "reading the console's pty",
+        path: link.into(),
+        source,
+    })
 }
 
 /// Runs `criu restore` in the container's cgroup (its restored tasks start there).

@@ -40,6 +40,7 @@ const CRIU_MODULES: &[&str] = &[
     "netlink_diag",
     "af_packet_diag",
     "nf_tables",
+    "nf_conntrack_netlink",
     "tun",
 ];
 
@@ -49,13 +50,13 @@ fn facts(rt: &str) -> Vec<String> {
         count_continues count_grows killed deleted leave_running left_running \
         restore_other_id other_id_running other_id_continues restore_existing_fails \
         existing_still_running pre_dump pre_dump_running final_dump parent_link \
-        restore_incremental incremental_continues tty_checkpoint_code tty_restore_code \
+        restore_incremental incremental_continues tty_checkpoint tty_restore \
+        tty_running tty_continues tty_console checkpoint_stopped_fails stopped_kept \
         empty_restore_leaves_nothing";
     FACTS.split_whitespace().map(|f| format!("{rt}_{f}")).collect()
 }
 
 #[test]
-#[ignore = "unfinished: in the guest every dump (berth's and runc's) still fails while criu dumps the network namespace (netlink EINVAL, a module missing?) and berth's dump on a pre-dump finds no parent pages; see tests/vm/README.md"]
 fn checkpoint_and_restore_match_runc_in_the_guest() {
     let mut vm = Vm::systemd("criu")
         .bundle("counter", counter(false))
@@ -68,7 +69,16 @@ fn checkpoint_and_restore_match_runc_in_the_guest() {
     let mut names: Vec<String> = ["criu_check", "features_checkpoint"].map(String::from).to_vec();
     names.extend(facts("runc"));
     names.extend(facts("berth"));
-    names.extend(["same_tty", "same_fail_missing", "same_fail_empty"].map(String::from));
+    names.extend(
+        [
+            "same_tty",
+            "same_fail_missing",
+            "same_fail_stopped",
+            "same_fail_empty",
+            "same_state_keys",
+        ]
+        .map(String::from),
+    );
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     run.assert_ok(&names);
 }

@@ -61,6 +61,8 @@ counter_scenario() {
     out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c1" c1 </dev/null 2>&1 >/dev/null)
     expect "${rt}_restore" 0 "$?" "$out $(log_tail "$CP/$rt-c1")"
     expect "${rt}_restore_running" running "$(rt_status c1)"
+    # The state's keys, sorted, for same_state_keys.
+    eval "${rt}_state_keys=\"$(rt_cmd state c1 2>/dev/null | sed -n 's/^ *"\([a-zA-Z]*\)":.*/\1/p' | sort | tr '\n' ' ')\""
     pid=$(rt_cmd state c1 2>/dev/null | json_field pid)
     expect_true "${rt}_restore_pid" "pid $pid" test -n "$pid" -a -d "/proc/$pid"
     first=$(count "$b")
@@ -77,17 +79,22 @@ counter_scenario() {
 
 leave_running_scenario() {
     b=$(start_counter c2)
+    # The count before the dump: the restored counter goes on from at least there (the
+    # original, left running, counts further before it is deleted).
+    n=$(count "$b")
     out=$(rt_cmd checkpoint --leave-running --image-path "$CP/$rt-c2" c2 2>&1)
     expect "${rt}_leave_running" 0 "$?" "$out $(log_tail "$CP/$rt-c2")"
     expect "${rt}_left_running" running "$(rt_status c2)"
-    n=$(count "$b")
     rt_cmd delete -f c2 >/dev/null 2>&1
+    m=$(count "$b")
     # Restored under another id, from the same bundle.
     out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c2" c3 </dev/null 2>&1 >/dev/null)
     expect "${rt}_restore_other_id" 0 "$?" "$out $(log_tail "$CP/$rt-c2")"
     expect "${rt}_other_id_running" running "$(rt_status c3)"
-    expect_true "${rt}_other_id_continues" "at checkpoint $n, now $(count "$b")" \
-        test "$(count "$b")" -ge "$n"
+    _i=0
+    while [ "$(count "$b")" = "$m" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+    expect_true "${rt}_other_id_continues" "before the dump $n, deleted at $m, now $(count "$b")" \
+        test "$(count "$b")" -gt "$n"
     # Restoring into an id that exists fails and leaves the container alone.
     out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-c2" c3 </dev/null 2>&1 >/dev/null)
     code=$?
@@ -104,6 +111,13 @@ pre_dump_scenario() {
     out=$(rt_cmd checkpoint --image-path "$CP/$rt-final" --parent-path "../$rt-pre" c4 2>&1)
     expect "${rt}_final_dump" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
     expect_true "${rt}_parent_link" "$(ls -l "$CP/$rt-final/parent" 2>&1)" test -L "$CP/$rt-final/parent"
+    # Reported, not asserted: the final dump's size depends on how many of the counter's
+    # `sleep`s (born after the pre-dump, so dumped whole; criu logs "No parent image found"
+    # for them, for runc as for berth) it caught. The restore below needs the init's pages
+    # that are only in the parent: restore_incremental is the check that the link works.
+    pre=$(cat "$CP/$rt-pre"/pages-*.img 2>/dev/null | wc -c)
+    final=$(cat "$CP/$rt-final"/pages-*.img 2>/dev/null | wc -c)
+    result "${rt}_parent_pages" ok "pre-dump $pre bytes of pages, final dump $final"
     n=$(count "$b")
     out=$(rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-final" c4 </dev/null 2>&1 >/dev/null)
     expect "${rt}_restore_incremental" 0 "$?" "$out $(log_tail "$CP/$rt-final")"
@@ -126,7 +140,7 @@ tty_scenario() {
     wait_count "$b" 2
     out=$(rt_cmd checkpoint --shell-job --image-path "$CP/$rt-tty" t1 2>&1)
     tty_cp=$?
-    result "${rt}_tty_checkpoint_code" ok "$tty_cp $out $(log_tail "$CP/$rt-tty")"
+    expect "${rt}_tty_checkpoint" 0 "$tty_cp" "$out $(log_tail "$CP/$rt-tty")"
     n=$(count "$b")
     python3 /vm/recvtty.py "$sock.2" &
     holder2=$!
@@ -134,8 +148,14 @@ tty_scenario() {
     out=$(rt_cmd restore -d --shell-job --console-socket "$sock.2" --bundle "$b" \
         --image-path "$CP/$rt-tty" t1 </dev/null 2>&1 >/dev/null)
     tty_restore=$?
-    result "${rt}_tty_restore_code" ok "$tty_restore $out $(log_tail "$CP/$rt-tty")"
+    expect "${rt}_tty_restore" 0 "$tty_restore" "$out $(log_tail "$CP/$rt-tty")"
     tty_running=$(rt_status t1)
+    expect "${rt}_tty_running" running "$tty_running"
+    expect_true "${rt}_tty_continues" "at checkpoint $n" wait_count "$b" "$n"
+    # The restored shell's terminal is the new pty: its /dev/console and stdout are one tty.
+    tpid=$(rt_cmd state t1 2>/dev/null | json_field pid)
+    expect_true "${rt}_tty_console" "$(ls -lL "/proc/$tpid/fd/1" "/proc/$tpid/root/dev/console" 2>&1)" \
+        test "$(stat -Lc %t:%T "/proc/$tpid/fd/1" 2>&1)" = "$(stat -Lc %t:%T "/proc/$tpid/root/dev/console" 2>&1)"
     rt_cmd delete -f t1 >/dev/null 2>&1
     kill "$holder" "$holder2" 2>/dev/null
     eval "${rt}_tty=\"$tty_cp $tty_restore $tty_running\""
@@ -144,6 +164,18 @@ tty_scenario() {
 failure_scenario() {
     rt_cmd checkpoint --image-path "$CP/$rt-none" nosuch >/dev/null 2>&1
     eval "${rt}_fail_missing=$?"
+    # A stopped container cannot be dumped; it stays as it was.
+    b=$(start_counter s1)
+    rt_cmd kill s1 KILL
+    _i=0
+    while [ "$(rt_status s1)" != stopped ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+    out=$(rt_cmd checkpoint --image-path "$CP/$rt-stopped" s1 2>&1)
+    code=$?
+    eval "${rt}_fail_stopped=$code"
+    expect_true "${rt}_checkpoint_stopped_fails" "$out" test "$code" -ne 0
+    expect "${rt}_stopped_kept" stopped "$(rt_status s1)"
+    rt_cmd delete -f s1 >/dev/null 2>&1
+    rm -rf "$b"
     mkdir -p "$CP/$rt-empty"
     b=$(bundle counter)
     rt_cmd restore -d --bundle "$b" --image-path "$CP/$rt-empty" e1 </dev/null >/dev/null 2>&1
@@ -167,4 +199,6 @@ for rt in berth runc; do
 done
 expect same_tty "$runc_tty" "$berth_tty"
 expect same_fail_missing "$(test "$runc_fail_missing" -ne 0; echo $?)" "$(test "$berth_fail_missing" -ne 0; echo $?)"
+expect same_fail_stopped "$(test "$runc_fail_stopped" -ne 0; echo $?)" "$(test "$berth_fail_stopped" -ne 0; echo $?)"
+expect same_state_keys "$runc_state_keys" "$berth_state_keys"
 expect same_fail_empty "$(test "$runc_fail_empty" -ne 0; echo $?)" "$(test "$berth_fail_empty" -ne 0; echo $?)"

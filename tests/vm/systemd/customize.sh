@@ -30,13 +30,3 @@ for u in getty.target serial-getty@ttyS0.service systemd-firstboot.service \
     ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
 mkdir -p "$root/vm" "$root/usr/local/bin"
-
-# criu (checkpoint tests) locks a container's network during a dump with iptables by default;
-# the image has no iptables, and the kernel's nf_tables (loaded from the initramfs) is enough
-# for criu's nftables lock. default.conf is read by the criu CLI (berth), runc.conf by runc's
-# criu swrk.
-if [ -d "$root/etc/criu" ] || [ -x "$root/usr/sbin/criu" ]; then
-    mkdir -p "$root/etc/criu"
-    echo "network-lock nftables" > "$root/etc/criu/default.conf"
-    echo "network-lock nftables" > "$root/etc/criu/runc.conf"
-fi
