@@ -11,7 +11,10 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::bundle::{base_config, build_rootfs, podman_seccomp, Variant, PODMAN_SECCOMP};
+use crate::bundle::{
+    annotations, base_config, build_rootfs, generated_seccomp, podman_seccomp, Variant,
+    PODMAN_SECCOMP,
+};
 use crate::host::{
     bench_cgroup, cgroup_dirs, first_line, mount_tmpfs, path_str, private_mount_namespace,
     time_command, wait_exit, which, CGROUP_PARENT,
@@ -185,6 +188,8 @@ impl Bench {
             Variant::Seccomp => {
                 cfg["linux"]["seccomp"] = self.seccomp.clone().ok_or("no seccomp profile")?;
             }
+            Variant::SeccompRules(n) => cfg["linux"]["seccomp"] = generated_seccomp(n),
+            Variant::Annotations(bytes) => cfg["annotations"] = annotations(bytes),
         }
         if runtime.cgroups {
             // A parent of our own: the shared `berth-test` stays non-empty while we run, so
@@ -301,11 +306,16 @@ impl Bench {
     /// `rounds` rounds of [`THROUGHPUT_CONTAINERS`] foreground runs, [`THROUGHPUT_IN_FLIGHT`]
     /// at a time; one sample per round in containers per second.
     pub fn op_throughput(&self, rt: usize) -> Result<Timed, String> {
+        self.op_throughput_with(rt, THROUGHPUT_IN_FLIGHT)
+    }
+
+    /// [`Bench::op_throughput`] with `in_flight` runs at a time (bundle slots `0..in_flight`).
+    pub fn op_throughput_with(&self, rt: usize, in_flight: usize) -> Result<Timed, String> {
         let next = AtomicUsize::new(0);
         let failure = Mutex::new(None);
         let begin = Instant::now();
         std::thread::scope(|s| {
-            for slot in 0..THROUGHPUT_IN_FLIGHT {
+            for slot in 0..in_flight {
                 let (next, failure) = (&next, &failure);
                 s.spawn(move || {
                     while next.fetch_add(1, Ordering::SeqCst) < THROUGHPUT_CONTAINERS {
@@ -344,7 +354,7 @@ impl Bench {
                 }
                 match op(self, rt) {
                     Ok(t) if i >= warmup => cells[rt].push(match unit {
-                        Unit::Millis => t.secs * 1e3,
+                        Unit::Millis | Unit::Slope => t.secs * 1e3,
                         Unit::PerSecond => t.secs,
                         Unit::Mebibytes => t.maxrss_kib as f64 / 1024.0,
                     }),

@@ -20,6 +20,7 @@ mod bundle;
 mod host;
 mod report;
 mod rows;
+mod scale;
 
 use std::path::PathBuf;
 

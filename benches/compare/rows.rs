@@ -22,7 +22,8 @@ struct Group {
 /// What the groups have measured so far.
 #[derive(Default)]
 pub struct Measured {
-    rows: Vec<Row>,
+    /// The rows, in table order.
+    pub rows: Vec<Row>,
     /// The kernel floor, measured with the `run` row (core group).
     floor: Option<Cell>,
 }
@@ -33,6 +34,7 @@ const GROUPS: &[Group] = &[
     Group { name: "throughput", run: throughput },
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
+    Group { name: "scale", run: crate::scale::scale },
 ];
 
 /// The names `--rows` accepts.
@@ -69,7 +71,7 @@ pub fn run_all(bench: &mut Bench, opts: &Opts) -> Report {
 }
 
 /// Iterations of the rows that cost more per sample (mounts, seccomp).
-fn few(opts: &Opts) -> usize {
+pub fn few(opts: &Opts) -> usize {
     opts.iterations.div_ceil(3).max(3)
 }
 
