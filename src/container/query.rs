@@ -92,10 +92,13 @@ fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
 /// runc, `owner` is the user owning the container's state directory (`state` leaves it empty).
 pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     let mut views = Vec::new();
+    // Read once for all the containers (usually all owned by one user), when one is there.
+    let mut passwd = None;
     for id in store.list()? {
         match view(store, &id) {
             Ok(mut v) => {
-                v.owner = owner_of(&store.root().join(id.as_str())).unwrap_or_default();
+                v.owner =
+                    owner_of(&store.root().join(id.as_str()), &mut passwd).unwrap_or_default();
                 views.push(v)
             }
             Err(Error::State(StateError::NotFound(_))) => {}
@@ -105,13 +108,14 @@ pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     Ok(views)
 }
 
-/// The name of the user owning `dir` (from /etc/passwd), or `#UID` as runc shows an unknown
-/// one; `None` when the directory is gone.
-fn owner_of(dir: &std::path::Path) -> Option<String> {
+/// The name of the user owning `dir` (from /etc/passwd, read into `passwd` on first use),
+/// or `#UID` as runc shows an unknown one; `None` when the directory is gone.
+fn owner_of(dir: &std::path::Path, passwd: &mut Option<String>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata(dir).ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    Some(user_name(&passwd, uid).unwrap_or_else(|| format!("#{uid}")))
+    let passwd =
+        passwd.get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+    Some(user_name(passwd, uid).unwrap_or_else(|| format!("#{uid}")))
 }
 
 /// The name of `uid` in the text of an /etc/passwd (`name:x:uid:…` lines).

@@ -323,25 +323,41 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
     };
     let state: State = serde_json::from_slice(&bytes)
         .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, below_cgroup_mount)
+    check_recorded_cgroups(&state.cgroup_paths, &state.cgroup_created)
         .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
         .map_err(|message| StateError::Corrupt { path, message })?;
     Ok(state)
 }
 
+/// [`check_cgroup_paths`] against the cgroup mounts of berth's mount namespace, with `/`
+/// opened once for all the paths (it is `state`'s and `list`'s per-container cost: a v1
+/// host records one path per hierarchy).
+fn check_recorded_cgroups(
+    paths: &BTreeMap<String, PathBuf>,
+    created: &[PathBuf],
+) -> Result<(), String> {
+    if paths.is_empty() && created.is_empty() {
+        return Ok(());
+    }
+    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok();
+    check_cgroup_paths(paths, created, |path| {
+        root.as_ref().is_some_and(|root| below_cgroup_mount(root.as_fd(), path))
+    })
+}
+
 /// `path` is absolute, has no `..` part, and lies strictly below a cgroup mount of berth's
-/// mount namespace: the path, or its nearest existing ancestor when it is gone, opened
-/// without following any symlink, is on a cgroup filesystem, and an existing path is not
-/// itself the root of a mount. A few syscalls per path, whatever the size of the mount
-/// table (`state` runs on every status poll, and reading mountinfo on a node with a
-/// thousand mounts cost more than the rest of `state`).
-fn below_cgroup_mount(path: &Path) -> bool {
+/// mount namespace (`root` is its `/`): the path, or its nearest existing ancestor when it
+/// is gone, opened without following any symlink, is on a cgroup filesystem, and an
+/// existing path is not itself the root of a mount. A few syscalls per path, whatever the
+/// size of the mount table (`state` runs on every status poll, and reading mountinfo on a
+/// node with a thousand mounts cost more than the rest of `state`).
+fn below_cgroup_mount(root: std::os::fd::BorrowedFd<'_>, path: &Path) -> bool {
     use std::path::Component;
     let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
     if !path.is_absolute() || !plain || path.parent().is_none() {
         return false;
     }
-    let Some((fd, found)) = nearest_existing(path) else { return false };
+    let Some((fd, found)) = nearest_existing(root, path) else { return false };
     let on_cgroup = nix::sys::statfs::fstatfs(&fd).is_ok_and(|s| {
         let kind = s.filesystem_type();
         kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
@@ -353,12 +369,14 @@ fn below_cgroup_mount(path: &Path) -> bool {
 
 /// Opens (`O_PATH`, no symlink followed) `path` or, while it does not exist, its nearest
 /// ancestor; returns the fd and the path it names.
-fn nearest_existing(path: &Path) -> Option<(std::os::fd::OwnedFd, &Path)> {
+fn nearest_existing<'p>(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &'p Path,
+) -> Option<(std::os::fd::OwnedFd, &'p Path)> {
     const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
     let mut at = path;
     loop {
-        match crate::sys::mount::openat2(root.as_fd(), at, libc::O_PATH, 0, RESOLVE) {
+        match crate::sys::mount::openat2(root, at, libc::O_PATH, 0, RESOLVE) {
             Ok(fd) => return Some((fd, at)),
             Err(e) if e.errno == nix::errno::Errno::ENOENT => at = at.parent()?,
             Err(_) => return None,
@@ -392,7 +410,8 @@ fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
 /// container's cgroup must lie below a cgroup mount, and every directory recorded as made
 /// by berth must be that cgroup or one of its parents below the mount. A state file that
 /// says otherwise was not written by berth, and berth would remove directories and signal
-/// the processes listed in files outside the cgroup hierarchies on its word.
+/// the processes listed in files outside the cgroup hierarchies on its word. `below_mount`
+/// is asked once per distinct path (the created directories are usually the paths again).
 pub fn check_cgroup_paths(
     paths: &BTreeMap<String, PathBuf>,
     created: &[PathBuf],
@@ -404,7 +423,8 @@ pub fn check_cgroup_paths(
         }
     }
     for (i, dir) in created.iter().enumerate() {
-        if !below_mount(dir) || !paths.values().any(|p| p.starts_with(dir)) {
+        let checked = paths.values().any(|p| p == dir);
+        if !(checked || below_mount(dir)) || !paths.values().any(|p| p.starts_with(dir)) {
             return Err(format!(
                 "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
             ));
@@ -476,7 +496,7 @@ impl ContainerDir {
                 let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     StateError::Corrupt { path: path.clone(), message: e.to_string() }
                 })?;
-                check_cgroup_paths(&record.paths, &record.created, below_cgroup_mount)
+                check_recorded_cgroups(&record.paths, &record.created)
                     .map_err(|message| StateError::Corrupt { path, message })?;
                 Ok(Some(record))
             }
