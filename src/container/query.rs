@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::state::{ContainerId, State, StateError, StateStore, Status};
+use crate::state::{CgroupPathCheck, ContainerId, State, StateError, StateStore, Status};
 use crate::Error;
 
 /// runc's `state` output (also one element of `list --format json`).
@@ -78,7 +78,16 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 }
 
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
-    match store.read(id) {
+    view_of(store, id, store.read(id))
+}
+
+/// The view of container `id` from what reading its state gave.
+fn view_of(
+    store: &StateStore,
+    id: &ContainerId,
+    read: Result<State, StateError>,
+) -> Result<StateView, Error> {
+    match read {
         Ok(state) => {
             let status = super::current_status(&state, &store.fifo_path(id));
             Ok(StateView::new(state, status))
@@ -94,8 +103,9 @@ pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     let mut views = Vec::new();
     // Read once for all the containers (usually all owned by one user), when one is there.
     let mut passwd = None;
+    let mut check = CgroupPathCheck::default();
     for id in store.list()? {
-        match view(store, &id) {
+        match view_of(store, &id, store.read_among(&id, &mut check)) {
             Ok(mut v) => {
                 v.owner =
                     owner_of(&store.root().join(id.as_str()), &mut passwd).unwrap_or_default();
