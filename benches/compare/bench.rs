@@ -16,8 +16,8 @@ use crate::bundle::{
     PODMAN_SECCOMP,
 };
 use crate::host::{
-    bench_cgroup, cgroup_dirs, first_line, mount_tmpfs, path_str, private_mount_namespace,
-    time_command, wait_exit, which, CGROUP_PARENT,
+    bench_cgroup, cgroup_dirs, first_line, interrupted, mount_tmpfs, path_str,
+    private_mount_namespace, time_command, wait_exit, which, CGROUP_PARENT,
 };
 use crate::report::{Cell, Row, Unit};
 use crate::Opts;
@@ -218,6 +218,9 @@ impl Bench {
     /// Runs `rt`'s binary with `args` to its end, timing it.
     pub fn invoke(&self, rt: usize, args: &[&str]) -> Result<Timed, String> {
         let runtime = &self.runtimes[rt];
+        if interrupted() && args.first() != Some(&"delete") {
+            return Err("interrupted".into());
+        }
         let mut cmd = Command::new(&runtime.bin);
         cmd.arg("--root").arg(&runtime.root).args(args);
         time_command(cmd, &self.dir, &format!("{} {}", runtime.name, args.join(" ")))

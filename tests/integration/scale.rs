@@ -4,6 +4,8 @@
 //! recorded cgroup directories are not the container's.
 
 use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -101,4 +103,59 @@ fn list_and_state_refuse_a_foreign_created_cgroup() {
         fs::remove_dir_all(env.root.join(other)).unwrap();
     }
     env.delete(&id, true);
+}
+
+/// `list` looks up a container's cgroup from a parent directory it has already verified
+/// for another container: a cgroup directory with a tmpfs mounted over it (in a private
+/// mount namespace) is still refused there, and accepted again without the tmpfs.
+#[test]
+fn list_refuses_a_covered_cgroup_beside_a_good_one() {
+    if reference_runc() {
+        return; // The state.json format is berth's own.
+    }
+    let env = TestEnv::new("scalecover");
+    let id = env.id("a");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    let good: Value =
+        serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
+    let (key, first) = good["cgroup_paths"]
+        .as_object()
+        .and_then(|p| p.iter().next())
+        .map(|(k, v)| (k.clone(), PathBuf::from(v.as_str().unwrap())))
+        .expect("a cgroup");
+    // A sibling of the container's cgroup: same parent, which `list` verifies first for
+    // the good container (its id sorts first).
+    let sibling = first.with_file_name(format!("{id}-sibling"));
+    fs::create_dir(&sibling).unwrap();
+    let other = format!("{id}-z");
+    let store = berth::state::StateStore::new(&env.root);
+    drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
+    let mut state = good.clone();
+    state["id"] = json!(other);
+    state["cgroup_paths"] = json!({ key: sibling });
+    state["cgroup_created"] = json!([]);
+    fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+    let script = r#"
+        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "plain 0" || echo "plain $?"
+        mount -t tmpfs -o size=4k t "$SIBLING"
+        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "covered 0" || echo "covered $?"
+        umount "$SIBLING"
+    "#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("BERTH", env.binary())
+        .env("ROOT", &env.root)
+        .env("SIBLING", &sibling)
+        .output()
+        .unwrap();
+    fs::remove_dir_all(env.root.join(&other)).unwrap();
+    fs::remove_dir(&sibling).unwrap();
+    env.delete(&id, true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"plain 0"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("covered ") && *l != "covered 0"),
+        "a cgroup path covered by a tmpfs was accepted: {stdout}"
+    );
 }
