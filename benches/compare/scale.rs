@@ -37,6 +37,9 @@ pub fn scale(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
     annotation_rows(bench, opts, out);
 }
 
+/// One container made for [`Alive::grow`]: runtime, index, and its id or the error.
+type Made = (usize, usize, Result<String, String>);
+
 /// The containers each runtime has alive, or why it could not make them.
 struct Alive {
     ids: Vec<Vec<String>>,
@@ -52,7 +55,7 @@ impl Alive {
             .filter(|&(rt, i)| i >= self.ids[rt].len() && self.failed[rt].is_none())
             .collect();
         let next = AtomicUsize::new(0);
-        let made: Mutex<Vec<(usize, usize, Result<String, String>)>> = Mutex::default();
+        let made: Mutex<Vec<Made>> = Mutex::default();
         std::thread::scope(|s| {
             for _ in 0..CREATE_IN_FLIGHT {
                 s.spawn(|| loop {

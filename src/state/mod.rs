@@ -323,7 +323,7 @@ fn lock_dir(path: &Path) -> Result<File, StateError> {
 
 /// Reads `<dir>/state.json`, telling a missing container from one still being created.
 fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
-    read_state_with(dir, id, |paths, created| check_recorded_cgroups(paths, created))
+    read_state_with(dir, id, check_recorded_cgroups)
 }
 
 /// [`read_state`] with `check` for the recorded cgroup paths (see [`check_cgroup_paths`]).
