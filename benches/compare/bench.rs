@@ -11,10 +11,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::bundle::{base_config, build_rootfs, podman_seccomp, Variant, PODMAN_SECCOMP};
+use crate::bundle::{
+    annotations, base_config, build_rootfs, generated_seccomp, podman_seccomp, Variant,
+    PODMAN_SECCOMP,
+};
 use crate::host::{
-    bench_cgroup, cgroup_dirs, first_line, mount_tmpfs, path_str, private_mount_namespace,
-    time_command, wait_exit, which, CGROUP_PARENT,
+    bench_cgroup, cgroup_dirs, first_line, interrupted, mount_tmpfs, path_str,
+    private_mount_namespace, time_command, wait_exit, which, CGROUP_PARENT,
 };
 use crate::report::{Cell, Row, Unit};
 use crate::Opts;
@@ -194,6 +197,8 @@ impl Bench {
                 cfg["process"]["args"] = json!(["/bin/sleep", "3600"]);
                 cfg["linux"]["seccomp"] = self.seccomp.clone().ok_or("no seccomp profile")?;
             }
+            Variant::SeccompRules(n) => cfg["linux"]["seccomp"] = generated_seccomp(n),
+            Variant::Annotations(bytes) => cfg["annotations"] = annotations(bytes),
         }
         if runtime.cgroups {
             // A parent of our own: the shared `berth-test` stays non-empty while we run, so
@@ -227,6 +232,9 @@ impl Bench {
     /// Like [`Bench::invoke`], with global options (`--systemd-cgroup`) before the command.
     pub fn invoke_with(&self, rt: usize, global: &[&str], args: &[&str]) -> Result<Timed, String> {
         let runtime = &self.runtimes[rt];
+        if interrupted() && args.first() != Some(&"delete") {
+            return Err("interrupted".into());
+        }
         let mut cmd = Command::new(&runtime.bin);
         cmd.arg("--root").arg(&runtime.root).args(global).args(args);
         let what = format!(
@@ -320,11 +328,16 @@ impl Bench {
     /// `rounds` rounds of [`THROUGHPUT_CONTAINERS`] foreground runs, [`THROUGHPUT_IN_FLIGHT`]
     /// at a time; one sample per round in containers per second.
     pub fn op_throughput(&self, rt: usize) -> Result<Timed, String> {
+        self.op_throughput_with(rt, THROUGHPUT_IN_FLIGHT)
+    }
+
+    /// [`Bench::op_throughput`] with `in_flight` runs at a time (bundle slots `0..in_flight`).
+    pub fn op_throughput_with(&self, rt: usize, in_flight: usize) -> Result<Timed, String> {
         let next = AtomicUsize::new(0);
         let failure = Mutex::new(None);
         let begin = Instant::now();
         std::thread::scope(|s| {
-            for slot in 0..THROUGHPUT_IN_FLIGHT {
+            for slot in 0..in_flight {
                 let (next, failure) = (&next, &failure);
                 s.spawn(move || {
                     while next.fetch_add(1, Ordering::SeqCst) < THROUGHPUT_CONTAINERS {
@@ -363,7 +376,7 @@ impl Bench {
                 }
                 match op(self, rt) {
                     Ok(t) if i >= warmup => cells[rt].push(match unit {
-                        Unit::Millis => t.secs * 1e3,
+                        Unit::Millis | Unit::Slope => t.secs * 1e3,
                         Unit::PerSecond => t.secs,
                         Unit::Mebibytes => t.maxrss_kib as f64 / 1024.0,
                     }),

@@ -22,6 +22,11 @@ pub enum Variant {
     Seccomp,
     /// `Sleep` under podman's default seccomp profile (the `exec` group).
     SleepSeccomp,
+    /// A seccomp filter of this many generated rules with argument filters
+    /// ([`generated_seccomp`]).
+    SeccompRules(usize),
+    /// About this many bytes of annotations ([`annotations`]).
+    Annotations(usize),
 }
 
 impl Variant {
@@ -32,6 +37,8 @@ impl Variant {
             Variant::Mounts(n) => format!("mounts{n}"),
             Variant::Seccomp => "seccomp".into(),
             Variant::SleepSeccomp => "sleep-seccomp".into(),
+            Variant::SeccompRules(n) => format!("seccomp{n}"),
+            Variant::Annotations(n) => format!("annotations{n}"),
         }
     }
 }
@@ -157,4 +164,55 @@ pub fn podman_seccomp(path: &Path) -> Result<Value, String> {
         oci["defaultErrnoRet"] = profile["defaultErrnoRet"].clone();
     }
     Ok(oci)
+}
+
+/// Syscalls the generated seccomp rules name: ones /bin/true and the runtimes' last steps
+/// never make with the arguments the rules match.
+const RULE_SYSCALLS: [&str; 8] = [
+    "getpriority",
+    "setpriority",
+    "ioprio_get",
+    "ioprio_set",
+    "sched_getparam",
+    "sched_getscheduler",
+    "kcmp",
+    "getrusage",
+];
+/// How many distinct argument values the generated rules cycle through per syscall: the
+/// kernel takes at most 4,096 BPF instructions, so 10,000 distinct comparisons would make
+/// every runtime's filter too big to load; the runtimes still parse and hand over every rule.
+const RULE_VALUES: usize = 40;
+
+/// A `linux.seccomp` that allows by default and has `rules` rules, each refusing one of
+/// [`RULE_SYSCALLS`] with EPERM when its first argument equals a large value no caller
+/// passes (an argument filter in every rule).
+pub fn generated_seccomp(rules: usize) -> Value {
+    let syscalls: Vec<Value> = (0..rules)
+        .map(|i| {
+            let value = 1_000_000 + (i / RULE_SYSCALLS.len()) % RULE_VALUES;
+            json!({
+                "names": [RULE_SYSCALLS[i % RULE_SYSCALLS.len()]],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": 1,
+                "args": [{ "index": 0, "value": value, "op": "SCMP_CMP_EQ" }]
+            })
+        })
+        .collect();
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "SCMP_ARCH_AARCH64",
+        _ => "SCMP_ARCH_X86_64",
+    };
+    json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": [arch], "syscalls": syscalls })
+}
+
+/// About `bytes` bytes of annotations (keys and values), in entries of 1 KiB; none for 0.
+pub fn annotations(bytes: usize) -> Value {
+    const ENTRY: usize = 1024;
+    let mut map = serde_json::Map::new();
+    for i in 0..bytes.div_ceil(ENTRY) {
+        let key = format!("bench.example.com/annotation-{i:06}");
+        let value = "v".repeat(ENTRY - key.len());
+        map.insert(key, Value::String(value));
+    }
+    Value::Object(map)
 }

@@ -23,6 +23,7 @@ mod exec;
 mod host;
 mod report;
 mod rows;
+mod scale;
 mod systemd;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ fn main() {
         eprintln!("bench: run as root (containers, namespaces and cgroups need it)");
         std::process::exit(2);
     }
+    // Ctrl-C ends the rows early; everything made so far is still removed below.
+    host::catch_interrupts();
     let mut bench = match Bench::setup(&opts) {
         Ok(b) => b,
         Err(msg) => {

@@ -8,6 +8,8 @@ pub enum Unit {
     Millis,
     Mebibytes,
     PerSecond,
+    /// How a row above grows per unit of a dimension, named in the row's name.
+    Slope,
 }
 
 impl Unit {
@@ -16,6 +18,7 @@ impl Unit {
             Unit::Millis => "ms",
             Unit::Mebibytes => "MiB",
             Unit::PerSecond => "/s",
+            Unit::Slope => "slope",
         }
     }
 }
@@ -105,6 +108,8 @@ fn fmt_value(v: f64) -> String {
 
 fn fmt_cell(cell: &Cell) -> String {
     match cell.stats() {
+        // A derived value (a slope): no spread to show.
+        Some((med, _, _)) if matches!(cell, Cell::Samples(s) if s.len() == 1) => fmt_value(med),
         Some((med, min, max)) => {
             format!("{} ({}–{})", fmt_value(med), fmt_value(min), fmt_value(max))
         }

@@ -22,6 +22,7 @@ struct Group {
 /// What the groups have measured so far.
 #[derive(Default)]
 pub struct Measured {
+    /// The rows, in table order.
     pub rows: Vec<Row>,
     /// The kernel floor, measured with the `run` row (core group).
     floor: Option<Cell>,
@@ -43,6 +44,7 @@ const GROUPS: &[Group] = &[
     Group { name: "cri", run: crate::cri::group },
     Group { name: "exec", run: |b, o, m| m.rows.extend(crate::exec::rows(b, o)) },
     Group { name: "systemd", run: crate::systemd::rows },
+    Group { name: "scale", run: crate::scale::scale },
 ];
 
 /// The names `--rows` accepts.
@@ -79,7 +81,7 @@ pub fn run_all(bench: &mut Bench, opts: &Opts) -> Report {
 }
 
 /// Iterations of the rows that cost more per sample (mounts, seccomp).
-fn few(opts: &Opts) -> usize {
+pub fn few(opts: &Opts) -> usize {
     opts.iterations.div_ceil(3).max(3)
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::state::{ContainerId, State, StateError, StateStore, Status};
+use crate::state::{CgroupPathCheck, ContainerId, State, StateError, StateStore, Status};
 use crate::Error;
 
 /// runc's `state` output (also one element of `list --format json`).
@@ -78,7 +78,16 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 }
 
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
-    match store.read(id) {
+    view_of(store, id, store.read(id))
+}
+
+/// The view of container `id` from what reading its state gave.
+fn view_of(
+    store: &StateStore,
+    id: &ContainerId,
+    read: Result<State, StateError>,
+) -> Result<StateView, Error> {
+    match read {
         Ok(state) => {
             let status = super::current_status(&state, &store.fifo_path(id));
             Ok(StateView::new(state, status))
@@ -92,10 +101,14 @@ fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
 /// runc, `owner` is the user owning the container's state directory (`state` leaves it empty).
 pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     let mut views = Vec::new();
+    // Read once for all the containers (usually all owned by one user), when one is there.
+    let mut passwd = None;
+    let mut check = CgroupPathCheck::default();
     for id in store.list()? {
-        match view(store, &id) {
+        match view_of(store, &id, store.read_among(&id, &mut check)) {
             Ok(mut v) => {
-                v.owner = owner_of(&store.root().join(id.as_str())).unwrap_or_default();
+                v.owner =
+                    owner_of(&store.root().join(id.as_str()), &mut passwd).unwrap_or_default();
                 views.push(v)
             }
             Err(Error::State(StateError::NotFound(_))) => {}
@@ -105,13 +118,14 @@ pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     Ok(views)
 }
 
-/// The name of the user owning `dir` (from /etc/passwd), or `#UID` as runc shows an unknown
-/// one; `None` when the directory is gone.
-fn owner_of(dir: &std::path::Path) -> Option<String> {
+/// The name of the user owning `dir` (from /etc/passwd, read into `passwd` on first use),
+/// or `#UID` as runc shows an unknown one; `None` when the directory is gone.
+fn owner_of(dir: &std::path::Path, passwd: &mut Option<String>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata(dir).ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    Some(user_name(&passwd, uid).unwrap_or_else(|| format!("#{uid}")))
+    let passwd =
+        passwd.get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+    Some(user_name(passwd, uid).unwrap_or_else(|| format!("#{uid}")))
 }
 
 /// The name of `uid` in the text of an /etc/passwd (`name:x:uid:…` lines).

@@ -270,6 +270,19 @@ impl StateStore {
         read_state(&self.dir_of(id), id)
     }
 
+    /// [`StateStore::read`] for one container of many (`list`): `check` remembers the
+    /// cgroup directories it has verified, so the recorded paths of the next container
+    /// below them cost a one-name lookup each instead of a walk from `/`.
+    pub fn read_among(
+        &self,
+        id: &ContainerId,
+        check: &mut CgroupPathCheck,
+    ) -> Result<State, StateError> {
+        read_state_with(&self.dir_of(id), id, |paths, created| {
+            check_cgroup_paths(paths, created, |path| check.below_cgroup_mount(path))
+        })
+    }
+
     /// The ids of all containers in the store, sorted.
     pub fn list(&self) -> Result<Vec<ContainerId>, StateError> {
         let entries = match fs::read_dir(&self.root) {
@@ -310,6 +323,15 @@ fn lock_dir(path: &Path) -> Result<File, StateError> {
 
 /// Reads `<dir>/state.json`, telling a missing container from one still being created.
 fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
+    read_state_with(dir, id, check_recorded_cgroups)
+}
+
+/// [`read_state`] with `check` for the recorded cgroup paths (see [`check_cgroup_paths`]).
+fn read_state_with(
+    dir: &Path,
+    id: &ContainerId,
+    check: impl FnOnce(&BTreeMap<String, PathBuf>, &[PathBuf]) -> Result<(), String>,
+) -> Result<State, StateError> {
     let path = dir.join(STATE_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -323,42 +345,127 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
     };
     let state: State = serde_json::from_slice(&bytes)
         .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, below_cgroup_mount)
+    check(&state.cgroup_paths, &state.cgroup_created)
         .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
         .map_err(|message| StateError::Corrupt { path, message })?;
     Ok(state)
 }
 
+/// [`check_cgroup_paths`] against the cgroup mounts of berth's mount namespace, with `/`
+/// opened once for all the paths (it is `state`'s and `list`'s per-container cost: a v1
+/// host records one path per hierarchy).
+fn check_recorded_cgroups(
+    paths: &BTreeMap<String, PathBuf>,
+    created: &[PathBuf],
+) -> Result<(), String> {
+    if paths.is_empty() && created.is_empty() {
+        return Ok(());
+    }
+    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok();
+    check_cgroup_paths(paths, created, |path| {
+        root.as_ref().is_some_and(|root| below_cgroup_mount(root.as_fd(), path))
+    })
+}
+
+/// [`below_cgroup_mount`] for the recorded paths of many containers, which usually share
+/// their parent directories (`berth-test/…` in each v1 hierarchy): a parent, opened from
+/// `/` without following a symlink and found on a cgroup filesystem, is kept open, and a
+/// path below it is its last name looked up from there, again following no symlink. That
+/// path is then on the parent's cgroup filesystem unless it is the root of a mount, which
+/// is checked as before; a path that does not exist takes the full check.
+#[derive(Debug, Default)]
+pub struct CgroupPathCheck {
+    root: Option<std::os::fd::OwnedFd>,
+    /// Parent directories looked at so far: open when below a cgroup mount's root or at it.
+    parents: HashMap<PathBuf, Option<std::os::fd::OwnedFd>>,
+}
+
+impl CgroupPathCheck {
+    /// Whether `path` lies strictly below a cgroup mount (see [`below_cgroup_mount`]).
+    fn below_cgroup_mount(&mut self, path: &Path) -> bool {
+        const RESOLVE: u64 =
+            libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
+        if self.root.is_none() {
+            self.root =
+                crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok();
+        }
+        let Some(root) = self.root.as_ref().map(AsFd::as_fd) else { return false };
+        if let (true, Some(parent), Some(name)) = (plain(path), path.parent(), path.file_name()) {
+            let parent_fd = self
+                .parents
+                .entry(parent.to_path_buf())
+                .or_insert_with(|| cgroup_dir(root, parent));
+            if let Some(parent_fd) = parent_fd.as_ref() {
+                if let Ok(fd) = crate::sys::mount::openat2(
+                    parent_fd.as_fd(),
+                    Path::new(name),
+                    libc::O_PATH,
+                    0,
+                    RESOLVE,
+                ) {
+                    return !is_mount_root(&fd, path);
+                }
+            }
+        }
+        below_cgroup_mount(root, path)
+    }
+}
+
+/// `path` is absolute and made of plain names only (no `.` or `..` part).
+fn plain(path: &Path) -> bool {
+    use std::path::Component;
+    path.is_absolute()
+        && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
+/// `dir` opened (`O_PATH`) from `root` without following a symlink, when it exists and is
+/// on a cgroup filesystem.
+fn cgroup_dir(root: std::os::fd::BorrowedFd<'_>, dir: &Path) -> Option<std::os::fd::OwnedFd> {
+    const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    if !plain(dir) {
+        return None;
+    }
+    let fd = crate::sys::mount::openat2(root, dir, libc::O_PATH, 0, RESOLVE).ok()?;
+    on_cgroup_fs(&fd).then_some(fd)
+}
+
+/// Whether `fd` is on a cgroup (v1 or v2) filesystem.
+fn on_cgroup_fs(fd: &std::os::fd::OwnedFd) -> bool {
+    nix::sys::statfs::fstatfs(fd).is_ok_and(|s| {
+        let kind = s.filesystem_type();
+        kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
+            || kind == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+    })
+}
+
 /// `path` is absolute, has no `..` part, and lies strictly below a cgroup mount of berth's
-/// mount namespace: the path, or its nearest existing ancestor when it is gone, opened
-/// without following any symlink, is on a cgroup filesystem, and an existing path is not
-/// itself the root of a mount. A few syscalls per path, whatever the size of the mount
-/// table (`state` runs on every status poll, and reading mountinfo on a node with a
-/// thousand mounts cost more than the rest of `state`).
-fn below_cgroup_mount(path: &Path) -> bool {
+/// mount namespace (`root` is its `/`): the path, or its nearest existing ancestor when it
+/// is gone, opened without following any symlink, is on a cgroup filesystem, and an
+/// existing path is not itself the root of a mount. A few syscalls per path, whatever the
+/// size of the mount table (`state` runs on every status poll, and reading mountinfo on a
+/// node with a thousand mounts cost more than the rest of `state`).
+fn below_cgroup_mount(root: std::os::fd::BorrowedFd<'_>, path: &Path) -> bool {
     use std::path::Component;
     let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
     if !path.is_absolute() || !plain || path.parent().is_none() {
         return false;
     }
-    let Some((fd, found)) = nearest_existing(path) else { return false };
-    let on_cgroup = nix::sys::statfs::fstatfs(&fd).is_ok_and(|s| {
-        let kind = s.filesystem_type();
-        kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
-            || kind == nix::sys::statfs::CGROUP2_SUPER_MAGIC
-    });
+    let Some((fd, found)) = nearest_existing(root, path) else { return false };
+    let on_cgroup = on_cgroup_fs(&fd);
     // A missing path is strictly below its ancestor, which is on the cgroup filesystem.
     on_cgroup && (found != path || !is_mount_root(&fd, path))
 }
 
 /// Opens (`O_PATH`, no symlink followed) `path` or, while it does not exist, its nearest
 /// ancestor; returns the fd and the path it names.
-fn nearest_existing(path: &Path) -> Option<(std::os::fd::OwnedFd, &Path)> {
+fn nearest_existing<'p>(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &'p Path,
+) -> Option<(std::os::fd::OwnedFd, &'p Path)> {
     const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
     let mut at = path;
     loop {
-        match crate::sys::mount::openat2(root.as_fd(), at, libc::O_PATH, 0, RESOLVE) {
+        match crate::sys::mount::openat2(root, at, libc::O_PATH, 0, RESOLVE) {
             Ok(fd) => return Some((fd, at)),
             Err(e) if e.errno == nix::errno::Errno::ENOENT => at = at.parent()?,
             Err(_) => return None,
@@ -392,11 +499,12 @@ fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
 /// container's cgroup must lie below a cgroup mount, and every directory recorded as made
 /// by berth must be that cgroup or one of its parents below the mount. A state file that
 /// says otherwise was not written by berth, and berth would remove directories and signal
-/// the processes listed in files outside the cgroup hierarchies on its word.
+/// the processes listed in files outside the cgroup hierarchies on its word. `below_mount`
+/// is asked once per distinct path (the created directories are usually the paths again).
 pub fn check_cgroup_paths(
     paths: &BTreeMap<String, PathBuf>,
     created: &[PathBuf],
-    below_mount: impl Fn(&Path) -> bool,
+    mut below_mount: impl FnMut(&Path) -> bool,
 ) -> Result<(), String> {
     for (key, dir) in paths {
         if !below_mount(dir) {
@@ -479,7 +587,7 @@ impl ContainerDir {
                 let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     StateError::Corrupt { path: path.clone(), message: e.to_string() }
                 })?;
-                check_cgroup_paths(&record.paths, &record.created, below_cgroup_mount)
+                check_recorded_cgroups(&record.paths, &record.created)
                     .map_err(|message| StateError::Corrupt { path, message })?;
                 Ok(Some(record))
             }

@@ -47,6 +47,7 @@ mod procfs_safety;
 mod rootless;
 mod rootless_more;
 mod run;
+mod scale;
 mod seccomp;
 mod seccomp_notify;
 mod seccomp_profiles;

@@ -1,0 +1,161 @@
+//! `list` and `state` over many containers (issue 19): `list` reads each container's state
+//! once and checks its recorded cgroup paths once per distinct path, and must still say
+//! exactly what `state` says of each container, and still refuse a state.json whose
+//! recorded cgroup directories are not the container's.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::harness::{reference_runc, Config, TestEnv};
+
+/// Containers created, running, paused and stopped side by side: every `list --format
+/// json` entry is `state`'s view of that container with the store's owner, and the table
+/// says the same status and pid.
+#[test]
+fn list_of_many_containers_says_what_state_says() {
+    let env = TestEnv::new("scalelist");
+    let ids: Vec<String> = (0..6).map(|i| env.id(&format!("c{i}"))).collect();
+    for id in &ids {
+        env.create(id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    }
+    for id in &ids[1..] {
+        env.start(id);
+    }
+    env.berth(&["pause", &ids[2]]).ok();
+    env.kill(&ids[3], Some("KILL"));
+    env.wait_status(&ids[3], "stopped");
+    let out = env.berth(&["list", "--format", "json"]);
+    out.ok();
+    let listed: Value = serde_json::from_str(&out.stdout).expect("list json");
+    let listed = listed.as_array().expect("an array");
+    assert_eq!(listed.len(), ids.len(), "{}", out.stdout);
+    let table = env.berth(&["list"]);
+    table.ok();
+    for (id, status) in ids.iter().zip(["created", "running", "paused", "stopped", "running"]) {
+        let mut entry = listed
+            .iter()
+            .find(|e| e["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id}"))
+            .clone();
+        assert_eq!(entry["status"], status, "{id}: {entry}");
+        assert_eq!(entry["owner"], "root", "{id}: {entry}");
+        entry["owner"] = json!("");
+        assert_eq!(entry, env.state(id), "{id}: list and state differ");
+        let row = table
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|r| r[0] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in the table:\n{}", table.stdout));
+        assert_eq!((row[1], row[2]), (entry["pid"].to_string().as_str(), status), "{id}");
+    }
+    env.berth(&["resume", &ids[2]]).ok();
+    for id in &ids {
+        env.delete(id, true);
+    }
+}
+
+/// A copy of a live container's state.json whose `cgroup_created` names a directory that
+/// is not its cgroup (nor a parent of it) is refused by `state` and `list`; one naming only
+/// the container's own cgroup directories is accepted.
+#[test]
+fn list_and_state_refuse_a_foreign_created_cgroup() {
+    if reference_runc() {
+        return; // The state.json format is berth's own.
+    }
+    let env = TestEnv::new("scalecg");
+    let id = env.id("good");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    let good: Value =
+        serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
+    let paths: Vec<Value> =
+        good["cgroup_paths"].as_object().expect("a cgroup").values().cloned().collect();
+    let store = berth::state::StateStore::new(&env.root);
+    let copy = |tag: &str, created: Value| {
+        let other = env.id(tag);
+        drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
+        let mut state = good.clone();
+        state["id"] = json!(other);
+        state["cgroup_created"] = created;
+        fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+        other
+    };
+    let own = copy("own", json!(paths));
+    let state = env.berth(&["state", &own]);
+    state.ok();
+    env.berth(&["list"]).ok();
+    // The recorded cgroup's hierarchy mount: a cgroup directory, but not the container's.
+    let first = paths[0].as_str().unwrap();
+    let mount = std::path::Path::new(first)
+        .ancestors()
+        .find(|a| a.ends_with("berth-test"))
+        .and_then(|a| a.parent())
+        .unwrap();
+    let foreign = copy("foreign", json!([first, mount.join("berth-test").join("elsewhere")]));
+    env.berth(&["state", &foreign]).fails_with_one_line();
+    let list = env.berth(&["list"]);
+    list.fails_with_one_line();
+    assert!(list.stderr.contains("cgroup_created[1]"), "{}", list.stderr);
+    for other in [&own, &foreign] {
+        fs::remove_dir_all(env.root.join(other)).unwrap();
+    }
+    env.delete(&id, true);
+}
+
+/// `list` looks up a container's cgroup from a parent directory it has already verified
+/// for another container: a cgroup directory with a tmpfs mounted over it (in a private
+/// mount namespace) is still refused there, and accepted again without the tmpfs.
+#[test]
+fn list_refuses_a_covered_cgroup_beside_a_good_one() {
+    if reference_runc() {
+        return; // The state.json format is berth's own.
+    }
+    let env = TestEnv::new("scalecover");
+    let id = env.id("a");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    let good: Value =
+        serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
+    let (key, first) = good["cgroup_paths"]
+        .as_object()
+        .and_then(|p| p.iter().next())
+        .map(|(k, v)| (k.clone(), PathBuf::from(v.as_str().unwrap())))
+        .expect("a cgroup");
+    // A sibling of the container's cgroup: same parent, which `list` verifies first for
+    // the good container (its id sorts first).
+    let sibling = first.with_file_name(format!("{id}-sibling"));
+    fs::create_dir(&sibling).unwrap();
+    let other = format!("{id}-z");
+    let store = berth::state::StateStore::new(&env.root);
+    drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
+    let mut state = good.clone();
+    state["id"] = json!(other);
+    state["cgroup_paths"] = json!({ key: sibling });
+    state["cgroup_created"] = json!([]);
+    fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+    let script = r#"
+        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "plain 0" || echo "plain $?"
+        mount -t tmpfs -o size=4k t "$SIBLING"
+        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "covered 0" || echo "covered $?"
+        umount "$SIBLING"
+    "#;
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("BERTH", env.binary())
+        .env("ROOT", &env.root)
+        .env("SIBLING", &sibling)
+        .output()
+        .unwrap();
+    fs::remove_dir_all(env.root.join(&other)).unwrap();
+    fs::remove_dir(&sibling).unwrap();
+    env.delete(&id, true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"plain 0"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("covered ") && *l != "covered 0"),
+        "a cgroup path covered by a tmpfs was accepted: {stdout}"
+    );
+}
