@@ -20,6 +20,7 @@ mod bundle;
 mod host;
 mod report;
 mod rows;
+mod stock;
 
 use std::path::PathBuf;
 

@@ -22,7 +22,7 @@ struct Group {
 /// What the groups have measured so far.
 #[derive(Default)]
 pub struct Measured {
-    rows: Vec<Row>,
+    pub rows: Vec<Row>,
     /// The kernel floor, measured with the `run` row (core group).
     floor: Option<Cell>,
 }
@@ -33,6 +33,7 @@ const GROUPS: &[Group] = &[
     Group { name: "throughput", run: throughput },
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
+    Group { name: "stock", run: crate::stock::stock },
 ];
 
 /// The names `--rows` accepts.
