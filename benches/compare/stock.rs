@@ -14,9 +14,9 @@ use crate::Opts;
 pub fn stock(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
     let n = opts.iterations;
     bench.prepare(0, &[Variant::Stock, Variant::StockSleep]);
-    out.rows.push(bench.row("stock: run /bin/true", Unit::Millis, n, |b, rt| {
-        b.op_run(rt, 0, Variant::Stock)
-    }));
+    out.rows.push(
+        bench.row("stock: run /bin/true", Unit::Millis, n, |b, rt| b.op_run(rt, 0, Variant::Stock)),
+    );
     out.rows.push(bench.row("stock: create + start + wait + delete", Unit::Millis, n, |b, rt| {
         b.op_lifecycle_of(rt, Variant::Stock)
     }));
