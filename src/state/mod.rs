@@ -404,7 +404,9 @@ pub fn check_cgroup_paths(
         }
     }
     for (i, dir) in created.iter().enumerate() {
-        if !below_mount(dir) || !paths.values().any(|p| p.starts_with(dir)) {
+        // The container's own directories were checked just above (each is usually both).
+        let below = paths.values().any(|p| p == dir) || below_mount(dir);
+        if !below || !paths.values().any(|p| p.starts_with(dir)) {
             return Err(format!(
                 "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
             ));
