@@ -323,25 +323,36 @@ fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
     };
     let state: State = serde_json::from_slice(&bytes)
         .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, below_cgroup_mount)
+    check_cgroup_paths(&state.cgroup_paths, &state.cgroup_created, below_cgroup_mount())
         .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
         .map_err(|message| StateError::Corrupt { path, message })?;
     Ok(state)
 }
 
-/// `path` is absolute, has no `..` part, and lies strictly below a cgroup mount of berth's
-/// mount namespace: the path, or its nearest existing ancestor when it is gone, opened
-/// without following any symlink, is on a cgroup filesystem, and an existing path is not
-/// itself the root of a mount. A few syscalls per path, whatever the size of the mount
+/// Whether a path is absolute, has no `..` part, and lies strictly below a cgroup mount of
+/// berth's mount namespace: the path, or its nearest existing ancestor when it is gone,
+/// opened without following any symlink, is on a cgroup filesystem, and an existing path is
+/// not itself the root of a mount. A few syscalls per path, whatever the size of the mount
 /// table (`state` runs on every status poll, and reading mountinfo on a node with a
-/// thousand mounts cost more than the rest of `state`).
-fn below_cgroup_mount(path: &Path) -> bool {
+/// thousand mounts cost more than the rest of `state`); `/` is opened once, at the first path.
+fn below_cgroup_mount() -> impl Fn(&Path) -> bool {
+    let root = std::cell::OnceCell::new();
+    move |path| {
+        let root = root.get_or_init(|| {
+            crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok()
+        });
+        root.as_ref().is_some_and(|root| below_cgroup_mount_from(root.as_fd(), path))
+    }
+}
+
+/// [`below_cgroup_mount`] for one `path`, looked up from `root` (an fd on `/`).
+fn below_cgroup_mount_from(root: std::os::fd::BorrowedFd<'_>, path: &Path) -> bool {
     use std::path::Component;
     let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
     if !path.is_absolute() || !plain || path.parent().is_none() {
         return false;
     }
-    let Some((fd, found)) = nearest_existing(path) else { return false };
+    let Some((fd, found)) = nearest_existing(root, path) else { return false };
     let on_cgroup = nix::sys::statfs::fstatfs(&fd).is_ok_and(|s| {
         let kind = s.filesystem_type();
         kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
@@ -352,13 +363,15 @@ fn below_cgroup_mount(path: &Path) -> bool {
 }
 
 /// Opens (`O_PATH`, no symlink followed) `path` or, while it does not exist, its nearest
-/// ancestor; returns the fd and the path it names.
-fn nearest_existing(path: &Path) -> Option<(std::os::fd::OwnedFd, &Path)> {
+/// ancestor, from `root`; returns the fd and the path it names.
+fn nearest_existing<'p>(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &'p Path,
+) -> Option<(std::os::fd::OwnedFd, &'p Path)> {
     const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok()?;
     let mut at = path;
     loop {
-        match crate::sys::mount::openat2(root.as_fd(), at, libc::O_PATH, 0, RESOLVE) {
+        match crate::sys::mount::openat2(root, at, libc::O_PATH, 0, RESOLVE) {
             Ok(fd) => return Some((fd, at)),
             Err(e) if e.errno == nix::errno::Errno::ENOENT => at = at.parent()?,
             Err(_) => return None,
@@ -478,7 +491,7 @@ impl ContainerDir {
                 let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     StateError::Corrupt { path: path.clone(), message: e.to_string() }
                 })?;
-                check_cgroup_paths(&record.paths, &record.created, below_cgroup_mount)
+                check_cgroup_paths(&record.paths, &record.created, below_cgroup_mount())
                     .map_err(|message| StateError::Corrupt { path, message })?;
                 Ok(Some(record))
             }
