@@ -12,8 +12,8 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::bundle::{
-    annotations, base_config, build_rootfs, generated_seccomp, podman_seccomp, Variant,
-    PODMAN_SECCOMP,
+    annotations, base_config, build_rootfs, generated_seccomp, podman_seccomp, stock_config,
+    Variant, PODMAN_SECCOMP,
 };
 use crate::host::{
     bench_cgroup, cgroup_dirs, first_line, interrupted, mount_tmpfs, path_str,
@@ -177,9 +177,14 @@ impl Bench {
             return Ok(dir);
         }
         fs::create_dir(&dir).map_err(|e| e.to_string())?;
-        let mut cfg = base_config(&self.rootfs);
+        let mut cfg = if variant.is_stock() {
+            stock_config(&self.runtimes[0].bin, &self.rootfs, &self.dir)?
+        } else {
+            base_config(&self.rootfs)
+        };
         match variant {
-            Variant::True => {}
+            Variant::True | Variant::Stock => {}
+            Variant::StockSleep => cfg["process"]["args"] = json!(["/bin/sleep", "3600"]),
             Variant::Sleep => cfg["process"]["args"] = json!(["/bin/sleep", "3600"]),
             Variant::Mounts(n) => {
                 let mounts = cfg["mounts"].as_array_mut().expect("mounts is an array");
@@ -200,7 +205,7 @@ impl Bench {
             Variant::SeccompRules(n) => cfg["linux"]["seccomp"] = generated_seccomp(n),
             Variant::Annotations(bytes) => cfg["annotations"] = annotations(bytes),
         }
-        if runtime.cgroups {
+        if runtime.cgroups && !variant.is_stock() {
             // A parent of our own: the shared `berth-test` stays non-empty while we run, so
             // another user's cleanup (rmdir of an empty `berth-test`) cannot race our mkdirs.
             let cg = format!("{}/{}", bench_cgroup(), self.unique(runtime.name));
@@ -288,7 +293,12 @@ impl Bench {
 
     /// `create`, `start`, wait for the container's exit, `delete`: four invocations.
     pub fn op_lifecycle(&self, rt: usize) -> Result<Timed, String> {
-        let bundle = self.bundle(rt, 0, Variant::True)?;
+        self.op_lifecycle_of(rt, Variant::True)
+    }
+
+    /// [`Bench::op_lifecycle`] with the bundle `variant`.
+    pub fn op_lifecycle_of(&self, rt: usize, variant: Variant) -> Result<Timed, String> {
+        let bundle = self.bundle(rt, 0, variant)?;
         let id = self.unique("life");
         let pid_file = self.dir.join(format!("{id}.pid"));
         let begin = Instant::now();
@@ -311,9 +321,9 @@ impl Bench {
         Ok(Timed { secs, maxrss_kib: 0 })
     }
 
-    /// A running container (`sleep 3600`) for the `state` and `exec` rows.
-    pub fn start_sleeper(&self, rt: usize) -> Result<String, String> {
-        let bundle = self.bundle(rt, 0, Variant::Sleep)?;
+    /// A running container (`sleep 3600`, the bundle `variant`) for the `state` and `exec` rows.
+    pub fn start_sleeper(&self, rt: usize, variant: Variant) -> Result<String, String> {
+        let bundle = self.bundle(rt, 0, variant)?;
         let id = self.unique("sleep");
         self.track(rt, &id);
         self.invoke(rt, &["run", "--detach", "--bundle", path_str(&bundle), &id])?;
@@ -395,8 +405,19 @@ impl Bench {
         n: usize,
         op: impl Fn(&Self, usize, &str) -> Result<Timed, String>,
     ) -> Row {
+        self.row_on_sleeper_of(Variant::Sleep, name, n, op)
+    }
+
+    /// [`Bench::row_on_sleeper`] with the sleeper's bundle `variant`.
+    pub fn row_on_sleeper_of(
+        &self,
+        variant: Variant,
+        name: &str,
+        n: usize,
+        op: impl Fn(&Self, usize, &str) -> Result<Timed, String>,
+    ) -> Row {
         let ids: Vec<Result<String, String>> =
-            (0..self.runtimes.len()).map(|rt| self.start_sleeper(rt)).collect();
+            (0..self.runtimes.len()).map(|rt| self.start_sleeper(rt, variant)).collect();
         let row = self.row(name, Unit::Millis, n, |b, rt| match &ids[rt] {
             Ok(id) => op(b, rt, id),
             Err(e) => Err(format!("starting the container: {e}")),

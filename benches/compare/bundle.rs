@@ -27,6 +27,10 @@ pub enum Variant {
     SeccompRules(usize),
     /// About this many bytes of annotations ([`annotations`]).
     Annotations(usize),
+    /// `berth spec`'s config as it is (no cgroupsPath), running /bin/true.
+    Stock,
+    /// The same running `sleep 3600`.
+    StockSleep,
 }
 
 impl Variant {
@@ -39,7 +43,14 @@ impl Variant {
             Variant::SleepSeccomp => "sleep-seccomp".into(),
             Variant::SeccompRules(n) => format!("seccomp{n}"),
             Variant::Annotations(n) => format!("annotations{n}"),
+            Variant::Stock => "stock".into(),
+            Variant::StockSleep => "stock-sleep".into(),
         }
+    }
+
+    /// A stock config: every runtime uses its own default cgroup path.
+    pub fn is_stock(self) -> bool {
+        matches!(self, Variant::Stock | Variant::StockSleep)
     }
 }
 
@@ -110,6 +121,37 @@ pub fn base_config(rootfs: &Path) -> Value {
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     })
+}
+
+/// The config `berth spec` writes, with only what a run without a terminal needs changed:
+/// `process.args` (/bin/true), `process.terminal` false, `root.path` (the benchmark's
+/// rootfs) and `ociVersion` 1.0.2 (crun 1.8 refuses 1.2.0). Everything else stays as the
+/// runtime's defaults have it: no cgroupsPath, a read-only rootfs, the devices deny-all rule,
+/// no cgroup namespace. It differs from `runc spec`'s only in hostname, one masked path
+/// (/sys/devices/virtual/powercap) and ambient capabilities (runc's lists them too).
+pub fn stock_config(berth: &Path, rootfs: &Path, dir: &Path) -> Result<Value, String> {
+    let spec_dir = dir.join("stock-spec");
+    if !spec_dir.exists() {
+        fs::create_dir(&spec_dir).map_err(|e| format!("creating {}: {e}", spec_dir.display()))?;
+        let status = std::process::Command::new(berth)
+            .arg("spec")
+            .arg("--bundle")
+            .arg(&spec_dir)
+            .status()
+            .map_err(|e| format!("running berth spec: {e}"))?;
+        if !status.success() {
+            return Err(format!("berth spec failed ({status})"));
+        }
+    }
+    let path = spec_dir.join("config.json");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut cfg: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    cfg["ociVersion"] = json!("1.0.2");
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(["/bin/true"]);
+    cfg["root"]["path"] = json!(rootfs);
+    Ok(cfg)
 }
 
 /// Turns podman's profile (Docker's format) into OCI `linux.seccomp` for this machine the way

@@ -24,6 +24,7 @@ mod host;
 mod report;
 mod rows;
 mod scale;
+mod stock;
 mod systemd;
 
 use std::path::PathBuf;

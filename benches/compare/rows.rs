@@ -38,13 +38,14 @@ impl Measured {
 /// Every group, in table order.
 const GROUPS: &[Group] = &[
     Group { name: "core", run: core },
+    Group { name: "stock", run: crate::stock::stock },
     Group { name: "throughput", run: throughput },
     Group { name: "mounts", run: mounts },
     Group { name: "seccomp", run: seccomp },
-    Group { name: "cri", run: crate::cri::group },
     Group { name: "exec", run: |b, o, m| m.rows.extend(crate::exec::rows(b, o)) },
-    Group { name: "systemd", run: crate::systemd::rows },
     Group { name: "scale", run: crate::scale::scale },
+    Group { name: "cri", run: crate::cri::group },
+    Group { name: "systemd", run: crate::systemd::rows },
 ];
 
 /// The names `--rows` accepts.

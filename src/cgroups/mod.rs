@@ -559,27 +559,42 @@ pub(crate) fn write_file(
     config: &str,
 ) -> Result<(), CgroupError> {
     let path = dir.join(file);
-    let mut f = match std::fs::OpenOptions::new().write(true).open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(CgroupError::Unavailable {
-                config: config.to_owned(),
-                file: path,
-                reason: "the kernel does not provide this file here".into(),
-            })
-        }
-        Err(source) => {
-            return Err(CgroupError::Write {
-                config: config.to_owned(),
-                file: path,
-                value: value.to_owned(),
-                source,
-            })
-        }
-    };
+    let mut f = open_for_write(&path, value, config)?;
+    write_value(&mut f, &path, value, config)
+}
+
+/// Opens the cgroup file `path` for writing `value` (which the error names) for `config`.
+pub(crate) fn open_for_write(
+    path: &Path,
+    value: &str,
+    config: &str,
+) -> Result<std::fs::File, CgroupError> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CgroupError::Unavailable {
+            config: config.to_owned(),
+            file: path.to_path_buf(),
+            reason: "the kernel does not provide this file here".into(),
+        }),
+        Err(source) => Err(CgroupError::Write {
+            config: config.to_owned(),
+            file: path.to_path_buf(),
+            value: value.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes `value` in one write to the cgroup file `f` (at `path`), for `config`.
+pub(crate) fn write_value(
+    f: &mut std::fs::File,
+    path: &Path,
+    value: &str,
+    config: &str,
+) -> Result<(), CgroupError> {
     f.write_all(value.as_bytes()).map_err(|source| CgroupError::Write {
         config: config.to_owned(),
-        file: path,
+        file: path.to_path_buf(),
         value: value.to_owned(),
         source,
     })
@@ -611,6 +626,17 @@ fn wait_until(
 
 /// Makes `dir` and its missing parents, adding each one this call made to `created`.
 fn make_dir(dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    // The usual case, the parent there and the leaf not: one mkdir, no lookups first.
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            return Ok(());
+        }
+        // Made by someone else: not berth's to remove.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        // A parent is missing, or another error the walk below reports as it did.
+        Err(_) => {}
+    }
     // Another runtime may remove an empty shared parent between two steps; a second
     // attempt recreates it.
     let mut attempt = 0;

@@ -7,7 +7,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::devices::DeviceState;
 use super::values;
-use super::{read_trimmed, write_file, CgroupError, DeviceRule};
+use super::{open_for_write, read_trimmed, write_file, write_value, CgroupError, DeviceRule};
 
 /// The directory of `controller`, or why a value for it cannot be applied.
 fn dir<'a>(
@@ -43,10 +43,11 @@ pub(super) fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     }
     for file in ["cpuset.cpus", "cpuset.mems"] {
         if read_trimmed(&dir.join(file))?.is_empty() {
-            if read_trimmed(&parent.join(file))?.is_empty() {
+            let mut value = read_trimmed(&parent.join(file))?;
+            if value.is_empty() {
                 inherit_cpuset(parent)?;
+                value = read_trimmed(&parent.join(file))?;
             }
-            let value = read_trimmed(&parent.join(file))?;
             write_file(dir, file, &value, "linux.cgroupsPath")?;
         }
     }
@@ -123,10 +124,23 @@ fn minimal_changes(
     DeviceState::from_list(&list)?.changes_to(&target)
 }
 
+/// Each rule in one write of its own (the kernel takes one a write), through one open file
+/// each of devices.allow and devices.deny.
 fn devices(paths: &BTreeMap<String, PathBuf>, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+    let mut open: [Option<(PathBuf, std::fs::File)>; 2] = [None, None];
     for rule in rules {
         let file = if rule.allow { "devices.allow" } else { "devices.deny" };
-        set(paths, "devices", file, &rule.v1_line(), &rule.config)?;
+        let line = rule.v1_line();
+        let slot = &mut open[usize::from(rule.allow)];
+        let (path, f) = match slot {
+            Some(entry) => entry,
+            None => {
+                let path = dir(paths, "devices", file, &rule.config)?.join(file);
+                let f = open_for_write(&path, &line, &rule.config)?;
+                slot.insert((path, f))
+            }
+        };
+        write_value(f, path, &line, &rule.config)?;
     }
     Ok(())
 }

@@ -164,8 +164,9 @@ pub(super) fn create_with_mask(
     };
     let on_hooks = |pid: Pid| -> Result<String, SetupError> {
         // The hooks may take long: a `create` killed meanwhile must leave its init findable.
-        record_init(dir, &record.borrow(), pid)?;
-        let json = hook_state_json(&initial_state(&spec, &id, pid), Status::Creating);
+        let start = process_start_time(pid.as_raw()).unwrap_or(0);
+        record_init(dir, &record.borrow(), pid, start)?;
+        let json = hook_state_json(&initial_state(&spec, &id, pid, start), Status::Creating);
         crate::hooks::run_all("prestart", &spec.hooks.prestart, json.as_bytes())?;
         crate::hooks::run_all("createRuntime", &spec.hooks.create_runtime, json.as_bytes())?;
         trace::phase("running prestart and createRuntime hooks")?;
@@ -173,7 +174,8 @@ pub(super) fn create_with_mask(
     };
     let on_listener = |pid: Pid, listener: BorrowedFd| -> Result<(), SetupError> {
         let Some(filter) = &seccomp else { return Ok(()) };
-        let mut state = initial_state(&spec, &id, pid);
+        let start = process_start_time(pid.as_raw()).unwrap_or(0);
+        let mut state = initial_state(&spec, &id, pid, start);
         state.cgroup_paths = record.borrow().paths.clone();
         state.cgroup_created = record.borrow().created.clone();
         state.systemd_unit = record.borrow().systemd_unit.clone();
@@ -196,7 +198,9 @@ pub(super) fn create_with_mask(
     }
     let Spawned { pid, console } = spawned?;
     cleanup.pid = Some(pid);
-    record_init(dir, &record, pid)?;
+    // Read once: the record and state.json carry the same start time.
+    let start = process_start_time(pid.as_raw()).unwrap_or(0);
+    record_init(dir, &record, pid, start)?;
     // The init waits for `start`; its network namespace exists whichever clone path ran.
     move_net_devices(&spec, pid)?;
     if let Some(rdt) = &spec.intel_rdt {
@@ -206,7 +210,7 @@ pub(super) fn create_with_mask(
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
         trace::phase("sending the console")?;
     }
-    let mut state = initial_state(&spec, &id, pid);
+    let mut state = initial_state(&spec, &id, pid, start);
     state.cgroup_paths = record.paths.clone();
     state.cgroup_created = record.created.clone();
     state.intel_rdt_path = cleanup.rdt_group.clone();
@@ -252,9 +256,14 @@ fn systemd_dirs(cgroup: &Cgroup) -> Vec<PathBuf> {
     dirs
 }
 
-/// Adds the init to what `create` has recorded, for a `delete --force` after its death.
-fn record_init(dir: &ContainerDir, record: &CgroupRecord, pid: Pid) -> Result<(), StateError> {
-    let start = process_start_time(pid.as_raw()).unwrap_or(0);
+/// Adds the init (`pid`, started at `start`) to what `create` has recorded, for a
+/// `delete --force` after its death.
+fn record_init(
+    dir: &ContainerDir,
+    record: &CgroupRecord,
+    pid: Pid,
+    start: u64,
+) -> Result<(), StateError> {
     let record = CgroupRecord { init: Some((pid.as_raw(), start)), ..record.clone() };
     dir.save_cgroup(&record)
 }
@@ -307,12 +316,13 @@ fn check_console_flags(
     }
 }
 
-fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid) -> State {
+/// The state of the init `pid`, started at `start` (clock ticks after boot).
+fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid, start: u64) -> State {
     State {
         oci_version: spec.oci_version.clone(),
         id: id.as_str().to_string(),
         pid: pid.as_raw(),
-        pid_start_time: process_start_time(pid.as_raw()).unwrap_or(0),
+        pid_start_time: start,
         bundle: spec.bundle.clone(),
         rootfs: spec.root.clone(),
         created: crate::state::now_rfc3339(),

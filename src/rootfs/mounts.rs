@@ -9,7 +9,7 @@ use oci_spec::runtime::Mount;
 
 use super::copyup;
 use super::options::{self, MountOptions};
-use super::paths::{create_in_root, landing, open_in_root, path_in_root, Create};
+use super::paths::{create_missing, deepest_existing, fd_target, open_in_root, path_below, Create};
 use super::{mountinfo, sys_err, RootfsError};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::mount as sys;
@@ -235,10 +235,16 @@ fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<Owne
         path: entry.dest.to_path_buf(),
         source: e,
     };
+    let root_path = fd_target(root).map_err(resolve_err)?;
     // Judged before anything is created for it, and again on what was opened.
-    refuse_inside_proc(entry, &landing(root, entry.dest).map_err(resolve_err)?)?;
-    let fd = create_in_root(root, entry.dest, last).map_err(resolve_err)?;
-    refuse_inside_proc(entry, &path_in_root(root, fd.as_fd()).map_err(resolve_err)?)?;
+    let found = deepest_existing(root, &root_path, entry.dest).map_err(resolve_err)?;
+    refuse_inside_proc(entry, &found.landed)?;
+    if found.missing.is_empty() {
+        // The destination itself was opened and judged.
+        return Ok(found.fd);
+    }
+    let fd = create_missing(root, found, last).map_err(resolve_err)?;
+    refuse_inside_proc(entry, &path_below(&root_path, fd.as_fd()).map_err(resolve_err)?)?;
     Ok(fd)
 }
 
