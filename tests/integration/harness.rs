@@ -440,6 +440,39 @@ impl TestEnv {
         });
         assert!(ok, "{id} stayed {last:?}, expected {status:?}");
     }
+    /// Asserts that `berth check` names `field` (in a line starting with `pointer`, when
+    /// given) and that `create` fails on one line with that same problem, leaving nothing in
+    /// the state root: check and create say the same thing. Returns the problem, from `field`
+    /// on, without check's hint.
+    #[track_caller]
+    pub fn check_and_create_agree(
+        &self,
+        cfg: &Config,
+        pointer: Option<&str>,
+        field: &str,
+    ) -> String {
+        let bundle = self.bundle(cfg);
+        let bundle = bundle.to_str().unwrap();
+        let check = self.berth(&["check", "--bundle", bundle]);
+        assert_eq!(check.code(), 1, "{check:#?}");
+        let marker = format!(": {field}: ");
+        let named = |l: &&str| match pointer {
+            Some(p) => l.starts_with(&format!("{p}{marker}")),
+            None => l.contains(&marker),
+        };
+        let line = check.stdout.lines().find(named);
+        let line = line.unwrap_or_else(|| panic!("check does not name {field}: {check:#?}"));
+        // `<pointer>: <problem> (hint: …)`: the problem is create's message.
+        let start = line.find(&marker).unwrap() + 2;
+        let problem = &line[start..line.rfind(" (hint: ").unwrap_or(line.len())];
+        let id = self.id("agree");
+        self.track(&id);
+        let create = self.berth(&["create", "--bundle", bundle, &id]);
+        create.fails_with_one_line();
+        assert!(create.stderr.contains(problem), "create: {create:#?}\ncheck: {problem}");
+        assert!(self.root_entries().is_empty(), "{:?}", self.root_entries());
+        problem.to_string()
+    }
 
     /// The entries of the state root (none when it does not exist).
     pub fn root_entries(&self) -> Vec<String> {

@@ -9,27 +9,10 @@ use serde_json::{json, Value};
 
 use crate::harness::{Config, TestEnv};
 
-/// Asserts that `check` names `field` and that `create` fails with the same problem,
-/// leaving no state behind; returns the problem.
+/// `linux.devices` set to `devices`: check and create refuse it alike naming `field`.
 #[track_caller]
 fn refused_alike(env: &TestEnv, devices: Value, field: &str) -> String {
-    let cfg = Config::new(&["true"]).set("/linux/devices", devices);
-    let bundle = env.bundle(&cfg);
-    let bundle = bundle.to_str().unwrap();
-    let check = env.berth(&["check", "--bundle", bundle]);
-    assert_eq!(check.code(), 1, "{check:#?}");
-    let marker = format!(": {field}: ");
-    let line = check.stdout.lines().find(|l| l.contains(&marker));
-    let line = line.unwrap_or_else(|| panic!("check does not name {field}: {check:#?}"));
-    let start = line.find(&marker).unwrap() + 2;
-    let problem = &line[start..line.rfind(" (hint: ").unwrap_or(line.len())];
-    let id = env.id("d");
-    env.track(&id);
-    let create = env.berth(&["create", "--bundle", bundle, &id]);
-    create.fails_with_one_line();
-    assert!(create.stderr.contains(problem), "create: {create:#?}\ncheck: {problem}");
-    assert!(env.root_entries().is_empty(), "{:?}", env.root_entries());
-    problem.to_string()
+    env.check_and_create_agree(&Config::new(&["true"]).set("/linux/devices", devices), None, field)
 }
 
 #[test]
