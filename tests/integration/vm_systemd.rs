@@ -110,30 +110,13 @@ const RUNC_HYBRID_DEFECTS: &[&str] = &[
     "runc_ctrd_kill_all_init",
 ];
 
-/// Asserts the driver ran to its end, reported each of `names`, and every fact held but
-/// those in `excused` (reported; whichever way they went).
-#[track_caller]
-fn assert_facts(run: &VmRun, names: Vec<String>, excused: &[&str]) {
-    let failed: Vec<_> =
-        run.results.iter().filter(|r| !r.ok && !excused.contains(&r.name.as_str())).collect();
-    let missing: Vec<_> =
-        names.iter().filter(|n| !run.results.iter().any(|r| &r.name == *n)).collect();
-    let ended = run.console.contains("RESULTS-END");
-    assert!(
-        failed.is_empty() && missing.is_empty() && ended,
-        "VM results: failed {failed:#?}, missing {missing:?}, driver ended: {ended}\n\
-         --- console ---\n{}",
-        run.console
-    );
-}
-
 /// runc (Debian's, the reference) under systemd with unified cgroups: the argv replay's
 /// facts hold, so the driver's expectations are right.
 #[test]
 #[ignore = "the berth tests assert runc's facts in the same boot; run alone to check the driver's expectations"]
 fn vm_systemd_v2_runc_reference() {
     let Some(run) = run(&["runc"], false) else { return };
-    assert_facts(&run, [host_facts(false), facts("runc")].concat(), &[]);
+    run.assert_ok(&[host_facts(false), facts("runc")].concat());
 }
 
 /// runc under systemd with hybrid cgroups (v1 controllers, systemd's unified hierarchy); its
@@ -142,7 +125,7 @@ fn vm_systemd_v2_runc_reference() {
 #[ignore = "the berth tests assert runc's facts in the same boot; run alone to check the driver's expectations"]
 fn vm_systemd_hybrid_runc_reference() {
     let Some(run) = run(&["runc"], true) else { return };
-    assert_facts(&run, [host_facts(true), facts("runc")].concat(), RUNC_HYBRID_DEFECTS);
+    run.assert_ok_excusing(&[host_facts(true), facts("runc")].concat(), RUNC_HYBRID_DEFECTS);
 }
 
 /// berth with `--systemd-cgroup` and unified cgroups: the same facts as runc, the same files.
@@ -150,7 +133,7 @@ fn vm_systemd_hybrid_runc_reference() {
 fn vm_systemd_v2_berth() {
     let Some(run) = run(&["runc", "berth"], false) else { return };
     let all = [host_facts(false), facts("runc"), facts("berth"), same_facts()].concat();
-    assert_facts(&run, all, &[]);
+    run.assert_ok(&all);
 }
 
 /// berth with `--systemd-cgroup` and hybrid cgroups.
@@ -158,5 +141,5 @@ fn vm_systemd_v2_berth() {
 fn vm_systemd_hybrid_berth() {
     let Some(run) = run(&["runc", "berth"], true) else { return };
     let all = [host_facts(true), facts("runc"), facts("berth"), same_facts()].concat();
-    assert_facts(&run, all, RUNC_HYBRID_DEFECTS);
+    run.assert_ok_excusing(&all, RUNC_HYBRID_DEFECTS);
 }

@@ -73,27 +73,12 @@ fn host_facts() -> Vec<String> {
     names.iter().map(|s| s.to_string()).chain(["sdu_manager_cgroup".to_string()]).collect()
 }
 
-/// Asserts the driver ran to its end and reported each of `names`, all holding.
-#[track_caller]
-fn assert_facts(run: &VmRun, names: Vec<String>) {
-    let failed: Vec<_> = run.results.iter().filter(|r| !r.ok).collect();
-    let missing: Vec<_> =
-        names.iter().filter(|n| !run.results.iter().any(|r| &r.name == *n)).collect();
-    let ended = run.console.contains("RESULTS-END");
-    assert!(
-        failed.is_empty() && missing.is_empty() && ended,
-        "VM results: failed {failed:#?}, missing {missing:?}, driver ended: {ended}\n\
-         --- console ---\n{}",
-        run.console
-    );
-}
-
 /// runc alone (`--rootless true --systemd-cgroup` as the user): the driver's expectations.
 #[test]
 #[ignore = "the berth test asserts runc's facts in the same boot; run alone to check the driver's expectations"]
 fn vm_systemd_user_runc_reference() {
     let Some(run) = run(&["runc"]) else { return };
-    assert_facts(&run, [host_facts(), facts("runc")].concat());
+    run.assert_ok(&[host_facts(), facts("runc")].concat());
 }
 
 /// berth as the user with `--systemd-cgroup`: the scope in the user manager, the limits in
@@ -110,5 +95,5 @@ fn vm_systemd_user_berth() {
         same.iter().chain(&errors).map(|s| s.to_string()).collect(),
     ]
     .concat();
-    assert_facts(&run, all);
+    run.assert_ok(&all);
 }
