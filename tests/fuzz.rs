@@ -679,18 +679,23 @@ fn state_files_load_or_fail_short() {
                     assert_eq!(store.read(&id).unwrap(), state);
                     // Reads /proc/<pid>/stat only (never /proc/0 or /proc/-1).
                     let _ = berth::state::status(&state, &dir.fifo_path(), || false);
-                    // What delete removes and kill --all signals in is a cgroup.
-                    let mounts = cgroup_mount_points();
-                    for dir in state.cgroup_paths.values().chain(&state.cgroup_created) {
-                        let below = mounts.iter().any(|m| dir.starts_with(m) && dir != m);
-                        assert!(below, "{} is not below a cgroup mount", dir.display());
-                        assert_under(Path::new("/"), dir, "state.json");
-                    }
-                    if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
-                        if cgroup.is_owned(&state.cgroup_created) {
-                            let dirs = state.cgroup_paths.values();
-                            assert!(dirs.clone().all(|d| state.cgroup_created.contains(d)));
+                    // What delete removes and kill --all signals in is a proven cgroup.
+                    match state.cgroup() {
+                        Ok(proven) => {
+                            let mounts = cgroup_mount_points();
+                            for dir in proven.paths.values().chain(proven.created) {
+                                let below = mounts.iter().any(|m| dir.starts_with(m) && dir != m);
+                                assert!(below, "{} is not below a cgroup mount", dir.display());
+                                assert_under(Path::new("/"), dir, "state.json");
+                            }
+                            if let Some(cgroup) = Cgroup::from_paths(proven.paths) {
+                                if cgroup.is_owned(proven.created) {
+                                    let dirs = proven.paths.values();
+                                    assert!(dirs.clone().all(|d| proven.created.contains(d)));
+                                }
+                            }
                         }
+                        Err(err) => assert_short_error(&err),
                     }
                 }
                 Err(err) => assert_short_error(&err),
@@ -759,9 +764,11 @@ fn cgroup_mount_points() -> Vec<PathBuf> {
 }
 
 /// The binary against a hostile state.json: its cgroup is a decoy directory tree in the
-/// temp dir with a `cgroup.procs` that lists a `sleep` the test started. `delete --force`
-/// and `state` must refuse it with one line, and leave the decoy and the sleep alone
-/// (berth used to rmdir the decoy tree and SIGKILL the sleep on the file's word).
+/// temp dir with a `cgroup.procs` that lists a `sleep` the test started. Every command that
+/// acts on the cgroup (`delete --force`, `kill --all`, `ps`) must refuse it with
+/// one line naming state.json, and leave the decoy and the sleep alone (berth used to rmdir
+/// the decoy tree and SIGKILL the sleep on the file's word); `state`, which uses nothing of
+/// it, reports the container.
 #[test]
 fn hostile_state_json_is_refused_and_nothing_outside_is_touched() {
     use berth::state::{ContainerId, StateStore};
@@ -794,13 +801,15 @@ fn hostile_state_json_is_refused_and_nothing_outside_is_touched() {
         state["cgroup_paths"] = paths;
         state["cgroup_created"] = created;
         std::fs::write(root.join(name).join("state.json"), state.to_string()).unwrap();
-        for args in [&["state", name][..], &["delete", "--force", name][..]] {
-            let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-                .arg("--root")
-                .arg(&root)
-                .args(args)
-                .output()
-                .unwrap();
+        let run = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_berth")).arg("--root").arg(&root).args(args).output()
+        };
+        let state = run(&["state", name]).unwrap();
+        assert!(state.status.success(), "{name}: {}", String::from_utf8_lossy(&state.stderr));
+        for args in
+            [&["kill", "--all", name, "KILL"][..], &["ps", name], &["delete", "--force", name]]
+        {
+            let out = run(args).unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{name} {args:?} succeeded: {stderr}");
             assert_eq!(stderr.trim_end().lines().count(), 1, "{name} {args:?}: {stderr}");

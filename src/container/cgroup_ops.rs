@@ -43,7 +43,7 @@ fn freezable(state: &State) -> Result<crate::cgroups::Cgroup, Error> {
                      writable by its user (not delegated)",
         });
     }
-    owned_cgroup(state).ok_or_else(|| Error::WrongStatus {
+    owned_cgroup(state)?.ok_or_else(|| Error::WrongStatus {
         id: state.id.clone(),
         status: "in a cgroup berth did not create".into(),
         reason: "berth freezes only cgroups it created (linux.cgroupsPath named an existing one)",
@@ -66,11 +66,12 @@ pub fn update(store: &StateStore, id: &str, resources: &LinuxResources) -> Resul
 /// made it, else (or without a cgroup) those [`super::kill::container_pids`] finds.
 pub fn pids(store: &StateStore, id: &str) -> Result<Vec<i32>, Error> {
     let state = store.read(&ContainerId::parse(id)?)?;
-    let cgroup = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths);
-    if let Some(cgroup) = cgroup.as_ref().filter(|c| c.is_owned(&state.cgroup_created)) {
+    let recorded = super::recorded_cgroup(&state)?;
+    if let Some((cgroup, _)) = recorded.as_ref().filter(|(c, created)| c.is_owned(created)) {
         return Ok(cgroup.pids()?);
     }
-    let mut pids = super::kill::container_pids(cgroup.as_ref(), state.pid, state.pid_start_time)?;
+    let cgroup = recorded.as_ref().map(|(cgroup, _)| cgroup);
+    let mut pids = super::kill::container_pids(cgroup, state.pid, state.pid_start_time)?;
     pids.sort_unstable();
     Ok(pids)
 }

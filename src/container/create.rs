@@ -176,8 +176,7 @@ pub(super) fn create_with_mask(
         let Some(filter) = &seccomp else { return Ok(()) };
         let start = process_start_time(pid.as_raw()).unwrap_or(0);
         let mut state = initial_state(&spec, &id, pid, start);
-        state.cgroup_paths = record.borrow().paths.clone();
-        state.cgroup_created = record.borrow().created.clone();
+        state.set_cgroup(&record.borrow());
         state.systemd_unit = record.borrow().systemd_unit.clone();
         let view = super::query::StateView::new(state, Status::Creating);
         Ok(filter.send_listener(listener, pid.as_raw(), &view)?)
@@ -211,8 +210,7 @@ pub(super) fn create_with_mask(
         trace::phase("sending the console")?;
     }
     let mut state = initial_state(&spec, &id, pid, start);
-    state.cgroup_paths = record.paths.clone();
-    state.cgroup_created = record.created.clone();
+    state.set_cgroup(&record);
     state.intel_rdt_path = cleanup.rdt_group.clone();
     state.systemd_unit = record.systemd_unit.clone();
     dir.save(&state)?;
@@ -329,7 +327,7 @@ fn initial_state(spec: &ValidSpec, id: &ContainerId, pid: Pid, start: u64) -> St
         owner: String::new(),
         annotations: spec.annotations.clone(),
         cgroup_paths: Default::default(),
-        cgroup_created: vec![],
+        cgroup_created: Default::default(),
         poststart: spec.hooks.poststart.clone(),
         poststop: spec.hooks.poststop.clone(),
         intel_rdt_path: None,

@@ -36,15 +36,15 @@ pub(super) fn remove(
     dir: crate::state::ContainerDir,
     state: &crate::state::State,
 ) -> Result<(), Error> {
-    if let Some(cgroup) = Cgroup::from_paths(&state.cgroup_paths) {
-        if cgroup.is_owned(&state.cgroup_created) && !cgroup.pids()?.is_empty() {
+    if let Some((cgroup, created)) = super::recorded_cgroup(state)? {
+        if cgroup.is_owned(created) && !cgroup.pids()?.is_empty() {
             super::kill::signal_all(&cgroup, libc::SIGKILL)?;
         }
         // With its processes gone the unit stops at once (systemd removes its cgroup).
         if let Some(unit) = &state.systemd_unit {
             crate::cgroups::systemd::stop(unit)?;
         }
-        cgroup.remove_created(&state.cgroup_created)?;
+        cgroup.remove_created(created)?;
     }
     if let Some(group) = &state.intel_rdt_path {
         crate::host::resctrl::remove(group)?;
@@ -95,15 +95,14 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
 /// SIGKILLs the container (in a cgroup berth did not make, the init's descendants first:
 /// they cannot be found once it is gone) and waits for the init to die.
 fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
-    let cgroup = Cgroup::from_paths(&state.cgroup_paths);
-    match cgroup.as_ref() {
-        Some(cgroup) if !cgroup.is_owned(&state.cgroup_created) => {
-            super::kill::signal_container(state, Some(cgroup), libc::SIGKILL)?
+    match super::recorded_cgroup(state)? {
+        Some((cgroup, created)) if !cgroup.is_owned(created) => {
+            super::kill::signal_container(state, libc::SIGKILL)?
         }
         _ => signal_init(state, libc::SIGKILL)?,
     }
     // A frozen process cannot act on SIGKILL until it is thawed.
-    if let Some(cgroup) = owned_cgroup(state).filter(|c| c.is_frozen()) {
+    if let Some(cgroup) = owned_cgroup(state)?.filter(|c| c.is_frozen()) {
         cgroup.freeze(false)?;
     }
     if wait_gone(state, KILL_WAIT) {

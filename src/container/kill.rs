@@ -17,27 +17,25 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
     let state = store.read(&id)?;
     if all {
         // Processes may outlive an init that had no pid namespace: --all reaches them too.
-        let cgroup = Cgroup::from_paths(&state.cgroup_paths);
-        return signal_container(&state, cgroup.as_ref(), signal);
+        return signal_container(&state, signal);
     }
     require_alive(&state, Op::Kill)?;
     signal_init(&state, signal)
 }
 
-/// Signals every process of the container: all of `cgroup` when berth made it, else only
+/// Signals every process of the container: all of its cgroup (proven) when berth made it, else only
 /// the init and the processes of its pid namespace or below it (the cgroup may be one the
 /// host's own processes live in, such as /system.slice). Without a cgroup (rootless, not
 /// delegated) the same processes are found among all of the host's.
-pub(super) fn signal_container(
-    state: &State,
-    cgroup: Option<&Cgroup>,
-    signal: i32,
-) -> Result<(), Error> {
-    if let Some(cgroup) = cgroup.filter(|c| c.is_owned(&state.cgroup_created)) {
-        return signal_all(cgroup, signal);
+pub(super) fn signal_container(state: &State, signal: i32) -> Result<(), Error> {
+    let recorded = super::recorded_cgroup(state)?;
+    match &recorded {
+        Some((cgroup, created)) if cgroup.is_owned(created) => signal_all(cgroup, signal),
+        _ => {
+            let cgroup = recorded.as_ref().map(|(cgroup, _)| cgroup);
+            signal_pids(&container_pids(cgroup, state.pid, state.pid_start_time)?, signal)
+        }
     }
-    let pids = container_pids(cgroup, state.pid, state.pid_start_time)?;
-    signal_pids(&pids, signal)
 }
 
 /// Signals every process of `cgroup`, frozen meanwhile so that none forks past the list.

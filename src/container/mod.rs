@@ -29,26 +29,45 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use crate::cgroups::Cgroup;
-use crate::state::{process_start_time, Op, State, Status};
+use std::path::{Path, PathBuf};
 
-/// The cgroup recorded in `state`.
+use crate::state::{process_start_time, CgroupPathCheck, Op, State, Status};
+
+/// The cgroup recorded in `state`, its directories proven first ([`State::cgroup`]), with
+/// the directories berth made; `None` without a cgroup (rootless, not delegated).
+fn recorded_cgroup(state: &State) -> Result<Option<(Cgroup, &[PathBuf])>, crate::Error> {
+    let proven = state.cgroup()?;
+    Ok(Cgroup::from_paths(proven.paths).map(|cgroup| (cgroup, proven.created)))
+}
+
+/// The cgroup recorded in `state`, proven.
 fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
-    Cgroup::from_paths(&state.cgroup_paths).ok_or_else(|| crate::Error::WrongStatus {
+    recorded_cgroup(state)?.map(|(cgroup, _)| cgroup).ok_or_else(|| crate::Error::WrongStatus {
         id: state.id.clone(),
         status: "without a cgroup".into(),
         reason: "rootless, the cgroup was not writable by its user (not delegated)",
     })
 }
 
-/// The cgroup recorded in `state`, when berth made it (and so may freeze it).
-fn owned_cgroup(state: &State) -> Option<Cgroup> {
-    Cgroup::from_paths(&state.cgroup_paths).filter(|c| c.is_owned(&state.cgroup_created))
+/// The cgroup recorded in `state`, proven, when berth made it (and so may freeze it).
+fn owned_cgroup(state: &State) -> Result<Option<Cgroup>, crate::Error> {
+    let recorded = recorded_cgroup(state)?;
+    Ok(recorded.filter(|(cgroup, created)| cgroup.is_owned(created)).map(|(cgroup, _)| cgroup))
 }
 
 /// The status of `state` with `paused` for a live container whose cgroup is frozen (only
 /// berth's own cgroups: berth never freezes another).
-fn current_status(state: &State, fifo: &std::path::Path) -> Status {
-    crate::state::status(state, fifo, || owned_cgroup(state).is_some_and(|c| c.is_frozen()))
+fn current_status(state: &State, fifo: &Path) -> Status {
+    current_status_among(state, fifo, &mut CgroupPathCheck::default())
+}
+
+/// [`current_status`] with `check` kept for the next container (`list`): only the one
+/// directory the freezer state is read from is proven, and only for a live container.
+fn current_status_among(state: &State, fifo: &Path, check: &mut CgroupPathCheck) -> Status {
+    crate::state::status(state, fifo, || {
+        let freezer = state.freezer_cgroup(check);
+        freezer.as_ref().and_then(Cgroup::from_paths).is_some_and(|cgroup| cgroup.is_frozen())
+    })
 }
 
 /// Whether the process recorded in `state` is still that process (and not a zombie): one

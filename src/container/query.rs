@@ -78,18 +78,20 @@ pub fn state(store: &StateStore, id: &str) -> Result<StateView, Error> {
 }
 
 fn view(store: &StateStore, id: &ContainerId) -> Result<StateView, Error> {
-    view_of(store, id, store.read(id))
+    view_of(store, id, store.read(id), &mut CgroupPathCheck::default())
 }
 
-/// The view of container `id` from what reading its state gave.
+/// The view of container `id` from what reading its state gave; `check` proves the
+/// directory its freezer state is read from.
 fn view_of(
     store: &StateStore,
     id: &ContainerId,
     read: Result<State, StateError>,
+    check: &mut CgroupPathCheck,
 ) -> Result<StateView, Error> {
     match read {
         Ok(state) => {
-            let status = super::current_status(&state, &store.fifo_path(id));
+            let status = super::current_status_among(&state, &store.fifo_path(id), check);
             Ok(StateView::new(state, status))
         }
         Err(StateError::Creating(_)) => Ok(StateView::creating(id)),
@@ -105,7 +107,7 @@ pub fn list(store: &StateStore) -> Result<Vec<StateView>, Error> {
     let mut passwd = None;
     let mut check = CgroupPathCheck::default();
     for id in store.list()? {
-        match view_of(store, &id, store.read_among(&id, &mut check)) {
+        match view_of(store, &id, store.read(&id), &mut check) {
             Ok(mut v) => {
                 v.owner =
                     owner_of(&store.root().join(id.as_str()), &mut passwd).unwrap_or_default();

@@ -99,8 +99,8 @@ fn run_blocked(
 fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate::state::State) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
-    if let Some(cgroup) = crate::cgroups::Cgroup::from_paths(&state.cgroup_paths) {
-        let _ = cgroup.remove_created(&state.cgroup_created);
+    if let Ok(Some((cgroup, created))) = super::recorded_cgroup(state) {
+        let _ = cgroup.remove_created(created);
     }
     let _ = dir.remove();
 }

@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod cgroup_check;
 mod proc;
 mod status;
 #[cfg(test)]
 pub(crate) mod tempdir;
 mod time;
 
+pub use cgroup_check::{check_cgroup_paths, CgroupPathCheck, ProvenCgroup, Unproven};
 pub use proc::{alive, exec_stat, process_start_time, process_stat, status, ExecStat, ProcStat};
 pub use status::{Op, Status};
 pub use time::now_rfc3339;
@@ -135,14 +137,15 @@ pub struct State {
     /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
-    /// The container's cgroup directories: per v1 controller, or `unified` on v2.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub cgroup_paths: BTreeMap<String, PathBuf>,
+    /// The container's cgroup directories: per v1 controller, or `unified` on v2. Read
+    /// through [`State::cgroup`], which proves them.
+    #[serde(default, skip_serializing_if = "Unproven::<BTreeMap<String, PathBuf>>::is_empty")]
+    pub cgroup_paths: Unproven<BTreeMap<String, PathBuf>>,
     /// The cgroup directories berth made for the container, parents first. Only these are
     /// removed, and the cgroup is berth's to kill in and freeze only when its own
     /// directories are among them (a cgroup that existed before may hold host processes).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub cgroup_created: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Unproven::<Vec<PathBuf>>::is_none_made")]
+    pub cgroup_created: Unproven<Vec<PathBuf>>,
     /// `hooks.poststart`, run by `start`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<crate::spec::Hook>,
@@ -156,6 +159,33 @@ pub struct State {
     /// `delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+}
+
+impl State {
+    /// The recorded cgroup, every directory proven to lie below a cgroup mount: what
+    /// `delete` removes, `kill --all` signals in, `pause` freezes and `exec` joins. A state
+    /// file berth did not write is refused here, naming the field.
+    pub fn cgroup(&self) -> Result<ProvenCgroup<'_>, StateError> {
+        ProvenCgroup::prove(self.cgroup_paths.unproven(), self.cgroup_created.unproven())
+            .map_err(|message| StateError::Corrupt { path: STATE_FILE.into(), message })
+    }
+
+    /// The one directory of the recorded cgroup that tells whether it is frozen, as a
+    /// one-entry cgroup map, when berth made the cgroup and `check` proves the directory
+    /// (see the `cgroup_check` module).
+    pub fn freezer_cgroup(&self, check: &mut CgroupPathCheck) -> Option<BTreeMap<String, PathBuf>> {
+        cgroup_check::proven_freezer_dir(
+            self.cgroup_paths.unproven(),
+            self.cgroup_created.unproven(),
+            check,
+        )
+    }
+
+    /// Records the cgroup berth made for the container.
+    pub fn set_cgroup(&mut self, record: &CgroupRecord) {
+        self.cgroup_paths = Unproven::new(record.paths.clone());
+        self.cgroup_created = Unproven::new(record.created.clone());
+    }
 }
 
 /// What a `create` records before state.json exists, so that `delete --force` after its
@@ -270,19 +300,6 @@ impl StateStore {
         read_state(&self.dir_of(id), id)
     }
 
-    /// [`StateStore::read`] for one container of many (`list`): `check` remembers the
-    /// cgroup directories it has verified, so the recorded paths of the next container
-    /// below them cost a one-name lookup each instead of a walk from `/`.
-    pub fn read_among(
-        &self,
-        id: &ContainerId,
-        check: &mut CgroupPathCheck,
-    ) -> Result<State, StateError> {
-        read_state_with(&self.dir_of(id), id, |paths, created| {
-            check_cgroup_paths(paths, created, |path| check.below_cgroup_mount(path))
-        })
-    }
-
     /// The ids of all containers in the store, sorted.
     pub fn list(&self) -> Result<Vec<ContainerId>, StateError> {
         let entries = match fs::read_dir(&self.root) {
@@ -321,17 +338,9 @@ fn lock_dir(path: &Path) -> Result<File, StateError> {
     }
 }
 
-/// Reads `<dir>/state.json`, telling a missing container from one still being created.
+/// Reads `<dir>/state.json`, telling a missing container from one still being created. The
+/// recorded cgroup is proven only where it is used ([`State::cgroup`]).
 fn read_state(dir: &Path, id: &ContainerId) -> Result<State, StateError> {
-    read_state_with(dir, id, check_recorded_cgroups)
-}
-
-/// [`read_state`] with `check` for the recorded cgroup paths (see [`check_cgroup_paths`]).
-fn read_state_with(
-    dir: &Path,
-    id: &ContainerId,
-    check: impl FnOnce(&BTreeMap<String, PathBuf>, &[PathBuf]) -> Result<(), String>,
-) -> Result<State, StateError> {
     let path = dir.join(STATE_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
@@ -345,190 +354,18 @@ fn read_state_with(
     };
     let state: State = serde_json::from_slice(&bytes)
         .map_err(|e| StateError::Corrupt { path: path.clone(), message: e.to_string() })?;
-    check(&state.cgroup_paths, &state.cgroup_created)
-        .and_then(|()| check_resctrl_path(state.intel_rdt_path.as_deref()))
+    check_resctrl_path(state.intel_rdt_path.as_deref())
         .map_err(|message| StateError::Corrupt { path, message })?;
     Ok(state)
-}
-
-/// [`check_cgroup_paths`] against the cgroup mounts of berth's mount namespace, with `/`
-/// opened once for all the paths (it is `state`'s and `list`'s per-container cost: a v1
-/// host records one path per hierarchy).
-fn check_recorded_cgroups(
-    paths: &BTreeMap<String, PathBuf>,
-    created: &[PathBuf],
-) -> Result<(), String> {
-    if paths.is_empty() && created.is_empty() {
-        return Ok(());
-    }
-    let root = crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok();
-    check_cgroup_paths(paths, created, |path| {
-        root.as_ref().is_some_and(|root| below_cgroup_mount(root.as_fd(), path))
-    })
-}
-
-/// [`below_cgroup_mount`] for the recorded paths of many containers, which usually share
-/// their parent directories (`berth-test/…` in each v1 hierarchy): a parent, opened from
-/// `/` without following a symlink and found on a cgroup filesystem, is kept open, and a
-/// path below it is its last name looked up from there, again following no symlink. That
-/// path is then on the parent's cgroup filesystem unless it is the root of a mount, which
-/// is checked as before; a path that does not exist takes the full check.
-#[derive(Debug, Default)]
-pub struct CgroupPathCheck {
-    root: Option<std::os::fd::OwnedFd>,
-    /// Parent directories looked at so far: open when below a cgroup mount's root or at it.
-    parents: HashMap<PathBuf, Option<std::os::fd::OwnedFd>>,
-}
-
-impl CgroupPathCheck {
-    /// Whether `path` lies strictly below a cgroup mount (see [`below_cgroup_mount`]).
-    fn below_cgroup_mount(&mut self, path: &Path) -> bool {
-        const RESOLVE: u64 =
-            libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH;
-        if self.root.is_none() {
-            self.root =
-                crate::sys::mount::open(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).ok();
-        }
-        let Some(root) = self.root.as_ref().map(AsFd::as_fd) else { return false };
-        if let (true, Some(parent), Some(name)) = (plain(path), path.parent(), path.file_name()) {
-            let parent_fd = self
-                .parents
-                .entry(parent.to_path_buf())
-                .or_insert_with(|| cgroup_dir(root, parent));
-            if let Some(parent_fd) = parent_fd.as_ref() {
-                if let Ok(fd) = crate::sys::mount::openat2(
-                    parent_fd.as_fd(),
-                    Path::new(name),
-                    libc::O_PATH,
-                    0,
-                    RESOLVE,
-                ) {
-                    return !is_mount_root(&fd, path);
-                }
-            }
-        }
-        below_cgroup_mount(root, path)
-    }
-}
-
-/// `path` is absolute and made of plain names only (no `.` or `..` part).
-fn plain(path: &Path) -> bool {
-    use std::path::Component;
-    path.is_absolute()
-        && path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
-}
-
-/// `dir` opened (`O_PATH`) from `root` without following a symlink, when it exists and is
-/// on a cgroup filesystem.
-fn cgroup_dir(root: std::os::fd::BorrowedFd<'_>, dir: &Path) -> Option<std::os::fd::OwnedFd> {
-    const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    if !plain(dir) {
-        return None;
-    }
-    let fd = crate::sys::mount::openat2(root, dir, libc::O_PATH, 0, RESOLVE).ok()?;
-    on_cgroup_fs(&fd).then_some(fd)
-}
-
-/// Whether `fd` is on a cgroup (v1 or v2) filesystem.
-fn on_cgroup_fs(fd: &std::os::fd::OwnedFd) -> bool {
-    nix::sys::statfs::fstatfs(fd).is_ok_and(|s| {
-        let kind = s.filesystem_type();
-        kind == nix::sys::statfs::CGROUP_SUPER_MAGIC
-            || kind == nix::sys::statfs::CGROUP2_SUPER_MAGIC
-    })
-}
-
-/// `path` is absolute, has no `..` part, and lies strictly below a cgroup mount of berth's
-/// mount namespace (`root` is its `/`): the path, or its nearest existing ancestor when it
-/// is gone, opened without following any symlink, is on a cgroup filesystem, and an
-/// existing path is not itself the root of a mount. A few syscalls per path, whatever the
-/// size of the mount table (`state` runs on every status poll, and reading mountinfo on a
-/// node with a thousand mounts cost more than the rest of `state`).
-fn below_cgroup_mount(root: std::os::fd::BorrowedFd<'_>, path: &Path) -> bool {
-    use std::path::Component;
-    let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-    if !path.is_absolute() || !plain || path.parent().is_none() {
-        return false;
-    }
-    let Some((fd, found)) = nearest_existing(root, path) else { return false };
-    let on_cgroup = on_cgroup_fs(&fd);
-    // A missing path is strictly below its ancestor, which is on the cgroup filesystem.
-    on_cgroup && (found != path || !is_mount_root(&fd, path))
-}
-
-/// Opens (`O_PATH`, no symlink followed) `path` or, while it does not exist, its nearest
-/// ancestor; returns the fd and the path it names.
-fn nearest_existing<'p>(
-    root: std::os::fd::BorrowedFd<'_>,
-    path: &'p Path,
-) -> Option<(std::os::fd::OwnedFd, &'p Path)> {
-    const RESOLVE: u64 = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    let mut at = path;
-    loop {
-        match crate::sys::mount::openat2(root, at, libc::O_PATH, 0, RESOLVE) {
-            Ok(fd) => return Some((fd, at)),
-            Err(e) if e.errno == nix::errno::Errno::ENOENT => at = at.parent()?,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// statx(2)'s `STATX_ATTR_MOUNT_ROOT` for `fd`; where the kernel does not report it
-/// (before 5.8), whether `path`'s parent is on another device.
-fn is_mount_root(fd: &std::os::fd::OwnedFd, path: &Path) -> bool {
-    match crate::sys::file::is_mount_root(fd.as_fd()) {
-        Err(_) => return true,
-        Ok(Some(root)) => return root,
-        Ok(None) => {}
-    }
-    let dev = |p: &Path| fs::symlink_metadata(p).ok().map(|m| m.dev());
-    match (path.parent().and_then(dev), dev(path)) {
-        (Some(parent), Some(own)) => parent != own,
-        _ => true,
-    }
-}
-
-/// `path` is absolute, has no `..` part, and lies strictly below one of `mounts`.
-fn strictly_below(path: &Path, mounts: &[PathBuf]) -> bool {
-    use std::path::Component;
-    let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-    path.is_absolute() && plain && mounts.iter().any(|m| path.starts_with(m) && path != m)
-}
-
-/// Refuses recorded cgroup directories `delete` and `kill --all` must not act on: the
-/// container's cgroup must lie below a cgroup mount, and every directory recorded as made
-/// by berth must be that cgroup or one of its parents below the mount. A state file that
-/// says otherwise was not written by berth, and berth would remove directories and signal
-/// the processes listed in files outside the cgroup hierarchies on its word. `below_mount`
-/// is asked once per distinct path (the created directories are usually the paths again).
-pub fn check_cgroup_paths(
-    paths: &BTreeMap<String, PathBuf>,
-    created: &[PathBuf],
-    mut below_mount: impl FnMut(&Path) -> bool,
-) -> Result<(), String> {
-    for (key, dir) in paths {
-        if !below_mount(dir) {
-            return Err(format!("cgroup_paths.{key}: {dir:?} is not below a cgroup mount"));
-        }
-    }
-    for (i, dir) in created.iter().enumerate() {
-        // A recorded cgroup directory itself (the usual entry) was checked just above: only
-        // a parent costs the syscalls of another check.
-        let checked = paths.values().any(|p| p == dir);
-        if !paths.values().any(|p| p.starts_with(dir)) || (!checked && !below_mount(dir)) {
-            return Err(format!(
-                "cgroup_created[{i}]: {dir:?} is not the container's cgroup or a parent of it"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a recorded resctrl group that is not a group directly in the resctrl mount.
 fn check_resctrl_path(group: Option<&Path>) -> Result<(), String> {
     let Some(group) = group else { return Ok(()) };
     let root = PathBuf::from(crate::host::resctrl::RESCTRL);
-    if strictly_below(group, std::slice::from_ref(&root)) && group.parent() == Some(&root) {
+    if cgroup_check::strictly_below(group, std::slice::from_ref(&root))
+        && group.parent() == Some(&root)
+    {
         return Ok(());
     }
     Err(format!("intel_rdt_path: {group:?} is not a group in {}", root.display()))
@@ -587,7 +424,7 @@ impl ContainerDir {
                 let record: CgroupRecord = serde_json::from_slice(&bytes).map_err(|e| {
                     StateError::Corrupt { path: path.clone(), message: e.to_string() }
                 })?;
-                check_recorded_cgroups(&record.paths, &record.created)
+                cgroup_check::check_recorded_cgroups(&record.paths, &record.created)
                     .map_err(|message| StateError::Corrupt { path, message })?;
                 Ok(Some(record))
             }
@@ -638,8 +475,11 @@ mod tests {
             created: "2026-11-25T14:00:00.123456789Z".into(),
             owner: String::new(),
             annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
-            cgroup_paths: BTreeMap::from([("memory".to_owned(), "/sys/fs/cgroup/memory/x".into())]),
-            cgroup_created: vec!["/sys/fs/cgroup/memory/x".into()],
+            cgroup_paths: Unproven::new(BTreeMap::from([(
+                "memory".to_owned(),
+                "/sys/fs/cgroup/memory/x".into(),
+            )])),
+            cgroup_created: Unproven::new(vec!["/sys/fs/cgroup/memory/x".into()]),
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,
@@ -769,8 +609,8 @@ mod tests {
         assert_eq!(dir.load_cgroup().unwrap(), None);
         let state = sample_state("half");
         let record = CgroupRecord {
-            paths: state.cgroup_paths,
-            created: state.cgroup_created,
+            paths: state.cgroup_paths.unproven().clone(),
+            created: state.cgroup_created.unproven().clone(),
             init: Some((state.pid, state.pid_start_time)),
             systemd_unit: None,
         };
@@ -785,7 +625,7 @@ mod tests {
         let paths = |p: &str| BTreeMap::from([("memory".to_owned(), PathBuf::from(p))]);
         let check = |p: &str, created: &[&str]| {
             let created: Vec<PathBuf> = created.iter().map(PathBuf::from).collect();
-            check_cgroup_paths(&paths(p), &created, |p| strictly_below(p, &mounts))
+            check_cgroup_paths(&paths(p), &created, |p| cgroup_check::strictly_below(p, &mounts))
         };
         let ok = "/sys/fs/cgroup/memory/a/b";
         assert_eq!(check(ok, &[ok, "/sys/fs/cgroup/memory/a"]), Ok(()));

@@ -169,7 +169,7 @@ mod tests {
             owner: String::new(),
             annotations: Default::default(),
             cgroup_paths: Default::default(),
-            cgroup_created: vec![],
+            cgroup_created: Default::default(),
             poststart: vec![],
             poststop: vec![],
             intel_rdt_path: None,

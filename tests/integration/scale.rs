@@ -1,7 +1,7 @@
 //! `list` and `state` over many containers (issue 19): `list` reads each container's state
-//! once and checks its recorded cgroup paths once per distinct path, and must still say
-//! exactly what `state` says of each container, and still refuse a state.json whose
-//! recorded cgroup directories are not the container's.
+//! once and proves only the cgroup directory it reads the freezer state from, and must
+//! still say exactly what `state` says of each container; the commands that act on a
+//! cgroup refuse a state.json whose recorded directories are not the container's.
 
 use std::fs;
 use std::path::PathBuf;
@@ -59,10 +59,12 @@ fn list_of_many_containers_says_what_state_says() {
 }
 
 /// A copy of a live container's state.json whose `cgroup_created` names a directory that
-/// is not its cgroup (nor a parent of it) is refused by `state` and `list`; one naming only
-/// the container's own cgroup directories is accepted.
+/// is not its cgroup (nor a parent of it): `state` and `list` report it (they use nothing
+/// of a cgroup berth did not make), while `ps`, `kill --all` and `delete --force`, which
+/// act on the cgroup, refuse it on one line naming the field, and the container the copy
+/// was made from lives on. A copy naming only the container's own directories is accepted.
 #[test]
-fn list_and_state_refuse_a_foreign_created_cgroup() {
+fn a_foreign_created_cgroup_is_refused_where_it_is_used() {
     if reference_runc() {
         return; // The state.json format is berth's own.
     }
@@ -84,9 +86,7 @@ fn list_and_state_refuse_a_foreign_created_cgroup() {
         other
     };
     let own = copy("own", json!(paths));
-    let state = env.berth(&["state", &own]);
-    state.ok();
-    env.berth(&["list"]).ok();
+    env.berth(&["ps", &own]).ok();
     // The recorded cgroup's hierarchy mount: a cgroup directory, but not the container's.
     let first = paths[0].as_str().unwrap();
     let mount = std::path::Path::new(first)
@@ -95,21 +95,31 @@ fn list_and_state_refuse_a_foreign_created_cgroup() {
         .and_then(|a| a.parent())
         .unwrap();
     let foreign = copy("foreign", json!([first, mount.join("berth-test").join("elsewhere")]));
-    env.berth(&["state", &foreign]).fails_with_one_line();
-    let list = env.berth(&["list"]);
-    list.fails_with_one_line();
-    assert!(list.stderr.contains("cgroup_created[1]"), "{}", list.stderr);
+    assert_eq!(env.status(&foreign), "running", "a copy without the exec fifo");
+    env.berth(&["list"]).ok();
+    for args in [
+        &["ps", &foreign][..],
+        &["kill", "--all", &foreign, "KILL"],
+        &["delete", "--force", &foreign],
+    ] {
+        let out = env.berth(args);
+        out.fails_with_one_line();
+        assert!(out.stderr.contains("cgroup_created[1]"), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("state.json"), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(env.status(&id), "created", "the container the copy was made from");
     for other in [&own, &foreign] {
         fs::remove_dir_all(env.root.join(other)).unwrap();
     }
     env.delete(&id, true);
 }
 
-/// `list` looks up a container's cgroup from a parent directory it has already verified
-/// for another container: a cgroup directory with a tmpfs mounted over it (in a private
-/// mount namespace) is still refused there, and accepted again without the tmpfs.
+/// `list` proves the directory it reads a container's freezer state from, looking it up
+/// from a parent directory it has already proven for another container: a frozen cgroup
+/// directory reads as paused, and the same directory with a tmpfs mounted over it (in a
+/// private mount namespace) holding a forged freezer file that says frozen does not.
 #[test]
-fn list_refuses_a_covered_cgroup_beside_a_good_one() {
+fn list_reads_no_freezer_state_from_a_covered_cgroup() {
     if reference_runc() {
         return; // The state.json format is berth's own.
     }
@@ -118,44 +128,49 @@ fn list_refuses_a_covered_cgroup_beside_a_good_one() {
     env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
     let good: Value =
         serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
-    let (key, first) = good["cgroup_paths"]
-        .as_object()
-        .and_then(|p| p.iter().next())
-        .map(|(k, v)| (k.clone(), PathBuf::from(v.as_str().unwrap())))
-        .expect("a cgroup");
-    // A sibling of the container's cgroup: same parent, which `list` verifies first for
-    // the good container (its id sorts first).
+    let recorded = good["cgroup_paths"].as_object().expect("a cgroup");
+    let (key, file, frozen) = if recorded.contains_key("freezer") {
+        ("freezer", "freezer.state", "FROZEN")
+    } else {
+        ("unified", "cgroup.freeze", "1")
+    };
+    let first = PathBuf::from(recorded[key].as_str().unwrap());
+    // A sibling of the container's cgroup: same parent, which `list` proves first for the
+    // good container (its id sorts first).
     let sibling = first.with_file_name(format!("{id}-sibling"));
     fs::create_dir(&sibling).unwrap();
+    fs::write(sibling.join(file), frozen).unwrap();
     let other = format!("{id}-z");
     let store = berth::state::StateStore::new(&env.root);
     drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
     let mut state = good.clone();
     state["id"] = json!(other);
     state["cgroup_paths"] = json!({ key: sibling });
-    state["cgroup_created"] = json!([]);
+    state["cgroup_created"] = json!([sibling]);
     fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
     let script = r#"
-        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "plain 0" || echo "plain $?"
+        status() { "$BERTH" --root "$ROOT" list --format json | tr '{' '\n' | grep "\"id\":\"$OTHER\"" | sed 's/.*"status":"\([a-z]*\)".*/\1/'; }
+        echo "plain $(status)"
         mount -t tmpfs -o size=4k t "$SIBLING"
-        "$BERTH" --root "$ROOT" list >/dev/null 2>&1 && echo "covered 0" || echo "covered $?"
+        echo "$FROZEN" > "$SIBLING/$FILE"
+        echo "covered $(status)"
         umount "$SIBLING"
     "#;
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", script])
         .env("BERTH", env.binary())
         .env("ROOT", &env.root)
+        .env("OTHER", &other)
         .env("SIBLING", &sibling)
+        .env("FILE", file)
+        .env("FROZEN", frozen)
         .output()
         .unwrap();
     fs::remove_dir_all(env.root.join(&other)).unwrap();
+    fs::write(sibling.join(file), if key == "freezer" { "THAWED" } else { "0" }).unwrap();
     fs::remove_dir(&sibling).unwrap();
     env.delete(&id, true);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.first(), Some(&"plain 0"), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        lines.get(1).is_some_and(|l| l.starts_with("covered ") && *l != "covered 0"),
-        "a cgroup path covered by a tmpfs was accepted: {stdout}"
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout, "plain paused\ncovered running\n", "{stderr}");
 }

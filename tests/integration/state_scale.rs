@@ -1,6 +1,7 @@
-//! `state` with a large mount table: the recorded cgroup paths of state.json are checked per
-//! path (issue 19), and that check must still refuse every path outside the cgroup
-//! hierarchies, whatever else is mounted.
+//! A large mount table: the recorded cgroup paths of state.json are proven per path where
+//! they are used (issue 19; `ps` here, which reads the cgroup's process list), and the
+//! proof must still refuse every path outside the cgroup hierarchies, whatever else is
+//! mounted.
 
 use std::fs;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{reference_runc, Config, TestEnv};
 
-/// Hostile copies of a live container's state.json, run `state` on each in a private mount
+/// Hostile copies of a live container's state.json, run `ps` on each in a private mount
 /// namespace holding 1,000 extra tmpfs mounts, and check which are refused.
 #[test]
 fn recorded_cgroup_paths_are_checked_with_a_thousand_mounts() {
@@ -56,12 +57,12 @@ fn recorded_cgroup_paths_are_checked_with_a_thousand_mounts() {
         mkdir "$MOUNTS"
         i=0
         while [ $i -lt 1000 ]; do mkdir "$MOUNTS/$i"; mount -t tmpfs -o size=4k t "$MOUNTS/$i"; i=$((i+1)); done
-        "$BERTH" --root "$ROOT" state "$GOOD" >/dev/null && echo "good 0" || echo "good $?"
+        "$BERTH" --root "$ROOT" ps "$GOOD" >/dev/null && echo "good 0" || echo "good $?"
         for id in $HOSTILE; do
-            "$BERTH" --root "$ROOT" state "$id" >/dev/null 2>&1 && echo "$id 0" || echo "$id $?"
+            "$BERTH" --root "$ROOT" ps "$id" >/dev/null 2>&1 && echo "$id 0" || echo "$id $?"
         done
         mount -t tmpfs -o size=4k t "$COVERED"
-        "$BERTH" --root "$ROOT" state "$COVERED_ID" >/dev/null 2>&1 && echo "covered 0" || echo "covered $?"
+        "$BERTH" --root "$ROOT" ps "$COVERED_ID" >/dev/null 2>&1 && echo "covered 0" || echo "covered $?"
     "#;
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", script])
