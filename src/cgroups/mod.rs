@@ -447,11 +447,10 @@ impl Cgroup {
         match self {
             Cgroup::V1(paths) => paths
                 .get("freezer")
-                .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+                .and_then(|d| crate::sys::file::read_small(&d.join("freezer.state"), 64))
                 .is_some_and(|s| s.trim() == "FROZEN"),
-            Cgroup::V2(dir) => {
-                std::fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-            }
+            Cgroup::V2(dir) => crate::sys::file::read_small(&dir.join("cgroup.freeze"), 64)
+                .is_some_and(|s| s.trim() == "1"),
         }
     }
 

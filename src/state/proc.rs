@@ -41,8 +41,7 @@ pub fn process_stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    parse_stat(&read_stat_file(pid)?)
 }
 
 /// Whether a process has executed a program since it was forked, and how it ended.
@@ -58,13 +57,18 @@ pub struct ExecStat {
     pub exit_code: i32,
 }
 
+/// The text of /proc/<pid>/stat (one line, a few hundred bytes; `state` and `list` read it
+/// for every container).
+fn read_stat_file(pid: i32) -> Option<String> {
+    crate::sys::file::read_small(Path::new(&format!("/proc/{pid}/stat")), 1024)
+}
+
 /// [`ExecStat`] of `pid`, if the process (or its zombie) exists.
 pub fn exec_stat(pid: i32) -> Option<ExecStat> {
     if pid <= 0 {
         return None;
     }
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_exec_stat(&text)
+    parse_exec_stat(&read_stat_file(pid)?)
 }
 
 fn parse_exec_stat(text: &str) -> Option<ExecStat> {
