@@ -27,7 +27,7 @@ pub fn checkpoint(store: &StateStore, id: &str, opts: &CheckpointOptions) -> Res
     let status = current_status(&state, &dir.fifo_path());
     require(&state, status, Op::Checkpoint)?;
     let criu = crate::checkpoint::locate(opts.common.criu.as_deref())?;
-    criu.check()?;
+    criu.check(store.root())?;
     let spec = crate::spec::load(&state.bundle)?;
     let target = dump_target(&spec, &state)?;
     make_dir(&opts.common.image_path)?;

@@ -61,7 +61,7 @@ pub fn restore(
     let spec = crate::spec::load(&opts.bundle)?;
     check_console(&spec, opts)?;
     let criu = crate::checkpoint::locate(opts.common.criu.as_deref())?;
-    criu.check()?;
+    criu.check(store.root())?;
     let descriptors = read_list(&opts.common.image_path, DESCRIPTORS_FILE)?;
     let masked = read_list(&opts.common.image_path, MASKED_FILES)?;
     let mask = crate::process::signals::block_all()?;
