@@ -36,8 +36,9 @@
 //!   and [`subid`] (unprivileged callers, subordinate ids).
 //! - [`host`]: what the host offers ([`host::Probe`] answers [`spec::HostFacts`]) and the
 //!   modules that apply host features: LSM labels, network devices, Intel RDT, `features`.
-//! - [`trace`]: named phases of the create path, traced with `--debug`/BERTH_TRACE and, built
-//!   with the `fault-injection` feature, fault points; [`logging`] writes the records.
+//! - [`trace`]: named phases of create, exec, run, checkpoint and restore, traced with
+//!   `--debug`/BERTH_TRACE and, built with the `fault-injection` feature, fault points;
+//!   [`logging`] writes the records.
 //! - [`error`]: [`Error`] gathers each layer's error at the top; [`causes`] (a leaf) flattens
 //!   a cause chain onto one bounded line.
 //!

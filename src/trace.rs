@@ -1,5 +1,5 @@
-//! Tracing: one set of named points on the path of `create` (and `exec`, `run`), each both a
-//! traced phase and, in a test build, a fault-injection point.
+//! Tracing: one set of named points on the path of `create` (and `exec`, `run`, `checkpoint`,
+//! `restore`), each both a traced phase and, in a test build, a fault-injection point.
 //!
 //! **Phases** (`--debug` or `BERTH_TRACE=1`): [`phase`] ends the phase that began at the
 //! previous point and names it; the init's step durations cross in the sync protocol's

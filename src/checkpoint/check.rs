@@ -1,17 +1,17 @@
-//! `criu check`, cached: it takes criu a few hundred milliseconds to probe the kernel, and
-//! `features` is called by every container engine at start. The answer is kept in
-//! [`CACHE_FILE`] (on tmpfs, so gone at reboot), keyed by the criu binary (path, inode,
-//! size, mtime) and the boot id, so a new criu or a new kernel is checked again.
+//! `criu check`: whether this kernel suits criu. It takes criu a noticeable time to probe
+//! the kernel, and `features` is called by every container engine at start, so the verdict
+//! is cached in the state root ([`super::check_cache`]).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Where the answer is cached (root only; an unprivileged user checks each time).
-const CACHE_FILE: &str = "/run/berth/criu-check";
+use serde::{Deserialize, Serialize};
+
+use super::check_cache;
 
 /// What `criu check` said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum CheckOutcome {
     /// It passed; criu's version (`3.17.1`), when it printed one.
     Passed {
@@ -25,60 +25,41 @@ pub enum CheckOutcome {
     },
 }
 
-/// The outcome of `criu check` for `criu`, from the cache when it is current.
-pub fn cached_check(criu: &Path) -> CheckOutcome {
-    let key = cache_key(criu);
-    if let (Some(key), Ok(text)) = (&key, std::fs::read_to_string(CACHE_FILE)) {
-        if let Some(outcome) = parse_cache(&text, key) {
-            return outcome;
-        }
+/// Which cached verdicts a caller takes as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// Any verdict (`features`: a stale failure only hides checkpoint support until criu,
+    /// the kernel or the boot changes, or a checkpoint checks again).
+    Any,
+    /// Only a pass: after a cached failure `checkpoint` and `restore` check again, so a host
+    /// fixed since (a module loaded) works at once, and a failure reports criu's current words.
+    Passed,
+}
+
+/// A verdict and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// What `criu check` said.
+    pub outcome: CheckOutcome,
+    /// Whether the cache answered (criu was not run).
+    pub cached: bool,
+}
+
+/// The outcome of `criu check` for `criu`, from the cache in the state root `root` when it is
+/// current and `reuse` takes it; else criu is run and the cache rewritten (best effort: a
+/// state root that cannot be written only costs the next caller a check).
+pub fn cached_check(criu: &Path, root: &Path, reuse: Reuse) -> Checked {
+    let key = check_cache::key(criu);
+    let hit = key.as_ref().and_then(|key| check_cache::read(root, key));
+    let usable = |o: &CheckOutcome| reuse == Reuse::Any || matches!(o, CheckOutcome::Passed { .. });
+    if let Some(outcome) = hit.filter(usable) {
+        return Checked { outcome, cached: true };
     }
     let outcome = run_check(criu);
     if let Some(key) = key {
-        // Best effort: a missing or read-only /run/berth only costs the next caller a check.
-        let _ = std::fs::create_dir_all("/run/berth");
-        let tmp = format!("{CACHE_FILE}.{}", std::process::id());
-        if std::fs::write(&tmp, format_cache(&key, &outcome)).is_ok() {
-            let _ = std::fs::rename(&tmp, CACHE_FILE).map_err(|_| std::fs::remove_file(&tmp));
-        }
+        let _ = check_cache::write(root, &key, &outcome);
     }
-    outcome
-}
-
-/// Identifies the binary and the boot; `None` when criu cannot be stat'ed.
-fn cache_key(criu: &Path) -> Option<String> {
-    let meta = std::fs::metadata(criu).ok()?;
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    Some(format!(
-        "{} {} {} {}.{} {}",
-        criu.display(),
-        meta.ino(),
-        meta.size(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        boot.trim()
-    ))
-}
-
-fn format_cache(key: &str, outcome: &CheckOutcome) -> String {
-    match outcome {
-        CheckOutcome::Passed { version } => format!("{key}\npassed\n{version}\n"),
-        CheckOutcome::Failed { first_error } => format!("{key}\nfailed\n{first_error}\n"),
-    }
-}
-
-fn parse_cache(text: &str, key: &str) -> Option<CheckOutcome> {
-    let mut lines = text.lines();
-    if lines.next()? != key {
-        return None;
-    }
-    let verdict = lines.next()?;
-    let detail = lines.next().unwrap_or_default().to_owned();
-    match verdict {
-        "passed" => Some(CheckOutcome::Passed { version: detail }),
-        "failed" => Some(CheckOutcome::Failed { first_error: detail }),
-        _ => None,
-    }
+    Checked { outcome, cached: false }
 }
 
 /// Runs `criu check` (and `criu --version` when it passes).
@@ -116,14 +97,66 @@ fn parse_version(text: &str) -> String {
 mod tests {
     use super::*;
 
+    use crate::state::tempdir::TempDir;
+
+    /// A stand-in for criu that appends a line to `runs` each time it is run and whose
+    /// `check` exits with `check_status`.
+    fn fake_criu(dir: &Path, check_status: u8) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let runs = dir.join("runs");
+        let script = format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\n[ \"$1\" = --version ] && echo 'Version: 3.17.1'\n[ \"$1\" = check ] && echo 'Error (cr-check.c:1): no tun' >&2\nexit {check_status}\n",
+            runs.display()
+        );
+        // Written under another name and renamed: no descriptor open for writing on the
+        // path that is executed (ETXTBSY from a test forking meanwhile).
+        let tmp = dir.join("criu.tmp");
+        std::fs::write(&tmp, script).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("criu");
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    }
+
+    fn checks_run(dir: &Path) -> usize {
+        let runs = std::fs::read_to_string(dir.join("runs")).unwrap_or_default();
+        runs.lines().filter(|l| *l == "check").count()
+    }
+
     #[test]
-    fn cache_round_trips_and_ignores_other_keys() {
+    fn only_the_first_check_runs_criu() {
+        let dir = TempDir::new("criu-check-once");
+        let root = dir.path().join("root");
+        let criu = fake_criu(dir.path(), 0);
         let passed = CheckOutcome::Passed { version: "3.17.1".into() };
-        let text = format_cache("k 1", &passed);
-        assert_eq!(parse_cache(&text, "k 1"), Some(passed));
-        assert_eq!(parse_cache(&text, "k 2"), None);
-        let failed = CheckOutcome::Failed { first_error: "Error (x): y".into() };
-        assert_eq!(parse_cache(&format_cache("k", &failed), "k"), Some(failed));
+        let first = cached_check(&criu, &root, Reuse::Passed);
+        assert_eq!(first, Checked { outcome: passed.clone(), cached: false });
+        let second = cached_check(&criu, &root, Reuse::Passed);
+        assert_eq!(second, Checked { outcome: passed, cached: true });
+        assert_eq!(checks_run(dir.path()), 1);
+    }
+
+    #[test]
+    fn a_malformed_cache_runs_criu_again_and_is_rewritten() {
+        let dir = TempDir::new("criu-check-malformed");
+        let criu = fake_criu(dir.path(), 0);
+        std::fs::write(dir.path().join(check_cache::CACHE_FILE), "{\"key\":").unwrap();
+        assert!(!cached_check(&criu, dir.path(), Reuse::Any).cached);
+        assert!(cached_check(&criu, dir.path(), Reuse::Any).cached);
+        assert_eq!(checks_run(dir.path()), 1);
+    }
+
+    #[test]
+    fn a_cached_failure_serves_features_but_not_a_checkpoint() {
+        let dir = TempDir::new("criu-check-failed");
+        let root = dir.path().join("root");
+        let criu = fake_criu(dir.path(), 1);
+        let failed = CheckOutcome::Failed { first_error: "Error (cr-check.c:1): no tun".into() };
+        assert_eq!(cached_check(&criu, &root, Reuse::Any).outcome, failed);
+        assert!(cached_check(&criu, &root, Reuse::Any).cached);
+        let again = cached_check(&criu, &root, Reuse::Passed);
+        assert_eq!(again, Checked { outcome: failed, cached: false });
+        assert_eq!(checks_run(dir.path()), 2);
     }
 
     #[test]

@@ -9,17 +9,19 @@
 //! runs `berth criu-hook` at `setup-namespaces` for the prestart and createRuntime hooks.
 //!
 //! [`locate`] finds criu (the global `--criu` flag, else `PATH`), [`Criu::check`] runs
-//! `criu check` once per criu binary and boot (cached), and [`args`] builds the argument
-//! lists from [`options`].
+//! `criu check` once per criu binary and kernel (the verdict cached in the state root), and
+//! [`args`] builds the argument lists from [`options`].
 
 pub mod args;
 mod check;
+mod check_cache;
 pub mod options;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use check::{cached_check, CheckOutcome};
+pub use check::{cached_check, CheckOutcome, Checked, Reuse};
+pub use check_cache::CACHE_FILE as CHECK_CACHE_FILE;
 
 /// The file, in the image directory, where `checkpoint` records the init's stdio targets
 /// (`/proc/PID/fd/0..2`), read back by `restore` to reconnect pipes (runc's name).
@@ -121,11 +123,13 @@ fn is_executable(path: &Path) -> bool {
 }
 
 impl Criu {
-    /// `criu check` (cached per binary and boot): an error with criu's first error line when
-    /// this kernel does not suit it.
-    pub fn check(&self) -> Result<(), CriuError> {
-        match cached_check(&self.path) {
-            CheckOutcome::Passed { .. } => Ok(()),
+    /// `criu check`, its passing verdict cached in the state root `root`: an error with
+    /// criu's first error line when this kernel does not suit it; else whether the cache
+    /// answered (for the trace).
+    pub fn check(&self, root: &Path) -> Result<bool, CriuError> {
+        let Checked { outcome, cached } = cached_check(&self.path, root, Reuse::Passed);
+        match outcome {
+            CheckOutcome::Passed { .. } => Ok(cached),
             CheckOutcome::Failed { first_error } => {
                 Err(CriuError::CheckFailed { criu: self.path.clone(), first_error })
             }

@@ -270,10 +270,14 @@ impl Cli {
         let store = match (&self.global.root, &command) {
             (Some(root), _) => StateStore::new(root),
             // These never touch the state root.
-            (
-                None,
-                Command::Spec(_) | Command::Features(_) | Command::Check(_) | Command::CriuHook(_),
-            ) => StateStore::new("/run/berth"),
+            (None, Command::Spec(_) | Command::Check(_) | Command::CriuHook(_)) => {
+                StateStore::new("/run/berth")
+            }
+            // Only for the cached `criu check` verdict: `features` must not fail for want of
+            // XDG_RUNTIME_DIR (an unwritable root only means criu is checked each time).
+            (None, Command::Features(_)) => StateStore::new(
+                berth::rootless::default_root().unwrap_or_else(|_| "/run/berth".into()),
+            ),
             (None, _) => StateStore::new(berth::rootless::default_root()?),
         };
         match command {
@@ -291,7 +295,9 @@ impl Cli {
             Command::Resume(args) => resume::execute(&store, args),
             Command::Events(args) => events::execute(&store, args),
             Command::Ps(args) => ps::execute(&store, args),
-            Command::Features(args) => features::execute(args, self.global.criu.as_deref()),
+            Command::Features(args) => {
+                features::execute(args, self.global.criu.as_deref(), store.root())
+            }
             Command::Check(args) => check::execute(args),
             Command::Checkpoint(args) => checkpoint::execute(&store, args, self.global.criu),
             Command::Restore(args) => {

@@ -10,7 +10,7 @@ use crate::checkpoint::options::CheckpointOptions;
 use crate::checkpoint::{CriuError, DESCRIPTORS_FILE, MASKED_FILES};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::state::{ContainerId, Op, State, StateStore, Status};
-use crate::Error;
+use crate::{trace, Error};
 
 /// A terminal container's console: a bind mount of its pty slave, external to criu (the
 /// master is not in the dumped tree); a restore binds the new pty's slave there.
@@ -26,23 +26,29 @@ pub fn checkpoint(store: &StateStore, id: &str, opts: &CheckpointOptions) -> Res
     let state = dir.load()?;
     let status = current_status(&state, &dir.fifo_path());
     require(&state, status, Op::Checkpoint)?;
-    let criu = crate::checkpoint::locate(opts.common.criu.as_deref())?;
-    criu.check()?;
+    trace::phase("reading state.json and the status")?;
+    let criu = located_and_checked(opts.common.criu.as_deref(), store.root())?;
     let spec = crate::spec::load(&state.bundle)?;
+    trace::phase("loading config.json")?;
     let target = dump_target(&spec, &state)?;
+    trace::phase("finding external mounts")?;
     make_dir(&opts.common.image_path)?;
     make_dir(opts.common.work_dir())?;
     if !opts.pre_dump {
         save_descriptors(state.pid, &opts.common.image_path)?;
         save_json(&opts.common.image_path.join(MASKED_FILES), &target.masked_files)?;
     }
+    trace::phase("writing the descriptors and masked files")?;
     let log = opts.common.work_dir().join(if opts.pre_dump {
         crate::checkpoint::PRE_DUMP_LOG
     } else {
         crate::checkpoint::DUMP_LOG
     });
+    let args = dump_args(opts, &target);
+    trace::phase("building criu's arguments")?;
     let action = if opts.pre_dump { "pre-dump" } else { "dump" };
-    criu.run(criu.command(&dump_args(opts, &target)), action, &log)?;
+    criu.run(criu.command(&args), action, &log)?;
+    trace::phase(if opts.pre_dump { "criu pre-dump" } else { "criu dump" })?;
     if opts.leave_running || opts.pre_dump {
         return Ok(());
     }
@@ -54,7 +60,23 @@ pub fn checkpoint(store: &StateStore, id: &str, opts: &CheckpointOptions) -> Res
             reason: "criu dumped it but its init did not exit",
         });
     }
-    super::delete::remove(dir, &state)
+    trace::phase("waiting for the dumped init to exit")?;
+    super::delete::remove(dir, &state)?;
+    // Not a fault point: the container is gone, there is nothing left to fail.
+    trace::mark("removing the container");
+    Ok(())
+}
+
+/// Finds criu and makes sure `criu check` passes, traced under a name that says whether the
+/// verdict cached in the state root `root` answered or criu had to run.
+pub(super) fn located_and_checked(
+    explicit: Option<&Path>,
+    root: &Path,
+) -> Result<crate::checkpoint::Criu, Error> {
+    let criu = crate::checkpoint::locate(explicit)?;
+    let cached = criu.check(root)?;
+    trace::phase(if cached { "criu check (cached verdict)" } else { "criu check (running criu)" })?;
+    Ok(criu)
 }
 
 /// Flags runc has that this build cannot honour: refused before anything is done.

@@ -20,7 +20,7 @@ use crate::state::{
     process_start_time, CgroupRecord, ContainerDir, ContainerId, State, StateStore, Status,
 };
 use crate::sys::SysContext;
-use crate::Error;
+use crate::{trace, Error};
 
 /// The directory in the container's state dir where the rootfs is bound for criu (criu
 /// wants the new root to be a mount point).
@@ -60,10 +60,11 @@ pub fn restore(
     let id = ContainerId::parse(id)?;
     let spec = crate::spec::load(&opts.bundle)?;
     check_console(&spec, opts)?;
-    let criu = crate::checkpoint::locate(opts.common.criu.as_deref())?;
-    criu.check()?;
+    trace::phase("loading config.json")?;
+    let criu = super::checkpoint::located_and_checked(opts.common.criu.as_deref(), store.root())?;
     let descriptors = read_list(&opts.common.image_path, DESCRIPTORS_FILE)?;
     let masked = read_list(&opts.common.image_path, MASKED_FILES)?;
+    trace::phase("reading the checkpoint's descriptors and masked files")?;
     let mask = crate::process::signals::block_all()?;
     let result = restore_blocked(store, &id, &spec, opts, &criu, &descriptors, masked);
     let result = result.and_then(|(dir, state)| {
@@ -72,10 +73,12 @@ pub fn restore(
         }
         drop(dir);
         let code = crate::process::signals::wait_forwarding(Pid::from_raw(state.pid), None)?;
+        trace::mark("container running");
         if let Ok(dir) = store.open(&id) {
             let state = dir.load()?;
             super::delete::remove(dir, &state)?;
         }
+        trace::mark("delete");
         Ok(RunOutcome::Exited(code))
     });
     crate::process::signals::restore(&mask)?;
@@ -94,6 +97,7 @@ fn restore_blocked(
 ) -> Result<(ContainerDir, State), Error> {
     let cgroup = Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?;
     let dir = store.create(id)?;
+    trace::phase("claiming the state dir")?;
     let mut cleanup = Cleanup { dir: Some(dir), cgroup: None, root: None, pid: None };
     let dir = cleanup.dir.as_ref().expect("set above");
     let mut record = CgroupRecord { paths: cgroup.to_paths(), ..CgroupRecord::default() };
@@ -102,15 +106,18 @@ fn restore_blocked(
     cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
     made?;
     dir.save_cgroup(&record)?;
+    trace::phase("creating the cgroup")?;
     let applying = if cgroup.is_owned(&record.created) {
         crate::cgroups::Applying::CreateOwned
     } else {
         crate::cgroups::Applying::CreateExisting
     };
     cgroup.apply(&spec.resources, applying)?;
+    trace::phase("applying cgroup limits")?;
     let root = dir.path().join(CRIU_ROOT);
     bind_root(&spec.root, &root)?;
     cleanup.root = Some(root.clone());
+    trace::phase("binding the rootfs for criu")?;
     let net_ns = open_net_ns(spec)?;
     let mut state = new_state(spec, id, &record);
     let action_script = write_hook_plan(dir, spec, &state)?;
@@ -137,8 +144,10 @@ fn restore_blocked(
         pid_file: dir.path().join(PID_FILE),
         action_script,
     };
+    trace::phase("hook plan, network namespace, console, external mounts")?;
     if let (Some(socket), Some((master, _))) = (&opts.console_socket, &console) {
         crate::tty::send_to_console_socket(socket, master.as_raw_fd())?;
+        trace::phase("sending the console")?;
     }
     run_criu(criu, opts, &target, &cgroup, console.map(|(_, slave)| slave))?;
     let pid = read_pid(&target.pid_file)?;
@@ -150,6 +159,7 @@ fn restore_blocked(
         super::create::write_pid_file(pid_file, pid)?;
     }
     let _ = std::fs::remove_file(dir.path().join(HOOKS_FILE));
+    trace::phase("writing state.json")?;
     Ok((cleanup.disarm(), state))
 }
 
@@ -265,6 +275,7 @@ fn run_criu(
     console: Option<OwnedFd>,
 ) -> Result<(), Error> {
     let mut cmd = criu.command(&restore_args(opts, target));
+    trace::phase("building criu's arguments")?;
     let has_console = console.is_some();
     match console {
         Some(slave) => {
@@ -308,6 +319,9 @@ fn run_criu(
     if !status.success() {
         return Err(criu.failure("restore", &status, b"", &log).into());
     }
+    // criu's tasks were born in the container's cgroup (see pre_exec): restoring the cgroup
+    // is part of this phase.
+    trace::phase("criu restore")?;
     Ok(())
 }
 

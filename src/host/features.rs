@@ -82,13 +82,17 @@ pub fn features() -> Value {
 }
 
 /// Adds checkpoint/restore to `features` (annotation `org.berth.checkpoint`: `criu <version>`)
-/// only when criu is found and `criu check` passes on this kernel (cached, see
-/// [`crate::checkpoint::cached_check`]); nothing is run when criu is absent.
-pub fn add_checkpoint(features: &mut Value, criu: Option<&std::path::Path>) {
+/// only when criu is found and `criu check` passes on this kernel (the verdict cached in the
+/// state root `root`, see [`crate::checkpoint::cached_check`]); nothing is run when criu is
+/// absent.
+pub fn add_checkpoint(
+    features: &mut Value,
+    criu: Option<&std::path::Path>,
+    root: &std::path::Path,
+) {
+    use crate::checkpoint::{cached_check, CheckOutcome, Reuse};
     let Ok(criu) = crate::checkpoint::locate(criu) else { return };
-    if let crate::checkpoint::CheckOutcome::Passed { version } =
-        crate::checkpoint::cached_check(&criu.path)
-    {
+    if let CheckOutcome::Passed { version } = cached_check(&criu.path, root, Reuse::Any).outcome {
         features["annotations"]["org.berth.checkpoint"] = json!(format!("criu {version}"));
     }
 }

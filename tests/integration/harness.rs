@@ -477,10 +477,13 @@ impl TestEnv {
     /// The entries of the state root (none when it does not exist).
     pub fn root_entries(&self) -> Vec<String> {
         match fs::read_dir(&self.root) {
-            // Compiled seccomp programs are kept for reuse, not container state.
+            // Compiled seccomp programs and criu check's verdict are kept for reuse, not
+            // container state (a temp file of the verdict left behind would still show).
             Ok(rd) => rd
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|name| name != berth::seccomp::CACHE_DIR)
+                .filter(|name| {
+                    name != berth::seccomp::CACHE_DIR && name != berth::checkpoint::CHECK_CACHE_FILE
+                })
                 .collect(),
             Err(_) => Vec::new(),
         }

@@ -3,7 +3,9 @@
 //! kernel). berth and Debian's runc 1.1.5 run the same scenarios with the same bundles and
 //! flags: a counter checkpointed and restored (the count continues), `--leave-running` and a
 //! restore under another id, `--pre-dump` then a final dump with `--parent-path`, a terminal
-//! container with `--shell-job` and a console socket, and failure cases.
+//! container with `--shell-job` and a console socket, and failure cases. berth alone, traced
+//! (BERTH_TRACE): a checkpoint and a restore name their phases, and `criu check` runs only
+//! while the state root holds no verdict for this criu and kernel (`@criu-check`).
 
 use std::time::Duration;
 
@@ -66,7 +68,18 @@ fn checkpoint_and_restore_match_runc_in_the_guest() {
         vm = vm.module(module);
     }
     let Some(run) = vm.run() else { return };
-    let mut names: Vec<String> = ["criu_check", "features_checkpoint"].map(String::from).to_vec();
+    let mut names: Vec<String> = [
+        "criu_check",
+        "features_checkpoint",
+        "berth_features_cache",
+        "berth_check_cache_written",
+        "berth_list_skips_check_cache",
+        "berth_checkpoint_traced",
+        "berth_restore_traced",
+        "berth_check_cost",
+    ]
+    .map(String::from)
+    .to_vec();
     names.extend(facts("runc"));
     names.extend(facts("berth"));
     names.extend(
@@ -80,5 +93,9 @@ fn checkpoint_and_restore_match_runc_in_the_guest() {
         .map(String::from),
     );
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // The cost of `criu check` cold and warm, for the record (--nocapture).
+    if let Some(cost) = run.results.iter().find(|r| r.name == "berth_check_cost") {
+        eprintln!("berth_check_cost: {}", cost.detail);
+    }
     run.assert_ok(&names);
 }

@@ -185,11 +185,114 @@ failure_scenario() {
     rm -rf "$b"
 }
 
+# trace_phases FILE: `name=us` for each phase of the trace record in FILE (berth's stderr
+# with BERTH_TRACE=1 and --log-format json), then `total=us`.
+trace_phases() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        record = json.loads(line)
+    except ValueError:
+        continue
+    if record.get("msg") == "trace":
+        for phase in record["phases"]:
+            print("%s=%d" % (phase["name"], phase["us"]))
+        print("total=%d" % record["total_us"])
+' "$1"
+}
+
+# has_phases FILE NAME...: every NAME is a phase of the trace in FILE.
+has_phases() {
+    _f=$1
+    shift
+    for _p in "$@"; do
+        trace_phases "$_f" | grep -q "^$_p=" || return 1
+    done
+}
+
+# phase_us FILE NAME: the microseconds of phase NAME in FILE's trace (empty when absent).
+phase_us() {
+    trace_phases "$1" | sed -n "s/^$2=//p"
+}
+
+# traced ARGS...: berth with BERTH_TRACE=1 and JSON records on stderr.
+traced() {
+    BERTH_TRACE=1 "$BERTH" --root /run/berth --log-format json "$@"
+}
+
+# checkpoint_traced COLD_CODE WARM_CODE: both checkpoints succeeded and their traces
+# ($T/cp-cold, $T/cp-warm) name the phases; only the cold one ran criu check.
+checkpoint_traced() {
+    [ "$1" = 0 ] && [ "$2" = 0 ] &&
+        has_phases "$T/cp-cold" "reading state.json and the status" "criu check (running criu)" \
+            "loading config.json" "finding external mounts" \
+            "writing the descriptors and masked files" "building criu's arguments" "criu dump" &&
+        has_phases "$T/cp-warm" "criu check (cached verdict)" "criu dump" \
+            "waiting for the dumped init to exit" "removing the container"
+}
+
+# restore_traced COLD_CODE WARM_CODE: the same for the restores ($T/rs-cold, $T/rs-warm).
+restore_traced() {
+    [ "$1" = 0 ] && [ "$2" = 0 ] &&
+        has_phases "$T/rs-cold" "loading config.json" "criu check (running criu)" \
+            "reading the checkpoint's descriptors and masked files" "claiming the state dir" \
+            "creating the cgroup" "applying cgroup limits" "binding the rootfs for criu" \
+            "hook plan, network namespace, console, external mounts" \
+            "building criu's arguments" "criu restore" "writing state.json" &&
+        has_phases "$T/rs-warm" "criu check (cached verdict)" "criu restore"
+}
+
+# berth alone (runc has no BERTH_TRACE): a traced checkpoint and restore name their phases,
+# and criu check runs only when the state root holds no verdict (@criu-check) for this criu
+# and kernel. Each of checkpoint and restore is traced once with the cache removed (cold)
+# and once with it as the previous call left it (warm).
+trace_scenario() {
+    rt=berth
+    T=/run/trace
+    mkdir -p "$T"
+    b=$(start_counter tr)
+    rm -f /run/berth/@criu-check
+    traced checkpoint --leave-running --image-path "$CP/trace-1" tr 2>"$T/cp-cold"
+    cp_cold=$?
+    expect_true berth_check_cache_written "$(cat /run/berth/@criu-check 2>&1)" \
+        grep -q '"verdict":"passed"' /run/berth/@criu-check
+    expect_true berth_list_skips_check_cache "$("$BERTH" --root /run/berth list -q 2>&1)" \
+        sh -c "! '$BERTH' --root /run/berth list -q | grep -q @"
+    traced checkpoint --image-path "$CP/trace-2" tr 2>"$T/cp-warm"
+    cp_warm=$?
+    expect_true berth_checkpoint_traced "cold $cp_cold: $(trace_phases "$T/cp-cold" | tr '\n' ' ')| warm $cp_warm: $(trace_phases "$T/cp-warm" | tr '\n' ' ')" \
+        checkpoint_traced "$cp_cold" "$cp_warm"
+    rm -f /run/berth/@criu-check
+    traced restore -d --bundle "$b" --image-path "$CP/trace-2" tr </dev/null >/dev/null 2>"$T/rs-cold"
+    rs_cold=$?
+    "$BERTH" --root /run/berth delete -f tr >/dev/null 2>&1
+    traced restore -d --bundle "$b" --image-path "$CP/trace-2" tr </dev/null >/dev/null 2>"$T/rs-warm"
+    rs_warm=$?
+    expect_true berth_restore_traced "cold $rs_cold: $(trace_phases "$T/rs-cold" | tr '\n' ' ')| warm $rs_warm: $(trace_phases "$T/rs-warm" | tr '\n' ' ')" \
+        restore_traced "$rs_cold" "$rs_warm"
+    "$BERTH" --root /run/berth delete -f tr >/dev/null 2>&1
+    # The saving, reported (TCG: read the ratio, not the times).
+    result berth_check_cost ok \
+        "checkpoint: criu check $(phase_us "$T/cp-cold" "criu check (running criu)") us cold," \
+        "$(phase_us "$T/cp-warm" "criu check (cached verdict)") us warm;" \
+        "total $(phase_us "$T/cp-cold" total) us cold, $(phase_us "$T/cp-warm" total) us warm;" \
+        "restore: criu check $(phase_us "$T/rs-cold" "criu check (running criu)") us cold," \
+        "$(phase_us "$T/rs-warm" "criu check (cached verdict)") us warm;" \
+        "total $(phase_us "$T/rs-cold" total) us cold, $(phase_us "$T/rs-warm" total) us warm"
+    for _f in cp-cold cp-warm rs-cold rs-warm; do
+        echo "CRIU-TRACE $_f $(trace_phases "$T/$_f" | tr '\n' ' ')"
+    done
+}
+
 mkdir -p "$CP"
 expect_true criu_check "$(criu check 2>&1 | head -n 3)" criu check
 features=$("$BERTH" features 2>&1)
 expect_true features_checkpoint "$(echo "$features" | grep checkpoint)" \
     sh -c "echo '$features' | grep -q '\"org.berth.checkpoint\": \"criu 3'"
+expect_true berth_features_cache "$(cat /run/berth/@criu-check 2>&1)" \
+    grep -q '"verdict":"passed"' /run/berth/@criu-check
+trace_scenario
 for rt in berth runc; do
     counter_scenario
     leave_running_scenario
