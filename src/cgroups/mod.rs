@@ -295,9 +295,11 @@ impl Cgroup {
     }
 
     /// Whether berth made every directory of the cgroup (listed in `created`): only then
-    /// is every process in it the container's, and the cgroup berth's to freeze.
+    /// is every process in it the container's, and the cgroup berth's to freeze. Compared
+    /// byte for byte: berth records a directory in the one spelling it made it by (and
+    /// `Path`'s equality, component by component, costs far more).
     pub fn is_owned(&self, created: &[PathBuf]) -> bool {
-        self.dirs().iter().all(|dir| created.iter().any(|c| c == dir))
+        self.dirs().iter().all(|dir| created.iter().any(|c| c.as_os_str() == dir.as_os_str()))
     }
 
     /// Applies `resources`, leaving alone what runc reads as unset (a zero weight, shares,

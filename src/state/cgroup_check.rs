@@ -77,7 +77,7 @@ pub(super) fn proven_freezer_dir(
     created: &[PathBuf],
     check: &mut CgroupPathCheck,
 ) -> Option<BTreeMap<String, PathBuf>> {
-    let owned = !paths.is_empty() && paths.values().all(|dir| created.contains(dir));
+    let owned = !paths.is_empty() && paths.values().all(|dir| recorded_as_made(dir, created));
     let (key, dir) = ["freezer", "unified"]
         .into_iter()
         .find_map(|key| paths.get_key_value(key))
@@ -142,6 +142,14 @@ impl CgroupPathCheck {
         }
         below_cgroup_mount(root, path)
     }
+}
+
+/// Whether `dir` is, byte for byte, one of the directories `created` records. `Path`'s own
+/// equality compares component by component from the end, which for the nine paths of a v1
+/// host was a third of the instructions of `list`; berth records each directory in the one
+/// spelling it made it by, so any other spelling is not berth's.
+fn recorded_as_made(dir: &Path, created: &[PathBuf]) -> bool {
+    created.iter().any(|made| made.as_os_str() == dir.as_os_str())
 }
 
 /// `path` is absolute and made of plain names only (no `.` or `..` part).
