@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod features;
 mod kill;
+mod lazy;
 mod list;
 mod pause;
 mod ps;
@@ -29,6 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use berth::logging::{self, Format};
 use berth::state::StateStore;
 use berth::Error;
+use lazy::Lazy;
 
 /// berth — a fast, runc-compatible OCI container runtime.
 #[derive(Debug, Parser)]
@@ -109,87 +111,87 @@ enum Command {
     #[command(
         after_help = "Example:\n  berth create --bundle /var/lib/mybox --pid-file /run/mybox.pid mybox\n\nGlobal options: see `berth --help`."
     )]
-    Create(create::Args),
+    Create(Lazy<create::Args>),
     /// Start the process of a created container.
     #[command(after_help = "Example:\n  berth start mybox\n\nGlobal options: see `berth --help`.")]
-    Start(start::Args),
+    Start(Lazy<start::Args>),
     /// Print a container's state as JSON.
     #[command(after_help = "Example:\n  berth state mybox\n\nGlobal options: see `berth --help`.")]
-    State(state::Args),
+    State(Lazy<state::Args>),
     /// Send a signal to a container's init (or all its processes).
     #[command(
         after_help = "Example:\n  berth kill mybox KILL          (or 9, SIGKILL; --all for every process)\n\nGlobal options: see `berth --help`."
     )]
-    Kill(kill::Args),
+    Kill(Lazy<kill::Args>),
     /// Delete a container.
     #[command(
         after_help = "Example:\n  berth delete --force mybox\n\nGlobal options: see `berth --help`."
     )]
-    Delete(delete::Args),
+    Delete(Lazy<delete::Args>),
     /// Run another process in a running container.
     #[command(
         after_help = "Example:\n  berth exec -t --console-socket /tmp/pty.sock mybox sh\n\nGlobal options: see `berth --help`."
     )]
-    Exec(exec::Args),
+    Exec(Lazy<exec::Args>),
     /// Create and start a container, and wait for it unless detached.
     #[command(
         after_help = "Example:\n  berth run --bundle /var/lib/mybox mybox\n\nGlobal options: see `berth --help`."
     )]
-    Run(run::Args),
+    Run(Lazy<run::Args>),
     /// List containers.
     #[command(
         after_help = "Example:\n  berth list --format json\n\nGlobal options: see `berth --help`."
     )]
-    List(list::Args),
+    List(Lazy<list::Args>),
     /// Write a default config.json.
     #[command(
         after_help = "Example:\n  mkdir -p mybox/rootfs && berth spec --bundle mybox\n\nGlobal options: see `berth --help`."
     )]
-    Spec(spec::Args),
+    Spec(Lazy<spec::Args>),
     /// Change the cgroup resources of a container.
     #[command(
         after_help = "Example:\n  berth update --memory 512m --pids-limit 100 mybox\n\nGlobal options: see `berth --help`."
     )]
-    Update(update::Args),
+    Update(Lazy<update::Args>),
     /// Freeze every process of a container.
     #[command(after_help = "Example:\n  berth pause mybox\n\nGlobal options: see `berth --help`.")]
-    Pause(pause::Args),
+    Pause(Lazy<pause::Args>),
     /// Thaw a paused container.
     #[command(
         after_help = "Example:\n  berth resume mybox\n\nGlobal options: see `berth --help`."
     )]
-    Resume(resume::Args),
+    Resume(Lazy<resume::Args>),
     /// Print a container's stats and OOM events as JSON records.
     #[command(
         after_help = "Example:\n  berth events --stats mybox     (one JSON line)\n\nGlobal options: see `berth --help`."
     )]
-    Events(events::Args),
+    Events(Lazy<events::Args>),
     /// List the processes of a container.
     #[command(
         after_help = "Example:\n  berth ps mybox -o pid,comm\n\nGlobal options: see `berth --help`."
     )]
-    Ps(ps::Args),
+    Ps(Lazy<ps::Args>),
     /// Print the OCI runtime-features document: what this build of berth supports.
     #[command(after_help = "Example:\n  berth features\n\nGlobal options: see `berth --help`.")]
-    Features(features::Args),
+    Features(Lazy<features::Args>),
     /// Print every problem of a bundle's config.json, against the spec and this host.
     #[command(
         after_help = "Example:\n  berth check --bundle /var/lib/mybox\n\nGlobal options: see `berth --help`."
     )]
-    Check(check::Args),
+    Check(Lazy<check::Args>),
     /// Checkpoint a running container with criu.
     #[command(
         after_help = "Example:\n  berth checkpoint --image-path /var/lib/cp/mybox mybox\n\nGlobal options: see `berth --help`."
     )]
-    Checkpoint(checkpoint::Args),
+    Checkpoint(Lazy<checkpoint::Args>),
     /// Restore a container from a checkpoint with criu.
     #[command(
         after_help = "Example:\n  berth restore --detach --bundle /var/lib/mybox --image-path /var/lib/cp/mybox mybox\n\nGlobal options: see `berth --help`."
     )]
-    Restore(restore::Args),
+    Restore(Lazy<restore::Args>),
     /// criu's action script during a restore (runs the prestart and createRuntime hooks).
     #[command(hide = true)]
-    CriuHook(restore::HookArgs),
+    CriuHook(Lazy<restore::HookArgs>),
 }
 
 impl Cli {
@@ -281,29 +283,29 @@ impl Cli {
             (None, _) => StateStore::new(berth::rootless::default_root()?),
         };
         match command {
-            Command::Create(args) => create::execute(&store, args, self.global.systemd_cgroup),
-            Command::Start(args) => start::execute(&store, args),
-            Command::State(args) => state::execute(&store, args),
-            Command::Kill(args) => kill::execute(&store, args),
-            Command::Delete(args) => delete::execute(&store, args),
-            Command::Exec(args) => exec::execute(&store, args),
-            Command::Run(args) => run::execute(&store, args, self.global.systemd_cgroup),
-            Command::List(args) => list::execute(&store, args),
-            Command::Spec(args) => spec::execute(args),
-            Command::Update(args) => update::execute(&store, args),
-            Command::Pause(args) => pause::execute(&store, args),
-            Command::Resume(args) => resume::execute(&store, args),
-            Command::Events(args) => events::execute(&store, args),
-            Command::Ps(args) => ps::execute(&store, args),
+            Command::Create(args) => create::execute(&store, args.0, self.global.systemd_cgroup),
+            Command::Start(args) => start::execute(&store, args.0),
+            Command::State(args) => state::execute(&store, args.0),
+            Command::Kill(args) => kill::execute(&store, args.0),
+            Command::Delete(args) => delete::execute(&store, args.0),
+            Command::Exec(args) => exec::execute(&store, args.0),
+            Command::Run(args) => run::execute(&store, args.0, self.global.systemd_cgroup),
+            Command::List(args) => list::execute(&store, args.0),
+            Command::Spec(args) => spec::execute(args.0),
+            Command::Update(args) => update::execute(&store, args.0),
+            Command::Pause(args) => pause::execute(&store, args.0),
+            Command::Resume(args) => resume::execute(&store, args.0),
+            Command::Events(args) => events::execute(&store, args.0),
+            Command::Ps(args) => ps::execute(&store, args.0),
             Command::Features(args) => {
-                features::execute(args, self.global.criu.as_deref(), store.root())
+                features::execute(args.0, self.global.criu.as_deref(), store.root())
             }
-            Command::Check(args) => check::execute(args),
-            Command::Checkpoint(args) => checkpoint::execute(&store, args, self.global.criu),
+            Command::Check(args) => check::execute(args.0),
+            Command::Checkpoint(args) => checkpoint::execute(&store, args.0, self.global.criu),
             Command::Restore(args) => {
-                restore::execute(&store, args, self.global.criu, self.global.systemd_cgroup)
+                restore::execute(&store, args.0, self.global.criu, self.global.systemd_cgroup)
             }
-            Command::CriuHook(args) => restore::execute_hook(args),
+            Command::CriuHook(args) => restore::execute_hook(args.0),
         }
     }
 }
