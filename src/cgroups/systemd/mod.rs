@@ -186,7 +186,18 @@ pub fn check_running(unit: &str) -> Result<(), SystemdError> {
 pub struct Manager {
     conn: Connection,
     unit: String,
+    instance: Instance,
 }
+
+/// The match rule for systemd's JobRemoved signals.
+fn job_rule() -> String {
+    format!(
+        "type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
+    )
+}
+
+/// systemd's error for a unit that is not loaded.
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
 /// Connects to the system bus.
 fn system_bus(unit: &str) -> Result<Connection, SystemdError> {
@@ -198,21 +209,31 @@ fn system_bus(unit: &str) -> Result<Connection, SystemdError> {
     conn.map_err(no_bus)
 }
 
-/// Connects to the caller's user bus: `$DBUS_SESSION_BUS_ADDRESS`, else the socket `bus` in
-/// `$XDG_RUNTIME_DIR` (else in `/run/user/UID`), authenticating as the caller's uid.
+/// Connects to the caller's user bus ([`user_bus_location`]), authenticating as the
+/// caller's uid.
 fn user_bus(unit: &str) -> Result<Connection, SystemdError> {
-    let uid = nix::unistd::geteuid().as_raw();
-    let (bus, conn) = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
-        Ok(address) if !address.is_empty() => {
-            let conn = Connection::open_address(&address);
-            (address, conn)
-        }
+    let (bus, is_address) = user_bus_location();
+    let conn =
+        if is_address { Connection::open_address(&bus) } else { Connection::open(Path::new(&bus)) };
+    conn.map_err(|source| SystemdError::NoUserBus {
+        unit: unit.to_owned(),
+        bus,
+        uid: nix::unistd::geteuid().as_raw(),
+        source,
+    })
+}
+
+/// The caller's user bus: `$DBUS_SESSION_BUS_ADDRESS` (an address: true), else the socket
+/// `bus` in `$XDG_RUNTIME_DIR` (else in `/run/user/UID`).
+fn user_bus_location() -> (String, bool) {
+    match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        Ok(address) if !address.is_empty() => (address, true),
         _ => {
+            let uid = nix::unistd::geteuid().as_raw();
             let path = user_bus_path(std::env::var_os("XDG_RUNTIME_DIR"), uid);
-            (path.display().to_string(), Connection::open(&path))
+            (path.display().to_string(), false)
         }
-    };
-    conn.map_err(|source| SystemdError::NoUserBus { unit: unit.to_owned(), bus, uid, source })
+    }
 }
 
 /// The user bus socket: `bus` in the runtime dir, `/run/user/UID` when none is set.
@@ -239,16 +260,18 @@ impl Manager {
             Instance::System => system_bus(unit)?,
             Instance::User => user_bus(unit)?,
         };
-        let mut manager = Manager { conn, unit: unit.to_owned() };
-        // JobRemoved reaches subscribers (and the client that queued the job); subscribing
-        // makes sure of it on every systemd version. Already subscribed is fine, so no need
-        // to wait for the reply (a later wait drops it): one round trip less.
-        let _ = manager.conn.send(&Message::call(SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe"));
-        let rule = format!(
-            "type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
-        );
-        manager.conn.add_match(&rule).map_err(|e| manager.error("adding a match", e))?;
+        let mut manager = Manager { conn, unit: unit.to_owned(), instance };
+        manager.match_jobs();
         Ok(manager)
+    }
+
+    /// Has the bus route systemd's JobRemoved signals to us, queued with the next call (the
+    /// bus applies it before it passes that call on). systemd sends JobRemoved on the bus
+    /// whenever the client that queued the job is still connected (it tracks a job's
+    /// requester), so no Subscribe: that would also make it send every unit's and job's
+    /// changes for as long as we are connected.
+    fn match_jobs(&mut self) {
+        self.conn.add_match(&job_rule());
     }
 
     fn call(&mut self, member: &str, args: Vec<Value>) -> Result<Message, DbusError> {
@@ -258,6 +281,20 @@ impl Manager {
     }
 
     fn error(&self, action: &'static str, source: DbusError) -> SystemdError {
+        // The connection's handshake is answered with the first call: a refusal there is
+        // the bus's, as it was when the handshake was awaited on its own.
+        if let DbusError::Auth(_) = source {
+            let unit = self.unit.clone();
+            return match self.instance {
+                Instance::System => SystemdError::NoBus { unit, source },
+                Instance::User => SystemdError::NoUserBus {
+                    unit,
+                    bus: user_bus_location().0,
+                    uid: nix::unistd::geteuid().as_raw(),
+                    source,
+                },
+            };
+        }
         classify(&self.unit, action, source)
     }
 
@@ -305,12 +342,12 @@ impl Manager {
                 let job = reply.arg_str(0).unwrap_or_default().to_owned();
                 self.wait_job(&job, "stop")?;
             }
-            Err(DbusError::Remote { name, .. })
-                if name == "org.freedesktop.systemd1.NoSuchUnit" => {}
+            Err(DbusError::Remote { name, .. }) if name == NO_SUCH_UNIT => {}
             Err(e) => return Err(self.error("stopping", e)),
         }
         // Only a failed unit stays loaded; for any other there is nothing to reset.
         let _ = self.call("ResetFailedUnit", vec![Value::str(&self.unit)]);
+        crate::trace::mark("systemd: stopping the unit");
         Ok(())
     }
 
@@ -465,9 +502,9 @@ pub fn start(
         (Instance::System, super::Applying::CreateOwned)
     };
     let mut manager = Manager::connect_to(&unit.name, instance)?;
-    crate::trace::mark("systemd: connecting to the bus, subscribing");
+    // The bus handshake and the match go out with the call: one round trip for all three.
     let job = manager.start_unit(&props)?;
-    crate::trace::mark("systemd: StartTransientUnit");
+    crate::trace::mark("systemd: connecting, StartTransientUnit");
     on_started();
     manager.wait_job(&job, "start")?;
     crate::trace::mark("systemd: waiting for the start job");
@@ -514,11 +551,7 @@ fn without_devices_for(
 
 /// Stops `unit` (the container's processes must be gone already) and clears it.
 pub fn stop(unit: &str) -> Result<(), SystemdError> {
-    let mut manager = Manager::connect(unit)?;
-    crate::trace::mark("systemd: connecting to the bus, subscribing");
-    let stopped = manager.stop_unit();
-    crate::trace::mark("systemd: stopping the unit");
-    stopped
+    Manager::connect(unit)?.stop_unit()
 }
 
 #[cfg(test)]
