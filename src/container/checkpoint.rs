@@ -54,7 +54,7 @@ pub fn checkpoint(store: &StateStore, id: &str, opts: &CheckpointOptions) -> Res
             reason: "criu dumped it but its init did not exit",
         });
     }
-    super::delete::remove(dir, &state)
+    super::delete::remove(dir, &state, None)
 }
 
 /// Flags runc has that this build cannot honour: refused before anything is done.

@@ -74,7 +74,7 @@ pub fn restore(
         let code = crate::process::signals::wait_forwarding(Pid::from_raw(state.pid), None)?;
         if let Ok(dir) = store.open(&id) {
             let state = dir.load()?;
-            super::delete::remove(dir, &state)?;
+            super::delete::remove(dir, &state, None)?;
         }
         Ok(RunOutcome::Exited(code))
     });

@@ -182,11 +182,16 @@ pub fn check_running(unit: &str) -> Result<(), SystemdError> {
     }
 }
 
-/// A connection to systemd's manager, on behalf of one unit.
+/// A connection to systemd's manager, on behalf of one unit: one per berth invocation,
+/// made for the create and kept for a foreground `run`'s delete (or a failed create's
+/// cleanup), so the handshake is paid once.
+#[derive(Debug)]
 pub struct Manager {
     conn: Connection,
     unit: String,
     instance: Instance,
+    /// Whether the bus routes JobRemoved to us now (see [`Manager::idle`]).
+    matching: bool,
 }
 
 /// The match rule for systemd's JobRemoved signals.
@@ -260,7 +265,7 @@ impl Manager {
             Instance::System => system_bus(unit)?,
             Instance::User => user_bus(unit)?,
         };
-        let mut manager = Manager { conn, unit: unit.to_owned(), instance };
+        let mut manager = Manager { conn, unit: unit.to_owned(), instance, matching: false };
         manager.match_jobs();
         Ok(manager)
     }
@@ -272,6 +277,21 @@ impl Manager {
     /// changes for as long as we are connected.
     fn match_jobs(&mut self) {
         self.conn.add_match(&job_rule());
+        self.matching = true;
+    }
+
+    /// Before a long wait with the connection open (a foreground `run`): stops the routing
+    /// of JobRemoved to us, which nobody would read meanwhile (the bus would queue every
+    /// job's signal for us); [`Manager::stop_unit`] asks for it again. Nothing is awaited.
+    pub fn idle(&mut self) {
+        if !self.matching {
+            return;
+        }
+        self.conn.remove_match(&job_rule());
+        // Written now, so the bus stops queueing for us at once; its reply is read (and
+        // dropped) with the next call's.
+        let _ = self.conn.flush();
+        self.matching = false;
     }
 
     fn call(&mut self, member: &str, args: Vec<Value>) -> Result<Message, DbusError> {
@@ -336,6 +356,9 @@ impl Manager {
     /// Stops the unit and waits for it, then clears a failed state; a unit already gone is
     /// fine.
     pub fn stop_unit(&mut self) -> Result<(), SystemdError> {
+        if !self.matching {
+            self.match_jobs();
+        }
         let args = vec![Value::str(&self.unit), Value::str("replace")];
         match self.call("StopUnit", args) {
             Ok(reply) => {
@@ -482,8 +505,10 @@ pub fn container_unit(cgroups_path: Option<&str>, id: &str) -> Result<Unit, Syst
 
 /// Starts the container's unit with the process `pid` in it (a slice holds it directly),
 /// then places the process in the hierarchies systemd leaves alone and applies `resources`
-/// through the cgroup files. `on_started` runs once the unit exists (it is then ours to
-/// stop, whatever follows).
+/// through the cgroup files. The connection it makes is left in `bus`, whatever the outcome,
+/// for the same invocation's [`stop`]. `on_started` runs once the unit exists (it is then
+/// ours to stop, whatever follows).
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     unit: &Unit,
     cgroup: &Cgroup,
@@ -491,6 +516,7 @@ pub fn start(
     pid: i32,
     resources: &LinuxResources,
     annotations: &std::collections::HashMap<String, String>,
+    bus: &mut Option<Manager>,
     on_started: &dyn Fn(),
 ) -> Result<(), SystemdError> {
     let props = unit_properties(unit, id, pid as u32, resources, annotations)?;
@@ -501,7 +527,10 @@ pub fn start(
     } else {
         (Instance::System, super::Applying::CreateOwned)
     };
-    let mut manager = Manager::connect_to(&unit.name, instance)?;
+    if bus.is_none() {
+        *bus = Some(Manager::connect_to(&unit.name, instance)?);
+    }
+    let manager = bus.as_mut().expect("connected above");
     // The bus handshake and the match go out with the call: one round trip for all three.
     let job = manager.start_unit(&props)?;
     crate::trace::mark("systemd: connecting, StartTransientUnit");
@@ -549,9 +578,20 @@ fn without_devices_for(
     std::borrow::Cow::Owned(without)
 }
 
-/// Stops `unit` (the container's processes must be gone already) and clears it.
-pub fn stop(unit: &str) -> Result<(), SystemdError> {
-    Manager::connect(unit)?.stop_unit()
+/// Stops `unit` (the container's processes must be gone already) and clears it, over `bus`
+/// when this invocation has a connection for that unit already (a foreground `run`, a
+/// failed create), else over a new one. A kept connection that broke meanwhile is replaced
+/// once.
+pub fn stop(unit: &str, bus: Option<&mut Manager>) -> Result<(), SystemdError> {
+    let Some(manager) = bus.filter(|m| m.unit == unit) else {
+        return Manager::connect(unit)?.stop_unit();
+    };
+    match manager.stop_unit() {
+        Err(SystemdError::Bus { source: DbusError::Io { .. }, .. }) => {
+            Manager::connect_to(unit, manager.instance)?.stop_unit()
+        }
+        stopped => stopped,
+    }
 }
 
 #[cfg(test)]
@@ -655,7 +695,7 @@ mod tests {
             eprintln!("skipped: systemd runs here");
             return;
         }
-        let err = Manager::connect("x-1.scope").err().expect("refused");
+        let err = Manager::connect("x-1.scope").expect_err("refused");
         assert!(err.to_string().contains("x-1.scope"), "{err}");
         assert!(err.to_string().contains("not running"), "{err}");
     }
