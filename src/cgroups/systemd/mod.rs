@@ -353,25 +353,34 @@ impl Manager {
         }
     }
 
-    /// Stops the unit and waits for it, then clears a failed state; a unit already gone is
-    /// fine.
+    /// Stops the unit and waits for its job. A unit systemd no longer has needs nothing
+    /// more; after a stop job the unit is collected, unless it ended failed, which only a
+    /// reset unloads.
     pub fn stop_unit(&mut self) -> Result<(), SystemdError> {
         if !self.matching {
             self.match_jobs();
         }
         let args = vec![Value::str(&self.unit), Value::str("replace")];
-        match self.call("StopUnit", args) {
-            Ok(reply) => {
-                let job = reply.arg_str(0).unwrap_or_default().to_owned();
-                self.wait_job(&job, "stop")?;
+        let job = match self.call("StopUnit", args) {
+            Ok(reply) => reply.arg_str(0).unwrap_or_default().to_owned(),
+            Err(DbusError::Remote { name, .. }) if name == NO_SUCH_UNIT => {
+                crate::trace::mark("systemd: StopUnit (the unit was gone)");
+                return Ok(());
             }
-            Err(DbusError::Remote { name, .. }) if name == NO_SUCH_UNIT => {}
             Err(e) => return Err(self.error("stopping", e)),
-        }
-        // Only a failed unit stays loaded; for any other there is nothing to reset.
-        let _ = self.call("ResetFailedUnit", vec![Value::str(&self.unit)]);
-        crate::trace::mark("systemd: stopping the unit");
+        };
+        crate::trace::mark("systemd: StopUnit");
+        self.wait_job(&job, "stop")?;
+        crate::trace::mark("systemd: waiting for the stop job");
+        self.reset_failed();
         Ok(())
+    }
+
+    /// Unloads the unit if it is failed; for one systemd has collected already (the
+    /// answer is then NoSuchUnit) there is nothing to reset.
+    fn reset_failed(&mut self) {
+        let _ = self.call("ResetFailedUnit", vec![Value::str(&self.unit)]);
+        crate::trace::mark("systemd: ResetFailedUnit");
     }
 
     /// The manager's own cgroup (its `ControlGroup` property): where a user manager's
