@@ -61,7 +61,7 @@ pub fn checkpoint(store: &StateStore, id: &str, opts: &CheckpointOptions) -> Res
         });
     }
     trace::phase("waiting for the dumped init to exit")?;
-    super::delete::remove(dir, &state)?;
+    super::delete::remove(dir, &state, None)?;
     // Not a fault point: the container is gone, there is nothing left to fail.
     trace::mark("removing the container");
     Ok(())

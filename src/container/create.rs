@@ -47,6 +47,9 @@ pub struct Created {
     pub state: State,
     /// The pty master, kept when a foreground `run` proxies the terminal itself.
     pub console: Option<std::os::fd::OwnedFd>,
+    /// The connection to systemd that made the container's unit (`--systemd-cgroup`), for
+    /// a foreground `run`'s delete.
+    pub systemd: Option<crate::cgroups::systemd::Manager>,
 }
 
 /// `berth create`: the container exists and its init waits for `start`.
@@ -84,8 +87,14 @@ pub(super) fn create_with_mask(
     let seccomp =
         spec.seccomp.as_ref().map(|p| crate::seccomp::compile_cached(p, &cache)).transpose()?;
     let dir = store.create(&id)?;
-    let mut cleanup =
-        Cleanup { dir: Some(dir), pid: None, cgroup: None, rdt_group: None, unit: None };
+    let mut cleanup = Cleanup {
+        dir: Some(dir),
+        pid: None,
+        cgroup: None,
+        rdt_group: None,
+        unit: None,
+        systemd: None,
+    };
     trace::phase("claiming the state dir")?;
     // Recorded first, and again once the directories exist: if this process dies before
     // state.json exists, `delete --force` still finds the cgroup, knows which directories
@@ -141,6 +150,7 @@ pub(super) fn create_with_mask(
     let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };
     let record = std::cell::RefCell::new(record);
     let unit_started = std::cell::Cell::new(false);
+    let systemd = std::cell::RefCell::new(None);
     let on_clone = |pid: Pid| -> Result<(), SetupError> {
         trace::phase("after the clone")?;
         let Some(unit) = &unit else { return Ok(()) };
@@ -151,6 +161,7 @@ pub(super) fn create_with_mask(
             pid.as_raw(),
             &spec.resources,
             &spec.annotations,
+            &mut systemd.borrow_mut(),
             &|| unit_started.set(true),
         );
         if unit_started.get() {
@@ -191,6 +202,7 @@ pub(super) fn create_with_mask(
     };
     let spawned = spawn(&spec, &options);
     let record = record.into_inner();
+    cleanup.systemd = systemd.into_inner();
     if unit_started.get() {
         cleanup.unit = unit.as_ref().map(|u| u.name.clone());
         cleanup.cgroup = Some((cgroup.clone(), record.created.clone()));
@@ -218,8 +230,9 @@ pub(super) fn create_with_mask(
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
+    let systemd = cleanup.systemd.take();
     let dir = cleanup.disarm();
-    Ok(Created { dir, state, console: console.filter(|_| keeps_console) })
+    Ok(Created { dir, state, console: console.filter(|_| keeps_console), systemd })
 }
 
 /// The systemd unit of the container with `--systemd-cgroup`; without it, a path in
@@ -357,6 +370,8 @@ struct Cleanup {
     rdt_group: Option<PathBuf>,
     /// The systemd unit started for the container.
     unit: Option<String>,
+    /// The connection that started it, to stop it over.
+    systemd: Option<crate::cgroups::systemd::Manager>,
 }
 
 impl Cleanup {
@@ -392,7 +407,7 @@ impl Drop for Cleanup {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
         if let Some(unit) = self.unit.take() {
-            let _ = crate::cgroups::systemd::stop(&unit);
+            let _ = crate::cgroups::systemd::stop(&unit, self.systemd.as_mut());
         }
         if let Some((cgroup, created)) = self.cgroup.take() {
             let _ = cgroup.remove_created(&created);

@@ -25,16 +25,18 @@ pub fn delete(store: &StateStore, id: &str, force: bool) -> Result<(), Error> {
     if status != Status::Stopped {
         kill_and_wait(&state)?;
     }
-    remove(dir, &state)
+    remove(dir, &state, None)
 }
 
 /// Removes a stopped container's cgroup directories and its state directory, then runs its
 /// poststop hooks. Without a pid namespace, processes can outlive the init; in a cgroup
 /// berth made they go with it, in any other they are left (they cannot be told from the
-/// processes that were there before).
+/// processes that were there before). `systemd`: this invocation's connection to systemd,
+/// if it has one (a foreground `run`).
 pub(super) fn remove(
     dir: crate::state::ContainerDir,
     state: &crate::state::State,
+    systemd: Option<&mut crate::cgroups::systemd::Manager>,
 ) -> Result<(), Error> {
     if let Some((cgroup, created)) = super::recorded_cgroup(state)? {
         if cgroup.is_owned(created) && !cgroup.pids()?.is_empty() {
@@ -42,7 +44,7 @@ pub(super) fn remove(
         }
         // With its processes gone the unit stops at once (systemd removes its cgroup).
         if let Some(unit) = &state.systemd_unit {
-            crate::cgroups::systemd::stop(unit)?;
+            crate::cgroups::systemd::stop(unit, systemd)?;
         }
         cgroup.remove_created(created)?;
     }
@@ -83,7 +85,7 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
             }
         }
         if let Some(unit) = &record.systemd_unit {
-            crate::cgroups::systemd::stop(unit)?;
+            crate::cgroups::systemd::stop(unit, None)?;
         }
         if let Some(cgroup) = cgroup {
             cgroup.remove_created(&record.created)?;

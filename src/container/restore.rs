@@ -76,7 +76,7 @@ pub fn restore(
         trace::mark("container running");
         if let Ok(dir) = store.open(&id) {
             let state = dir.load()?;
-            super::delete::remove(dir, &state)?;
+            super::delete::remove(dir, &state, None)?;
         }
         trace::mark("delete");
         Ok(RunOutcome::Exited(code))

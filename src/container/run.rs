@@ -66,10 +66,10 @@ fn run_blocked(
 ) -> Result<RunOutcome, Error> {
     let detach = flags.detach;
     let keeps_console = !detach && opts.console_socket.is_none();
-    let created = create_with_mask(store, id, opts, mask, keeps_console)?;
+    let mut created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
     if let Err(err) = release(&created.dir, &created.state) {
-        remove_after_failure(created.dir, pid, &created.state);
+        remove_after_failure(created.dir, pid, &created.state, created.systemd.as_mut());
         return Err(err);
     }
     trace::mark("start");
@@ -78,6 +78,10 @@ fn run_blocked(
     }
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
+    let mut systemd = created.systemd;
+    if let Some(manager) = systemd.as_mut() {
+        manager.idle();
+    }
     let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
     trace::mark("container running");
     if flags.keep {
@@ -87,7 +91,7 @@ fn run_blocked(
     match store.open(&id) {
         Ok(dir) => {
             let state = dir.load()?;
-            super::delete::remove(dir, &state)?;
+            super::delete::remove(dir, &state, systemd.as_mut())?;
         }
         Err(StateError::NotFound(_)) => {}
         Err(err) => return Err(err.into()),
@@ -96,9 +100,18 @@ fn run_blocked(
     Ok(RunOutcome::Exited(code))
 }
 
-fn remove_after_failure(dir: crate::state::ContainerDir, pid: Pid, state: &crate::state::State) {
+/// Undoes a created container whose start failed: its init, its unit, its cgroup and state.
+fn remove_after_failure(
+    dir: crate::state::ContainerDir,
+    pid: Pid,
+    state: &crate::state::State,
+    systemd: Option<&mut crate::cgroups::systemd::Manager>,
+) {
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::wait::waitpid(pid, None);
+    if let Some(unit) = &state.systemd_unit {
+        let _ = crate::cgroups::systemd::stop(unit, systemd);
+    }
     if let Ok(Some((cgroup, created))) = super::recorded_cgroup(state) {
         let _ = cgroup.remove_created(created);
     }

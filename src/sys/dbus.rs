@@ -626,21 +626,33 @@ fn outside_id(map: &str, id: u32) -> Option<u32> {
     })
 }
 
-/// A connection to a bus.
+/// A connection to a bus. Writes are queued and go out together just before the next read,
+/// and the answers to the handshake and to [`Connection::add_match`] are read along with the
+/// next reply: a client that opens, adds a match and calls once waits for the bus once.
 #[derive(Debug)]
 pub struct Connection {
     stream: UnixStream,
     path: String,
     serial: u32,
+    /// What was sent but not yet written.
+    outgoing: Vec<u8>,
+    /// The bus's answer to the authentication has not been read yet.
+    auth_unread: bool,
+    /// Calls whose replies are still to be read and checked (Hello, AddMatch), with their
+    /// names for an error.
+    unconfirmed: VecDeque<(u32, &'static str)>,
     /// Signals received while waiting for a reply.
     pending: VecDeque<Message>,
-    /// The unique name the bus gave us.
+    /// The unique name the bus gave us (empty until Hello's reply is read).
     unique_name: String,
 }
 
+/// The name under which Hello's reply is awaited.
+const HELLO: &str = "org.freedesktop.DBus.Hello";
+
 impl Connection {
-    /// Connects to the bus at the unix socket `path`, authenticates as this process's uid and
-    /// says Hello.
+    /// Connects to the bus at the unix socket `path` and queues the authentication (as this
+    /// process's uid) and Hello; their answers are read with the first reply.
     pub fn open(path: &Path) -> Result<Self> {
         let display = path.display().to_string();
         let stream = UnixStream::connect(path).map_err(|source| DbusError::Io {
@@ -659,16 +671,17 @@ impl Connection {
             stream,
             path: display,
             serial: 0,
+            outgoing: Vec::new(),
+            auth_unread: true,
+            unconfirmed: VecDeque::new(),
             pending: VecDeque::new(),
             unique_name: String::new(),
         };
-        // One round trip for the whole setup: the authentication, BEGIN and Hello go out in
-        // one write (the bus reads them in order, as sd-bus clients send them), then the OK
-        // line and Hello's reply come back.
-        let hello =
-            conn.authenticate_and_send(&Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello"))?;
-        let reply = conn.reply(hello, "org.freedesktop.DBus.Hello", Duration::from_secs(30))?;
-        conn.unique_name = reply.arg_str(0).unwrap_or_default().to_owned();
+        // The authentication, BEGIN and Hello go out in one write with what follows (the
+        // bus reads them in order, as sd-bus clients send them), without waiting for the OK.
+        conn.queue_authentication();
+        let hello = conn.send(&Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "Hello"));
+        conn.unconfirmed.push_back((hello, HELLO));
         Ok(conn)
     }
 
@@ -685,9 +698,10 @@ impl Connection {
         }
     }
 
-    /// The unique name the bus gave this connection.
-    pub fn unique_name(&self) -> &str {
-        &self.unique_name
+    /// The unique name the bus gave this connection (waits for Hello's reply if unread).
+    pub fn unique_name(&mut self) -> Result<&str> {
+        self.confirm()?;
+        Ok(&self.unique_name)
     }
 
     fn io(&self, what: &'static str) -> impl FnOnce(io::Error) -> DbusError + '_ {
@@ -696,22 +710,26 @@ impl Connection {
 
     /// The EXTERNAL mechanism: the bus checks our uid from the socket's credentials, which
     /// it sees in its own user namespace: in another one, the id that maps to ours there.
-    /// BEGIN and `first` (the Hello) follow in the same write, without waiting for the OK;
-    /// returns `first`'s serial once the bus has said OK.
-    fn authenticate_and_send(&mut self, first: &Message) -> Result<u32> {
+    /// BEGIN follows at once; the OK is read before the first message.
+    fn queue_authentication(&mut self) {
         let euid = nix::unistd::geteuid().as_raw();
         let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
         let uid = outside_id(&map, euid).unwrap_or(euid).to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
-        let mut bytes = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").into_bytes();
-        self.serial = self.serial.wrapping_add(1).max(1);
-        bytes.extend(first.encode(self.serial));
-        self.stream.write_all(&bytes).map_err(self.io("authenticating on"))?;
+        self.outgoing.extend(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").into_bytes());
+    }
+
+    /// Reads the bus's answer to the authentication, once.
+    fn read_authentication(&mut self) -> Result<()> {
+        if !self.auth_unread {
+            return Ok(());
+        }
         let line = self.auth_line()?;
         if !line.starts_with("OK ") {
             return Err(DbusError::Auth(line));
         }
-        Ok(self.serial)
+        self.auth_unread = false;
+        Ok(())
     }
 
     /// One line of the authentication exchange, read a byte at a time so that nothing of
@@ -733,16 +751,28 @@ impl Connection {
         Ok(String::from_utf8_lossy(&line).trim_end().to_owned())
     }
 
-    /// Sends `msg` with the next serial, which it returns.
-    pub fn send(&mut self, msg: &Message) -> Result<u32> {
+    /// Queues `msg` with the next serial, which it returns; it is written before the next
+    /// read (or [`Connection::flush`]).
+    pub fn send(&mut self, msg: &Message) -> u32 {
         self.serial = self.serial.wrapping_add(1).max(1);
-        let bytes = msg.encode(self.serial);
-        self.stream.write_all(&bytes).map_err(self.io("writing to"))?;
-        Ok(self.serial)
+        self.outgoing.extend(msg.encode(self.serial));
+        self.serial
     }
 
-    /// Reads the next message, waiting until `deadline`; `Ok(None)` when it passed.
+    /// Writes what was queued.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.outgoing.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.outgoing);
+        self.stream.write_all(&bytes).map_err(self.io("writing to"))
+    }
+
+    /// Reads the next message, waiting until `deadline`; `Ok(None)` when it passed. What
+    /// was queued is written first, and the authentication's answer read.
     fn receive(&mut self, deadline: Option<Instant>) -> Result<Option<Message>> {
+        self.flush()?;
+        self.read_authentication()?;
         let mut head = [0u8; 16];
         if !self.read_exact_until(&mut head, deadline)? {
             return Ok(None);
@@ -755,7 +785,41 @@ impl Connection {
         if !self.read_exact_until(&mut bytes[16..], Some(rest))? {
             return Err(DbusError::Timeout("the rest of a message".into()));
         }
-        Message::decode(&bytes).map(Some)
+        let msg = Message::decode(&bytes)?;
+        self.settle(&msg)?;
+        Ok(Some(msg))
+    }
+
+    /// Checks `msg` against the calls whose replies were not awaited: an error reply to one
+    /// of them fails whatever read it, and Hello's reply names this connection.
+    fn settle(&mut self, msg: &Message) -> Result<()> {
+        let Some(serial) = msg.reply_serial else { return Ok(()) };
+        let Some(at) = self.unconfirmed.iter().position(|&(s, _)| s == serial) else {
+            return Ok(());
+        };
+        let (_, what) = self.unconfirmed.remove(at).expect("found above");
+        match msg.kind {
+            Some(Kind::Error) => Err(remote_error(msg)),
+            _ if what == HELLO => {
+                self.unique_name = msg.arg_str(0).unwrap_or_default().to_owned();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads until every call sent without waiting has been answered, and fails with the
+    /// first error among those answers.
+    pub fn confirm(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Some(&(_, what)) = self.unconfirmed.front() {
+            match self.receive(Some(deadline))? {
+                None => return Err(DbusError::Timeout(what.to_owned())),
+                Some(msg) if msg.kind == Some(Kind::Signal) => self.pending.push_back(msg),
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Fills `buf`; false when `deadline` passed before the first byte came, an error when
@@ -806,12 +870,14 @@ impl Connection {
             msg.interface.as_deref().unwrap_or(""),
             msg.member.as_deref().unwrap_or("")
         );
-        let serial = self.send(&msg)?;
+        let serial = self.send(&msg);
         self.reply(serial, &what, timeout)
     }
 
     /// Waits for the reply to the call sent with `serial` (`what` names it in a timeout);
-    /// signals that arrive meanwhile are kept, replies to other calls dropped.
+    /// signals that arrive meanwhile are kept, replies to other calls dropped. The calls
+    /// sent before it without waiting are answered first (the bus handles one connection's
+    /// messages in order), so an error among them fails this wait too.
     fn reply(&mut self, serial: u32, what: &str, timeout: Duration) -> Result<Message> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -822,10 +888,7 @@ impl Connection {
                 Some(Kind::Signal) => self.pending.push_back(reply),
                 Some(Kind::Return) if reply.reply_serial == Some(serial) => return Ok(reply),
                 Some(Kind::Error) if reply.reply_serial == Some(serial) => {
-                    return Err(DbusError::Remote {
-                        name: reply.error_name.clone().unwrap_or_default(),
-                        message: reply.arg_str(0).unwrap_or_default().to_owned(),
-                    })
+                    return Err(remote_error(&reply))
                 }
                 _ => {}
             }
@@ -839,9 +902,24 @@ impl Connection {
         self.call(msg)
     }
 
-    /// Asks the bus to route the signals matching `rule` (match rule syntax) to us.
-    pub fn add_match(&mut self, rule: &str) -> Result<()> {
-        self.call_bus("AddMatch", vec![Value::str(rule)]).map(drop)
+    /// Asks the bus to route the signals matching `rule` (match rule syntax) to us. Queued
+    /// without waiting: the bus applies it before it handles anything sent after it (so a
+    /// signal caused by a later call is routed by it), and its answer is checked with the
+    /// next reply read.
+    pub fn add_match(&mut self, rule: &str) {
+        let mut msg = Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "AddMatch");
+        msg.body = vec![Value::str(rule)];
+        let serial = self.send(&msg);
+        self.unconfirmed.push_back((serial, "org.freedesktop.DBus.AddMatch"));
+    }
+
+    /// Asks the bus to stop routing the signals matching `rule` to us. Queued without
+    /// waiting, and its answer is not checked: a rule that was never added is all it could
+    /// refuse.
+    pub fn remove_match(&mut self, rule: &str) {
+        let mut msg = Message::call(BUS_NAME, BUS_PATH, BUS_NAME, "RemoveMatch");
+        msg.body = vec![Value::str(rule)];
+        self.send(&msg);
     }
 
     /// The next signal (kept ones first), or `None` when `deadline` passes first.
@@ -856,6 +934,14 @@ impl Connection {
                 Some(_) => {}
             }
         }
+    }
+}
+
+/// The error reply `msg` as a [`DbusError::Remote`].
+fn remote_error(msg: &Message) -> DbusError {
+    DbusError::Remote {
+        name: msg.error_name.clone().unwrap_or_default(),
+        message: msg.arg_str(0).unwrap_or_default().to_owned(),
     }
 }
 
@@ -1061,7 +1147,7 @@ mod tests {
             return;
         };
         let mut conn = Connection::open_address(&daemon.address).unwrap();
-        let me = conn.unique_name().to_owned();
+        let me = conn.unique_name().unwrap().to_owned();
         assert!(me.starts_with(':'), "{me}");
         let names = conn.call_bus("ListNames", vec![]).unwrap();
         let Value::Array(_, names) = &names.body[0] else { panic!("{names:?}") };
@@ -1076,10 +1162,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        conn.add_match("type='signal',interface='org.freedesktop.DBus',member='NameOwnerChanged'")
-            .unwrap();
-        let other = Connection::open_address(&daemon.address).unwrap();
-        let other_name = other.unique_name().to_owned();
+        conn.add_match("type='signal',interface='org.freedesktop.DBus',member='NameOwnerChanged'");
+        // Another client's leaving is routed to us only once the bus has the match.
+        conn.confirm().unwrap();
+        let mut other = Connection::open_address(&daemon.address).unwrap();
+        let other_name = other.unique_name().unwrap().to_owned();
         drop(other);
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
@@ -1107,12 +1194,89 @@ mod tests {
             return;
         };
         let mut conn = Connection::open_address(&daemon.address).unwrap();
-        conn.add_match("type='signal',interface='org.example.Never'").unwrap();
+        conn.add_match("type='signal',interface='org.example.Never'");
         let deadline = Instant::now() + Duration::from_millis(200);
         while let Some(signal) = conn.next_signal(deadline).unwrap() {
             assert_ne!(signal.interface.as_deref(), Some("org.example.Never"));
         }
         assert!(Instant::now() >= deadline);
         assert!(conn.call_bus("ListNames", vec![]).is_ok());
+    }
+
+    /// A refused match rule fails the next call, which otherwise would wait for a signal the
+    /// bus never routes.
+    #[test]
+    fn a_refused_match_fails_the_next_call() {
+        let Some(daemon) = Daemon::start("badmatch") else {
+            eprintln!("skipped: no dbus-daemon");
+            return;
+        };
+        let mut conn = Connection::open_address(&daemon.address).unwrap();
+        conn.add_match("type='nonsense'");
+        match conn.call_bus("ListNames", vec![]) {
+            Err(DbusError::Remote { name, .. }) => {
+                assert_eq!(name, "org.freedesktop.DBus.Error.MatchRuleInvalid")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(conn.call_bus("ListNames", vec![]).is_ok());
+    }
+
+    /// The handshake, a match and a call reach the bus before the client waits for anything:
+    /// this peer answers only once it has read all three messages, so a client that waited
+    /// for the OK or for Hello's reply first would never get its answer.
+    #[test]
+    fn open_match_and_call_cost_one_round_trip() {
+        let dir = std::env::temp_dir().join(format!("berth-dbus-pipe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("bus");
+        let _ = std::fs::remove_file(&socket);
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let peer = std::thread::spawn(move || answer_three_calls(listener));
+        let mut conn = Connection::open(&socket).unwrap();
+        conn.add_match("type='signal'");
+        let reply = conn.call_bus("ListNames", vec![]).unwrap();
+        assert_eq!(reply.arg_str(0), Some("listed"));
+        assert_eq!(conn.unique_name().unwrap(), ":1.7");
+        let members = peer.join().unwrap();
+        assert_eq!(members, ["Hello", "AddMatch", "ListNames"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A minimal bus for one client: reads the authentication and three calls before it
+    /// writes anything, then answers them all; returns the members called.
+    fn answer_three_calls(listener: std::os::unix::net::UnixListener) -> Vec<String> {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0u8];
+        while !seen.ends_with(b"BEGIN\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            seen.push(byte[0]);
+        }
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let mut head = [0u8; 16];
+            stream.read_exact(&mut head).unwrap();
+            let mut bytes = head.to_vec();
+            bytes.resize(message_len(&head).unwrap(), 0);
+            stream.read_exact(&mut bytes[16..]).unwrap();
+            calls.push(Message::decode(&bytes).unwrap());
+        }
+        let mut out = b"OK 0123456789abcdef0123456789abcdef\r\n".to_vec();
+        let answers = [":1.7", "", "listed"];
+        for (serial, (call, answer)) in (1..).zip(calls.iter().zip(answers)) {
+            let mut reply = Message {
+                kind: Some(Kind::Return),
+                reply_serial: Some(call.serial),
+                ..Message::default()
+            };
+            if !answer.is_empty() {
+                reply.body = vec![Value::str(answer)];
+            }
+            out.extend(reply.encode(serial));
+        }
+        stream.write_all(&out).unwrap();
+        calls.into_iter().map(|c| c.member.unwrap_or_default()).collect()
     }
 }

@@ -47,6 +47,21 @@ fn bundle(engine: &str, runtime: &str) -> (String, Config) {
     (id, cfg)
 }
 
+/// The bundles `run-<runtime>` (a process that exits at once, for a foreground `run`) and
+/// `fail-<runtime>` (an init that fails, on a sysctl the kernel lacks, after the unit
+/// exists), both in system.slice.
+fn lifecycle_bundles(runtime: &str) -> Vec<(String, Config)> {
+    let path = |id: &str| json!(format!(":cri-containerd:{id}"));
+    let run_id = format!("run-{runtime}");
+    let mut run = Config::new(&["true"]);
+    run.0["linux"]["cgroupsPath"] = path(&run_id);
+    let fail_id = format!("fail-{runtime}");
+    let mut fail = Config::new(&["sleep", "1000"]);
+    fail.0["linux"]["cgroupsPath"] = path(&fail_id);
+    fail.0["linux"]["sysctl"] = json!({ "net.ipv4.berth_nonexistent": "1" });
+    vec![(run_id, run), (fail_id, fail)]
+}
+
 /// Boots the systemd guest (hybrid cgroups when `hybrid`) running the driver with `runtimes`
 /// in order; `None` when VM tests are skipped here.
 fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
@@ -60,6 +75,9 @@ fn run(runtimes: &[&str], hybrid: bool) -> Option<VmRun> {
             let (name, cfg) = bundle(engine, rt);
             vm = vm.bundle(&name, cfg);
         }
+        for (name, cfg) in lifecycle_bundles(rt) {
+            vm = vm.bundle(&name, cfg);
+        }
     }
     vm.run()
 }
@@ -70,15 +88,21 @@ fn facts(rt: &str) -> Vec<String> {
         "create unit cgroup props files extra pidfile init_in_scope init_in_procs start \
         state running exec exec_in_scope ps ps_pids update update_props update_files pause paused \
         paused_state paused_status resume resumed stats stats_json stats_pids kill_all \
-        kill_all_exec kill_all_init stopped_state stopped delete unit_gone cgroup_gone state_gone";
+        kill_all_exec kill_all_init stopped_state stopped delete unit_gone_at_once unit_gone \
+        cgroup_gone state_gone";
     const CRIO: &str =
         "create unit cgroup props files extra pidfile init_in_scope init_in_procs start \
-        exec exec_in_scope update update_props update_files delete_force killed unit_gone \
-        cgroup_gone state_gone";
-    const SYS: &str = "create unit cgroup annotation delete_force unit_gone cgroup_gone";
+        exec exec_in_scope update update_props update_files delete_force killed \
+        unit_gone_at_once unit_gone cgroup_gone state_gone";
+    const SYS: &str =
+        "create unit cgroup annotation delete_force unit_gone_at_once unit_gone cgroup_gone";
+    const LIFECYCLE: &str = "run run_unit_gone_at_once run_cgroup_gone run_state_gone \
+        fail_refused fail_unit_gone_at_once fail_cgroup_gone fail_state_gone";
     let ctrd = CTRD.split_whitespace().map(|f| format!("{rt}_ctrd_{f}"));
     let crio = CRIO.split_whitespace().map(|f| format!("{rt}_crio_{f}"));
-    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("{rt}_sys_{f}"))).collect()
+    let sys = SYS.split_whitespace().map(|f| format!("{rt}_sys_{f}"));
+    let lifecycle = LIFECYCLE.split_whitespace().map(|f| format!("{rt}_{f}"));
+    ctrd.chain(crio).chain(sys).chain(lifecycle).collect()
 }
 
 /// The guest's own facts: systemd is PID 1, on the bus, with the cgroup layout asked for.
@@ -90,13 +114,16 @@ fn host_facts(hybrid: bool) -> Vec<String> {
 /// The facts where berth must equal runc (`same_<engine>_<fact>`): the unit, its properties
 /// and the cgroup files, before and after update, paused and resumed, and after delete.
 fn same_facts() -> Vec<String> {
-    const CTRD: &str =
-        "unit cgroup props files extra update_props update_files paused resumed unit_gone";
-    const CRIO: &str = "unit cgroup props files extra update_props update_files unit_gone";
-    const SYS: &str = "unit cgroup annotation unit_gone";
+    const CTRD: &str = "unit cgroup props files extra update_props update_files paused resumed \
+        unit_gone_at_once unit_gone";
+    const CRIO: &str =
+        "unit cgroup props files extra update_props update_files unit_gone_at_once unit_gone";
+    const SYS: &str = "unit cgroup annotation unit_gone_at_once unit_gone";
     let ctrd = CTRD.split_whitespace().map(|f| format!("same_ctrd_{f}"));
     let crio = CRIO.split_whitespace().map(|f| format!("same_crio_{f}"));
-    ctrd.chain(crio).chain(SYS.split_whitespace().map(|f| format!("same_sys_{f}"))).collect()
+    let sys = SYS.split_whitespace().map(|f| format!("same_sys_{f}"));
+    let lifecycle = ["same_run_unit_gone_at_once", "same_fail_unit_gone_at_once"];
+    ctrd.chain(crio).chain(sys).chain(lifecycle.map(String::from)).collect()
 }
 
 /// Where Debian's runc 1.1.5 with systemd 252 on hybrid cgroups is wrong itself: the init's

@@ -182,11 +182,27 @@ pub fn check_running(unit: &str) -> Result<(), SystemdError> {
     }
 }
 
-/// A connection to systemd's manager, on behalf of one unit.
+/// A connection to systemd's manager, on behalf of one unit: one per berth invocation,
+/// made for the create and kept for a foreground `run`'s delete (or a failed create's
+/// cleanup), so the handshake is paid once.
+#[derive(Debug)]
 pub struct Manager {
     conn: Connection,
     unit: String,
+    instance: Instance,
+    /// Whether the bus routes JobRemoved to us now (see [`Manager::idle`]).
+    matching: bool,
 }
+
+/// The match rule for systemd's JobRemoved signals.
+fn job_rule() -> String {
+    format!(
+        "type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
+    )
+}
+
+/// systemd's error for a unit that is not loaded.
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
 /// Connects to the system bus.
 fn system_bus(unit: &str) -> Result<Connection, SystemdError> {
@@ -198,21 +214,31 @@ fn system_bus(unit: &str) -> Result<Connection, SystemdError> {
     conn.map_err(no_bus)
 }
 
-/// Connects to the caller's user bus: `$DBUS_SESSION_BUS_ADDRESS`, else the socket `bus` in
-/// `$XDG_RUNTIME_DIR` (else in `/run/user/UID`), authenticating as the caller's uid.
+/// Connects to the caller's user bus ([`user_bus_location`]), authenticating as the
+/// caller's uid.
 fn user_bus(unit: &str) -> Result<Connection, SystemdError> {
-    let uid = nix::unistd::geteuid().as_raw();
-    let (bus, conn) = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
-        Ok(address) if !address.is_empty() => {
-            let conn = Connection::open_address(&address);
-            (address, conn)
-        }
+    let (bus, is_address) = user_bus_location();
+    let conn =
+        if is_address { Connection::open_address(&bus) } else { Connection::open(Path::new(&bus)) };
+    conn.map_err(|source| SystemdError::NoUserBus {
+        unit: unit.to_owned(),
+        bus,
+        uid: nix::unistd::geteuid().as_raw(),
+        source,
+    })
+}
+
+/// The caller's user bus: `$DBUS_SESSION_BUS_ADDRESS` (an address: true), else the socket
+/// `bus` in `$XDG_RUNTIME_DIR` (else in `/run/user/UID`).
+fn user_bus_location() -> (String, bool) {
+    match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        Ok(address) if !address.is_empty() => (address, true),
         _ => {
+            let uid = nix::unistd::geteuid().as_raw();
             let path = user_bus_path(std::env::var_os("XDG_RUNTIME_DIR"), uid);
-            (path.display().to_string(), Connection::open(&path))
+            (path.display().to_string(), false)
         }
-    };
-    conn.map_err(|source| SystemdError::NoUserBus { unit: unit.to_owned(), bus, uid, source })
+    }
 }
 
 /// The user bus socket: `bus` in the runtime dir, `/run/user/UID` when none is set.
@@ -239,16 +265,33 @@ impl Manager {
             Instance::System => system_bus(unit)?,
             Instance::User => user_bus(unit)?,
         };
-        let mut manager = Manager { conn, unit: unit.to_owned() };
-        // JobRemoved reaches subscribers (and the client that queued the job); subscribing
-        // makes sure of it on every systemd version. Already subscribed is fine, so no need
-        // to wait for the reply (a later wait drops it): one round trip less.
-        let _ = manager.conn.send(&Message::call(SYSTEMD, SYSTEMD_PATH, MANAGER, "Subscribe"));
-        let rule = format!(
-            "type='signal',sender='{SYSTEMD}',path='{SYSTEMD_PATH}',interface='{MANAGER}',member='JobRemoved'"
-        );
-        manager.conn.add_match(&rule).map_err(|e| manager.error("adding a match", e))?;
+        let mut manager = Manager { conn, unit: unit.to_owned(), instance, matching: false };
+        manager.match_jobs();
         Ok(manager)
+    }
+
+    /// Has the bus route systemd's JobRemoved signals to us, queued with the next call (the
+    /// bus applies it before it passes that call on). systemd sends JobRemoved on the bus
+    /// whenever the client that queued the job is still connected (it tracks a job's
+    /// requester), so no Subscribe: that would also make it send every unit's and job's
+    /// changes for as long as we are connected.
+    fn match_jobs(&mut self) {
+        self.conn.add_match(&job_rule());
+        self.matching = true;
+    }
+
+    /// Before a long wait with the connection open (a foreground `run`): stops the routing
+    /// of JobRemoved to us, which nobody would read meanwhile (the bus would queue every
+    /// job's signal for us); [`Manager::stop_unit`] asks for it again. Nothing is awaited.
+    pub fn idle(&mut self) {
+        if !self.matching {
+            return;
+        }
+        self.conn.remove_match(&job_rule());
+        // Written now, so the bus stops queueing for us at once; its reply is read (and
+        // dropped) with the next call's.
+        let _ = self.conn.flush();
+        self.matching = false;
     }
 
     fn call(&mut self, member: &str, args: Vec<Value>) -> Result<Message, DbusError> {
@@ -258,6 +301,20 @@ impl Manager {
     }
 
     fn error(&self, action: &'static str, source: DbusError) -> SystemdError {
+        // The connection's handshake is answered with the first call: a refusal there is
+        // the bus's, as it was when the handshake was awaited on its own.
+        if let DbusError::Auth(_) = source {
+            let unit = self.unit.clone();
+            return match self.instance {
+                Instance::System => SystemdError::NoBus { unit, source },
+                Instance::User => SystemdError::NoUserBus {
+                    unit,
+                    bus: user_bus_location().0,
+                    uid: nix::unistd::geteuid().as_raw(),
+                    source,
+                },
+            };
+        }
         classify(&self.unit, action, source)
     }
 
@@ -296,22 +353,34 @@ impl Manager {
         }
     }
 
-    /// Stops the unit and waits for it, then clears a failed state; a unit already gone is
-    /// fine.
+    /// Stops the unit and waits for its job. A unit systemd no longer has needs nothing
+    /// more; after a stop job the unit is collected, unless it ended failed, which only a
+    /// reset unloads.
     pub fn stop_unit(&mut self) -> Result<(), SystemdError> {
-        let args = vec![Value::str(&self.unit), Value::str("replace")];
-        match self.call("StopUnit", args) {
-            Ok(reply) => {
-                let job = reply.arg_str(0).unwrap_or_default().to_owned();
-                self.wait_job(&job, "stop")?;
-            }
-            Err(DbusError::Remote { name, .. })
-                if name == "org.freedesktop.systemd1.NoSuchUnit" => {}
-            Err(e) => return Err(self.error("stopping", e)),
+        if !self.matching {
+            self.match_jobs();
         }
-        // Only a failed unit stays loaded; for any other there is nothing to reset.
-        let _ = self.call("ResetFailedUnit", vec![Value::str(&self.unit)]);
+        let args = vec![Value::str(&self.unit), Value::str("replace")];
+        let job = match self.call("StopUnit", args) {
+            Ok(reply) => reply.arg_str(0).unwrap_or_default().to_owned(),
+            Err(DbusError::Remote { name, .. }) if name == NO_SUCH_UNIT => {
+                crate::trace::mark("systemd: StopUnit (the unit was gone)");
+                return Ok(());
+            }
+            Err(e) => return Err(self.error("stopping", e)),
+        };
+        crate::trace::mark("systemd: StopUnit");
+        self.wait_job(&job, "stop")?;
+        crate::trace::mark("systemd: waiting for the stop job");
+        self.reset_failed();
         Ok(())
+    }
+
+    /// Unloads the unit if it is failed; for one systemd has collected already (the
+    /// answer is then NoSuchUnit) there is nothing to reset.
+    fn reset_failed(&mut self) {
+        let _ = self.call("ResetFailedUnit", vec![Value::str(&self.unit)]);
+        crate::trace::mark("systemd: ResetFailedUnit");
     }
 
     /// The manager's own cgroup (its `ControlGroup` property): where a user manager's
@@ -445,8 +514,10 @@ pub fn container_unit(cgroups_path: Option<&str>, id: &str) -> Result<Unit, Syst
 
 /// Starts the container's unit with the process `pid` in it (a slice holds it directly),
 /// then places the process in the hierarchies systemd leaves alone and applies `resources`
-/// through the cgroup files. `on_started` runs once the unit exists (it is then ours to
-/// stop, whatever follows).
+/// through the cgroup files. The connection it makes is left in `bus`, whatever the outcome,
+/// for the same invocation's [`stop`]. `on_started` runs once the unit exists (it is then
+/// ours to stop, whatever follows).
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     unit: &Unit,
     cgroup: &Cgroup,
@@ -454,6 +525,7 @@ pub fn start(
     pid: i32,
     resources: &LinuxResources,
     annotations: &std::collections::HashMap<String, String>,
+    bus: &mut Option<Manager>,
     on_started: &dyn Fn(),
 ) -> Result<(), SystemdError> {
     let props = unit_properties(unit, id, pid as u32, resources, annotations)?;
@@ -464,10 +536,13 @@ pub fn start(
     } else {
         (Instance::System, super::Applying::CreateOwned)
     };
-    let mut manager = Manager::connect_to(&unit.name, instance)?;
-    crate::trace::mark("systemd: connecting to the bus, subscribing");
+    if bus.is_none() {
+        *bus = Some(Manager::connect_to(&unit.name, instance)?);
+    }
+    let manager = bus.as_mut().expect("connected above");
+    // The bus handshake and the match go out with the call: one round trip for all three.
     let job = manager.start_unit(&props)?;
-    crate::trace::mark("systemd: StartTransientUnit");
+    crate::trace::mark("systemd: connecting, StartTransientUnit");
     on_started();
     manager.wait_job(&job, "start")?;
     crate::trace::mark("systemd: waiting for the start job");
@@ -512,13 +587,20 @@ fn without_devices_for(
     std::borrow::Cow::Owned(without)
 }
 
-/// Stops `unit` (the container's processes must be gone already) and clears it.
-pub fn stop(unit: &str) -> Result<(), SystemdError> {
-    let mut manager = Manager::connect(unit)?;
-    crate::trace::mark("systemd: connecting to the bus, subscribing");
-    let stopped = manager.stop_unit();
-    crate::trace::mark("systemd: stopping the unit");
-    stopped
+/// Stops `unit` (the container's processes must be gone already) and clears it, over `bus`
+/// when this invocation has a connection for that unit already (a foreground `run`, a
+/// failed create), else over a new one. A kept connection that broke meanwhile is replaced
+/// once.
+pub fn stop(unit: &str, bus: Option<&mut Manager>) -> Result<(), SystemdError> {
+    let Some(manager) = bus.filter(|m| m.unit == unit) else {
+        return Manager::connect(unit)?.stop_unit();
+    };
+    match manager.stop_unit() {
+        Err(SystemdError::Bus { source: DbusError::Io { .. }, .. }) => {
+            Manager::connect_to(unit, manager.instance)?.stop_unit()
+        }
+        stopped => stopped,
+    }
 }
 
 #[cfg(test)]
@@ -622,7 +704,7 @@ mod tests {
             eprintln!("skipped: systemd runs here");
             return;
         }
-        let err = Manager::connect("x-1.scope").err().expect("refused");
+        let err = Manager::connect("x-1.scope").expect_err("refused");
         assert!(err.to_string().contains("x-1.scope"), "{err}");
         assert!(err.to_string().contains("not running"), "{err}");
     }

@@ -8,7 +8,8 @@
 # the reference; berth is /usr/local/bin/berth). Each fact is reported as <runtime>_<name>;
 # with both runtimes, same_<name> says whether berth's cgroup files and unit properties equal
 # runc's for the same config. Bundles (written on the host): ctrd-<runtime>, crio-<runtime> and
-# sys-<runtime> (an empty slice and a unit property annotation).
+# sys-<runtime> (an empty slice and a unit property annotation), run-<runtime> (a process that
+# exits at once, for `run`) and fail-<runtime> (an init that fails after the unit exists).
 
 RUNTIMES=$(sed -n 's/.*berth\.runtimes=\([a-z,]*\).*/\1/p' /proc/cmdline | tr ',' ' ')
 [ -n "$RUNTIMES" ] || RUNTIMES=berth
@@ -171,9 +172,16 @@ created() {
         grep -qx "$pid" "$CG$([ -n "$HYBRID" ] && echo /pids)$cgroup/cgroup.procs"
 }
 
-# gone ENGINE UNIT: after delete, the unit is unloaded and its cgroup directories are removed
-# (given up to 5 s: systemd collects a stopped unit after its job, asynchronously).
+# unit_state UNIT: LoadState and ActiveState.
+unit_state() {
+    echo "$(prop "$1" LoadState) $(prop "$1" ActiveState)"
+}
+
+# gone ENGINE UNIT: after delete, the unit is unloaded at once (systemd collects a stopped
+# unit before it handles the next call; a failed one needs ResetFailedUnit), and its cgroup
+# directories are removed (given up to 5 s).
 gone() {
+    check "$1_unit_gone_at_once" "not-found inactive" "$(unit_state "$2")"
     _i=0
     while [ "$(prop "$2" LoadState)" != not-found ] && [ "$_i" -lt 50 ]; do
         _i=$((_i + 1))
@@ -300,4 +308,28 @@ for rt in $RUNTIMES; do
     call "${rt}_sys_delete_force" "$rt" $G delete --force "$id"
     wait_gone "$pid"
     gone sys "$unit"
+
+    # --- a foreground run of a process that exits at once: the unit is gone (not loaded)
+    # the moment the runtime returns, nothing waited for.
+    id=run-$rt
+    b=$(bundle "run-$rt")
+    unit=cri-containerd-$id.scope
+    call "${rt}_run" "$rt" --root "$R" --systemd-cgroup run --bundle "$b" "$id"
+    check run_unit_gone_at_once "not-found inactive" "$(unit_state "$unit")"
+    expect "${rt}_run_cgroup_gone" "" "$(find $CG -type d -name "$unit" 2>/dev/null | tr '\n' ' ')"
+    expect_true "${rt}_run_state_gone" "no $R/$id" test ! -e "$R/$id"
+
+    # --- a create whose init fails (a sysctl the kernel lacks) after systemd made the unit:
+    # the runtime removes the unit before it returns, nothing waited for.
+    id=fail-$rt
+    b=$(bundle "fail-$rt")
+    unit=cri-containerd-$id.scope
+    if "$(rt_bin "$rt")" --root "$R" --systemd-cgroup create --bundle "$b" "$id" > "$OUT/${rt}_fail.out" 2>&1; then
+        result "${rt}_fail_refused" fail "create succeeded"
+    else
+        result "${rt}_fail_refused" ok "$(head -c 300 "$OUT/${rt}_fail.out")"
+    fi
+    check fail_unit_gone_at_once "not-found inactive" "$(unit_state "$unit")"
+    expect "${rt}_fail_cgroup_gone" "" "$(find $CG -type d -name "$unit" 2>/dev/null | tr '\n' ' ')"
+    expect_true "${rt}_fail_state_gone" "no $R/$id" test ! -e "$R/$id"
 done
