@@ -174,7 +174,9 @@ fn real_criu_check_on_this_host_is_one_line_or_listed() {
     let image = env.dir.join("img");
     let out = env.berth(&["checkpoint", "--image-path", image.to_str().unwrap(), &id]);
     out.fails_with_one_line();
-    assert!(out.stderr.contains("criu check failed") && out.stderr.contains("Error ("), "{out:#?}");
+    // criu's first error line when it printed one; some builds fail silently on a new kernel.
+    let cause = out.stderr.contains("Error (") || out.stderr.contains("it exited with");
+    assert!(out.stderr.contains("criu check failed") && cause, "{out:#?}");
     env.delete(&id, true);
 }
 
