@@ -1,10 +1,30 @@
 //! The `berth` binary: parse, set up logging, run, map errors to one line and an exit code.
+//!
+//! No Rust runtime start-up (`no_main`): glibc calls `main` below, which does only the part
+//! of it berth needs ([`berth::sys::process::start_up`]); the arguments still reach
+//! `std::env::args` (on glibc, std reads them at load time).
+
+#![no_main]
 
 mod cli;
 
 use berth::logging::{self, Level};
 
-fn main() {
+/// The C entry point glibc calls.
+#[no_mangle]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    if let Err(err) = berth::sys::process::start_up() {
+        eprintln!("berth: starting: {}", berth::error::one_line(&err));
+        std::process::exit(1);
+    }
+    run()
+}
+
+/// Parses the command line, runs the command and exits with its code.
+fn run() -> ! {
     let cli = cli::Cli::parse_args();
     // Before berth opens anything: its own descriptors must not fall into the passed range.
     if let Err(err) = berth::sys::process::fill_fd_gaps(3, cli.preserve_fds()) {
