@@ -208,11 +208,15 @@ impl Channel {
 
     /// The cause chain of a `Failed` report already waiting in the socket, without blocking:
     /// when the parent's own step fails because the init is gone (e.g. EPIPE on send), the
-    /// init's report is the root cause.
+    /// init's report is the root cause. It is the init's last message: any sent before it
+    /// (while the parent was still at its own step) are passed over.
     pub fn failure_left(&self) -> Option<Vec<String>> {
-        match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
-            Ok((FromInit::Failed { chain }, _)) => Some(chain),
-            _ => None,
+        loop {
+            match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+                Ok((FromInit::Failed { chain }, _)) => return Some(chain),
+                Ok(_) | Err(SyncError::Malformed(_)) => continue,
+                Err(_) => return None,
+            }
         }
     }
 
@@ -449,6 +453,19 @@ mod tests {
         drop(init);
         assert_eq!(parent.failure_left(), Some(vec!["joining namespaces".to_string()]));
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
+    }
+
+    /// An init that spoke before it failed: its report is still found.
+    #[test]
+    fn the_failure_left_is_found_behind_earlier_messages() {
+        let (parent, init) = channel_pair().unwrap();
+        init.send(&FromInit::RunHooks, None).unwrap();
+        assert_eq!(parent.failure_left(), None, "no report among what is waiting");
+        let pty = std::fs::File::open("/dev/null").unwrap();
+        init.send(&FromInit::ConsoleMaster, Some(pty.as_raw_fd())).unwrap();
+        init.send(&FromInit::Failed { chain: vec!["setting sysctls".into()] }, None).unwrap();
+        drop(init);
+        assert_eq!(parent.failure_left(), Some(vec!["setting sysctls".to_string()]));
     }
 
     /// The init's side: bind sources collect until SetupDone; anything else out of order
