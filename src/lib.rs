@@ -23,9 +23,11 @@
 //!   a container's status: its words, how it is derived, which [`state::Op`] it allows and the
 //!   refusal each operation prints.
 //! - [`process`]: the container's processes, split by side. [`process::parent`] clones and
-//!   walks the protocol ([`process::parent::follow`]); [`process::child`] is the clone (first
-//!   stage, the init's named steps in [`process::child::init`], [`process::child::program`]:
-//!   PATH lookup and execve through the exec shim); [`process::sync`] is the protocol between
+//!   walks the protocol ([`process::parent::follow`]), having decided before the clone
+//!   whether the clone must wait for its setup at all (`process::parent::setup`);
+//!   [`process::child`] is the clone (first stage, the init's named steps in
+//!   [`process::child::init`], [`process::child::program`]: PATH lookup and execve through
+//!   the exec shim); [`process::sync`] is the protocol between
 //!   them, written once; [`process::ProcessError`] the parent side's one error (its
 //!   own setup of the clone failing as a [`process::SetupError`]).
 //! - [`namespaces`], [`rootfs`] (mounts, pivot_root, devices, masked and read-only paths),

@@ -146,13 +146,13 @@ pub(super) fn create_with_mask(
     };
     let init = InitOptions::container(id.as_str(), flags, mask, seccomp.as_ref(), &idmapped);
     // With systemd the unit's cgroup exists only once systemd has the init: the clone
-    // waits (for SetupDone) until it is placed and the limits are in place.
+    // waits (for SetupDone) until it is placed and the limits are in place. Without, the
+    // clone enters its cgroup itself and has nothing to wait for.
     let entry = if unit.is_none() && !skipped { Some(cgroup.entry()?) } else { None };
     let record = std::cell::RefCell::new(record);
     let unit_started = std::cell::Cell::new(false);
     let systemd = std::cell::RefCell::new(None);
-    let on_clone = |pid: Pid| -> Result<(), SetupError> {
-        trace::phase("after the clone")?;
+    let start_unit = |pid: Pid| -> Result<(), SetupError> {
         let Some(unit) = &unit else { return Ok(()) };
         let started = crate::cgroups::systemd::start(
             unit,
@@ -196,7 +196,7 @@ pub(super) fn create_with_mask(
         fifo: Some(&fifo),
         init,
         cgroup: entry.as_ref(),
-        on_clone: &on_clone,
+        place: if unit.is_some() { Some(&start_unit) } else { None },
         on_hooks: &on_hooks,
         on_listener: &on_listener,
     };

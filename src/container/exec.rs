@@ -182,7 +182,8 @@ fn exec_blocked(
     // Children inherit both the cgroup and the resctrl group of the clone.
     let entry = cgroup.map(|c| c.entry()).transpose()?;
     trace::phase("seccomp filter, cgroup files")?;
-    let on_clone = |pid: Pid| -> Result<(), SetupError> {
+    // In the resctrl group before the program runs, which follows `Ready` without a wait.
+    let join_rdt_group = |pid: Pid| -> Result<(), SetupError> {
         if let Some(rdt) = &spec.intel_rdt {
             crate::host::resctrl::add_task(rdt, &state.id, pid.as_raw())?;
         }
@@ -198,7 +199,7 @@ fn exec_blocked(
         fifo: None,
         init,
         cgroup: entry.as_ref(),
-        on_clone: &on_clone,
+        place: if spec.intel_rdt.is_some() { Some(&join_rdt_group) } else { None },
         on_hooks: &no_hooks,
         on_listener: &on_listener,
     };

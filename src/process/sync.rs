@@ -8,13 +8,18 @@
 //! (`parent::follow`), the init in its steps (`child::init`):
 //! ```text
 //!  parent                                  init
+//!  decide Setup (parent::setup): Awaited only when something below must precede the clone's
+//!  next step; the clone inherits the decision, so no message says it
 //!  clone ─────────────────────────────────▶ (fast path: the clone is the init)
 //!                                           (slow path: the clone joins/creates, then forks the init)
 //!        ◀──── UserNamespaceReady ───────── (slow path, new user namespace: unshared, waiting)
-//!  write uid/gid maps (new user namespace) and oomScoreAdj, run the parent's hook (cgroup placement)
+//!  write uid/gid maps (new user namespace) and oomScoreAdj, place the clone (systemd unit,
+//!  resctrl group)
 //!        ───── BindSource{index} + fd ────▶ (fast path, new user namespace: each bind source,
 //!                                            opened in the init's mount namespace)
-//!        ───── SetupDone ─────────────────▶ always; only then may the clone go on
+//!        ───── SetupDone ─────────────────▶ Setup::Awaited only; only then may the clone go on.
+//!                                           Setup::Skipped: neither sent nor awaited, the
+//!                                           clone goes on at once
 //!        ◀──── InitPid(pid) ─────────────── (slow path: the forked init's pid)
 //!        ───── InitPidSeen ───────────────▶ (slow path: only now may the forked init speak)
 //!        ◀──── RunHooks ─────────────────── (hooks during create: mounts are done)
@@ -86,6 +91,20 @@ pub enum FromParent {
         /// The container's state as hooks receive it on stdin.
         state: String,
     },
+}
+
+/// Whether the clone waits for [`FromParent::SetupDone`]. The parent decides it before the
+/// clone and the clone inherits the decision, so both sides agree without a message: the
+/// parent sends `SetupDone` ([`Channel::send_setup_done`]) and the clone waits for it
+/// ([`Channel::expect_setup_done`]) only when it is [`Setup::Awaited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// The parent has work that must be done before the clone's next step (id maps, a
+    /// placement, ...): it ends that work with `SetupDone`, which the clone waits for.
+    Awaited,
+    /// Nothing must precede the clone's next step: no `SetupDone`, and the clone goes on at
+    /// once (one round trip and one context switch less).
+    Skipped,
 }
 
 /// Why the protocol broke.
@@ -208,11 +227,16 @@ impl Channel {
 
     /// The cause chain of a `Failed` report already waiting in the socket, without blocking:
     /// when the parent's own step fails because the init is gone (e.g. EPIPE on send), the
-    /// init's report is the root cause.
+    /// init's report is the root cause. It is the init's last message, and a clone that did
+    /// not wait for the parent's setup ([`Setup::Skipped`]) may have sent others before it
+    /// while the parent was still at that setup: those are passed over.
     pub fn failure_left(&self) -> Option<Vec<String>> {
-        match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
-            Ok((FromInit::Failed { chain }, _)) => Some(chain),
-            _ => None,
+        loop {
+            match self.recv_flags(MsgFlags::MSG_DONTWAIT) {
+                Ok((FromInit::Failed { chain }, _)) => return Some(chain),
+                Ok(_) | Err(SyncError::Malformed(_)) => continue,
+                Err(_) => return None,
+            }
         }
     }
 
@@ -333,9 +357,22 @@ impl Channel {
         }
     }
 
-    /// Init: waits for [`FromParent::SetupDone`], collecting the bind sources sent before it
-    /// (only the fast path of a new user namespace gets any).
-    pub fn expect_setup_done(&self) -> Result<Vec<(usize, OwnedFd)>, SyncError> {
+    /// Parent: ends its setup of the clone with [`FromParent::SetupDone`] when `setup` says
+    /// the clone waits for it; sends nothing otherwise.
+    pub fn send_setup_done(&self, setup: Setup) -> Result<(), SyncError> {
+        match setup {
+            Setup::Awaited => self.send(&FromParent::SetupDone, None),
+            Setup::Skipped => Ok(()),
+        }
+    }
+
+    /// Init: when `setup` says so, waits for [`FromParent::SetupDone`], collecting the bind
+    /// sources sent before it (only the fast path of a new user namespace gets any); goes on
+    /// at once, reading nothing, when the parent has no setup to do.
+    pub fn expect_setup_done(&self, setup: Setup) -> Result<Vec<(usize, OwnedFd)>, SyncError> {
+        if setup == Setup::Skipped {
+            return Ok(Vec::new());
+        }
         let mut sources = Vec::new();
         loop {
             match self.recv::<FromParent>()? {
@@ -451,6 +488,44 @@ mod tests {
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));
     }
 
+    /// An init that spoke before it failed: its report is still found.
+    #[test]
+    fn the_failure_left_is_found_behind_earlier_messages() {
+        let (parent, init) = channel_pair().unwrap();
+        init.send(&FromInit::RunHooks, None).unwrap();
+        assert_eq!(parent.failure_left(), None, "no report among what is waiting");
+        let pty = std::fs::File::open("/dev/null").unwrap();
+        init.send(&FromInit::ConsoleMaster, Some(pty.as_raw_fd())).unwrap();
+        init.send(&FromInit::Failed { chain: vec!["setting sysctls".into()] }, None).unwrap();
+        drop(init);
+        assert_eq!(parent.failure_left(), Some(vec!["setting sysctls".to_string()]));
+    }
+
+    /// Both ends take the decision made before the clone: `Awaited` is one message sent and
+    /// waited for, `Skipped` none on either side, and a `SetupDone` the clone did not wait
+    /// for is refused by the next step of the order instead of being passed over.
+    #[test]
+    fn setup_done_crosses_only_when_awaited() {
+        let (parent, init) = channel_pair().unwrap();
+        parent.send_setup_done(Setup::Awaited).unwrap();
+        assert!(init.expect_setup_done(Setup::Awaited).unwrap().is_empty());
+
+        parent.send_setup_done(Setup::Skipped).unwrap();
+        assert!(init.expect_setup_done(Setup::Skipped).unwrap().is_empty());
+        parent.send(&FromParent::HooksDone { state: "{}".into() }, None).unwrap();
+        assert_eq!(init.expect_hooks_done().unwrap(), "{}", "nothing crossed before it");
+
+        parent.send_setup_done(Setup::Awaited).unwrap();
+        assert!(init.expect_setup_done(Setup::Skipped).unwrap().is_empty());
+        let err = init.expect_hooks_done().unwrap_err();
+        assert_eq!(err.to_string(), "sync protocol: expected HooksDone, got SetupDone");
+
+        // A skipped wait reads nothing, not even the end of the parent's side.
+        drop(parent);
+        assert!(init.expect_setup_done(Setup::Skipped).unwrap().is_empty());
+        assert!(matches!(init.expect_setup_done(Setup::Awaited), Err(SyncError::Closed)));
+    }
+
     /// The init's side: bind sources collect until SetupDone; anything else out of order
     /// names what was expected, in the words the init reports.
     #[test]
@@ -461,7 +536,7 @@ mod tests {
             parent.send(&FromParent::BindSource { index }, Some(file.as_raw_fd())).unwrap();
         }
         parent.send(&FromParent::SetupDone, None).unwrap();
-        let sources = init.expect_setup_done().unwrap();
+        let sources = init.expect_setup_done(Setup::Awaited).unwrap();
         assert_eq!(sources.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 3]);
 
         parent.send(&FromParent::SetupDone, None).unwrap();
@@ -471,10 +546,10 @@ mod tests {
         let err = init.expect_hooks_done().unwrap_err();
         assert_eq!(err.to_string(), "sync protocol: expected HooksDone, got InitPidSeen");
         parent.send(&FromParent::InitPidSeen, None).unwrap();
-        let err = init.expect_setup_done().unwrap_err();
+        let err = init.expect_setup_done(Setup::Awaited).unwrap_err();
         assert_eq!(err.to_string(), "sync protocol: expected SetupDone, got InitPidSeen");
         drop(parent);
-        assert!(matches!(init.expect_setup_done(), Err(SyncError::Closed)));
+        assert!(matches!(init.expect_setup_done(Setup::Awaited), Err(SyncError::Closed)));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::harness::{
 
 /// Tests of the fault binary run one at a time: the process check looks for any process
 /// running that binary.
-static FAULT_LOCK: Mutex<()> = Mutex::new(());
+pub(crate) static FAULT_LOCK: Mutex<()> = Mutex::new(());
 
 /// The berth built with `--features fault-injection`: `$BERTH_FAULT_BIN`, else built (or
 /// found up to date) by cargo in `target/faults` (`make test` builds it first).
@@ -71,7 +71,9 @@ fn faulty(env: &TestEnv, vars: &[(&str, &str)], args: &[&str]) -> Out {
     }
 }
 
-fn spawn_faulty(
+/// Starts the fault binary with `vars` set: the child, its command line, and the files its
+/// stdout and stderr go to.
+pub(crate) fn spawn_faulty(
     env: &TestEnv,
     vars: &[(&str, &str)],
     args: &[&str],
@@ -121,7 +123,7 @@ fn traced_points(out: &Out) -> Vec<Point> {
 }
 
 /// Pids of live processes whose executable is the fault binary (a leaked init or runtime).
-fn fault_processes() -> Vec<i32> {
+pub(crate) fn fault_processes() -> Vec<i32> {
     let bin = fault_bin();
     fs::read_dir("/proc")
         .unwrap()
@@ -148,7 +150,7 @@ fn special_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Asserts that nothing of a failed or deleted container is left.
 #[track_caller]
-fn assert_nothing_left(env: &TestEnv, cgroup: &str, context: &str) {
+pub(crate) fn assert_nothing_left(env: &TestEnv, cgroup: &str, context: &str) {
     assert!(env.root_entries().is_empty(), "{context}: state left: {:?}", env.root_entries());
     let cgroups: Vec<PathBuf> = cgroup_dirs(cgroup).into_iter().filter(|d| d.exists()).collect();
     assert!(cgroups.is_empty(), "{context}: cgroups left: {cgroups:?}");

@@ -14,6 +14,7 @@ mod cgroups;
 mod checkpoint;
 mod cli;
 mod cli_compat;
+mod clone_setup;
 mod compat;
 mod concurrency;
 mod conformance;

@@ -7,16 +7,17 @@ use nix::unistd::Pid;
 
 use super::init::{become_root, Init, Stage, StepError};
 use crate::namespaces::{self, OpenedNamespace};
-use crate::process::sync::FromInit;
+use crate::process::sync::{FromInit, Setup};
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::process::{clone_fork, Forked};
 
 /// The step name a failure of the first stage is reported under.
 const STEP: &str = "setting up namespaces";
 
-/// Joins, makes the user namespace, unshares the rest, forks the init (which runs `init`'s
-/// steps as [`Stage::Second`]) and reports its pid; never returns.
-pub fn run(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
+/// Joins, makes the user namespace, waits for the parent's setup when `setup` says so,
+/// unshares the rest, forks the init (which runs `init`'s steps as [`Stage::Second`]) and
+/// reports its pid; never returns.
+pub fn run(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace], setup: Setup) -> ! {
     let channel = init.channel;
     let result = (|| -> Result<Pid, crate::process::BoxError> {
         let user = joined.iter().find(|ns| ns.kind() == NamespaceKind::User);
@@ -36,7 +37,7 @@ pub fn run(spec: &ValidSpec, init: Init, joined: &[OpenedNamespace]) -> ! {
             channel.send(&FromInit::UserNamespaceReady, None)?;
         }
         // The parent sends bind sources only on the fast path: none arrive here.
-        channel.expect_setup_done()?;
+        channel.expect_setup_done(setup)?;
         if spec.namespace(NamespaceKind::User).is_some() {
             become_root()?;
         }

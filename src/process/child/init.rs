@@ -15,7 +15,7 @@ use super::program::Program;
 use crate::namespaces::OpenedNamespace;
 use crate::process::error::EXECUTING;
 use crate::process::shim::{self, Shim};
-use crate::process::sync::{self, Channel, FromInit, SyncError};
+use crate::process::sync::{self, Channel, FromInit, Setup, SyncError};
 use crate::seccomp::Filter;
 use crate::spec::{NamespaceKind, ValidSpec};
 use crate::sys::procfs::ProcFs;
@@ -56,8 +56,9 @@ pub enum Role {
 /// Where the init came from, which decides what it first waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// The clone itself (fast path): waits for the parent's setup.
-    Single,
+    /// The clone itself (fast path): waits for the parent's setup when the parent has any
+    /// (as it decided before the clone), else goes straight on.
+    Single(Setup),
     /// Forked by a first stage that did the setup: waits until the parent knows its pid, so
     /// its messages cannot overtake the first stage's `InitPid`.
     Second,
@@ -196,8 +197,9 @@ fn steps_of(role: Role) -> impl Iterator<Item = (&'static str, Step)> {
 
 /// The init's steps in order; the comment on each says why it is there.
 const STEPS: &[(&str, Step, Scope)] = &[
-    // Nothing may touch the user namespace before its maps exist, and nothing may run
-    // outside the container's cgroup.
+    // Nothing may touch the user namespace before its maps exist, nor run outside the
+    // container's systemd unit or resctrl group: when the runtime has such setup to do
+    // (else this step waits for nothing).
     ("waiting for the runtime's setup", wait_for_parent, Scope::All),
     // After the cgroup placement, so the cgroup namespace is rooted at the container's cgroup.
     ("creating the cgroup namespace", unshare_cgroup_namespace, Scope::Only(Role::Container)),
@@ -375,10 +377,11 @@ fn prctl_result(call: &'static str, result: Result<(), i32>) -> StepResult {
 }
 
 fn wait_for_parent(init: &mut Init) -> StepResult {
-    if init.stage == Stage::Second {
-        return Ok(init.channel.expect_init_pid_seen()?);
-    }
-    init.bind_sources = init.channel.expect_setup_done()?;
+    let setup = match init.stage {
+        Stage::Second => return Ok(init.channel.expect_init_pid_seen()?),
+        Stage::Single(setup) => setup,
+    };
+    init.bind_sources = init.channel.expect_setup_done(setup)?;
     if init.spec.creates_namespace(NamespaceKind::User) {
         become_root()?;
     }
@@ -386,7 +389,7 @@ fn wait_for_parent(init: &mut Init) -> StepResult {
 }
 
 fn unshare_cgroup_namespace(init: &mut Init) -> StepResult {
-    if init.stage == Stage::Single && init.spec.creates_namespace(NamespaceKind::Cgroup) {
+    if init.stage != Stage::Second && init.spec.creates_namespace(NamespaceKind::Cgroup) {
         crate::namespaces::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)?;
     }
     Ok(())
@@ -945,10 +948,17 @@ mod tests {
             parent.send(&FromParent::SetupDone, None).unwrap();
             parent
         });
-        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single(Setup::Awaited));
         wait_for_parent(&mut init).unwrap();
         assert_eq!(init.bind_sources.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2]);
         let parent = runtime.join().unwrap();
+
+        // With nothing to set up the step reads nothing: what comes next is the next step's.
+        parent.send(&FromParent::HooksDone { state: "{}".into() }, None).unwrap();
+        let mut fast = Init::new(&spec, &child, None, &opts, &[], Stage::Single(Setup::Skipped));
+        wait_for_parent(&mut fast).unwrap();
+        assert!(fast.bind_sources.is_empty());
+        assert_eq!(child.expect_hooks_done().unwrap(), "{}");
 
         // A second stage waits for InitPidSeen and refuses anything else.
         parent.send(&FromParent::SetupDone, None).unwrap();
@@ -967,7 +977,7 @@ mod tests {
         let mask = SigSet::empty();
         let opts = InitOptions::exec(0, &mask, None);
         let (parent, child) = channel_pair().unwrap();
-        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single);
+        let mut init = Init::new(&spec, &child, None, &opts, &[], Stage::Single(Setup::Skipped));
         run_create_hooks(&mut init).unwrap();
         drop(child);
         assert!(matches!(parent.recv::<FromInit>(), Err(SyncError::Closed)));

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::cgroups::Entry;
 use crate::namespaces::OpenedNamespace;
-use crate::process::sync::{Channel, FromInit};
+use crate::process::sync::{Channel, FromInit, Setup};
 use crate::spec::ValidSpec;
 use init::{Init, InitOptions, Stage};
 
@@ -32,12 +32,15 @@ pub struct CloneStart<'a> {
     pub born_inside: bool,
     /// The clone is a first stage that forks the init (see `parent::spawn`'s plan).
     pub two_stage: bool,
+    /// Whether the clone waits for the parent's setup (decided by `parent::setup`).
+    pub setup: Setup,
 }
 
 /// The clone's life: join the cgroup, close what the runtime held, then become the init
 /// (or the first stage that forks it). Never returns.
 pub fn run(clone: CloneStart) -> ! {
-    let CloneStart { spec, channel, fifo, options, joined, cgroup, born_inside, two_stage } = clone;
+    let CloneStart { spec, channel, fifo, options, joined, cgroup, born_inside, two_stage, setup } =
+        clone;
     // First of all, so that everything the container does is in its cgroup.
     if let Some(Err(err)) = cgroup.map(|e| e.join_self(born_inside)) {
         fail(channel, &err);
@@ -52,9 +55,9 @@ pub fn run(clone: CloneStart) -> ! {
     if let Err(err) = crate::sys::process::close_all_except(3 + options.preserve_fds, &keep) {
         fail(channel, &err);
     }
-    let init = Init::new(spec, channel, fifo, options, joined, Stage::Single);
+    let init = Init::new(spec, channel, fifo, options, joined, Stage::Single(setup));
     if two_stage {
-        first_stage::run(spec, init, joined)
+        first_stage::run(spec, init, joined, setup)
     }
     init.run()
 }

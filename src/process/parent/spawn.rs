@@ -12,6 +12,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use super::setup::CloneSetup;
 use crate::cgroups::Entry;
 use crate::namespaces;
 use crate::process::child::{self, first_stage, init::InitOptions};
@@ -31,8 +32,10 @@ pub struct SpawnOptions<'a> {
     pub init: InitOptions<'a>,
     /// The cgroup the clone is born in (v2) or moves itself into before anything else (v1).
     pub cgroup: Option<&'a Entry>,
-    /// Runs in the parent once the clone exists and before it may go on (resctrl placement).
-    pub on_clone: &'a dyn Fn(Pid) -> Result<(), SetupError>,
+    /// Places the clone where it must be before it goes on (a systemd unit, a resctrl
+    /// group), in the parent once the clone exists. `None` when the caller has no such
+    /// place: the clone then need not wait for the parent (see `setup.rs`).
+    pub place: Option<&'a dyn Fn(Pid) -> Result<(), SetupError>>,
     /// Runs prestart and createRuntime hooks for the init `Pid`; returns the state JSON the
     /// init's own hooks get. Called only when the config has hooks to run during create.
     pub on_hooks: &'a dyn Fn(Pid) -> Result<String, SetupError>,
@@ -65,6 +68,8 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
     let joined = namespaces::open_joined(spec)?;
     let (parent, child) = channel_pair()?;
     let plan = Plan::for_spec(spec);
+    let rootless = crate::rootless::detected;
+    let setup = CloneSetup::new(spec, &plan, opts.init.role(), opts.place.is_some(), rootless);
     // The clone inherits this: it is never dumpable, not even before its own step makes it
     // so, while a process of the container could already open /proc/<pid>/exe (an exec
     // joins the container's pid namespace before that step; CVE-2019-5736).
@@ -96,13 +101,14 @@ pub fn spawn(spec: &ValidSpec, opts: &SpawnOptions) -> Result<Spawned, ProcessEr
                 cgroup: opts.cgroup,
                 born_inside,
                 two_stage: plan.two_stage,
+                setup: setup.wait(),
             })
         }
         Forked::Parent(pid) => pid,
     };
     drop(child);
     let mut init_pid = None;
-    super::follow::follow(spec, &parent, first, &plan, opts, &mut init_pid).map_err(|err| {
+    super::follow::follow(spec, &parent, first, &plan, &setup, opts, &mut init_pid).map_err(|err| {
         // The init may have failed first, and our step only because it was gone.
         let err = match parent.failure_left() {
             Some(chain) => ProcessError::Init { chain },
