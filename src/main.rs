@@ -4,13 +4,15 @@
 //! of it berth needs ([`berth::sys::process::start_up`]); the arguments still reach
 //! `std::env::args` (on glibc, std reads them at load time).
 
-#![no_main]
+// The test harness brings its own `main` for the unit tests of this binary.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 
 use berth::logging::{self, Level};
 
 /// The C entry point glibc calls.
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(
     _argc: std::ffi::c_int,
@@ -24,6 +26,7 @@ extern "C" fn main(
 }
 
 /// Parses the command line, runs the command and exits with its code.
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> ! {
     let cli = cli::Cli::parse_args();
     // Before berth opens anything: its own descriptors must not fall into the passed range.
