@@ -143,6 +143,9 @@ pub(super) fn mount_entry(
             None => bind(root, &entry, &reachable_source(&source, reachable)),
         };
     }
+    if matches!(typ, "proc" | "sysfs") {
+        refuse_unless_plain_dir(root, &entry)?;
+    }
     match typ {
         "cgroup" => mount_cgroup(root, &entry, spec.namespace(NamespaceKind::Cgroup).is_some()),
         // Mounting sysfs needs CAP_SYS_ADMIN over the network namespace's owner; without
@@ -246,6 +249,30 @@ fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<Owne
     let fd = create_missing(root, found, last).map_err(resolve_err)?;
     refuse_inside_proc(entry, &path_below(&root_path, fd.as_fd()).map_err(resolve_err)?)?;
     Ok(fd)
+}
+
+/// Refuses a proc or sysfs destination that is not a plain directory of the image: one that
+/// is, or passes through, a symlink (followed inside the rootfs, it would put the filesystem
+/// elsewhere, and the masked and read-only paths under the wrong place), or that is not a
+/// directory. runc and crun refuse the same (the CVE-2019-16884 and CVE-2019-19921 class).
+/// A missing destination is fine: it is made a directory.
+fn refuse_unless_plain_dir(root: BorrowedFd<'_>, entry: &Entry<'_>) -> Result<(), RootfsError> {
+    const RESOLVE: u64 =
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_SYMLINKS;
+    let refused = |what: &str| RootfsError::Invalid {
+        what: entry.what.clone(),
+        reason: format!("must be mounted on an ordinary directory, not {what}"),
+    };
+    match sys::openat2(root, entry.dest, libc::O_PATH, 0, RESOLVE) {
+        Err(e) if e.errno == Errno::ELOOP => Err(refused("through a symlink")),
+        Ok(fd)
+            if !nix::sys::stat::fstat(&fd)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR) =>
+        {
+            Err(refused("a file"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Refuses a destination that landed (after the image's symlinks) inside /proc: a mount

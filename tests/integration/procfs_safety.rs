@@ -194,3 +194,44 @@ fn host_network_user_namespace_binds_sys_read_only_recursively() {
     let writable = writable_sys_mounts(&out.stdout);
     assert!(writable.is_empty(), "host files writable under /sys: {writable:#?}");
 }
+
+/// proc and sysfs are mounted only on an ordinary directory of the image: a rootfs whose
+/// /proc or /sys is a symlink (to a directory of the image, or to nothing) or a file is
+/// refused on one line naming the mount, before anything is mounted there (runc refuses
+/// the same; followed inside the rootfs, the symlink would put proc, and the masked paths
+/// meant for it, somewhere else).
+#[test]
+fn proc_and_sys_need_an_ordinary_directory() {
+    let env = TestEnv::new("procplain");
+    let cases = [
+        ("/proc", Some("/elsewhere")),
+        ("/proc", Some("/nowhere")),
+        ("/sys", Some("/elsewhere")),
+        ("/proc", None),
+    ];
+    for (dest, link) in cases {
+        let cfg = Config::sh("true");
+        let index = cfg.0["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|m| m["destination"] == dest)
+            .expect("the default config mounts it");
+        let bundle = env.bare_bundle();
+        let rootfs = bundle.join("rootfs");
+        fs::create_dir_all(rootfs.join("elsewhere")).unwrap();
+        let at = rootfs.join(dest.trim_start_matches('/'));
+        let _ = fs::remove_dir_all(&at);
+        match link {
+            Some(target) => symlink(target, &at).unwrap(),
+            None => fs::write(&at, "not a directory\n").unwrap(),
+        }
+        env.write_config(&bundle, &cfg);
+        let out = run(&env, &bundle);
+        assert_ne!(out.code(), 0, "{dest} -> {link:?} was accepted: {out:#?}");
+        out.fails_with_one_line();
+        assert!(out.stderr.contains("ordinary directory"), "{dest} -> {link:?}: {out:#?}");
+        let named = format!("mounts[{index}] ({dest})");
+        assert!(reference_runc() || out.stderr.contains(&named), "{named}: {out:#?}");
+    }
+}
