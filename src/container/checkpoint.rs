@@ -92,6 +92,28 @@ fn refuse_unsupported(opts: &CheckpointOptions) -> Result<(), CriuError> {
             "--empty-ns {ns}: only the network namespace can be left out of a checkpoint"
         )));
     }
+    check_parent_path(opts)
+}
+
+/// `--parent-path` names an earlier pre-dump relative to the image path (criu reads it so):
+/// an absolute one, or one where no directory is, is refused before criu runs, in runc's
+/// words for the first.
+fn check_parent_path(opts: &CheckpointOptions) -> Result<(), CriuError> {
+    let Some(parent) = &opts.parent_path else { return Ok(()) };
+    if parent.is_absolute() {
+        return Err(CriuError::Refused(format!(
+            "--parent-path must be relative (to --image-path): {}",
+            parent.display()
+        )));
+    }
+    let at = opts.common.image_path.join(parent);
+    if !at.is_dir() {
+        return Err(CriuError::Refused(format!(
+            "--parent-path {}: no earlier dump at {}",
+            parent.display(),
+            at.display()
+        )));
+    }
     Ok(())
 }
 

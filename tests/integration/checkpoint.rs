@@ -265,7 +265,7 @@ fn checkpoint_of_a_container_that_is_not_running_is_refused() {
 }
 
 #[test]
-fn lazy_pages_and_unknown_modes_are_refused() {
+fn lazy_pages_unknown_modes_and_bad_parent_paths_are_refused() {
     if skip_for_runc("refusing --lazy-pages") {
         return;
     }
@@ -280,6 +280,16 @@ fn lazy_pages_and_unknown_modes_are_refused() {
     assert!(out.stderr.contains("soft, full, strict or ignore"), "{out:#?}");
     let out = with_criu(&env, &criu, &["checkpoint", "--empty-ns", "pid", &id]);
     out.fails_with_one_line();
+    // --parent-path is relative to the image path and names an earlier dump.
+    let image = env.dir.join("img");
+    let image_arg = ["--image-path", image.to_str().unwrap()];
+    for (parent, says) in [("/tmp", "must be relative"), ("../none", "no earlier dump")] {
+        let args = [&["checkpoint", "--pre-dump", "--parent-path", parent][..], &image_arg, &[&id]];
+        let out = with_criu(&env, &criu, &args.concat());
+        out.fails_with_one_line();
+        assert!(out.stderr.contains(says), "--parent-path {parent}: {out:#?}");
+    }
+    assert!(!image.exists(), "the image dir was made");
     assert_eq!(env.status(&id), "running");
     assert!(!criu.with_extension("args").exists(), "criu ran");
     env.delete(&id, true);
