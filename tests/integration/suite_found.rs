@@ -1,6 +1,6 @@
 //! Differences from runc that runc's bats and crun's python suites found: the order of the
-//! CFS period and quota writes on cgroup v1, the owner of the console, a read-only /dev, and
-//! the cwd and environment of hooks.
+//! CFS period and quota writes on cgroup v1, the owner of the console, a read-only /dev, the
+//! cwd and environment of hooks, and a process cwd only root may enter.
 
 use std::fs;
 use std::path::PathBuf;
@@ -152,4 +152,23 @@ fn hooks_get_runcs_cwd_and_environment() {
     for name in ["prestart", "cr", "poststop"] {
         assert!(has(&format!("{name} env: PATH={path}")), "{name}: {text}");
     }
+}
+
+/// A cwd only root may enter (`/root`, mode 0700, with the process running as uid 1000) is
+/// entered while the init is still root, as runc and crun do, so the container starts there
+/// instead of failing with EACCES (runc's bats: "runc create can chdir if runc has access").
+#[test]
+fn a_cwd_only_root_may_enter_is_entered_before_the_user_switch() {
+    let env = TestEnv::new("sfcwd");
+    let bundle = env.bare_bundle();
+    let root_home = bundle.join("rootfs/root");
+    fs::create_dir_all(&root_home).unwrap();
+    fs::set_permissions(&root_home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    env.write_config(
+        &bundle,
+        &Config::sh("echo cwd=$(pwd) uid=$(id -u)").cwd("/root").user(1000, 1000, &[]),
+    );
+    let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("c")]);
+    out.ok();
+    assert!(out.stdout.contains("cwd=/root uid=1000"), "{out:#?}");
 }

@@ -167,6 +167,8 @@ pub struct Init<'a> {
     /// cwd was checked to lie in the container before the filter was loaded, so a refused
     /// getcwd afterwards does not stop the container.
     pub(super) cwd_checked: bool,
+    /// cwd was entered (and checked) while still root: the user switch keeps it.
+    pub(super) cwd_entered: bool,
     /// Step durations (name, microseconds) when tracing; they cross in `Ready`.
     pub(super) timings: Vec<(String, u64)>,
     /// The container's /proc, opened (and proven procfs) by the first step that writes there.
@@ -241,10 +243,13 @@ const STEPS: &[(&str, Step, Scope)] = &[
     ("loading the exec shim", load_exec_shim, Scope::All),
     // Without no_new_privs installing needs CAP_SYS_ADMIN, which the user switch and the
     // capability sets may drop: then it has to come first (runc does the same).
+    // As runc and crun: while still root, so a cwd only root may enter (a 0700 /root for
+    // uid 1000) is entered; on a permission error it is tried again as the user.
+    ("entering cwd as root", enter_cwd_as_root, Scope::All),
     ("installing seccomp before the user switch", install_seccomp_before_user_switch, Scope::All),
     // Bounding set while still root (needs CAP_SETPCAP), then the ids.
     ("switching user", switch_user, Scope::All),
-    // As the container's user, so permissions are the user's.
+    // As the container's user, when root could not: a directory only the user may enter.
     ("changing to cwd", change_cwd, Scope::All),
     // PATH lookup as the user, inside the container; failures reach `create` (runc does so).
     ("finding the executable", prepare_program, Scope::All),
@@ -297,6 +302,7 @@ impl<'a> Init<'a> {
             started: false,
             filtered: false,
             cwd_checked: false,
+            cwd_entered: false,
             timings: Vec::new(),
             procfs: None,
             bind_sources: Vec::new(),
@@ -657,6 +663,9 @@ struct CwdCheckError {
 }
 
 fn change_cwd(init: &mut Init) -> StepResult {
+    if init.cwd_entered {
+        return Ok(());
+    }
     match enter_cwd(init) {
         // Checked before the filter was loaded (the same descriptors, the same mounts): the
         // profile may refuse getcwd to the init as to the program.
@@ -665,11 +674,31 @@ fn change_cwd(init: &mut Init) -> StepResult {
     }
 }
 
+/// chdir to process.cwd as root; a permission error leaves it to [`change_cwd`], as the
+/// user. Entered, cwd is checked at once (nothing filters the init yet).
+fn enter_cwd_as_root(init: &mut Init) -> StepResult {
+    let cwd = &init.spec.process.cwd;
+    match nix::unistd::chdir(cwd) {
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => return Ok(()),
+        other => other.sys("chdir", format!("process.cwd {}", cwd.display()))?,
+    }
+    check_cwd_reachable(init)?;
+    init.cwd_entered = true;
+    init.cwd_checked = !init.filtered;
+    Ok(())
+}
+
 /// chdir to process.cwd and make sure it lies in the container: a magic link such as
 /// /proc/self/fd/N may lead out of the root (CVE-2024-21626 class).
 fn enter_cwd(init: &Init) -> StepResult {
     let cwd = &init.spec.process.cwd;
     nix::unistd::chdir(cwd).sys("chdir", format!("process.cwd {}", cwd.display()))?;
+    check_cwd_reachable(init)
+}
+
+/// The working directory lies under the process's root (see [`enter_cwd`]).
+fn check_cwd_reachable(init: &Init) -> StepResult {
+    let cwd = &init.spec.process.cwd;
     match crate::sys::process::cwd_is_reachable() {
         Ok(true) => Ok(()),
         Ok(false) => {
@@ -768,7 +797,7 @@ fn installs_at(init: &Init, point: SeccompPoint) -> bool {
 /// yet, enter cwd (as root) and check it, before the filter; `change_cwd` enters it again
 /// as the user after.
 fn install_seccomp_before_user_switch(init: &mut Init) -> StepResult {
-    if installs_at(init, SeccompPoint::BeforeUserSwitch) {
+    if installs_at(init, SeccompPoint::BeforeUserSwitch) && !init.cwd_entered {
         enter_cwd(init)?;
         init.cwd_checked = true;
     }
@@ -887,6 +916,7 @@ mod tests {
             before("setting the scheduler", "switching user");
             before("loading the exec shim", "installing seccomp before the user switch");
             before("installing seccomp before the user switch", "switching user");
+            before("entering cwd as root", "switching user");
             before("switching user", "changing to cwd");
             before("changing to cwd", "finding the executable");
             before("setting capabilities", "setting no_new_privs");
