@@ -95,26 +95,17 @@ fn refuse_unsupported(opts: &CheckpointOptions) -> Result<(), CriuError> {
     check_parent_path(opts)
 }
 
-/// `--parent-path` names an earlier pre-dump relative to the image path (criu reads it so):
-/// an absolute one, or one where no directory is, is refused before criu runs, in runc's
-/// words for the first.
+/// `--parent-path` names an earlier pre-dump relative to the image path (criu reads it so,
+/// and the image directory need not exist yet): an absolute one is refused before criu
+/// runs, in runc's words.
 fn check_parent_path(opts: &CheckpointOptions) -> Result<(), CriuError> {
-    let Some(parent) = &opts.parent_path else { return Ok(()) };
-    if parent.is_absolute() {
-        return Err(CriuError::Refused(format!(
+    match &opts.parent_path {
+        Some(parent) if parent.is_absolute() => Err(CriuError::Refused(format!(
             "--parent-path must be relative (to --image-path): {}",
             parent.display()
-        )));
+        ))),
+        _ => Ok(()),
     }
-    let at = opts.common.image_path.join(parent);
-    if !at.is_dir() {
-        return Err(CriuError::Refused(format!(
-            "--parent-path {}: no earlier dump at {}",
-            parent.display(),
-            at.display()
-        )));
-    }
-    Ok(())
 }
 
 /// What criu must treat as outside the container: bind mounts, masked files, a joined

@@ -280,15 +280,13 @@ fn lazy_pages_unknown_modes_and_bad_parent_paths_are_refused() {
     assert!(out.stderr.contains("soft, full, strict or ignore"), "{out:#?}");
     let out = with_criu(&env, &criu, &["checkpoint", "--empty-ns", "pid", &id]);
     out.fails_with_one_line();
-    // --parent-path is relative to the image path and names an earlier dump.
+    // --parent-path is relative to the image path.
     let image = env.dir.join("img");
     let image_arg = ["--image-path", image.to_str().unwrap()];
-    for (parent, says) in [("/tmp", "must be relative"), ("../none", "no earlier dump")] {
-        let args = [&["checkpoint", "--pre-dump", "--parent-path", parent][..], &image_arg, &[&id]];
-        let out = with_criu(&env, &criu, &args.concat());
-        out.fails_with_one_line();
-        assert!(out.stderr.contains(says), "--parent-path {parent}: {out:#?}");
-    }
+    let args = [&["checkpoint", "--pre-dump", "--parent-path", "/tmp"][..], &image_arg, &[&id]];
+    let out = with_criu(&env, &criu, &args.concat());
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("must be relative"), "--parent-path /tmp: {out:#?}");
     assert!(!image.exists(), "the image dir was made");
     assert_eq!(env.status(&id), "running");
     assert!(!criu.with_extension("args").exists(), "criu ran");
