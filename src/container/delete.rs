@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{current_status, owned_cgroup, require, signal_init, wait_gone};
+use super::{current_status, require, signal_init, wait_gone};
 use crate::cgroups::Cgroup;
 use crate::state::{process_start_time, ContainerId, Op, StateError, StateStore, Status};
 use crate::Error;
@@ -97,14 +97,17 @@ fn remove_half_created(dir: crate::state::ContainerDir) -> Result<(), Error> {
 /// SIGKILLs the container (in a cgroup berth did not make, the init's descendants first:
 /// they cannot be found once it is gone) and waits for the init to die.
 fn kill_and_wait(state: &crate::state::State) -> Result<(), Error> {
-    match super::recorded_cgroup(state)? {
-        Some((cgroup, created)) if !cgroup.is_owned(created) => {
-            super::kill::signal_container(state, libc::SIGKILL)?
+    // Proven once for the signals and the thaw.
+    let recorded = super::recorded_cgroup(state)?;
+    let owned = recorded.as_ref().filter(|(cgroup, created)| cgroup.is_owned(created));
+    match &recorded {
+        Some(_) if owned.is_none() => {
+            super::kill::signal_recorded(state, recorded.as_ref(), libc::SIGKILL)?
         }
         _ => signal_init(state, libc::SIGKILL)?,
     }
     // A frozen process cannot act on SIGKILL until it is thawed.
-    if let Some(cgroup) = owned_cgroup(state)?.filter(|c| c.is_frozen()) {
+    if let Some((cgroup, _)) = owned.filter(|(cgroup, _)| cgroup.is_frozen()) {
         cgroup.freeze(false)?;
     }
     if wait_gone(state, KILL_WAIT) {

@@ -28,11 +28,20 @@ pub fn kill(store: &StateStore, id: &str, signal: i32, all: bool) -> Result<(), 
 /// host's own processes live in, such as /system.slice). Without a cgroup (rootless, not
 /// delegated) the same processes are found among all of the host's.
 pub(super) fn signal_container(state: &State, signal: i32) -> Result<(), Error> {
-    let recorded = super::recorded_cgroup(state)?;
-    match &recorded {
+    signal_recorded(state, super::recorded_cgroup(state)?.as_ref(), signal)
+}
+
+/// [`signal_container`] with the container's cgroup already proven (`recorded`, with the
+/// directories berth made).
+pub(super) fn signal_recorded(
+    state: &State,
+    recorded: Option<&(Cgroup, &[std::path::PathBuf])>,
+    signal: i32,
+) -> Result<(), Error> {
+    match recorded {
         Some((cgroup, created)) if cgroup.is_owned(created) => signal_all(cgroup, signal),
         _ => {
-            let cgroup = recorded.as_ref().map(|(cgroup, _)| cgroup);
+            let cgroup = recorded.map(|(cgroup, _)| cgroup);
             signal_pids(&container_pids(cgroup, state.pid, state.pid_start_time)?, signal)
         }
     }
