@@ -3,8 +3,11 @@
 use clap::builder::{Resettable, StyledStr};
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 
+use super::GlobalOpts;
+
 /// A subcommand's flags (`T`), added to its clap [`Command`] only when that subcommand is
-/// parsed ([`Command::defer`]). clap's derive builds the flags of every subcommand on every
+/// parsed ([`Command::defer`]), with the global flags (hidden: given after the command name,
+/// see [`GlobalOpts`]). clap's derive builds the flags of every subcommand on every
 /// invocation: callgrind put that at over 40% of the instructions of a `berth run` (about
 /// 0.8 M of 1.9 M), paid as well by each `state`, `kill` and `start` a shim makes. Help,
 /// usage errors and `berth-docs` build the whole tree (`Command::build`), so they list
@@ -22,11 +25,13 @@ impl<T> std::ops::Deref for Lazy<T> {
 
 impl<T: Args> Args for Lazy<T> {
     fn augment_args(cmd: Command) -> Command {
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_args))
+        cmd.defer(|cmd| keeping_about(cmd, |cmd| GlobalOpts::augment_args(T::augment_args(cmd))))
     }
 
     fn augment_args_for_update(cmd: Command) -> Command {
-        cmd.defer(|cmd| keeping_about(cmd, T::augment_args_for_update))
+        cmd.defer(|cmd| {
+            keeping_about(cmd, |cmd| GlobalOpts::augment_args(T::augment_args_for_update(cmd)))
+        })
     }
 
     fn group_id() -> Option<clap::Id> {
