@@ -124,7 +124,7 @@ fn exec_cgroup(
     sub: &crate::cgroups::sub::SubPaths,
 ) -> Result<Option<crate::cgroups::Cgroup>, Error> {
     if sub.is_empty() {
-        return Ok(super::recorded_cgroup(state)?.map(|(cgroup, _)| cgroup));
+        return super::joined_cgroup(state);
     }
     Ok(Some(super::cgroup_of(state)?.sub_cgroup(sub)?))
 }

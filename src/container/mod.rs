@@ -40,6 +40,12 @@ fn recorded_cgroup(state: &State) -> Result<Option<(Cgroup, &[PathBuf])>, crate:
     Ok(Cgroup::from_paths(proven.paths).map(|cgroup| (cgroup, proven.created)))
 }
 
+/// The cgroup recorded in `state`, its own directories proven ([`State::cgroup_dirs`]): the
+/// one a process `exec`ed into the container joins. `None` as for [`recorded_cgroup`].
+fn joined_cgroup(state: &State) -> Result<Option<Cgroup>, crate::Error> {
+    Ok(Cgroup::from_paths(state.cgroup_dirs()?))
+}
+
 /// The cgroup recorded in `state`, proven.
 fn cgroup_of(state: &State) -> Result<Cgroup, crate::Error> {
     recorded_cgroup(state)?.map(|(cgroup, _)| cgroup).ok_or_else(|| crate::Error::WrongStatus {

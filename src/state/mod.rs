@@ -170,6 +170,15 @@ impl State {
             .map_err(|message| StateError::Corrupt { path: STATE_FILE.into(), message })
     }
 
+    /// The recorded cgroup's own directories, proven as by [`State::cgroup`]: all `exec`
+    /// needs to join it. The directories berth made (its parents too) are not proven here,
+    /// and not handed out: nothing that removes or freezes may start from this.
+    pub fn cgroup_dirs(&self) -> Result<&BTreeMap<String, PathBuf>, StateError> {
+        let proven = ProvenCgroup::prove(self.cgroup_paths.unproven(), &[])
+            .map_err(|message| StateError::Corrupt { path: STATE_FILE.into(), message })?;
+        Ok(proven.paths)
+    }
+
     /// The one directory of the recorded cgroup that tells whether it is frozen, as a
     /// one-entry cgroup map, when berth made the cgroup and `check` proves the directory
     /// (see the `cgroup_check` module).

@@ -114,6 +114,57 @@ fn a_foreign_created_cgroup_is_refused_where_it_is_used() {
     env.delete(&id, true);
 }
 
+/// `exec` joins the recorded cgroup's own directories, proven to lie below a cgroup mount,
+/// and nothing else of state.json's cgroup record: a copy of a running container's state
+/// whose `cgroup_paths` names a directory outside the cgroup hierarchies is refused on one
+/// line naming the field, while one whose `cgroup_created` names a foreign directory (which
+/// only `delete`, `kill --all`, `ps` and `pause` would act on) still execs, into the
+/// container's own cgroup.
+#[test]
+fn exec_proves_the_cgroup_it_joins_and_only_that() {
+    if reference_runc() {
+        return; // The state.json format is berth's own.
+    }
+    let env = TestEnv::new("scaleexec");
+    let id = env.id("run");
+    env.create(&id, &env.bundle(&Config::new(&["sleep", "1000"])));
+    env.start(&id).ok();
+    let good: Value =
+        serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
+    let store = berth::state::StateStore::new(&env.root);
+    let copy = |tag: &str, edit: &dyn Fn(&mut Value)| {
+        let other = env.id(tag);
+        drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
+        let mut state = good.clone();
+        state["id"] = json!(other);
+        edit(&mut state);
+        fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+        other
+    };
+    let outside = env.root.join("not-a-cgroup");
+    fs::create_dir(&outside).unwrap();
+    let forged_paths = copy("paths", &|state| {
+        let paths = state["cgroup_paths"].as_object_mut().expect("a cgroup");
+        let key = paths.keys().next().unwrap().clone();
+        paths.insert(key, json!(outside));
+    });
+    let out = env.berth(&["exec", &forged_paths, "true"]);
+    out.fails_with_one_line();
+    assert!(out.stderr.contains("cgroup_paths."), "{}", out.stderr);
+    let forged_created = copy("created", &|state| {
+        state["cgroup_created"] = json!(["/sys/fs/cgroup/pids/berth-test/elsewhere"]);
+    });
+    let out = env.berth(&["exec", &forged_created, "cat", "/proc/self/cgroup"]);
+    out.ok();
+    let own = env.berth(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.stdout, own.ok().stdout, "the container's own cgroup");
+    for other in [&forged_paths, &forged_created] {
+        fs::remove_dir_all(env.root.join(other)).unwrap();
+    }
+    fs::remove_dir(&outside).unwrap();
+    env.delete(&id, true);
+}
+
 /// `list` proves the directory it reads a container's freezer state from, looking it up
 /// from a parent directory it has already proven for another container: a frozen cgroup
 /// directory reads as paused, and the same directory with a tmpfs mounted over it (in a
