@@ -86,8 +86,8 @@ pub fn few(opts: &Opts) -> usize {
     opts.iterations.div_ceil(3).max(3)
 }
 
-/// `run` and the floor, create+start+delete, `state` (also with many host mounts), `exec`,
-/// peak RSS.
+/// `run` and the floor, create+start+delete, `state` and `run` (also with many host
+/// mounts), `exec`, peak RSS.
 fn core(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
     let n = opts.iterations;
     bench.prepare(0, &[Variant::True, Variant::Sleep]);
@@ -103,13 +103,25 @@ fn core(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
     }));
     let host_mounts = bench.dir.join("host-mounts");
     match mount_many(&host_mounts, HOST_MOUNTS) {
-        Ok(()) => out.rows.push(bench.row_on_sleeper(
-            &format!("state with {HOST_MOUNTS} host mounts"),
-            n,
-            |b, rt, id| b.invoke(rt, &["state", id]),
-        )),
+        Ok(()) => {
+            out.rows.push(bench.row_on_sleeper(
+                &format!("state with {HOST_MOUNTS} host mounts"),
+                n,
+                |b, rt, id| b.invoke(rt, &["state", id]),
+            ));
+            // Each new mount namespace copies them, and a runtime reading mountinfo reads
+            // them all: what a node with one overlay mount per container pays per start.
+            out.rows.push(bench.row(
+                &format!("run /bin/true with {HOST_MOUNTS} host mounts"),
+                Unit::Millis,
+                few(opts),
+                |b, rt| b.op_run(rt, 0, Variant::True),
+            ));
+        }
         Err(e) => {
-            out.rows.push(Row::not_available("state with host mounts", bench.runtimes.len(), &e))
+            let k = bench.runtimes.len();
+            out.rows.push(Row::not_available("state with host mounts", k, &e));
+            out.rows.push(Row::not_available("run with host mounts", k, &e));
         }
     }
     // Later rows run without them: every container's mount namespace would copy them.

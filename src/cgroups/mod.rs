@@ -215,11 +215,27 @@ fn read_proc(path: &str) -> Result<String, CgroupError> {
     })
 }
 
+/// The text of this process's /proc/self/mountinfo, where [`Cgroup::resolve_in`] finds the
+/// cgroup hierarchies.
+pub fn read_mountinfo() -> Result<String, CgroupError> {
+    read_proc("/proc/self/mountinfo")
+}
+
 impl Cgroup {
     /// The cgroup for `cgroups_path` (`linux.cgroupsPath`; the id, relative, when absent).
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self, CgroupError> {
+        Cgroup::resolve_in(&read_mountinfo()?, cgroups_path, id)
+    }
+
+    /// [`Cgroup::resolve`] with the hierarchies of `mountinfo` (the text of
+    /// /proc/self/mountinfo, [`read_mountinfo`]).
+    pub fn resolve_in(
+        mountinfo: &str,
+        cgroups_path: Option<&str>,
+        id: &str,
+    ) -> Result<Self, CgroupError> {
         let wanted = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
-        let mounts = path::parse_mountinfo(&read_proc("/proc/self/mountinfo")?);
+        let mounts = path::parse_mountinfo(mountinfo);
         let own = path::parse_proc_cgroup(&read_proc("/proc/self/cgroup")?);
         if is_unified() {
             let mount = mounts

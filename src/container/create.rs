@@ -78,9 +78,11 @@ pub(super) fn create_with_mask(
     }
     trace::phase("loading config.json")?;
     let unit = systemd_unit(&spec, &id, opts.systemd_cgroup)?;
+    // Read once: the init's rootfs setup finds the host's cgroup hierarchies here too.
+    let mountinfo = crate::cgroups::read_mountinfo()?;
     let cgroup = match &unit {
         Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str())?,
-        None => Cgroup::resolve(spec.cgroups_path.as_deref(), id.as_str())?,
+        None => Cgroup::resolve_in(&mountinfo, spec.cgroups_path.as_deref(), id.as_str())?,
     };
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.
     let cache = store.root().join(crate::seccomp::CACHE_DIR);
@@ -144,7 +146,10 @@ pub(super) fn create_with_mask(
         no_new_keyring: opts.no_new_keyring,
         preserve_fds,
     };
-    let init = InitOptions::container(id.as_str(), flags, mask, seccomp.as_ref(), &idmapped);
+    // Only a new mount namespace starts as a copy of berth's (a joined one has its own).
+    let copied = spec.creates_namespace(crate::spec::NamespaceKind::Mount).then_some(&*mountinfo);
+    let init = InitOptions::container(id.as_str(), flags, mask, seccomp.as_ref(), &idmapped)
+        .with_host_mountinfo(copied);
     // With systemd the unit's cgroup exists only once systemd has the init: the clone
     // waits (for SetupDone) until it is placed and the limits are in place. Without, the
     // clone enters its cgroup itself and has nothing to wait for.

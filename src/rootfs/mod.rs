@@ -100,6 +100,7 @@ pub fn prepare(
     spec: &ValidSpec,
     idmapped: &[Option<OwnedFd>],
     reachable: &[(usize, OwnedFd)],
+    host_mountinfo: Option<&str>,
 ) -> Result<(), RootfsError> {
     if !has_mount_namespace(spec) {
         return Ok(());
@@ -112,7 +113,7 @@ pub fn prepare(
     for (i, m) in spec.mounts.iter().enumerate() {
         let tree = idmapped.get(i).and_then(|t| t.as_ref()).map(|t| t.as_fd());
         let source = reachable.iter().find(|(at, _)| *at == i).map(|(_, fd)| fd.as_fd());
-        mounts::mount_entry(spec, root.as_fd(), i, m, tree, source)?;
+        mounts::mount_entry(spec, root.as_fd(), (i, m), tree, source, host_mountinfo)?;
     }
     devices::create(spec, root.as_fd())
 }

@@ -220,7 +220,7 @@ fn child(extra: CloneFlags, out: &mut File, body: impl FnOnce() -> Result<Probe,
 
 fn run_steps(spec: &ValidSpec, no_pivot: bool, between: impl FnOnce()) -> Result<(), String> {
     let one_line = |e: super::RootfsError| crate::error::one_line(&e);
-    super::prepare(spec, &[], &[]).map_err(one_line)?;
+    super::prepare(spec, &[], &[], None).map_err(one_line)?;
     between();
     super::pivot(spec, no_pivot).map_err(one_line)?;
     super::finish(spec).map_err(one_line)

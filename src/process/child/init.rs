@@ -81,6 +81,9 @@ pub struct InitOptions<'a> {
     pub(crate) seccomp: Option<&'a Filter>,
     /// For each of `mounts`, the id-mapped tree the runtime prepared (id-mapped mounts only).
     pub(crate) idmapped: &'a [Option<OwnedFd>],
+    /// The runtime's /proc/self/mountinfo, read before the clone (the init's mount
+    /// namespace starts as a copy of it), when the runtime read it anyway.
+    pub(crate) host_mountinfo: Option<&'a str>,
 }
 
 /// The flags of `create` that reach a container's init.
@@ -114,7 +117,14 @@ impl<'a> InitOptions<'a> {
             sigmask,
             seccomp,
             idmapped,
+            host_mountinfo: None,
         }
+    }
+
+    /// The runtime's mount table as read before the clone (see
+    /// [`InitOptions::host_mountinfo`]), so that the init need not read it again.
+    pub fn with_host_mountinfo(self, host_mountinfo: Option<&'a str>) -> Self {
+        InitOptions { host_mountinfo, ..self }
     }
 
     /// A process `exec`ed into a running container: `--preserve-fds`, the signal mask to
@@ -128,6 +138,7 @@ impl<'a> InitOptions<'a> {
             sigmask,
             seccomp,
             idmapped: &[],
+            host_mountinfo: None,
         }
     }
 
@@ -443,7 +454,8 @@ fn set_hostname(init: &mut Init) -> StepResult {
 
 fn prepare_rootfs(init: &mut Init) -> StepResult {
     let sources = std::mem::take(&mut init.bind_sources);
-    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped, &sources)?)
+    let host_mountinfo = init.options.host_mountinfo;
+    Ok(crate::rootfs::prepare(init.spec, init.options.idmapped, &sources, host_mountinfo)?)
 }
 
 /// An exec'd process of a container without a mount namespace shares the runtime's mounts:
