@@ -228,9 +228,9 @@ pub(crate) fn components(path: &Path) -> Result<Vec<&OsStr>, Errno> {
     Ok(out)
 }
 
-/// Opens `path` inside `root` as an `O_PATH` fd, first creating the missing directories and,
-/// for [`Create::File`], an empty final file. Each missing entry is made in the directory its
-/// parent resolved to, so the creation follows the same in-root resolution as the lookup.
+/// Opens `path` inside `root` as an `O_PATH` fd, first creating, as [`deepest_existing`]
+/// and [`create_missing`] do, the missing directories and, for [`Create::File`], an empty
+/// final file.
 pub(crate) fn create_in_root(
     root: BorrowedFd<'_>,
     path: &Path,
@@ -239,35 +239,8 @@ pub(crate) fn create_in_root(
     if let Some(fd) = open_existing(root, path)? {
         return Ok(fd);
     }
-    let parts =
-        components(path).map_err(|e| SysError::new("resolve", path.display().to_string(), e))?;
-    let mut prefix = PathBuf::from("/");
-    let mut dir: OwnedFd = open_in_root(root, &prefix)?;
-    for (i, part) in parts.iter().enumerate() {
-        prefix.push(part);
-        let fd =
-            match open_existing(root, &prefix)? {
-                Some(fd) => fd,
-                None => {
-                    let name = Path::new(part);
-                    if i + 1 == parts.len() && last == Create::File {
-                        sys::create_file_at(dir.as_fd(), name, 0o644)
-                    } else {
-                        sys::mkdirat(dir.as_fd(), name, 0o755)
-                    }
-                    .or_else(|e| {
-                        if e.errno == Errno::EEXIST {
-                            Ok(())
-                        } else {
-                            Err(e)
-                        }
-                    })?;
-                    open_in_root(root, &prefix)?
-                }
-            };
-        dir = fd;
-    }
-    Ok(dir)
+    let found = deepest_existing(root, &fd_target(root)?, path)?;
+    create_missing(root, found, last)
 }
 
 #[cfg(test)]
@@ -408,6 +381,15 @@ mod tests {
         s.link("etc/x", "/d/../loop");
         let e = s.create("/etc/x", Create::Dir).unwrap_err();
         assert_eq!(e.errno, Errno::ELOOP, "{e}");
+    }
+
+    #[test]
+    fn create_in_root_follows_a_dangling_link_too() {
+        let s = Scratch::new("create-in-root");
+        s.link("dev", "/image/dev");
+        let root = s.root();
+        create_in_root(root.as_fd(), Path::new("/dev/net"), Create::Dir).unwrap();
+        assert!(s.0.join("image/dev/net").is_dir());
     }
 
     #[test]
