@@ -203,6 +203,14 @@ pub fn symlinkat(target: &Path, dir: BorrowedFd<'_>, name: &Path) -> SysResult<(
     check("symlinkat", name, unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) })
 }
 
+/// readlinkat(2): the target of the symlink `name` in `dir` (EINVAL when `name` is not a
+/// symlink). <https://man7.org/linux/man-pages/man2/readlinkat.2.html>
+pub fn readlinkat(dir: BorrowedFd<'_>, name: &Path) -> SysResult<PathBuf> {
+    nix::fcntl::readlinkat(dir, name)
+        .map(PathBuf::from)
+        .map_err(|e| SysError::new("readlinkat", name.display().to_string(), e))
+}
+
 /// fstat(2); errors name the file as `name`. <https://man7.org/linux/man-pages/man2/fstat.2.html>
 pub fn fstat(fd: BorrowedFd<'_>, name: &Path) -> SysResult<libc::stat> {
     nix::sys::stat::fstat(fd).map_err(|e| SysError::new("fstat", name.display().to_string(), e))

@@ -1,13 +1,15 @@
 //! Differences from runc that runc's bats and crun's python suites found: the order of the
 //! CFS period and quota writes on cgroup v1, the owner of the console, a read-only /dev, the
-//! cwd and environment of hooks, and a process cwd only root may enter.
+//! cwd and environment of hooks, a process cwd only root may enter, and mount destinations
+//! that are symlinks to a missing path.
 
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::harness::{Config, TestEnv};
+use crate::harness::{reference_runc, Config, Out, TestEnv};
 use crate::tty::{converse, create_with_console};
 
 /// The v1 cpu controller's directory, when the host has one.
@@ -171,4 +173,122 @@ fn a_cwd_only_root_may_enter_is_entered_before_the_user_switch() {
     let out = env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("c")]);
     out.ok();
     assert!(out.stdout.contains("cwd=/root uid=1000"), "{out:#?}");
+}
+
+/// A tmpfs entry of `mounts` at `dest`.
+fn tmpfs_at(dest: &str) -> serde_json::Value {
+    json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"] })
+}
+
+/// Runs the bundle to its end, foreground.
+fn run_bundle(env: &TestEnv, bundle: &Path) -> Out {
+    env.berth(&["run", "--bundle", bundle.to_str().unwrap(), &env.id("c")])
+}
+
+/// Whether the container's /proc/self/mountinfo lines in `out` have a mount of type `fstype`
+/// at `point`.
+fn mounted_at(out: &str, point: &str, fstype: &str) -> bool {
+    out.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let after_dash = l.split(" - ").nth(1).unwrap_or("");
+        f.len() > 4 && f[4] == point && after_dash.split_whitespace().next() == Some(fstype)
+    })
+}
+
+/// crun's `mount-symlink-not-existing`: the image has `/etc/not-existing ->
+/// ../foo/bar/not/here`, a link to nothing, and a tmpfs is mounted there. As runc and crun
+/// do, the link's target is made as directories inside the rootfs and the tmpfs goes on it.
+#[test]
+fn a_tmpfs_on_a_dangling_relative_symlink_lands_on_its_target() {
+    let env = TestEnv::new("sfdangle");
+    let bundle = env.bare_bundle();
+    let rootfs = bundle.join("rootfs");
+    symlink("../foo/bar/not/here", rootfs.join("etc/not-existing")).unwrap();
+    let mut cfg = Config::sh(
+        "echo in-tmpfs > /etc/not-existing/written && cat /foo/bar/not/here/written && \
+         cat /proc/self/mountinfo",
+    );
+    cfg.0["mounts"].as_array_mut().unwrap().push(tmpfs_at("/etc/not-existing"));
+    env.write_config(&bundle, &cfg);
+    let out = run_bundle(&env, &bundle);
+    out.ok();
+    assert!(out.stdout.starts_with("in-tmpfs\n"), "{out:#?}");
+    assert!(mounted_at(&out.stdout, "/foo/bar/not/here", "tmpfs"), "{}", out.stdout);
+    let target = rootfs.join("foo/bar/not/here");
+    assert!(target.is_dir(), "the link's target was not made in the rootfs");
+    assert!(!target.join("written").exists(), "the file went to the image, not the tmpfs");
+    assert!(rootfs.join("etc/not-existing").is_symlink(), "the image's link was replaced");
+}
+
+/// The same with a bind of a host file: the link's target is made as an empty file (its
+/// directories first) and the file is bound over it.
+#[test]
+fn a_file_bind_on_a_dangling_symlink_makes_an_empty_file_at_its_target() {
+    let env = TestEnv::new("sfdanglefile");
+    let source = env.dir.join("app.conf");
+    fs::write(&source, "from-the-host\n").unwrap();
+    let bundle = env.bare_bundle();
+    let rootfs = bundle.join("rootfs");
+    symlink("../srv/conf/app.conf", rootfs.join("etc/app.conf")).unwrap();
+    let cfg =
+        Config::sh("cat /etc/app.conf /srv/conf/app.conf").bind(&source, "/etc/app.conf", true);
+    env.write_config(&bundle, &cfg);
+    let out = run_bundle(&env, &bundle);
+    out.ok();
+    assert_eq!(out.stdout, "from-the-host\nfrom-the-host\n", "{out:#?}");
+    let made = fs::symlink_metadata(rootfs.join("srv/conf/app.conf")).unwrap();
+    assert!(made.is_file() && made.len() == 0, "not an empty file: {made:?}");
+}
+
+/// Hostile links that would leave the rootfs if followed on the host (`../` past the
+/// rootfs to the host's /tmp, and an absolute `/tmp/...`) land inside the rootfs: the
+/// directory and file are made under `<rootfs>/tmp`, nothing appears in the host's /tmp.
+#[test]
+fn a_dangling_symlink_cannot_make_or_mount_anything_outside_the_rootfs() {
+    let env = TestEnv::new("sfdangleesc");
+    let source = env.dir.join("source");
+    fs::write(&source, "bound\n").unwrap();
+    let bundle = env.bare_bundle();
+    let rootfs = bundle.join("rootfs");
+    let name = format!("berth-escape-{}", env.id("x"));
+    let host = Path::new("/tmp").join(&name);
+    let host_abs = Path::new("/tmp").join(format!("{name}-abs"));
+    let up = "../".repeat(fs::canonicalize(&rootfs).unwrap().components().count() + 2);
+    symlink(format!("{up}tmp/{name}"), rootfs.join("etc/up")).unwrap();
+    symlink(&host_abs, rootfs.join("etc/abs")).unwrap();
+    let mut cfg = Config::sh("echo x > /etc/up/marker && cat /etc/abs && cat /proc/self/mountinfo")
+        .bind(&source, "/etc/abs", true);
+    cfg.0["mounts"].as_array_mut().unwrap().push(tmpfs_at("/etc/up"));
+    env.write_config(&bundle, &cfg);
+    let out = run_bundle(&env, &bundle);
+    let escaped = (host.exists(), host_abs.exists());
+    let _ = (fs::remove_dir_all(&host), fs::remove_file(&host_abs));
+    assert_eq!(escaped, (false, false), "made on the host: {out:#?}");
+    out.ok();
+    assert!(out.stdout.starts_with("bound\n"), "{out:#?}");
+    assert!(mounted_at(&out.stdout, &format!("/tmp/{name}"), "tmpfs"), "{}", out.stdout);
+    assert!(rootfs.join("tmp").join(&name).is_dir());
+    assert!(rootfs.join(format!("tmp/{name}-abs")).is_file());
+}
+
+/// A link loop behind a dangling link (`/etc/loop -> /d/../self`, `/self -> self`) fails
+/// create with one line naming the entry and ELOOP, within the command timeout, and leaves
+/// no state, cgroup or mount (the guard checks those at the end).
+#[test]
+fn a_symlink_loop_on_a_mount_destination_fails_cleanly() {
+    let env = TestEnv::new("sfdangleloop");
+    let bundle = env.bare_bundle();
+    let rootfs = bundle.join("rootfs");
+    symlink("/d/../self", rootfs.join("etc/loop")).unwrap();
+    symlink("self", rootfs.join("self")).unwrap();
+    let mut cfg = Config::sh("true");
+    cfg.0["mounts"].as_array_mut().unwrap().push(tmpfs_at("/etc/loop"));
+    env.write_config(&bundle, &cfg);
+    let id = env.id("c");
+    let out = env.berth(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    out.fails_with_one_line();
+    let named = reference_runc()
+        || (out.stderr.contains("mounts[6] (/etc/loop)") && out.stderr.contains("ELOOP"));
+    assert!(named, "the error must name the entry and ELOOP: {out:#?}");
+    assert!(env.root_entries().is_empty(), "state left: {:?}", env.root_entries());
 }
