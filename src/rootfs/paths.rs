@@ -95,8 +95,27 @@ pub(crate) fn deepest_existing(
     if let Some(fd) = open_existing(root, path)? {
         return found(root_path, fd, Vec::new());
     }
-    let walk = follow(root, path)?;
-    found(root_path, open_in_root(root, &walk.existing)?, walk.missing)
+    // The usual case, a few directories missing: the deepest existing ancestor is found
+    // from the whole path upwards, and the first missing name checked not to be a symlink.
+    let parts =
+        components(path).map_err(|e| SysError::new("resolve", path.display().to_string(), e))?;
+    for existing in (0..parts.len()).rev() {
+        let prefix: PathBuf =
+            std::iter::once(OsStr::new("/")).chain(parts[..existing].iter().copied()).collect();
+        let Some(fd) = open_existing(root, &prefix)? else { continue };
+        return match sys::readlinkat(fd.as_fd(), Path::new(parts[existing])) {
+            Err(e) if e.errno == Errno::ENOENT => {
+                let missing = parts[existing..].iter().map(|p| p.to_os_string()).collect();
+                found(root_path, fd, missing)
+            }
+            // A dangling symlink (or a name that appeared meanwhile): walked name by name.
+            _ => {
+                let walk = follow(root, path)?;
+                found(root_path, open_in_root(root, &walk.existing)?, walk.missing)
+            }
+        };
+    }
+    Err(SysError::new("resolve", "/", Errno::ENOENT))
 }
 
 /// The [`Found`] of `fd`, the deepest existing ancestor, with `missing` below it.
