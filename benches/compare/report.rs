@@ -94,6 +94,8 @@ pub struct Report {
     pub iterations: usize,
     pub rows: Vec<Row>,
     pub floor: Cell,
+    /// One start of a static glibc program (the rootfs's /bin/true) on the host.
+    pub start: Cell,
 }
 
 fn fmt_value(v: f64) -> String {
@@ -166,6 +168,12 @@ impl Report {
                 fmt_value(fmed), fmt_value(fmin), fmt_value(fmax), bmed / fmed
             ));
         }
+        if let Some((med, min, max)) = self.start.stats() {
+            out.push_str(&format!(
+                "process start (the rootfs's static /bin/true on the host): {} ms ({}–{}); the floor starts three programs, a run at least two\n",
+                fmt_value(med), fmt_value(min), fmt_value(max)
+            ));
+        }
         let mut notes = self.notes.clone();
         for row in &self.rows {
             for (i, cell) in row.cells.iter().enumerate() {
@@ -176,6 +184,9 @@ impl Report {
         }
         if let Cell::NotAvailable(why) = &self.floor {
             notes.push(format!("floor: n/a: {why}"));
+        }
+        if let Cell::NotAvailable(why) = &self.start {
+            notes.push(format!("process start: n/a: {why}"));
         }
         if !notes.is_empty() {
             out.push_str("\nnotes:\n");
@@ -218,6 +229,7 @@ impl Report {
         json!({
             "machine": self.machine, "iterations": self.iterations, "runtimes": runtimes,
             "notes": self.notes, "rows": rows, "floor": stats(&self.floor),
+            "process_start": stats(&self.start),
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Measured {
     pub rows: Vec<Row>,
     /// The kernel floor, measured with the `run` row (core group).
     floor: Option<Cell>,
+    /// One start of the rootfs's static /bin/true on the host (core group).
+    start: Option<Cell>,
 }
 
 impl Measured {
@@ -78,6 +80,7 @@ pub fn run_all(bench: &mut Bench, opts: &Opts) -> Report {
         iterations: opts.iterations,
         rows: measured.rows,
         floor: measured.floor.unwrap_or_else(|| Cell::NotAvailable("core rows not run".into())),
+        start: measured.start.unwrap_or_else(|| Cell::NotAvailable("core rows not run".into())),
     }
 }
 
@@ -95,6 +98,7 @@ fn core(bench: &mut Bench, opts: &Opts, out: &mut Measured) {
     let (run, floor_stats) = row_run(bench, n, &floor);
     out.rows.push(run);
     out.floor = Some(floor_stats);
+    out.start = Some(floor.process_start(&bench.dir, n));
     out.rows.push(
         bench.row("create + start + wait + delete", Unit::Millis, n, |b, rt| b.op_lifecycle(rt)),
     );
@@ -218,6 +222,24 @@ struct Floor {
 impl Floor {
     fn new(rootfs: &Path) -> Self {
         Floor { rootfs: rootfs.to_path_buf() }
+    }
+
+    /// The rootfs's /bin/true (busybox, static glibc) started `n` times on the host: what
+    /// every process start costs before it does anything. On a VM where CPUID traps (7 µs
+    /// each here), glibc's start-up (~75 CPUIDs for the CPU's features and caches) is most
+    /// of it; the floor starts three such programs, a runtime's `run` at least two.
+    fn process_start(&self, dir: &Path, n: usize) -> Cell {
+        let mut cell = Cell::Samples(Vec::new());
+        for _ in 0..n {
+            match time_command(Command::new(self.rootfs.join("bin/true")), dir, "/bin/true") {
+                Ok(t) => cell.push(t.secs * 1e3),
+                Err(e) => {
+                    cell.fail(e);
+                    break;
+                }
+            }
+        }
+        cell
     }
 
     fn run(&self, dir: &Path) -> Result<Timed, String> {
