@@ -280,14 +280,15 @@ impl Cgroup {
         }
     }
 
-    /// The distinct directories, leaf last in no particular hierarchy order.
+    /// The distinct directories, leaf last in no particular hierarchy order. Sorted and
+    /// told apart byte for byte (see [`Cgroup::is_owned`]).
     fn dirs(&self) -> Vec<&Path> {
         let mut dirs: Vec<&Path> = match self {
             Cgroup::V1(paths) => paths.values().map(PathBuf::as_path).collect(),
             Cgroup::V2(dir) => vec![dir.as_path()],
         };
-        dirs.sort();
-        dirs.dedup();
+        dirs.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+        dirs.dedup_by(|a, b| a.as_os_str() == b.as_os_str());
         dirs
     }
 
@@ -390,10 +391,11 @@ impl Cgroup {
         let Cgroup::V1(paths) = self else { return Ok(Entry { files: Vec::new(), unified }) };
         // The v1 freezer last: a process that joins a frozen (paused) container stops
         // there, and should stop already in every other cgroup of the container.
-        let freezer = paths.get("freezer").map(PathBuf::as_path);
+        let freezer = paths.get("freezer").map(|d| d.as_os_str());
+        let unified_dir = self.unified_dir().map(Path::as_os_str);
         let mut dirs = self.dirs();
-        dirs.retain(|d| Some(*d) != self.unified_dir());
-        dirs.sort_by_key(|d| Some(*d) == freezer);
+        dirs.retain(|d| Some(d.as_os_str()) != unified_dir);
+        dirs.sort_by_key(|d| Some(d.as_os_str()) == freezer);
         let files = dirs.into_iter().map(|d| open(d, "tasks")).collect::<Result<_, _>>()?;
         Ok(Entry { files, unified })
     }
@@ -529,9 +531,10 @@ impl Cgroup {
     /// when processes are left in it. Missing directories are fine.
     pub fn remove_created(&self, created: &[PathBuf]) -> Result<(), CgroupError> {
         let owned = self.is_owned(created);
+        let dirs = self.dirs();
         let mut warned = false;
-        for dir in self.dirs() {
-            if !created.iter().any(|c| c == dir) {
+        for &dir in &dirs {
+            if !created.iter().any(|c| c.as_os_str() == dir.as_os_str()) {
                 warned = warned || warn_left_in_place(dir);
                 continue;
             }
@@ -545,7 +548,8 @@ impl Cgroup {
                 other => other?,
             }
         }
-        for parent in created.iter().rev().filter(|c| !self.dirs().contains(&c.as_path())) {
+        let is_dir = |c: &PathBuf| dirs.iter().any(|d| d.as_os_str() == c.as_os_str());
+        for parent in created.iter().rev().filter(|c| !is_dir(c)) {
             // EBUSY or ENOTEMPTY: in use by another container, which removes it later.
             let _ = std::fs::remove_dir(parent);
         }
@@ -830,12 +834,19 @@ mod tests {
         let entry = cg.entry().unwrap();
         let directory = entry.directory().expect("v2 has a directory");
         let expected = format!("0::/berth-test/born-{}/c\n", std::process::id());
+        let mut buf = [0u8; 4096];
         let result = crate::sys::process::clone_fork_into(0, directory);
         if let Ok((crate::sys::process::Forked::Child, _)) = result {
-            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-            let ok = own.lines().any(|l| format!("{l}\n") == expected);
-            // SAFETY: leave the forked child at once.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            // No allocation here: a raw clone runs none of glibc's fork handlers, so
+            // malloc's lock may be held by another test's thread, forever in this child.
+            // SAFETY: a NUL-terminated path and a buffer of ours; then leave at once.
+            unsafe {
+                let fd = libc::open(c"/proc/self/cgroup".as_ptr(), libc::O_RDONLY);
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                let own = &buf[..usize::try_from(n).unwrap_or(0)];
+                let ok = own.split_inclusive(|b| *b == b'\n').any(|l| l == expected.as_bytes());
+                libc::_exit(if ok { 0 } else { 1 })
+            }
         }
         let outcome = result.map(|(forked, born_inside)| {
             let crate::sys::process::Forked::Parent(pid) = forked else { unreachable!() };

@@ -44,29 +44,30 @@ pub struct CgroupMount {
     pub controllers: Vec<String>,
 }
 
-/// The cgroup mounts listed in the text of /proc/self/mountinfo.
+/// The cgroup mounts listed in the text of /proc/self/mountinfo. A line is looked at past
+/// its filesystem type only for a cgroup filesystem (a node has hundreds of other mounts).
 pub fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
     let mut out = Vec::new();
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 5 || right.len() < 3 {
-            continue;
-        }
-        let v2 = match right[0] {
-            "cgroup2" => true,
-            "cgroup" => false,
+        let mut right = right.split(' ');
+        let v2 = match right.next() {
+            Some("cgroup2") => true,
+            Some("cgroup") => false,
             _ => continue,
         };
+        let mut left = left.split(' ');
+        let (Some(root), Some(point)) = (left.nth(3), left.next()) else { continue };
+        let Some(super_options) = right.nth(1) else { continue };
         let controllers = if v2 {
             Vec::new()
         } else {
-            right[2].split(',').filter(|o| V1_CONTROLLERS.contains(o)).map(str::to_owned).collect()
+            let known = super_options.split(',').filter(|o| V1_CONTROLLERS.contains(o));
+            known.map(str::to_owned).collect()
         };
         out.push(CgroupMount {
-            point: unescape(left[4]).into(),
-            root: unescape(left[3]),
+            point: unescape(point).into(),
+            root: unescape(root),
             v2,
             controllers,
         });
