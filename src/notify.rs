@@ -6,7 +6,7 @@
 //! process's NOTIFY_SOCKET to [`CONTAINER_SOCKET`] (replacing one in `process.env`).
 //! `start` (and `run`), again only with NOTIFY_SOCKET in its own environment, binds the
 //! datagram socket there before it lets the init go, waits for a datagram with a
-//! `READY=1` line, and sends `READY=1` and `MAINPID=<pid>` in one datagram to the host's
+//! `READY=1` line, and sends `READY=1` and `MAINPID=<pid>` (two datagrams) to the host's
 //! socket. Other messages are dropped: a container's `MAINPID=` names a pid of its own
 //! namespace, which the host must never act on.
 //!
@@ -158,17 +158,19 @@ impl Relay {
         Ok(ready)
     }
 
-    /// Sends `READY=1` and `MAINPID=main_pid` to the host as one datagram: systemd takes
-    /// both at once, and a reader that only checks for a leading `READY=` (runc's relay,
-    /// nested) still sees it.
+    /// Sends `READY=1`, then `MAINPID=main_pid`, to the host: runc's two datagrams, without
+    /// its newlines, so a reader that wants the container's own `READY=1` datagram (crun's
+    /// proxy test) gets exactly that. systemd reads its notify socket before it handles a
+    /// child's exit, so the runtime exiting right after cannot come between the two.
     fn forward(&self, main_pid: u32) -> Result<(), NotifyError> {
-        let message = format!("READY=1\nMAINPID={main_pid}\n");
+        self.send(b"READY=1")?;
+        self.send(format!("MAINPID={main_pid}").as_bytes())
+    }
+
+    fn send(&self, message: &[u8]) -> Result<(), NotifyError> {
+        let fd = self.host.as_raw_fd();
         let sent = loop {
-            match nix::sys::socket::send(
-                self.host.as_raw_fd(),
-                message.as_bytes(),
-                MsgFlags::MSG_NOSIGNAL,
-            ) {
+            match nix::sys::socket::send(fd, message, MsgFlags::MSG_NOSIGNAL) {
                 Err(Errno::EINTR) => continue,
                 other => break other,
             }
@@ -279,8 +281,10 @@ mod tests {
         assert!(relay.pump(42).unwrap());
         let mut buf = [0u8; 64];
         let n = host.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"READY=1\nMAINPID=42\n");
-        assert!(host.recv(&mut buf).is_err(), "one datagram only");
+        assert_eq!(&buf[..n], b"READY=1");
+        let n = host.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"MAINPID=42");
+        assert!(host.recv(&mut buf).is_err(), "nothing else");
     }
 
     #[test]
