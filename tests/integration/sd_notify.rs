@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
 "#;
 
 /// The probe, compiled statically once per test build.
-fn probe_binary() -> &'static Path {
+pub fn probe_binary() -> &'static Path {
     static PROBE_BIN: OnceLock<PathBuf> = OnceLock::new();
     PROBE_BIN.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -93,7 +93,7 @@ fn host_socket(env: &TestEnv) -> (UnixDatagram, PathBuf) {
 
 /// The datagrams the host's socket receives until they hold a READY=1 and a MAINPID line,
 /// or `timeout` passes without one.
-fn received(host: &UnixDatagram, timeout: Duration) -> Vec<String> {
+pub fn received(host: &UnixDatagram, timeout: Duration) -> Vec<String> {
     host.set_read_timeout(Some(timeout)).unwrap();
     let mut datagrams: Vec<String> = Vec::new();
     let mut buf = [0u8; 4096];
@@ -108,7 +108,7 @@ fn received(host: &UnixDatagram, timeout: Duration) -> Vec<String> {
 }
 
 /// The non-empty lines of `datagrams` (runc ends each with a newline).
-fn lines(datagrams: &[String]) -> Vec<String> {
+pub fn lines(datagrams: &[String]) -> Vec<String> {
     datagrams.iter().flat_map(|d| d.lines()).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
