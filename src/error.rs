@@ -39,6 +39,9 @@ pub enum Error {
     /// Creating or running the container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// The sd_notify relay (`NOTIFY_SOCKET`) failed.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     /// A hook whose failure fails the operation (e.g. poststart, which stops the container).
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),

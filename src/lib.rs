@@ -36,6 +36,8 @@
 //!   `linux.resources` for both the spec's check and the apply), [`capabilities`], [`seccomp`] (arch tables,
 //!   compile, on-disk cache, notify, the ENOSYS prologue), [`hooks`], [`tty`], [`rootless`]
 //!   and [`subid`] (unprivileged callers, subordinate ids).
+//! - [`notify`]: the sd_notify relay (`NOTIFY_SOCKET`): `create` mounts a socket directory
+//!   into the container, `start` and `run` pass its `READY=1` on to the host's socket.
 //! - [`host`]: what the host offers ([`host::Probe`] answers [`spec::HostFacts`]) and the
 //!   modules that apply host features: LSM labels, network devices, Intel RDT, `features`.
 //! - [`trace`]: named phases of create, exec, run, checkpoint and restore, traced with
@@ -58,6 +60,7 @@ pub mod hooks;
 pub mod host;
 pub mod logging;
 pub mod namespaces;
+pub mod notify;
 pub mod process;
 pub mod rootfs;
 pub mod rootless;

@@ -98,6 +98,10 @@ pub(super) fn create_with_mask(
         systemd: None,
     };
     trace::phase("claiming the state dir")?;
+    if crate::notify::host_socket().is_some() {
+        crate::notify::prepare(cleanup.dir.as_ref().expect("set above").path(), &mut spec)?;
+        trace::phase("making the notify socket directory")?;
+    }
     // Recorded first, and again once the directories exist: if this process dies before
     // state.json exists, `delete --force` still finds the cgroup, knows which directories
     // are berth's, and (in a cgroup berth did not make) spares the processes there.

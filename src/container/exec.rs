@@ -224,7 +224,7 @@ fn exec_blocked(
     if opts.detach {
         return Ok(ExecOutcome::Detached);
     }
-    Ok(ExecOutcome::Exited(wait_forwarding(pid, console.map(crate::tty::Proxy::new))?))
+    Ok(ExecOutcome::Exited(wait_forwarding(pid, console.map(crate::tty::Proxy::new), None)?))
 }
 
 /// Joins the pid namespace of the container's init in the runtime itself, when the container

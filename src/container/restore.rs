@@ -72,7 +72,7 @@ pub fn restore(
             return Ok(RunOutcome::Detached);
         }
         drop(dir);
-        let code = crate::process::signals::wait_forwarding(Pid::from_raw(state.pid), None)?;
+        let code = crate::process::signals::wait_forwarding(Pid::from_raw(state.pid), None, None)?;
         trace::mark("container running");
         if let Ok(dir) = store.open(&id) {
             let state = dir.load()?;

@@ -1,6 +1,8 @@
 //! `run`: create + start, and in the foreground wait for the container (forwarding signals)
 //! and delete it, returning its exit status.
 
+use std::os::fd::AsFd;
+
 use nix::unistd::Pid;
 
 use super::create::{create_with_mask, CreateOptions};
@@ -45,7 +47,19 @@ pub fn run(
     let mask = block_all()?;
     let result = run_blocked(store, id, opts, flags, &mask);
     restore(&mask)?;
-    result
+    let (outcome, ready) = result?;
+    // With the caller's signals back: a `run --detach` waiting for READY=1 stays killable.
+    if let Some(ReadyWait { relay, init, pid }) = ready {
+        super::start::await_ready(relay, init.as_fd(), pid)?;
+    }
+    Ok(outcome)
+}
+
+/// A detached run's wait for the container's READY=1, done once signals are unblocked.
+struct ReadyWait {
+    relay: crate::notify::Relay,
+    init: std::os::fd::OwnedFd,
+    pid: i32,
 }
 
 /// Whether the foreground `run` becomes a subreaper: always, except with `--no-subreaper`
@@ -63,18 +77,27 @@ fn run_blocked(
     opts: &CreateOptions,
     flags: RunFlags,
     mask: &nix::sys::signal::SigSet,
-) -> Result<RunOutcome, Error> {
+) -> Result<(RunOutcome, Option<ReadyWait>), Error> {
     let detach = flags.detach;
     let keeps_console = !detach && opts.console_socket.is_none();
     let mut created = create_with_mask(store, id, opts, mask, keeps_console)?;
     let pid = Pid::from_raw(created.state.pid);
-    if let Err(err) = release(&created.dir, &created.state) {
-        remove_after_failure(created.dir, pid, &created.state, created.systemd.as_mut());
-        return Err(err);
-    }
+    let host = crate::notify::host_socket();
+    let released = match release(&created.dir, &created.state, host.as_deref()) {
+        Ok(released) => released,
+        Err(err) => {
+            remove_after_failure(created.dir, pid, &created.state, created.systemd.as_mut());
+            return Err(err);
+        }
+    };
     trace::mark("start");
     if detach {
-        return Ok(RunOutcome::Detached);
+        let ready = (released.relay).map(|relay| ReadyWait {
+            relay,
+            init: released.init,
+            pid: created.state.pid,
+        });
+        return Ok((RunOutcome::Detached, ready));
     }
     // Let `state`, `kill` and `delete --force` in while the container runs.
     drop(created.dir);
@@ -82,10 +105,11 @@ fn run_blocked(
     if let Some(manager) = systemd.as_mut() {
         manager.idle();
     }
-    let code = wait_forwarding(pid, created.console.map(crate::tty::Proxy::new))?;
+    let console = created.console.map(crate::tty::Proxy::new);
+    let code = wait_forwarding(pid, console, released.relay)?;
     trace::mark("container running");
     if flags.keep {
-        return Ok(RunOutcome::Exited(code));
+        return Ok((RunOutcome::Exited(code), None));
     }
     let id = ContainerId::parse(id)?;
     match store.open(&id) {
@@ -97,7 +121,7 @@ fn run_blocked(
         Err(err) => return Err(err.into()),
     }
     trace::mark("delete");
-    Ok(RunOutcome::Exited(code))
+    Ok((RunOutcome::Exited(code), None))
 }
 
 /// Undoes a created container whose start failed: its init, its unit, its cgroup and state.

@@ -1,29 +1,70 @@
 //! `start`: release the init blocked on exec.fifo.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
+use crate::notify::{Outcome, Relay};
 use crate::process::{parse_fifo_report, FifoReport, ProcessError};
 use crate::state::{ContainerDir, ContainerId, Op, State, StateStore, Status};
 use crate::sys::SysContext;
 use crate::Error;
 
-/// `berth start`: the container's program runs.
+/// `berth start`: the container's program runs. With NOTIFY_SOCKET in the environment (and
+/// a container created with it), returns only once the container sent `READY=1`, passed on
+/// with the init's pid as MAINPID, or its init exited without.
 pub fn start(store: &StateStore, id: &str) -> Result<(), Error> {
     let dir = store.open(&ContainerId::parse(id)?)?;
     let state = dir.load()?;
-    release(&dir, &state)
+    let host = crate::notify::host_socket();
+    let released = release(&dir, &state, host.as_deref())?;
+    // `state`, `kill` and `delete --force` get in while the container works towards ready.
+    drop(dir);
+    match released.relay {
+        Some(relay) => await_ready(relay, released.init.as_fd(), state.pid),
+        None => Ok(()),
+    }
+}
+
+/// A container whose program runs: a pidfd of its init, and the sd_notify relay when the
+/// caller's NOTIFY_SOCKET asked for one.
+#[derive(Debug)]
+pub(super) struct Released {
+    /// The init, to learn of its exit without its pid being reused meanwhile.
+    pub(super) init: OwnedFd,
+    /// Bound before the init was let go.
+    pub(super) relay: Option<Relay>,
+}
+
+/// Waits for the container's READY=1 and passes it on with MAINPID `pid` (the init's: the
+/// caller exits now and the service manager should watch the container). An init that
+/// exits first ends the wait with a warning and no error, as runc's start exits 0 then
+/// (runc notices only once the init is reaped; the pidfd tells at its exit).
+pub(super) fn await_ready(relay: Relay, init: BorrowedFd<'_>, pid: i32) -> Result<(), Error> {
+    let outcome = relay.wait(init, pid.unsigned_abs())?;
+    crate::trace::mark("waiting for READY=1");
+    if outcome == Outcome::InitExited {
+        let msg = "the container's init exited before it sent READY=1 to NOTIFY_SOCKET";
+        crate::logging::log(crate::logging::Level::Warning, msg);
+    }
+    Ok(())
 }
 
 /// Writes the byte the init waits for into exec.fifo and removes the fifo (the container is
 /// running from then on), then runs the poststart hooks. Checks the status first, under the
 /// directory's lock. Succeeds only when the program was executed and every poststart hook
 /// succeeded; otherwise the init is killed (and waited for), so the state says stopped.
-pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
+/// With `notify` (the host's NOTIFY_SOCKET), the relay is bound before the init is let go;
+/// failing that leaves the container created.
+pub(super) fn release(
+    dir: &ContainerDir,
+    state: &State,
+    notify: Option<&OsStr>,
+) -> Result<Released, Error> {
     let fifo_path = dir.fifo_path();
     // Opened before the status check, which compares the start time: a pidfd open then
     // names the init itself, to wait for its end and never signal a reused pid.
@@ -31,6 +72,11 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
     let status = super::current_status(state, &fifo_path);
     super::require(state, status, Op::Start)?;
     let Some(init) = init else { return Err(init_gone(state)) };
+    // Bound before the program runs, so that its first notification has a reader.
+    let relay = match notify {
+        Some(host) => Relay::open(dir.path(), host)?,
+        None => None,
+    };
     let result = execute(state, &fifo_path).and_then(|()| {
         std::fs::remove_file(&fifo_path).map_err(|source| Error::Io {
             what: "removing",
@@ -45,10 +91,11 @@ pub(super) fn release(dir: &ContainerDir, state: &State) -> Result<(), Error> {
         let json = super::query::hook_state_json(state, Status::Running);
         Ok(crate::hooks::run_all("poststart", &state.poststart, json.as_bytes())?)
     });
-    if result.is_err() {
+    if let Err(err) = result {
         stop(&init);
+        return Err(err);
     }
-    result
+    Ok(Released { init, relay })
 }
 
 /// Lets the init go and waits until it executed the program; its own report, or how it

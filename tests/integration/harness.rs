@@ -279,14 +279,23 @@ impl TestEnv {
         cmd.stdin(Stdio::null())
             .stdout(fs::File::create(&stdout).unwrap())
             .stderr(fs::File::create(&stderr).unwrap())
-            .env("RUST_BACKTRACE", "1");
+            .env("RUST_BACKTRACE", "1")
+            // A runner started by systemd must not have its containers relay to systemd.
+            .env_remove("NOTIFY_SOCKET");
         let cmdline = format!("{} {} {}", bin_name(), pre.join(" "), args.join(" "));
         (cmd, cmdline, stdout, stderr)
     }
 
     /// Starts `<bin> --root <root> args…` in the background.
     pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_with_env(&[], args)
+    }
+
+    /// Starts `<bin> --root <root> args…` in the background with `vars` added to its
+    /// environment (e.g. a NOTIFY_SOCKET of the test's own).
+    pub fn spawn_with_env(&self, vars: &[(&str, &Path)], args: &[&str]) -> Running {
         let (mut cmd, cmdline, stdout, stderr) = self.command(&[], args);
+        cmd.envs(vars.iter().copied());
         self.track_args(args);
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {cmdline}: {e}"));
         Running { cmdline, child: Some(child), stdout, stderr }

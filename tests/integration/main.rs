@@ -49,6 +49,7 @@ mod rootless;
 mod rootless_more;
 mod run;
 mod scale;
+mod sd_notify;
 mod seccomp;
 mod seccomp_notify;
 mod seccomp_profiles;

@@ -58,9 +58,14 @@ pub fn restore(mask: &SigSet) -> SysResult<()> {
 }
 
 /// With every signal blocked: waits for `pid` to exit, forwarding other signals to it,
-/// reaping other children, and (with `console`) copying between our stdio and the
-/// container's terminal. Returns the shell-style exit code (128+N when killed by N).
-pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysResult<i32> {
+/// reaping other children, (with `console`) copying between our stdio and the container's
+/// terminal and (with `notify`) passing the container's READY=1 on to the host's
+/// NOTIFY_SOCKET. Returns the shell-style exit code (128+N when killed by N).
+pub fn wait_forwarding(
+    pid: Pid,
+    mut console: Option<crate::tty::Proxy>,
+    mut notify: Option<crate::notify::Relay>,
+) -> SysResult<i32> {
     let signals =
         SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .sys("signalfd", "")?;
@@ -75,6 +80,10 @@ pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysR
         if let Some(proxy) = &console {
             fds.extend(proxy.poll_fds());
         }
+        let relay_at = fds.len();
+        if let Some(relay) = &notify {
+            fds.push(PollFd::new(relay.fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             other => other.sys("poll", "signalfd")?,
@@ -82,12 +91,31 @@ pub fn wait_forwarding(pid: Pid, mut console: Option<crate::tty::Proxy>) -> SysR
         let revents: Vec<PollFlags> =
             fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
         if let Some(proxy) = console.as_mut() {
-            proxy.pump(&revents[1..]);
+            proxy.pump(&revents[1..relay_at]);
+        }
+        if revents.get(relay_at).is_some_and(|r| !r.is_empty()) {
+            notify = notify.and_then(relay_ready);
         }
         if revents[0].contains(PollFlags::POLLIN) {
             while let Some(info) = signals.read_signal().sys("read", "signalfd")? {
                 forward(pid, info.ssi_signo as i32, console.as_ref());
             }
+        }
+    }
+}
+
+/// Reads what the container sent to its notify socket; a READY=1 goes on with this process
+/// as MAINPID (the foreground run is what the service manager started and should watch, as
+/// with runc). The relay is kept until then; passed on or failed, it closes. A failure is
+/// a warning: the container itself is fine and keeps being waited for.
+fn relay_ready(relay: crate::notify::Relay) -> Option<crate::notify::Relay> {
+    match relay.pump(std::process::id()) {
+        Ok(false) => Some(relay),
+        Ok(true) => None,
+        Err(err) => {
+            let msg = crate::error::one_line(&err);
+            crate::logging::log(crate::logging::Level::Warning, &msg);
+            None
         }
     }
 }
