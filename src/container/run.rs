@@ -99,8 +99,10 @@ fn run_blocked(
         });
         return Ok((RunOutcome::Detached, ready));
     }
-    // Let `state`, `kill` and `delete --force` in while the container runs.
+    // Let `state`, `kill` and `delete --force` in while the container runs; the init's
+    // pidfd is not needed either: the wait below reaps the init, the relay included.
     drop(created.dir);
+    drop(released.init);
     let mut systemd = created.systemd;
     if let Some(manager) = systemd.as_mut() {
         manager.idle();
