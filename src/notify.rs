@@ -210,7 +210,9 @@ fn says_ready(datagram: &[u8]) -> bool {
 }
 
 /// Binds a datagram socket at `path` (mode 0777: the container's processes may run as any
-/// user), replacing a stale one; None when its directory does not exist.
+/// user), replacing a stale one; None when its directory does not exist. The mode comes
+/// from a zero umask around bind(2), not from a chmod by path afterwards, which would follow
+/// whatever stood at `path` by then (the directory is the container's to see).
 fn bind_container(path: &Path) -> SysResult<Option<OwnedFd>> {
     let socket = datagram_socket()?;
     match nix::unistd::unlink(path) {
@@ -218,11 +220,14 @@ fn bind_container(path: &Path) -> SysResult<Option<OwnedFd>> {
         Err(errno) => return Err(SysError::new("unlink", path.display().to_string(), errno)),
     }
     let addr = UnixAddr::new(path).sys("bind", path.display())?;
-    match nix::sys::socket::bind(socket.as_raw_fd(), &addr) {
+    // berth is single-threaded: no other thread creates a file under this umask.
+    let umask = nix::sys::stat::umask(Mode::empty());
+    let bound = nix::sys::socket::bind(socket.as_raw_fd(), &addr);
+    nix::sys::stat::umask(umask);
+    match bound {
         Err(Errno::ENOENT) => return Ok(None),
         other => other.sys("bind", path.display())?,
     }
-    chmod(path, 0o777)?;
     Ok(Some(socket))
 }
 
