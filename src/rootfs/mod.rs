@@ -110,10 +110,17 @@ pub fn prepare(
     mounts::bind_rootfs(spec)?;
     // Opened after the self-bind so that lookups start on the new mount, not beneath it.
     let root = open_root(&spec.root, "root.path")?;
+    // Read back once: each mount judges its destination against it.
+    let root_path = paths::fd_target(root.as_fd()).map_err(|source| RootfsError::Resolve {
+        what: "root.path".into(),
+        path: spec.root.clone(),
+        source,
+    })?;
+    let rootfs = (root.as_fd(), root_path.as_path());
     for (i, m) in spec.mounts.iter().enumerate() {
         let tree = idmapped.get(i).and_then(|t| t.as_ref()).map(|t| t.as_fd());
         let source = reachable.iter().find(|(at, _)| *at == i).map(|(_, fd)| fd.as_fd());
-        mounts::mount_entry(spec, root.as_fd(), (i, m), tree, source, host_mountinfo)?;
+        mounts::mount_entry(spec, rootfs, (i, m), tree, source, host_mountinfo)?;
     }
     devices::create(spec, root.as_fd())
 }

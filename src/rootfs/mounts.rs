@@ -93,6 +93,8 @@ struct Entry<'a> {
     opts: MountOptions,
     /// Whether it may land on /proc itself: a proc mount, or a bind of a procfs.
     procfs: bool,
+    /// Where the rootfs open as `root` is ([`fd_target`] of it, read once for all mounts).
+    root_path: &'a Path,
 }
 
 /// Whether `m`, `mounts[index]`, is a bind mount (type `bind`, or a `bind`/`rbind` option).
@@ -105,12 +107,13 @@ fn options_of(spec: &ValidSpec, index: usize) -> MountOptions {
     spec.mount_options.get(index).cloned().unwrap_or_default()
 }
 
-/// Mounts `mounts[index]` (`m`) inside the rootfs open at `root`. `reachable` is the bind
-/// source opened by the runtime, for when the init may not look it up by path;
-/// `host_mountinfo` the runtime's /proc/self/mountinfo, read before the clone, if it has it.
+/// Mounts `mounts[index]` (`m`) inside the rootfs open at `root`, whose path is
+/// `root_path`. `reachable` is the bind source opened by the runtime, for when the init may
+/// not look it up by path; `host_mountinfo` the runtime's /proc/self/mountinfo, read before
+/// the clone, if it has it.
 pub(super) fn mount_entry(
     spec: &ValidSpec,
-    root: BorrowedFd<'_>,
+    (root, root_path): (BorrowedFd<'_>, &Path),
     (index, m): (usize, &Mount),
     idmapped: Option<BorrowedFd<'_>>,
     reachable: Option<BorrowedFd<'_>>,
@@ -122,8 +125,8 @@ pub(super) fn mount_entry(
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
     let procfs = typ == "proc"
         || (is_bind && bind_source(spec, m).is_some_and(|s| crate::sys::procfs::is_procfs(&s)));
-    let mut entry =
-        Entry { what: format!("mounts[{index}] ({})", dest.display()), dest, opts, procfs };
+    let what = format!("mounts[{index}] ({})", dest.display());
+    let mut entry = Entry { what, dest, opts, procfs, root_path };
     // A read-only /dev is populated first (nodes, /dev/pts, the console) and made read-only
     // at the end by `readonly_dev`, as runc does.
     if is_dev(m) {
@@ -191,7 +194,13 @@ pub(super) fn readonly_dev(spec: &ValidSpec, root: BorrowedFd<'_>) -> Result<(),
         | MsFlags::MS_STRICTATIME;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | (opts.flags & per_mount);
     let dest = Path::new("/dev");
-    let entry = Entry { what: format!("mounts[{index}] (/dev)"), dest, opts, procfs: false };
+    let what = format!("mounts[{index}] (/dev)");
+    let root_path = &fd_target(root).map_err(|e| RootfsError::Resolve {
+        what: what.clone(),
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
+    let entry = Entry { what, dest, opts, procfs: false, root_path };
     let fd = reopen(root, &entry)?;
     sys::mount_on(None, fd.as_fd(), dest, None, flags, None).map_err(sys_err(&entry.what))
 }
@@ -227,7 +236,7 @@ impl Entry<'_> {
     fn recursive(&self) -> Self {
         let mut opts = self.opts.clone();
         opts.flags.insert(MsFlags::MS_BIND | MsFlags::MS_REC);
-        Entry { what: self.what.clone(), dest: self.dest, opts, procfs: self.procfs }
+        Entry { what: self.what.clone(), opts, ..*self }
     }
 }
 
@@ -242,16 +251,16 @@ fn dest_fd(root: BorrowedFd<'_>, entry: &Entry<'_>, last: Create) -> Result<Owne
         path: entry.dest.to_path_buf(),
         source: e,
     };
-    let root_path = fd_target(root).map_err(resolve_err)?;
+    let root_path = entry.root_path;
     // Judged before anything is created for it, and again on what was opened.
-    let found = deepest_existing(root, &root_path, entry.dest).map_err(resolve_err)?;
+    let found = deepest_existing(root, root_path, entry.dest).map_err(resolve_err)?;
     refuse_inside_proc(entry, &found.landed)?;
     if found.missing.is_empty() {
         // The destination itself was opened and judged.
         return Ok(found.fd);
     }
     let fd = create_missing(root, found, last).map_err(resolve_err)?;
-    refuse_inside_proc(entry, &path_below(&root_path, fd.as_fd()).map_err(resolve_err)?)?;
+    refuse_inside_proc(entry, &path_below(root_path, fd.as_fd()).map_err(resolve_err)?)?;
     Ok(fd)
 }
 
@@ -491,6 +500,7 @@ fn mount_cgroup(
             ..MountOptions::default()
         },
         procfs: false,
+        root_path: entry.root_path,
     };
     mount_fs(root, &tmpfs, Path::new("tmpfs"), "tmpfs")?;
 
@@ -509,7 +519,7 @@ fn mount_cgroup(
         };
         let sub = entry.dest.join(name);
         let sub_entry =
-            Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone(), procfs: false };
+            Entry { what: entry.what.clone(), dest: &sub, opts: entry.opts.clone(), ..*entry };
         let own_dir = mountinfo::own_cgroup(h, &own);
         match own_dir {
             // A hierarchy the container has no cgroup of (berth places it in the v1
@@ -578,7 +588,8 @@ mod tests {
     use super::*;
 
     fn entry(dest: &Path, procfs: bool) -> Entry<'_> {
-        Entry { what: "mounts[0]".into(), dest, opts: MountOptions::default(), procfs }
+        let root_path = Path::new("/");
+        Entry { what: "mounts[0]".into(), dest, opts: MountOptions::default(), procfs, root_path }
     }
 
     #[test]
