@@ -81,7 +81,7 @@ pub(super) fn create_with_mask(
     // Read once: the init's rootfs setup finds the host's cgroup hierarchies here too.
     let mountinfo = crate::cgroups::read_mountinfo()?;
     let cgroup = match &unit {
-        Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str())?,
+        Some(unit) => crate::cgroups::systemd::unit_cgroup(unit, id.as_str(), &mountinfo)?,
         None => Cgroup::resolve_in(&mountinfo, spec.cgroups_path.as_deref(), id.as_str())?,
     };
     // Before the state dir exists: a profile libseccomp refuses leaves nothing behind.

@@ -406,11 +406,11 @@ impl Manager {
 /// The cgroup of `unit` in every hierarchy: on v1 (systemd's hybrid or legacy layout) each
 /// controller's directory and also systemd's own `name=systemd` hierarchy and, on hybrid
 /// hosts, its cgroup2 one, so that a process joining the container (exec) is in the unit for
-/// systemd too.
-pub fn unit_cgroup(unit: &Unit, id: &str) -> Result<Cgroup, CgroupError> {
+/// systemd too. `mountinfo` is the text of /proc/self/mountinfo ([`super::read_mountinfo`]).
+pub fn unit_cgroup(unit: &Unit, id: &str, mountinfo: &str) -> Result<Cgroup, CgroupError> {
     use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
     let path = unit.cgroup_path();
-    let mut paths = match Cgroup::resolve(Some(&path), id)? {
+    let mut paths = match Cgroup::resolve_in(mountinfo, Some(&path), id)? {
         Cgroup::V1(paths) => paths,
         v2 => return Ok(v2),
     };
