@@ -58,6 +58,17 @@ fn list_of_many_containers_says_what_state_says() {
     }
 }
 
+/// Writes a state dir `other` holding `good` (a live container's state.json) with its id
+/// replaced and then `edit` applied: a state file berth did not write.
+fn forged_copy(env: &TestEnv, good: &Value, other: &str, edit: impl FnOnce(&mut Value)) {
+    let store = berth::state::StateStore::new(&env.root);
+    drop(store.create(&berth::state::ContainerId::parse(other).unwrap()).unwrap());
+    let mut state = good.clone();
+    state["id"] = json!(other);
+    edit(&mut state);
+    fs::write(env.root.join(other).join("state.json"), state.to_string()).unwrap();
+}
+
 /// A copy of a live container's state.json whose `cgroup_created` names a directory that
 /// is not its cgroup (nor a parent of it): `state` and `list` report it (they use nothing
 /// of a cgroup berth did not make), while `ps`, `kill --all` and `delete --force`, which
@@ -75,14 +86,9 @@ fn a_foreign_created_cgroup_is_refused_where_it_is_used() {
         serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
     let paths: Vec<Value> =
         good["cgroup_paths"].as_object().expect("a cgroup").values().cloned().collect();
-    let store = berth::state::StateStore::new(&env.root);
     let copy = |tag: &str, created: Value| {
         let other = env.id(tag);
-        drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
-        let mut state = good.clone();
-        state["id"] = json!(other);
-        state["cgroup_created"] = created;
-        fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+        forged_copy(&env, &good, &other, |state| state["cgroup_created"] = created);
         other
     };
     let own = copy("own", json!(paths));
@@ -131,14 +137,9 @@ fn exec_proves_the_cgroup_it_joins_and_only_that() {
     env.start(&id).ok();
     let good: Value =
         serde_json::from_slice(&fs::read(env.root.join(&id).join("state.json")).unwrap()).unwrap();
-    let store = berth::state::StateStore::new(&env.root);
     let copy = |tag: &str, edit: &dyn Fn(&mut Value)| {
         let other = env.id(tag);
-        drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
-        let mut state = good.clone();
-        state["id"] = json!(other);
-        edit(&mut state);
-        fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+        forged_copy(&env, &good, &other, edit);
         other
     };
     let outside = env.root.join("not-a-cgroup");
@@ -192,13 +193,10 @@ fn list_reads_no_freezer_state_from_a_covered_cgroup() {
     fs::create_dir(&sibling).unwrap();
     fs::write(sibling.join(file), frozen).unwrap();
     let other = format!("{id}-z");
-    let store = berth::state::StateStore::new(&env.root);
-    drop(store.create(&berth::state::ContainerId::parse(&other).unwrap()).unwrap());
-    let mut state = good.clone();
-    state["id"] = json!(other);
-    state["cgroup_paths"] = json!({ key: sibling });
-    state["cgroup_created"] = json!([sibling]);
-    fs::write(env.root.join(&other).join("state.json"), state.to_string()).unwrap();
+    forged_copy(&env, &good, &other, |state| {
+        state["cgroup_paths"] = json!({ key: sibling });
+        state["cgroup_created"] = json!([sibling]);
+    });
     let script = r#"
         status() { "$BERTH" --root "$ROOT" list --format json | tr '{' '\n' | grep "\"id\":\"$OTHER\"" | sed 's/.*"status":"\([a-z]*\)".*/\1/'; }
         echo "plain $(status)"
